@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tripintravel/tripin/internal/config"
+)
+
+func newLogger(e *Env, cfg *config.Config, toStdout bool) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	switch cfg.LogLevel {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	var handlers []slog.Handler
+	if cfg.LogFile != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.LogFile), 0o755); err != nil {
+			return nil, fmt.Errorf("config: LOG_FILE: %w", err)
+		}
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("config: LOG_FILE: %w", err)
+		}
+		e.onClose(func() { f.Close() })
+		handlers = append(handlers, slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level}))
+	}
+	if toStdout {
+		handlers = append(handlers, slog.NewTextHandler(e.Stdout, &slog.HandlerOptions{Level: level}))
+	}
+	if len(handlers) == 0 {
+		handlers = append(handlers, slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(&scrubHandler{handlers: handlers, secrets: cfg.Secrets()}), nil
+}
+
+// scrubHandler fans records out to several handlers, replacing any secret
+// configuration value that appears in a message or string attribute.
+type scrubHandler struct {
+	handlers []slog.Handler
+	secrets  []string
+}
+
+func (h *scrubHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, x := range h.handlers {
+		if x.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *scrubHandler) scrub(s string) string {
+	for _, sec := range h.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "********")
+		}
+	}
+	return s
+}
+
+func (h *scrubHandler) scrubAttr(a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, h.scrub(a.Value.String()))
+	case slog.KindGroup:
+		attrs := a.Value.Group()
+		out := make([]any, len(attrs))
+		for i, g := range attrs {
+			out[i] = h.scrubAttr(g)
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok {
+			return slog.String(a.Key, h.scrub(err.Error()))
+		}
+	}
+	return a
+}
+
+func (h *scrubHandler) Handle(ctx context.Context, r slog.Record) error {
+	if len(h.secrets) > 0 {
+		nr := slog.NewRecord(r.Time, r.Level, h.scrub(r.Message), r.PC)
+		r.Attrs(func(a slog.Attr) bool { nr.AddAttrs(h.scrubAttr(a)); return true })
+		r = nr
+	}
+	for _, x := range h.handlers {
+		if x.Enabled(ctx, r.Level) {
+			if err := x.Handle(ctx, r.Clone()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (h *scrubHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	scrubbed := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		scrubbed[i] = h.scrubAttr(a)
+	}
+	out := &scrubHandler{secrets: h.secrets}
+	for _, x := range h.handlers {
+		out.handlers = append(out.handlers, x.WithAttrs(scrubbed))
+	}
+	return out
+}
+
+func (h *scrubHandler) WithGroup(name string) slog.Handler {
+	out := &scrubHandler{secrets: h.secrets}
+	for _, x := range h.handlers {
+		out.handlers = append(out.handlers, x.WithGroup(name))
+	}
+	return out
+}

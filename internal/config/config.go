@@ -1,0 +1,351 @@
+// Package config loads Tripin's typed configuration once, from an optional
+// .env file and then the process environment (which wins), and validates it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // APP_TIMEZONE must resolve on hosts without zoneinfo.
+
+	"github.com/joho/godotenv"
+)
+
+// Config is the whole process configuration. It is loaded once and passed down;
+// nothing in Tripin reads the environment after Load.
+type Config struct {
+	AppEnv      string // local, production or testing
+	AppDebug    bool
+	AppURL      string
+	AppTimezone *time.Location
+
+	DBConnection string // sqlite, mysql or pgsql
+	DBDatabase   string
+	DBHost       string
+	DBPort       int
+	DBUsername   string
+	DBPassword   string
+	DBURL        string
+
+	QueueConnection   string // sync, database or redis
+	RedisURL          string
+	DBQueueRetryAfter time.Duration
+
+	MailMailer       string // smtp or log
+	MailHost         string
+	MailPort         int
+	MailUsername     string
+	MailPassword     string
+	MailEncryption   string // tls, ssl or none
+	MailFromAddress  string
+	MailFromName     string
+	MailTemplatesDir string
+
+	MidtransServerKey    string
+	MidtransClientKey    string
+	MidtransIsProduction bool
+	MidtransSnapURL      string
+	MidtransAPIURL       string
+	MidtransVerifyStatus bool
+
+	BookingExpiryMinutes int
+	BookingMaxQuantity   int
+
+	NotifySlackWebhookURL   string
+	NotifyDiscordWebhookURL string
+
+	LogLevel string
+	LogFile  string
+
+	HTTPAddr        string
+	HTTPMaxBodySize int64
+}
+
+// secretKeys are never printed by Dump, and their values are scrubbed from
+// errors that name them.
+var secretKeys = map[string]bool{
+	"DB_PASSWORD": true, "DB_URL": true, "REDIS_URL": true, "MAIL_PASSWORD": true,
+	"MIDTRANS_SERVER_KEY": true, "NOTIFY_SLACK_WEBHOOK_URL": true, "NOTIFY_DISCORD_WEBHOOK_URL": true,
+}
+
+// Keys lists every configuration key Tripin reads, in the order of .env.example.
+var Keys = []string{
+	"APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE",
+	"DB_CONNECTION", "DB_DATABASE", "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_URL",
+	"QUEUE_CONNECTION", "REDIS_URL", "DB_QUEUE_RETRY_AFTER",
+	"MAIL_MAILER", "MAIL_HOST", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_ENCRYPTION",
+	"MAIL_FROM_ADDRESS", "MAIL_FROM_NAME", "MAIL_TEMPLATES_DIR",
+	"MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION", "MIDTRANS_SNAP_URL",
+	"MIDTRANS_API_URL", "MIDTRANS_VERIFY_STATUS",
+	"BOOKING_EXPIRY_MINUTES", "BOOKING_MAX_QUANTITY",
+	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL",
+	"LOG_LEVEL", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
+}
+
+// Error is a configuration error naming the offending key.
+type Error struct {
+	Key    string
+	Reason string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Key, e.Reason) }
+
+// Load reads envFile (ignored when it does not exist) and then the process
+// environment, and returns the validated configuration.
+func Load(envFile string) (*Config, error) {
+	vals := map[string]string{}
+	if envFile != "" {
+		fileVals, err := godotenv.Read(envFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config: read %s: %w", envFile, err)
+		}
+		for k, v := range fileVals {
+			vals[k] = v
+		}
+	}
+	for _, k := range Keys {
+		if v, ok := os.LookupEnv(k); ok {
+			vals[k] = v
+		}
+	}
+	return FromMap(vals)
+}
+
+// FromMap builds a configuration from explicit values, applying defaults and
+// validation. Tests use it to build configurations without touching the
+// environment.
+func FromMap(vals map[string]string) (*Config, error) {
+	p := parser{vals: vals}
+	c := &Config{}
+	c.AppEnv = p.oneOf("APP_ENV", "local", "local", "production", "testing")
+	c.AppDebug = p.bool("APP_DEBUG", c.AppEnv == "local")
+	c.AppURL = p.url("APP_URL", "http://localhost:8080")
+	tzName := p.str("APP_TIMEZONE", "Asia/Jakarta")
+	if loc, err := time.LoadLocation(tzName); err != nil {
+		p.fail("APP_TIMEZONE", fmt.Sprintf("unknown time zone %q", tzName))
+	} else {
+		c.AppTimezone = loc
+	}
+
+	c.DBConnection = p.oneOf("DB_CONNECTION", "sqlite", "sqlite", "mysql", "pgsql")
+	defaultDB := "storage/tripin.db"
+	if c.DBConnection != "sqlite" {
+		defaultDB = "tripin"
+	}
+	c.DBDatabase = p.str("DB_DATABASE", defaultDB)
+	c.DBHost = p.str("DB_HOST", "127.0.0.1")
+	defaultPort := 0
+	switch c.DBConnection {
+	case "mysql":
+		defaultPort = 3306
+	case "pgsql":
+		defaultPort = 5432
+	}
+	c.DBPort = p.intRange("DB_PORT", defaultPort, 0, 65535)
+	c.DBUsername = p.str("DB_USERNAME", "")
+	c.DBPassword = p.str("DB_PASSWORD", "")
+	c.DBURL = p.str("DB_URL", "")
+
+	c.QueueConnection = p.oneOf("QUEUE_CONNECTION", "database", "sync", "database", "redis")
+	c.RedisURL = p.str("REDIS_URL", "redis://127.0.0.1:6379/0")
+	if c.QueueConnection == "redis" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			p.fail("REDIS_URL", "must be a redis:// or rediss:// URL")
+		}
+	}
+	c.DBQueueRetryAfter = time.Duration(p.intRange("DB_QUEUE_RETRY_AFTER", 90, 1, 86400*7)) * time.Second
+
+	c.MailMailer = p.oneOf("MAIL_MAILER", "log", "smtp", "log")
+	c.MailHost = p.str("MAIL_HOST", "127.0.0.1")
+	c.MailPort = p.intRange("MAIL_PORT", 587, 1, 65535)
+	c.MailUsername = p.str("MAIL_USERNAME", "")
+	c.MailPassword = p.str("MAIL_PASSWORD", "")
+	c.MailEncryption = p.oneOf("MAIL_ENCRYPTION", "tls", "tls", "ssl", "none", "null", "")
+	if c.MailEncryption == "null" || c.MailEncryption == "" {
+		c.MailEncryption = "none"
+	}
+	c.MailFromAddress = p.str("MAIL_FROM_ADDRESS", "noreply@tripintravel.com")
+	if !strings.Contains(c.MailFromAddress, "@") {
+		p.fail("MAIL_FROM_ADDRESS", "must be an email address")
+	}
+	c.MailFromName = p.str("MAIL_FROM_NAME", "Tripin Travel")
+	c.MailTemplatesDir = p.str("MAIL_TEMPLATES_DIR", "")
+
+	c.MidtransServerKey = p.str("MIDTRANS_SERVER_KEY", "")
+	c.MidtransClientKey = p.str("MIDTRANS_CLIENT_KEY", "")
+	c.MidtransIsProduction = p.bool("MIDTRANS_IS_PRODUCTION", false)
+	snap, api := "https://app.sandbox.midtrans.com", "https://api.sandbox.midtrans.com"
+	if c.MidtransIsProduction {
+		snap, api = "https://app.midtrans.com", "https://api.midtrans.com"
+	}
+	c.MidtransSnapURL = p.url("MIDTRANS_SNAP_URL", snap)
+	c.MidtransAPIURL = p.url("MIDTRANS_API_URL", api)
+	c.MidtransVerifyStatus = p.bool("MIDTRANS_VERIFY_STATUS", false)
+	if c.AppEnv == "production" && c.MidtransServerKey == "" {
+		p.fail("MIDTRANS_SERVER_KEY", "is required when APP_ENV=production")
+	}
+
+	c.BookingExpiryMinutes = p.intRange("BOOKING_EXPIRY_MINUTES", 30, 1, 7*24*60)
+	c.BookingMaxQuantity = p.intRange("BOOKING_MAX_QUANTITY", 10, 1, 1000)
+
+	c.NotifySlackWebhookURL = p.optionalURL("NOTIFY_SLACK_WEBHOOK_URL")
+	c.NotifyDiscordWebhookURL = p.optionalURL("NOTIFY_DISCORD_WEBHOOK_URL")
+
+	c.LogLevel = p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
+	c.LogFile = p.str("LOG_FILE", "storage/logs/tripin.log")
+	c.HTTPAddr = p.str("HTTP_ADDR", ":8080")
+	c.HTTPMaxBodySize = int64(p.intRange("HTTP_MAX_BODY_BYTES", 1<<20, 1024, 64<<20))
+
+	if p.err != nil {
+		return nil, p.err
+	}
+	return c, nil
+}
+
+// BookingExpiry is how long a pending booking holds its seats.
+func (c *Config) BookingExpiry() time.Duration {
+	return time.Duration(c.BookingExpiryMinutes) * time.Minute
+}
+
+// IsProduction reports whether APP_ENV=production.
+func (c *Config) IsProduction() bool { return c.AppEnv == "production" }
+
+// SimulatorEnabled reports whether the payment simulator may answer: never in
+// production or against Midtrans' production endpoints.
+func (c *Config) SimulatorEnabled() bool { return !c.IsProduction() && !c.MidtransIsProduction }
+
+// Dump returns every key with its effective value, secrets masked, sorted by
+// key. It is what `tripin config` style diagnostics may print.
+func (c *Config) Dump() []string {
+	vals := map[string]string{
+		"APP_ENV": c.AppEnv, "APP_DEBUG": strconv.FormatBool(c.AppDebug), "APP_URL": c.AppURL,
+		"APP_TIMEZONE": c.AppTimezone.String(), "DB_CONNECTION": c.DBConnection, "DB_DATABASE": c.DBDatabase,
+		"DB_HOST": c.DBHost, "DB_PORT": strconv.Itoa(c.DBPort), "DB_USERNAME": c.DBUsername,
+		"DB_PASSWORD": c.DBPassword, "DB_URL": c.DBURL, "QUEUE_CONNECTION": c.QueueConnection,
+		"REDIS_URL": c.RedisURL, "DB_QUEUE_RETRY_AFTER": strconv.Itoa(int(c.DBQueueRetryAfter.Seconds())),
+		"MAIL_MAILER": c.MailMailer, "MAIL_HOST": c.MailHost, "MAIL_PORT": strconv.Itoa(c.MailPort),
+		"MAIL_USERNAME": c.MailUsername, "MAIL_PASSWORD": c.MailPassword, "MAIL_ENCRYPTION": c.MailEncryption,
+		"MAIL_FROM_ADDRESS": c.MailFromAddress, "MAIL_FROM_NAME": c.MailFromName, "MAIL_TEMPLATES_DIR": c.MailTemplatesDir,
+		"MIDTRANS_SERVER_KEY": c.MidtransServerKey, "MIDTRANS_CLIENT_KEY": c.MidtransClientKey,
+		"MIDTRANS_IS_PRODUCTION": strconv.FormatBool(c.MidtransIsProduction), "MIDTRANS_SNAP_URL": c.MidtransSnapURL,
+		"MIDTRANS_API_URL": c.MidtransAPIURL, "MIDTRANS_VERIFY_STATUS": strconv.FormatBool(c.MidtransVerifyStatus),
+		"BOOKING_EXPIRY_MINUTES": strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
+		"NOTIFY_SLACK_WEBHOOK_URL": c.NotifySlackWebhookURL, "NOTIFY_DISCORD_WEBHOOK_URL": c.NotifyDiscordWebhookURL,
+		"LOG_LEVEL": c.LogLevel, "LOG_FILE": c.LogFile, "HTTP_ADDR": c.HTTPAddr,
+		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
+	}
+	out := make([]string, 0, len(vals))
+	for k, v := range vals {
+		if secretKeys[k] && v != "" {
+			v = "********"
+		}
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Secrets returns the non-empty secret values, so that loggers and error
+// renderers can scrub them.
+func (c *Config) Secrets() []string {
+	var out []string
+	for _, s := range []string{c.DBPassword, c.MailPassword, c.MidtransServerKey, c.NotifySlackWebhookURL, c.NotifyDiscordWebhookURL} {
+		if len(s) >= 4 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type parser struct {
+	vals map[string]string
+	err  error
+}
+
+func (p *parser) fail(key, reason string) {
+	if p.err == nil {
+		p.err = &Error{Key: key, Reason: reason}
+	}
+}
+
+func (p *parser) str(key, def string) string {
+	if v, ok := p.vals[key]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (p *parser) oneOf(key, def string, allowed ...string) string {
+	v := strings.ToLower(p.str(key, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(key, fmt.Sprintf("must be one of %s", strings.Join(nonEmpty(allowed), ", ")))
+	return def
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) bool(key string, def bool) bool {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	p.fail(key, "must be true or false")
+	return def
+}
+
+func (p *parser) intRange(key string, def, min, max int) int {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(key, "must be a whole number")
+		return def
+	}
+	if n < min || n > max {
+		p.fail(key, fmt.Sprintf("must be between %d and %d", min, max))
+		return def
+	}
+	return n
+}
+
+func (p *parser) url(key, def string) string {
+	v := p.str(key, def)
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(key, "must be an http:// or https:// URL")
+		return def
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (p *parser) optionalURL(key string) string {
+	if p.str(key, "") == "" {
+		return ""
+	}
+	return p.url(key, "")
+}

@@ -1,0 +1,127 @@
+// Package driver defines the interface between the queue engine and its
+// storage backends. The engine in internal/queue holds no SQL: each backend
+// package under internal/queue/driver owns its dialect's statements, and the
+// shared conformance suite in drivertest defines the behaviour they share.
+package driver
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// JobRow is one job as stored in the jobs table.
+type JobRow struct {
+	ID    int64
+	UUID  string
+	Queue string
+	Kind  string
+	// Payload is the whole JSON payload (Laravel's shape: uuid, displayName,
+	// job, maxTries, timeout, backoff, data …) as stored.
+	Payload     []byte
+	Attempts    int // attempts made, counted when the job is reserved
+	MaxAttempts int // 0 means unlimited
+	ReservedAt  time.Time
+	AvailableAt time.Time
+	CreatedAt   time.Time
+	UniqueKey   string
+	BatchID     string
+	ReservedBy  string
+	LastError   string
+}
+
+// JobInsertParams describes one job to insert.
+type JobInsertParams struct {
+	UUID        string
+	Queue       string
+	Kind        string
+	Payload     []byte
+	MaxAttempts int
+	// AvailableAt, when set, is when the job may first run. When zero the job
+	// is available Delay after the database's current time.
+	AvailableAt time.Time
+	Delay       time.Duration
+	// UniqueKey, when set, makes the insert a no-op while another job with
+	// the same key exists in the jobs table (pending or running).
+	UniqueKey string
+	BatchID   string
+}
+
+// JobInsertResult is the outcome of one insert: the stored job, or
+// Skipped when a job with the same unique key already exists (then ID is
+// that job's ID when the backend can tell, else 0).
+type JobInsertResult struct {
+	ID      int64
+	Skipped bool
+}
+
+// JobClaimParams asks for up to Max available jobs.
+type JobClaimParams struct {
+	// Queues in strict priority order: a queue is only drawn from when all
+	// queues before it have nothing available.
+	Queues   []string
+	Max      int
+	WorkerID string
+	// RetryAfter is the lease: a job reserved longer ago than this (by the
+	// database clock) is considered abandoned and may be claimed again.
+	RetryAfter time.Duration
+	// Now overrides the database clock (tests only). Zero means the
+	// database's own clock.
+	Now time.Time
+}
+
+// JobRetryParams returns a reserved job to the queue.
+type JobRetryParams struct {
+	ID int64
+	// Delay after the database's current time (or Now) before the job is
+	// available again.
+	Delay time.Duration
+	// Error is recorded in last_error.
+	Error string
+	// Snooze gives the attempt back: the retry does not count against the
+	// job's tries.
+	Snooze bool
+	Now    time.Time
+}
+
+// JobFailParams moves a job for good from jobs to failed_jobs.
+type JobFailParams struct {
+	ID         int64
+	Connection string
+	// Exception is the error chain (and the stack for a panic).
+	Exception string
+	Now       time.Time
+}
+
+// Driver is a queue storage backend.
+type Driver interface {
+	// Name is the connection name as QUEUE_CONNECTION spells it.
+	Name() string
+	// JobInsertMany inserts jobs in as few statements as the backend allows.
+	JobInsertMany(ctx context.Context, params []*JobInsertParams) ([]JobInsertResult, error)
+	// JobInsertManyTx inserts within the caller's transaction: the jobs exist
+	// only if tx commits.
+	JobInsertManyTx(ctx context.Context, tx *sql.Tx, params []*JobInsertParams) ([]JobInsertResult, error)
+	// JobClaim reserves up to Max available jobs in one round trip, setting
+	// reserved_at, reserved_by and attempts+1. Distinct concurrent callers
+	// never receive the same job while its lease holds.
+	JobClaim(ctx context.Context, params *JobClaimParams) ([]*JobRow, error)
+	// JobCompleteMany deletes finished jobs, in one statement.
+	JobCompleteMany(ctx context.Context, ids []int64) error
+	// JobRetryMany makes reserved jobs available again after their delay.
+	JobRetryMany(ctx context.Context, params []*JobRetryParams) error
+	// JobFailMany moves jobs to failed_jobs in the transaction that deletes
+	// them from jobs.
+	JobFailMany(ctx context.Context, params []*JobFailParams) error
+	// JobHeartbeatMany extends the lease of jobs still reserved by workerID.
+	JobHeartbeatMany(ctx context.Context, ids []int64, workerID string) error
+	// Now returns the database clock.
+	Now(ctx context.Context) (time.Time, error)
+}
+
+// Listener is an optional capability of a Driver that can push "a job was
+// inserted on this queue" events (PostgreSQL LISTEN/NOTIFY). Listen blocks
+// until ctx ends, calling fn for each event.
+type Listener interface {
+	Listen(ctx context.Context, fn func(queue string)) error
+}

@@ -1,0 +1,414 @@
+// Package store opens Tripin's database (SQLite, MySQL/MariaDB or PostgreSQL),
+// applies the embedded migrations of its dialect, and holds the SQL for the
+// application's tables.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names a SQL dialect Tripin speaks.
+type Dialect string
+
+// The supported dialects, spelled as DB_CONNECTION spells them.
+const (
+	SQLite Dialect = "sqlite"
+	MySQL  Dialect = "mysql"
+	PgSQL  Dialect = "pgsql"
+)
+
+// DB is Tripin's database handle. Writes go through DB (on SQLite a single
+// connection that opens every transaction with BEGIN IMMEDIATE, so writers
+// queue in Go instead of spinning on SQLITE_BUSY); reads that need no
+// transaction may use Read, which on SQLite is a separate pool of read-only
+// connections and elsewhere is the same pool.
+type DB struct {
+	*sql.DB
+	Read    *sql.DB
+	Dialect Dialect
+	// Name is the database (or SQLite file) this handle points at.
+	Name string
+}
+
+// OpenParams says which database to open.
+type OpenParams struct {
+	Dialect Dialect
+	// DSN is a full data source name: a file path or file: URI for SQLite,
+	// a mysql:// URL or go-sql-driver DSN for MySQL, a postgres:// URL or
+	// key=value string for PostgreSQL.
+	DSN string
+	// MaxOpenConns caps the pool (0 picks a default for the dialect).
+	MaxOpenConns int
+}
+
+// DSNFromParts builds a DSN from DB_* parts when DB_URL is not set.
+func DSNFromParts(dialect Dialect, database, host string, port int, user, password string) string {
+	switch dialect {
+	case MySQL:
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Passwd, cfg.Net = user, password, "tcp"
+		cfg.Addr = fmt.Sprintf("%s:%d", host, port)
+		cfg.DBName = database
+		return cfg.FormatDSN()
+	case PgSQL:
+		u := url.URL{Scheme: "postgres", Host: fmt.Sprintf("%s:%d", host, port), Path: "/" + database}
+		if user != "" {
+			if password != "" {
+				u.User = url.UserPassword(user, password)
+			} else {
+				u.User = url.User(user)
+			}
+		}
+		q := url.Values{}
+		q.Set("sslmode", "prefer")
+		u.RawQuery = q.Encode()
+		return u.String()
+	default:
+		return database
+	}
+}
+
+// Open opens and pings the database. It does not migrate.
+func Open(ctx context.Context, p OpenParams) (*DB, error) {
+	var (
+		db  *DB
+		err error
+	)
+	switch p.Dialect {
+	case SQLite:
+		db, err = openSQLite(p)
+	case MySQL:
+		db, err = openMySQL(p)
+	case PgSQL:
+		db, err = openPgSQL(p)
+	default:
+		return nil, fmt.Errorf("store: unknown dialect %q", p.Dialect)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to %s database %q: %w", p.Dialect, db.Name, RedactError(err, p.DSN))
+	}
+	return db, nil
+}
+
+// RedactError removes a DSN's password from an error message.
+func RedactError(err error, dsn string) error {
+	if err == nil {
+		return nil
+	}
+	pw := dsnPassword(dsn)
+	if pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "********"))
+}
+
+func dsnPassword(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			return pw
+		}
+	}
+	if cfg, err := mysql.ParseDSN(dsn); err == nil {
+		return cfg.Passwd
+	}
+	return ""
+}
+
+func openSQLite(p OpenParams) (*DB, error) {
+	path := p.DSN
+	path = strings.TrimPrefix(path, "sqlite://")
+	path = strings.TrimPrefix(path, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return nil, errors.New("store: sqlite: empty database path")
+	}
+	if path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("store: sqlite: create %s: %w", dir, err)
+			}
+		}
+	}
+	// synchronous=NORMAL in WAL mode survives any process crash (kill -9);
+	// only an OS crash or power cut can lose the last commits.
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(1)&_time_format=sqlite"
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	n := p.MaxOpenConns
+	if n <= 0 {
+		n = 8
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &DB{DB: w, Read: r, Dialect: SQLite, Name: path}, nil
+}
+
+func openMySQL(p OpenParams) (*DB, error) {
+	dsn := p.DSN
+	if strings.HasPrefix(dsn, "mysql://") || strings.HasPrefix(dsn, "mariadb://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil, errors.New("store: mysql: DB_URL is not a valid URL")
+		}
+		cfg := mysql.NewConfig()
+		cfg.Net, cfg.Addr = "tcp", u.Host
+		if u.Port() == "" {
+			cfg.Addr = u.Host + ":3306"
+		}
+		if u.User != nil {
+			cfg.User = u.User.Username()
+			cfg.Passwd, _ = u.User.Password()
+		}
+		cfg.DBName = strings.TrimPrefix(u.Path, "/")
+		cfg.Params = map[string]string{}
+		for k, v := range u.Query() {
+			cfg.Params[k] = v[0]
+		}
+		dsn = cfg.FormatDSN()
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: mysql: invalid DSN: %w", RedactError(err, dsn))
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.MultiStatements = true
+	cfg.InterpolateParams = true
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	if cfg.Collation == "" || cfg.Collation == "utf8mb4_general_ci" {
+		cfg.Collation = "utf8mb4_unicode_ci"
+	}
+	// READ COMMITTED avoids InnoDB gap locks, which turn concurrent
+	// conditional updates and SKIP LOCKED claims into deadlocks. MariaDB
+	// before 11.1 and MySQL before 5.7.20 call the variable tx_isolation.
+	cfg.Params[isolationVariable(cfg)] = "'READ-COMMITTED'"
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: mysql: %w", RedactError(err, dsn))
+	}
+	db := sql.OpenDB(conn)
+	n := p.MaxOpenConns
+	if n <= 0 {
+		n = 32
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{DB: db, Read: db, Dialect: MySQL, Name: cfg.DBName}, nil
+}
+
+// isolationVariable asks the server which name its session isolation
+// variable has. On any error it answers the modern name and lets the real
+// connection report the problem.
+func isolationVariable(cfg *mysql.Config) string {
+	probe := cfg.Clone()
+	probe.Params = nil
+	conn, err := mysql.NewConnector(probe)
+	if err != nil {
+		return "transaction_isolation"
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.global_variables WHERE variable_name = 'TRANSACTION_ISOLATION'").Scan(&n)
+	if err == nil && n == 0 {
+		return "tx_isolation"
+	}
+	return "transaction_isolation"
+}
+
+func openPgSQL(p OpenParams) (*DB, error) {
+	db, err := sql.Open("pgx", p.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("store: pgsql: invalid DSN: %w", RedactError(err, p.DSN))
+	}
+	n := p.MaxOpenConns
+	if n <= 0 {
+		n = 32
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	name := ""
+	if cfg, err := pgconn.ParseConfig(p.DSN); err == nil {
+		name = cfg.Database
+	}
+	return &DB{DB: db, Read: db, Dialect: PgSQL, Name: name}, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.Read != nil && db.Read != db.DB {
+		if rerr := db.Read.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// Rebind turns the ? placeholders of portable SQL into $1, $2, … for
+// PostgreSQL. Question marks inside single-quoted literals are left alone.
+func (db *DB) Rebind(query string) string { return Rebind(db.Dialect, query) }
+
+// Rebind is DB.Rebind for a bare dialect.
+func Rebind(d Dialect, query string) string {
+	if d != PgSQL || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n, inQuote := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// InTx runs fn in a transaction and commits it, retrying the whole
+// transaction when the database reports a deadlock, a serialization failure
+// or a busy lock. fn must therefore be safe to run more than once.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	const maxAttempts = 8
+	for attempt := 1; ; attempt++ {
+		err := db.inTxOnce(ctx, fn)
+		if err == nil || !IsRetryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		d := time.Duration(attempt*attempt) * time.Millisecond
+		d += time.Duration(rand.Int64N(int64(d) + 1))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+	}
+}
+
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// IsRetryable reports whether err is a transient conflict that a retry of
+// the same transaction can resolve: a MySQL deadlock or lock wait timeout,
+// a PostgreSQL serialization failure or deadlock, or SQLite busy/locked.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// Now returns the database server's clock in UTC. Queue and lock decisions
+// use it so that many servers with drifting clocks agree.
+func (db *DB) Now(ctx context.Context) (time.Time, error) {
+	var q string
+	switch db.Dialect {
+	case MySQL:
+		q = "SELECT UNIX_TIMESTAMP(NOW(6))"
+	case PgSQL:
+		q = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
+	default:
+		q = "SELECT (julianday('now') - 2440587.5) * 86400.0"
+	}
+	var f float64
+	if err := db.QueryRowContext(ctx, q).Scan(&f); err != nil {
+		return time.Time{}, fmt.Errorf("store: database clock: %w", err)
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+}
