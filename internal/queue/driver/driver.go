@@ -117,6 +117,11 @@ type Driver interface {
 	JobHeartbeatMany(ctx context.Context, ids []int64, workerID string) error
 	// Now returns the database clock.
 	Now(ctx context.Context) (time.Time, error)
+	// CacheGet and CachePut read and write the shared cache (the cache
+	// table on database backends). Workers use it for signals such as the
+	// `queue restart` timestamp. A ttl of 0 keeps the value forever.
+	CacheGet(ctx context.Context, key string) (value string, ok bool, err error)
+	CachePut(ctx context.Context, key, value string, ttl time.Duration) error
 }
 
 // Listener is an optional capability of a Driver that can push "a job was
