@@ -206,6 +206,7 @@ type Env struct {
 	Cfg *config.Config
 
 	closers []func()
+	db      *store.DB
 }
 
 // Config loads the configuration on first use.
@@ -240,9 +241,14 @@ func DSN(cfg *config.Config) (store.Dialect, string) {
 	return d, store.DSNFromParts(d, cfg.DBDatabase, cfg.DBHost, cfg.DBPort, cfg.DBUsername, cfg.DBPassword)
 }
 
-// OpenDB opens the configured database (without migrating it); it is closed
-// when the command returns.
+// OpenDB opens the configured database (without migrating it) on first use
+// and returns the same handle afterwards, so that every part of a command
+// shares one pool (on SQLite: one writer connection); it is closed when the
+// command returns.
 func (e *Env) OpenDB(ctx context.Context) (*store.DB, error) {
+	if e.db != nil {
+		return e.db, nil
+	}
 	cfg, err := e.Config()
 	if err != nil {
 		return nil, err
@@ -252,7 +258,8 @@ func (e *Env) OpenDB(ctx context.Context) (*store.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.onClose(func() { db.Close() })
+	e.onClose(func() { db.Close(); e.db = nil })
+	e.db = db
 	return db, nil
 }
 

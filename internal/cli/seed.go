@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -23,10 +28,95 @@ func init() {
 	})
 }
 
-// runSeed seeds demo data. It is replaced by the booking seeder.
+// The demo accounts the seeder creates and serve prints in local mode.
+const (
+	demoAdminEmail    = "admin@tripin.test"
+	demoCustomerEmail = "demo@tripin.test"
+	demoPassword      = "password"
+)
+
+// demoTour is one seeded tour; its departure is days after the seeding day.
+type demoTour struct {
+	title, destination, description string
+	days                            int
+	price                           int64
+	capacity                        int
+}
+
+var demoTours = []demoTour{
+	{"Bali: Ubud Rice Terraces & Temples", "Bali", "Four days in Ubud: Tegallalang terraces, Tirta Empul, a Kecak dance at Uluwatu.", 14, 4_500_000, 20},
+	{"Nusa Penida Island Hopping", "Bali", "Kelingking Beach, Broken Beach and snorkelling with manta rays.", 21, 1_750_000, 16},
+	{"Lombok & the Gili Islands", "Lombok", "Sasak villages, Pink Beach and three days on Gili Trawangan.", 28, 5_250_000, 18},
+	{"Labuan Bajo: Komodo Sailing Trip", "Labuan Bajo", "Three nights on a phinisi: Komodo dragons, Padar Island and Pink Beach.", 35, 9_800_000, 12},
+	{"Raja Ampat Diving Expedition", "Raja Ampat", "Six days of reef diving around Waigeo and Misool.", 45, 18_500_000, 10},
+	{"Mount Bromo Sunrise", "Bromo", "Midnight jeep to Penanjakan, sunrise over the caldera, Ijen blue fire.", 10, 2_350_000, 24},
+	{"Yogyakarta: Borobudur & Prambanan", "Yogyakarta", "Sunrise at Borobudur, Prambanan at dusk, batik and the Kraton.", 17, 3_150_000, 30},
+	{"Lake Toba & Samosir Culture", "Lake Toba", "Batak villages, hot springs and a crater lake the size of Singapore.", 52, 3_900_000, 20},
+	{"Tana Toraja Highlands", "Tana Toraja", "Tongkonan houses, cliff graves and highland coffee.", 60, 6_400_000, 14},
+	{"Belitung Island Escape", "Belitung", "Granite boulder beaches and island hopping in the Java Sea.", 24, 2_900_000, 22},
+}
+
+// runSeed creates the demo admin, the demo customer and the demo tours.
+// It is idempotent: accounts are matched by email and tours by title.
 func runSeed(ctx context.Context, env *Env, db *store.DB) error {
-	_ = ctx
-	_ = env
-	_ = db
+	cfg, err := env.Config()
+	if err != nil {
+		return err
+	}
+	n, err := seedDemo(ctx, cfg, db)
+	if err != nil {
+		return fmt.Errorf("db seed: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "Seeded %d record(s) (demo accounts %s and %s).\n", n, demoAdminEmail, demoCustomerEmail)
 	return nil
+}
+
+func seedDemo(ctx context.Context, cfg *config.Config, db *store.DB) (int, error) {
+	accounts := booking.NewAccounts(booking.AccountsParams{Store: db})
+	created := 0
+	for _, u := range []booking.NewUser{
+		{Name: "Tripin Admin", Email: demoAdminEmail, Password: demoPassword, IsAdmin: true},
+		{Name: "Demo Customer", Email: demoCustomerEmail, Password: demoPassword},
+	} {
+		_, err := db.UserGetByEmail(ctx, u.Email)
+		if err == nil {
+			continue
+		}
+		if !apperr.IsNotFound(err) {
+			return created, err
+		}
+		if _, err := accounts.CreateUser(ctx, u); err != nil {
+			return created, err
+		}
+		created++
+	}
+	svc := newBookingService(cfg, db)
+	today := time.Now().In(cfg.AppTimezone)
+	for _, t := range demoTours {
+		exists, err := db.TourExistsByTitle(ctx, t.title)
+		if err != nil {
+			return created, err
+		}
+		if exists {
+			continue
+		}
+		date := today.AddDate(0, 0, t.days).Format(booking.DateLayout)
+		_, err = svc.CreateTour(ctx, booking.TourChanges{
+			Title: &t.title, Destination: &t.destination, Description: &t.description,
+			DepartureDate: &date, Price: &t.price, Capacity: &t.capacity,
+		})
+		if err != nil {
+			return created, err
+		}
+		created++
+	}
+	return created, nil
+}
+
+// newBookingService builds the booking service from the configuration,
+// without hooks.
+func newBookingService(cfg *config.Config, db *store.DB) *booking.Service {
+	return booking.NewService(booking.ServiceParams{
+		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
+	})
 }

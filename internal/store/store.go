@@ -219,7 +219,11 @@ func openMySQL(p OpenParams) (*DB, error) {
 	// READ COMMITTED avoids InnoDB gap locks, which turn concurrent
 	// conditional updates and SKIP LOCKED claims into deadlocks. MariaDB
 	// before 11.1 and MySQL before 5.7.20 call the variable tx_isolation.
-	cfg.Params[isolationVariable(cfg)] = "'READ-COMMITTED'"
+	isoVar, err := isolationVariable(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to mysql database %q: %w", cfg.DBName, RedactError(err, dsn))
+	}
+	cfg.Params[isoVar] = "'READ-COMMITTED'"
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: mysql: %w", RedactError(err, dsn))
@@ -237,25 +241,28 @@ func openMySQL(p OpenParams) (*DB, error) {
 }
 
 // isolationVariable asks the server which name its session isolation
-// variable has. On any error it answers the modern name and lets the real
-// connection report the problem.
-func isolationVariable(cfg *mysql.Config) string {
+// variable has: MariaDB before 11.1 and MySQL before 5.7.20 only know
+// tx_isolation, MySQL 8 only transaction_isolation.
+func isolationVariable(cfg *mysql.Config) (string, error) {
 	probe := cfg.Clone()
 	probe.Params = nil
 	conn, err := mysql.NewConnector(probe)
 	if err != nil {
-		return "transaction_isolation"
+		return "", err
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var n int
 	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.global_variables WHERE variable_name = 'TRANSACTION_ISOLATION'").Scan(&n)
-	if err == nil && n == 0 {
-		return "tx_isolation"
+	if err != nil {
+		return "", err
 	}
-	return "transaction_isolation"
+	if n == 0 {
+		return "tx_isolation", nil
+	}
+	return "transaction_isolation", nil
 }
 
 func openPgSQL(p OpenParams) (*DB, error) {

@@ -32,7 +32,10 @@ type JobRow struct {
 
 // JobInsertParams describes one job to insert.
 type JobInsertParams struct {
-	UUID        string
+	// UUID identifies the job in payloads and failed_jobs; the driver
+	// generates one when it is empty.
+	UUID string
+	// Queue is the queue's name; "default" when empty.
 	Queue       string
 	Kind        string
 	Payload     []byte
@@ -64,6 +67,8 @@ type JobClaimParams struct {
 	WorkerID string
 	// RetryAfter is the lease: a job reserved longer ago than this (by the
 	// database clock) is considered abandoned and may be claimed again.
+	// Zero means 90 seconds, Laravel's retry_after. The tables keep whole
+	// seconds, so it is rounded up to a second.
 	RetryAfter time.Duration
 	// Now overrides the database clock (tests only). Zero means the
 	// database's own clock.
@@ -104,7 +109,11 @@ type Driver interface {
 	JobInsertManyTx(ctx context.Context, tx *sql.Tx, params []*JobInsertParams) ([]JobInsertResult, error)
 	// JobClaim reserves up to Max available jobs in one round trip, setting
 	// reserved_at, reserved_by and attempts+1. Distinct concurrent callers
-	// never receive the same job while its lease holds.
+	// never receive the same job while its lease holds. Within each queue,
+	// in strict priority order, jobs whose lease expired are taken first,
+	// then pending jobs by available_at and id (first in, first out); the
+	// result is sorted by queue priority, available_at and id. Deadlocks
+	// and busy errors are retried inside the driver, never returned.
 	JobClaim(ctx context.Context, params *JobClaimParams) ([]*JobRow, error)
 	// JobCompleteMany deletes finished jobs, in one statement.
 	JobCompleteMany(ctx context.Context, ids []int64) error
@@ -126,7 +135,10 @@ type Driver interface {
 
 // Listener is an optional capability of a Driver that can push "a job was
 // inserted on this queue" events (PostgreSQL LISTEN/NOTIFY). Listen blocks
-// until ctx ends, calling fn for each event.
+// until ctx ends, calling fn for each event, and then returns nil. Events
+// fire when the inserting transaction commits, at most once per queue and
+// transaction; a lost connection is reopened, and events sent while it was
+// down are lost, so the engine keeps polling as well.
 type Listener interface {
 	Listen(ctx context.Context, fn func(queue string)) error
 }

@@ -58,6 +58,7 @@ CREATE TABLE bookings (
   paid_at TIMESTAMP(6) NULL DEFAULT NULL,
   cancelled_at TIMESTAMP(6) NULL DEFAULT NULL,
   expired_at TIMESTAMP(6) NULL DEFAULT NULL,
+  failed_at TIMESTAMP(6) NULL DEFAULT NULL,
   refunded_at TIMESTAMP(6) NULL DEFAULT NULL,
   needs_refund TINYINT(1) NOT NULL DEFAULT 0,
   snap_token VARCHAR(255) NULL,
@@ -72,7 +73,6 @@ CREATE TABLE bookings (
   KEY bookings_user (user_id, id),
   KEY bookings_tour_status (tour_id, status),
   KEY bookings_status_created (status, created_at),
-  KEY bookings_status_expires (status, expires_at),
   CONSTRAINT bookings_quantity_check CHECK (quantity > 0),
   CONSTRAINT bookings_user_fk FOREIGN KEY (user_id) REFERENCES users (id),
   CONSTRAINT bookings_tour_fk FOREIGN KEY (tour_id) REFERENCES tours (id)

@@ -16,6 +16,11 @@ CREATE TABLE jobs (
   batch_id VARCHAR(36) NULL,
   last_error TEXT NULL,
   UNIQUE KEY jobs_unique_key_unique (unique_key),
+  -- Laravel's index serves both halves of the claim: with queue and
+  -- reserved_at IS NULL fixed it is ordered by (available_at, id), the
+  -- primary key InnoDB appends, so pending jobs are read in order from
+  -- the first available one; with reserved_at below the lease cutoff it
+  -- finds the jobs whose worker died.
   KEY jobs_queue_reserved_at_available_at_index (queue, reserved_at, available_at),
   KEY jobs_batch (batch_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
@@ -48,11 +53,11 @@ CREATE TABLE failed_jobs (
 CREATE TABLE cache (
   `key` VARCHAR(255) NOT NULL PRIMARY KEY,
   value MEDIUMTEXT NOT NULL,
-  expiration INT NOT NULL
+  expiration BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE cache_locks (
   `key` VARCHAR(255) NOT NULL PRIMARY KEY,
   owner VARCHAR(255) NOT NULL,
-  expiration INT NOT NULL
+  expiration BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -52,6 +52,7 @@ CREATE TABLE bookings (
   paid_at DATETIME NULL,
   cancelled_at DATETIME NULL,
   expired_at DATETIME NULL,
+  failed_at DATETIME NULL,
   refunded_at DATETIME NULL,
   needs_refund BOOLEAN NOT NULL DEFAULT 0,
   snap_token VARCHAR(255) NULL,
@@ -66,7 +67,6 @@ CREATE TABLE bookings (
 CREATE INDEX bookings_user ON bookings (user_id, id);
 CREATE INDEX bookings_tour_status ON bookings (tour_id, status);
 CREATE INDEX bookings_status_created ON bookings (status, created_at);
-CREATE INDEX bookings_status_expires ON bookings (status, expires_at);
 
 CREATE TABLE idempotency_keys (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -11,13 +11,22 @@ CREATE TABLE jobs (
   uuid CHAR(36) NOT NULL,
   kind VARCHAR(255) NOT NULL,
   max_attempts INTEGER NOT NULL DEFAULT 0,
-  unique_key VARCHAR(255) NULL UNIQUE,
+  unique_key VARCHAR(255) NULL,
   reserved_by VARCHAR(255) NULL,
   batch_id VARCHAR(36) NULL,
   last_error TEXT NULL
 );
-CREATE INDEX jobs_queue_reserved_at_available_at_index ON jobs (queue, reserved_at, available_at);
-CREATE INDEX jobs_batch ON jobs (batch_id);
+-- The claim reads the available jobs of a queue in the order they became
+-- available, then by id (jobs_queue_pending: it holds only unreserved rows
+-- and its range stops at now, so neither running nor delayed jobs are ever
+-- scanned), and the jobs whose lease expired (jobs_queue_reserved, which
+-- holds only reserved rows).
+CREATE INDEX jobs_queue_pending ON jobs (queue, available_at, id) WHERE reserved_at IS NULL;
+CREATE INDEX jobs_queue_reserved ON jobs (queue, reserved_at) WHERE reserved_at IS NOT NULL;
+CREATE INDEX jobs_batch ON jobs (batch_id) WHERE batch_id IS NOT NULL;
+-- Only keyed jobs enter the unique index, so the others (almost all) cost
+-- it nothing on insert, claim and delete.
+CREATE UNIQUE INDEX jobs_unique_key_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL;
 
 CREATE TABLE job_batches (
   id VARCHAR(255) PRIMARY KEY,
@@ -46,11 +55,11 @@ CREATE INDEX failed_jobs_failed_at ON failed_jobs (failed_at);
 CREATE TABLE cache (
   key VARCHAR(255) PRIMARY KEY,
   value TEXT NOT NULL,
-  expiration INTEGER NOT NULL
+  expiration BIGINT NOT NULL
 );
 
 CREATE TABLE cache_locks (
   key VARCHAR(255) PRIMARY KEY,
   owner VARCHAR(255) NOT NULL,
-  expiration INTEGER NOT NULL
+  expiration BIGINT NOT NULL
 );

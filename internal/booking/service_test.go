@@ -1,0 +1,262 @@
+package booking
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/apperr"
+)
+
+// fakeStore implements Store in memory for the service's own logic; the
+// SQL is tested against real databases in internal/store.
+type fakeStore struct {
+	Store
+	price      int64
+	codeClash  int // BookingInsertTx fails with ECONFLICT this many times
+	inserted   []*Booking
+	idem       map[string]*IdempotencyRecord
+	idemRace   bool // IdempotencyInsertTx reports a concurrent insert
+	soldOut    func(tourID int64) bool
+	committed  int
+	rolledBack int
+}
+
+func (f *fakeStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := fn(nil); err != nil {
+		f.rolledBack++
+		return err
+	}
+	f.committed++
+	return nil
+}
+
+func (f *fakeStore) takeSeats(tourID int64) (int64, error) {
+	if f.soldOut != nil && f.soldOut(tourID) {
+		return 0, apperr.Errorf(apperr.ESOLDOUT, "sold out")
+	}
+	return f.price, nil
+}
+
+func (f *fakeStore) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, after string) error {
+	price, err := f.takeSeats(b.TourID)
+	if err != nil {
+		return err
+	}
+	b.UnitPrice, b.TotalAmount = price, price*int64(b.Quantity)
+	return f.BookingInsertTx(ctx, tx, b)
+}
+
+func (f *fakeStore) BookingInsertTx(ctx context.Context, tx *sql.Tx, b *Booking) error {
+	if f.codeClash > 0 {
+		f.codeClash--
+		return apperr.Errorf(apperr.ECONFLICT, "code taken")
+	}
+	b.ID = int64(len(f.inserted) + 1)
+	f.inserted = append(f.inserted, b)
+	return nil
+}
+
+func (f *fakeStore) IdempotencyGet(ctx context.Context, userID int64, key string) (*IdempotencyRecord, error) {
+	if r, ok := f.idem[key]; ok {
+		return r, nil
+	}
+	return nil, apperr.Errorf(apperr.ENOTFOUND, "no key")
+}
+
+func (f *fakeStore) IdempotencyInsertTx(ctx context.Context, tx *sql.Tx, r *IdempotencyRecord) error {
+	if f.idemRace {
+		// Another request stored the key first with its own booking.
+		body, _ := json.Marshal(&Booking{ID: 99, Code: "TRP-20261127-RACE22", Status: StatusPending})
+		f.idem[r.Key] = &IdempotencyRecord{Key: r.Key, RequestHash: r.RequestHash, StatusCode: 201, Body: body}
+		return apperr.Errorf(apperr.ECONFLICT, "taken")
+	}
+	f.idem[r.Key] = r
+	return nil
+}
+
+func newFakeService(f *fakeStore, hooks ...TxHook) *Service {
+	now := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	return NewService(ServiceParams{Store: f, Now: func() time.Time { return now }, Expiry: 30 * time.Minute, MaxQuantity: 4, OnCreateTx: hooks})
+}
+
+func TestBookValidation(t *testing.T) {
+	svc := newFakeService(&fakeStore{})
+	for _, p := range []BookParams{
+		{TourID: 1, Quantity: 0}, {TourID: 1, Quantity: 5}, {TourID: 0, Quantity: 1}, {TourID: -3, Quantity: 1},
+	} {
+		_, err := svc.Book(context.Background(), p)
+		require.Equal(t, apperr.EINVALID, apperr.Code(err), "%+v", p)
+	}
+}
+
+func TestBookRunsHooksAndRetriesCodeClash(t *testing.T) {
+	f := &fakeStore{price: 750_000, codeClash: 2, idem: map[string]*IdempotencyRecord{}}
+	var hooked []*Booking
+	svc := newFakeService(f, func(ctx context.Context, tx *sql.Tx, b *Booking) error {
+		hooked = append(hooked, b)
+		return nil
+	})
+	res, err := svc.Book(context.Background(), BookParams{UserID: 7, TourID: 3, Quantity: 2})
+	require.NoError(t, err)
+	b := res.Booking
+	require.Equal(t, int64(1_500_000), b.TotalAmount)
+	require.Equal(t, StatusPending, b.Status)
+	require.Equal(t, time.Date(2026, 11, 27, 3, 30, 0, 0, time.UTC), b.ExpiresAt)
+	require.Equal(t, 2, f.rolledBack, "two clashing codes rolled back")
+	require.Equal(t, []*Booking{b}, hooked, "the hook saw the inserted booking, with its ID")
+	require.NotZero(t, hooked[0].ID)
+
+	// A failing hook rolls the booking back.
+	f2 := &fakeStore{idem: map[string]*IdempotencyRecord{}}
+	svc = newFakeService(f2, func(ctx context.Context, tx *sql.Tx, b *Booking) error { return sql.ErrConnDone })
+	_, err = svc.Book(context.Background(), BookParams{UserID: 7, TourID: 3, Quantity: 1})
+	require.ErrorIs(t, err, sql.ErrConnDone)
+	require.Equal(t, 0, f2.committed)
+}
+
+func TestBookIdempotency(t *testing.T) {
+	f := &fakeStore{price: 100, idem: map[string]*IdempotencyRecord{}}
+	svc := newFakeService(f)
+	p := BookParams{UserID: 1, TourID: 2, Quantity: 1, IdempotencyKey: "k", RequestHash: "h1"}
+	first, err := svc.Book(context.Background(), p)
+	require.NoError(t, err)
+	require.False(t, first.Replayed)
+	again, err := svc.Book(context.Background(), p)
+	require.NoError(t, err)
+	require.True(t, again.Replayed)
+	require.Equal(t, first.Booking.Code, again.Booking.Code)
+	require.Len(t, f.inserted, 1)
+
+	p.RequestHash = "h2"
+	_, err = svc.Book(context.Background(), p)
+	require.Equal(t, apperr.EINVALID, apperr.Code(err))
+
+	// Losing the race to a concurrent request replays its booking.
+	f.idemRace = true
+	res, err := svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 1, IdempotencyKey: "race", RequestHash: "h"})
+	require.NoError(t, err)
+	require.True(t, res.Replayed)
+	require.Equal(t, int64(99), res.Booking.ID)
+}
+
+func TestTourValidation(t *testing.T) {
+	svc := newFakeService(&fakeStore{})
+	s := func(v string) *string { return &v }
+	i := func(v int) *int { return &v }
+	p := func(v int64) *int64 { return &v }
+	cases := []struct {
+		name   string
+		c      TourChanges
+		create bool
+		fields []string
+	}{
+		{"empty create", TourChanges{}, true, []string{"title", "destination", "departure_date", "price", "capacity"}},
+		{"empty update", TourChanges{}, false, nil},
+		{"blank title", TourChanges{Title: s("  ")}, false, []string{"title"}},
+		{"bad date", TourChanges{DepartureDate: s("27/11/2026")}, false, []string{"departure_date"}},
+		{"today on create", TourChanges{Title: s("t"), Destination: s("d"), DepartureDate: s("2026-11-27"), Price: p(1), Capacity: i(1)}, true, []string{"departure_date"}},
+		{"past on update is allowed", TourChanges{DepartureDate: s("2026-11-01")}, false, nil},
+		{"negative price", TourChanges{Price: p(-1)}, false, []string{"price"}},
+		{"zero capacity", TourChanges{Capacity: i(0)}, false, []string{"capacity"}},
+		{"huge capacity", TourChanges{Capacity: i(MaxTourCapacity + 1)}, false, []string{"capacity"}},
+		{"long title", TourChanges{Title: s(string(make([]byte, 256)))}, false, []string{"title"}},
+	}
+	for _, c := range cases {
+		got := svc.validateTour(c.c, c.create)
+		var names []string
+		for k := range got {
+			names = append(names, k)
+		}
+		require.ElementsMatch(t, c.fields, names, c.name)
+	}
+}
+
+func TestValidateNewUser(t *testing.T) {
+	require.NoError(t, ValidateNewUser(NewUser{Name: "Ayu", Email: "ayu@example.co.id", Password: "12345678"}))
+	for _, u := range []NewUser{
+		{Name: "", Email: "a@b.co", Password: "12345678"},
+		{Name: "A", Email: "not-an-email", Password: "12345678"},
+		{Name: "A", Email: "Ayu <ayu@example.com>", Password: "12345678"},
+		{Name: "A", Email: "a@b.co", Password: "1234567"},
+		{Name: "A", Email: "a@b.co", Password: string(make([]byte, 73))},
+	} {
+		require.Equal(t, apperr.EINVALID, apperr.Code(ValidateNewUser(u)), "%+v", u)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	a, b := NewToken(), NewToken()
+	require.NotEqual(t, a, b)
+	require.True(t, validTokenShape(a))
+	require.Len(t, HashToken(a), 64)
+	require.NotEqual(t, HashToken(a), HashToken(b))
+	require.False(t, validTokenShape("trp_short"))
+}
+
+// groupStore is a fakeStore that asks for group commit and counts
+// savepoints.
+type groupStore struct {
+	*fakeStore
+	mu         sync.Mutex
+	savepoints int
+	rollbacks  int
+}
+
+func (g *groupStore) GroupCommit() bool { return true }
+
+func (g *groupStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	time.Sleep(2 * time.Millisecond) // a commit takes a while, so requests queue up
+	return g.fakeStore.InTx(ctx, fn)
+}
+
+func (g *groupStore) SavepointTx(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	g.savepoints++
+	if err := fn(); err != nil {
+		g.rollbacks++
+		return err
+	}
+	return nil
+}
+
+func TestGroupCommit(t *testing.T) {
+	g := &groupStore{fakeStore: &fakeStore{price: 100, idem: map[string]*IdempotencyRecord{},
+		soldOut: func(id int64) bool { return id == 2 }}}
+	svc := NewService(ServiceParams{Store: g, Expiry: time.Minute, MaxQuantity: 4})
+	require.NotNil(t, svc.batch)
+	const n = 60
+	errs := make([]error, n)
+	got := make([]*Booking, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := svc.Book(context.Background(), BookParams{UserID: int64(i + 1), TourID: int64(i%2 + 1), Quantity: 1})
+			errs[i] = err
+			if err == nil {
+				got[i] = res.Booking
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if i%2 == 1 {
+			require.Equal(t, apperr.ESOLDOUT, apperr.Code(errs[i]), i)
+			continue
+		}
+		require.NoError(t, errs[i], i)
+		require.Equal(t, int64(i+1), got[i].UserID, "each request gets its own booking")
+	}
+	require.Len(t, g.inserted, n/2)
+	require.Equal(t, n, g.savepoints)
+	require.Equal(t, n/2, g.rollbacks)
+	require.Less(t, g.committed, n/2, "bookings were grouped into fewer transactions")
+}

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+
+	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/expiry"
+	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/payment"
+	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
+	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// The application's job workers (the invoice and e-ticket emails, and the
+// two booking expiry jobs) are added to every queue client a command
+// opens, so that `serve`, `queue work` and `schedule test` run every kind.
+func init() { addQueueSetup(setupAppWorkers) }
+
+func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
+	cfg, err := env.Config()
+	if err != nil {
+		return err
+	}
+	db, err := env.OpenDB(ctx)
+	if err != nil {
+		return err
+	}
+	logger, err := env.Logger(false)
+	if err != nil {
+		return err
+	}
+	// With a server key the e-ticket email links to a signed ticket page.
+	var payments *payment.Service
+	if cfg.MidtransServerKey != "" {
+		if payments, err = payment.New(payment.Params{DB: db, Config: cfg, Logger: logger}); err != nil {
+			return err
+		}
+	}
+	sender, err := mail.NewSenderFromConfig(cfg, db, mailLoader(cfg, db, payments), logger)
+	if err != nil {
+		return err
+	}
+	mail.AddWorkers(c.Workers(), sender)
+	_, err = expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger})
+	return err
+}
+
+// mailLoader reads what an email shows of a booking. The payment link is
+// the booking's Snap page once one exists; before that, the simulator page
+// when the simulator is on, else the default link under APP_URL. The
+// ticket link is signed by the payment service when there is one, so it
+// opens from an email without a login.
+func mailLoader(cfg *config.Config, db *store.DB, payments *payment.Service) mail.BookingLoader {
+	return mail.BookingLoaderFunc(func(ctx context.Context, id int64) (*mail.BookingMail, error) {
+		tx, _ := mail.TxFromContext(ctx)
+		r, err := db.BookingMailData(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		m := &mail.BookingMail{
+			BookingID: r.BookingID, Code: r.Code, Status: r.Status, CustomerName: r.CustomerName,
+			CustomerEmail: r.CustomerEmail, TourTitle: r.TourTitle, TourDestination: r.TourDestination,
+			DepartureDate: r.DepartureDate, Quantity: r.Quantity, UnitPrice: r.UnitPrice,
+			TotalAmount: r.TotalAmount, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+		}
+		if r.PaidAt.Valid {
+			m.PaidAt = r.PaidAt.Time
+		}
+		switch {
+		case r.SnapRedirectURL.Valid && r.SnapRedirectURL.String != "":
+			m.PaymentURL = r.SnapRedirectURL.String
+		case cfg.SimulatorEnabled():
+			m.PaymentURL = cfg.AppURL + "/simulator/" + r.Code
+		}
+		if payments != nil {
+			m.TicketURL = payments.TicketURL(r.BookingID)
+		}
+		return m, nil
+	})
+}
+
+// services is the application wired together for `serve`.
+type services struct {
+	Queue    *queue.Client
+	Bookings *booking.Service
+	Accounts *booking.Accounts
+	Payments *payment.Service
+	// FakeMidtrans is the local stand-in for Midtrans when APP_ENV=local
+	// runs without a server key; nil otherwise.
+	FakeMidtrans *midtranstest.Server
+}
+
+// buildServices wires the booking service (whose transaction also inserts
+// the invoice email and the booking's own expiry job), the payment service
+// (whose paid transaction inserts the e-ticket email) and the queue client
+// they share.
+func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.DB, logger *slog.Logger) (*services, error) {
+	s := &services{}
+	if cfg.MidtransServerKey == "" {
+		if cfg.AppEnv != "local" {
+			return nil, &config.Error{Key: "MIDTRANS_SERVER_KEY", Reason: "is required unless APP_ENV=local"}
+		}
+		// Local development without Midtrans keys: a fake Midtrans on
+		// loopback with a throwaway key, whose Snap pages lead to the
+		// payment simulator.
+		s.FakeMidtrans = midtranstest.StartLocal(cfg.AppURL)
+		env.onClose(s.FakeMidtrans.Close)
+		c := s.FakeMidtrans.Client()
+		cfg.MidtransServerKey, cfg.MidtransSnapURL, cfg.MidtransAPIURL = c.ServerKey, c.SnapURL, c.APIURL
+	}
+	q, err := openQueue(ctx, env, queueOptions{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	s.Queue = q
+	s.Payments, err = payment.New(payment.Params{
+		DB: db, Config: cfg, Logger: logger,
+		OnPaidTx: func(ctx context.Context, tx *sql.Tx, bookingID int64) error {
+			return mail.DispatchETicketTx(ctx, q, tx, bookingID)
+		},
+		OnLatePayment: func(ctx context.Context, p payment.LatePayment) {
+			logger.Warn("payment arrived for a booking whose seats are gone; refund needed",
+				slog.String("booking", p.Code), slog.Int64("amount", p.Amount),
+				slog.String("status", p.Status), slog.String("transaction_id", p.TransactionID))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Bookings = booking.NewService(booking.ServiceParams{
+		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
+		OnCreateTx: []booking.TxHook{
+			func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
+				return mail.DispatchInvoiceTx(ctx, q, tx, b.ID)
+			},
+			expiry.OnCreateTx(q),
+		},
+	})
+	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db})
+	return s, nil
+}
+
+// workerQueues are the queues the worker embedded in `serve` takes, in
+// priority order.
+var workerQueues = []string{"default", "emails"}

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package cli
+
+import "time"
+
+// processCPU is not measured on this platform; the benchmark then reports
+// zero CPU per operation.
+func processCPU() time.Duration { return 0 }

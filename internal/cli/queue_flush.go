@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+)
+
+func init() {
+	register(&Command{
+		Name: "queue flush", Aliases: []string{"queue:flush"}, Usage: "[--hours N]",
+		Summary: "delete every failed job, or those older than N hours",
+		Run:     runQueueFlush,
+	})
+}
+
+func runQueueFlush(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "queue flush")
+	hours := fs.Int("hours", 0, "only failed jobs older than this many hours (0: all)")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("queue flush: unexpected argument %q", rest[0])
+	}
+	if *hours < 0 {
+		return usagef("queue flush: --hours must be ≥ 0")
+	}
+	adm, _, err := openAdmin(ctx, env)
+	if err != nil {
+		return err
+	}
+	n, err := adm.FailedFlush(ctx, &driver.FailedFlushParams{OlderThan: time.Duration(*hours) * time.Hour})
+	if err != nil {
+		return err
+	}
+	if *hours > 0 {
+		fmt.Fprintf(env.Stdout, "Deleted %d failed job(s) older than %d hours.\n", n, *hours)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "All failed jobs deleted successfully (%d).\n", n)
+	return nil
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver"
+)
+
+func init() {
+	register(&Command{
+		Name: "queue monitor", Aliases: []string{"queue:monitor"}, Usage: "[connection:]queue[,…] [--max N] [--json]",
+		Summary: "show the size of queues; ALERT (and a queue-busy notification) over --max jobs",
+		Run:     runQueueMonitor,
+	})
+}
+
+func runQueueMonitor(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "queue monitor")
+	maxJobs := fs.Int("max", 1000, "alert when a queue holds more than this many jobs")
+	asJSON := fs.Bool("json", false, "print JSON")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("queue monitor: name the queues, e.g. database:default,database:emails")
+	}
+	adm, conn, err := openAdmin(ctx, env)
+	if err != nil {
+		return err
+	}
+	var queues []string
+	for _, arg := range rest {
+		for _, spec := range strings.Split(arg, ",") {
+			spec = strings.TrimSpace(spec)
+			if spec == "" {
+				continue
+			}
+			c, q, ok := strings.Cut(spec, ":")
+			if !ok {
+				c, q = conn, spec
+			}
+			if c != conn {
+				return fmt.Errorf("queue monitor: connection %q is not the configured one (%s)", c, conn)
+			}
+			queues = append(queues, q)
+		}
+	}
+	stats, err := adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: queues})
+	if err != nil {
+		return err
+	}
+	byQueue := map[string]*driver.QueueStat{}
+	for _, s := range stats {
+		byQueue[s.Queue] = s
+	}
+	out := make([]queueStatJSON, 0, len(queues))
+	for _, q := range queues {
+		s := byQueue[q]
+		j := statJSON(conn, s)
+		j.Status = "OK"
+		if s.Size() > *maxJobs {
+			j.Status = "ALERT"
+			queue.PublishQueueBusy(ctx, queue.QueueBusyEvent{Connection: conn, Queue: q, Size: s.Size(), Max: *maxJobs, Stat: *s, At: time.Now()})
+		}
+		out = append(out, j)
+	}
+	if *asJSON {
+		return writeOpsJSON(env, out)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tQUEUE\tSIZE\tPENDING\tDELAYED\tRESERVED\tOLDEST WAIT")
+	for _, j := range out {
+		fmt.Fprintf(tw, "%s\t[%s] %s\t%d\t%d\t%d\t%d\t%s\n", j.Status, j.Connection, j.Queue, j.Size, j.Pending, j.Delayed, j.Reserved,
+			time.Duration(j.OldestWaitSeconds)*time.Second)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, j := range out {
+		if j.Status == "ALERT" {
+			fmt.Fprintf(env.Stdout, "ALERT: queue [%s:%s] has %d jobs, more than the threshold of %d.\n", j.Connection, j.Queue, j.Size, *maxJobs)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tripintravel/tripin/internal/queue"
+)
+
+func init() {
+	register(&Command{
+		Name: "queue work", Aliases: []string{"queue:work"},
+		Usage: "[connection] [--queue emails,default] [--concurrency N] [--tries N] [--timeout S] [--backoff 10,30,60]\n" +
+			"    [--sleep S] [--max-time S] [--max-jobs N] [--memory MB] [--once] [--stop-when-empty] [--stop-timeout S] [--json] [--quiet]",
+		Summary: "work jobs until stopped (SIGTERM/SIGINT finish running jobs first)",
+		Run:     runQueueWork,
+	})
+}
+
+// memoryExitCode is the exit status after --memory is exceeded, as
+// Laravel's worker uses, so a supervisor can tell it from a crash.
+const memoryExitCode = 12
+
+func runQueueWork(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "queue work")
+	queues := fs.String("queue", "", "queues to work, in strict priority order (default: the default queue)")
+	concurrency := fs.Int("concurrency", queue.DefaultConcurrency, "jobs worked at once")
+	var tries, maxJobs, memory intFlag
+	fs.Var(&tries, "tries", "attempts of jobs that set none (0 = unlimited)")
+	var timeout, sleep, maxTime, stopTimeout durationFlag
+	fs.Var(&timeout, "timeout", "time limit of jobs that set none, in seconds (0 = none; default 60)")
+	backoff := fs.String("backoff", "", "seconds between attempts of jobs that set none: one value or a list (10,30,60)")
+	fs.Var(&sleep, "sleep", "longest wait between two looks at an empty queue, in seconds (default 3)")
+	fs.Var(&maxTime, "max-time", "stop after this many seconds")
+	fs.Var(&maxJobs, "max-jobs", "stop after this many jobs")
+	fs.Var(&memory, "memory", "stop (exit 12) when the process uses more than this many MB")
+	once := fs.Bool("once", false, "work one job and stop")
+	stopWhenEmpty := fs.Bool("stop-when-empty", false, "stop when no job is available")
+	fs.Var(&stopTimeout, "stop-timeout", "on SIGTERM, how long running jobs may take to finish, in seconds (default 30)")
+	asJSON := fs.Bool("json", false, "print JSON lines instead of text")
+	quiet := fs.Bool("quiet", false, "print no line per job")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("queue work: one connection at most, got %q", strings.Join(pos, " "))
+	}
+	p := queue.WorkParams{
+		Queues:        splitQueues(*queues),
+		Concurrency:   *concurrency,
+		Once:          *once,
+		StopWhenEmpty: *stopWhenEmpty,
+		JSON:          *asJSON,
+	}
+	if *concurrency < 1 {
+		return usagef("queue work: --concurrency must be at least 1")
+	}
+	if tries.set {
+		switch {
+		case tries.n < 0:
+			return usagef("queue work: --tries must be 0 (unlimited) or more")
+		case tries.n == 0:
+			p.Tries = queue.TriesUnlimited
+		default:
+			p.Tries = tries.n
+		}
+	}
+	if timeout.set {
+		p.Timeout = timeout.d
+		if timeout.d == 0 {
+			p.Timeout = queue.TimeoutNone
+		}
+	}
+	if *backoff != "" {
+		if p.Backoff, err = queue.ParseBackoff(*backoff); err != nil {
+			return usagef("queue work: --backoff: %v", err)
+		}
+	}
+	p.Sleep, p.MaxTime, p.StopTimeout = sleep.d, maxTime.d, stopTimeout.d
+	if maxJobs.n < 0 || memory.n < 0 {
+		return usagef("queue work: --max-jobs and --memory must not be negative")
+	}
+	p.MaxJobs = maxJobs.n
+	p.MemoryLimit = uint64(memory.n) << 20
+	if !*quiet {
+		p.Output = env.Stdout
+	}
+
+	conn := ""
+	if len(pos) == 1 {
+		conn = pos[0]
+	}
+	client, err := openQueue(ctx, env, queueOptions{Connection: conn})
+	if err != nil {
+		return err
+	}
+	if client.Connection() == queue.ConnectionSync {
+		return errors.New("queue work: the sync connection runs each job when it is dispatched; there is no queue to work")
+	}
+	if !*quiet && !*asJSON {
+		qs := p.Queues
+		if len(qs) == 0 {
+			qs = []string{queue.DefaultQueue}
+		}
+		fmt.Fprintf(env.Stdout, "\n   INFO  Processing jobs from the [%s] queue.\n\n", strings.Join(qs, ","))
+	}
+	err = client.Run(ctx, p)
+	switch {
+	case errors.Is(err, queue.ErrMemoryExceeded):
+		return &ExitError{Code: memoryExitCode, Err: err}
+	case err != nil:
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/expiry"
+	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
+	"github.com/tripintravel/tripin/internal/schedule"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+func init() {
+	register(&Command{
+		Name: "schedule run", Aliases: []string{"schedule:run"}, Usage: "[--time RFC3339] [--json]",
+		Summary: "dispatch the scheduled tasks due this minute, then exit (cron: * * * * *)",
+		Run:     runScheduleRun,
+	})
+	register(&Command{
+		Name: "schedule work", Aliases: []string{"schedule:work"}, Usage: "",
+		Summary: "run the scheduler in the foreground, ticking on every minute",
+		Run:     runScheduleWork,
+	})
+	register(&Command{
+		Name: "schedule list", Aliases: []string{"schedule:list"}, Usage: "[--json] [--time RFC3339]",
+		Summary: "list the scheduled tasks with their next due time",
+		Run:     runScheduleList,
+	})
+	register(&Command{
+		Name: "schedule test", Aliases: []string{"schedule:test"}, Usage: "[--name NAME]",
+		Summary: "run one scheduled task now",
+		Run:     runScheduleTest,
+	})
+}
+
+// expireUnpaidBookingsEvent is the name of the expiry sweep's event.
+const expireUnpaidBookingsEvent = "expire-unpaid-bookings"
+
+// defaultSchedule is the one place Tripin's scheduled tasks are defined,
+// read in APP_TIMEZONE.
+func defaultSchedule(cfg *config.Config) (*schedule.Schedule, error) {
+	return schedule.New(cfg.AppTimezone,
+		schedule.Job(expiry.ExpireUnpaidBookings{}).
+			EveryFiveMinutes().
+			Name(expireUnpaidBookingsEvent).
+			WithoutOverlapping().
+			OnOneServer(),
+	)
+}
+
+// newScheduleRunner builds the scheduler that `schedule run`, `schedule
+// work`, `schedule test` and serve run: the default schedule, dispatching
+// to the configured queue, with its locks and run log in db.
+func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*schedule.Runner, error) {
+	s, err := defaultSchedule(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := scheduleQueueClient(ctx, cfg, db, logger)
+	if err != nil {
+		return nil, err
+	}
+	rc := schedule.Config{Schedule: s, DB: db, Logger: logger}
+	switch client.Connection() {
+	case queue.ConnectionSync:
+		// The sync connection runs a job inside Insert; inside the lock's
+		// transaction it would wait on that transaction forever (SQLite).
+		rc.Dispatcher = insertOnly{client}
+	case "database":
+		rc.Dispatcher = client
+	default:
+		// The jobs table cannot see another backend's jobs: the overlap
+		// lock is freed by its expiry only.
+		rc.Dispatcher, rc.NoJobChecker = insertOnly{client}, true
+	}
+	return schedule.NewRunner(rc)
+}
+
+// insertOnly hides a client's InsertTx from the scheduler.
+type insertOnly struct{ c *queue.Client }
+
+func (i insertOnly) Insert(ctx context.Context, args queue.JobArgs, opts *queue.InsertOpts) (*queue.InsertResult, error) {
+	return i.c.Insert(ctx, args, opts)
+}
+
+// scheduleQueueClient returns a queue client that can insert the scheduled
+// jobs (and, on the sync connection, run them inline).
+// TODO(queue): replace with the shared client constructor of `queue work`
+// when it exists, so that every backend (MySQL, Redis) is covered.
+func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*queue.Client, error) {
+	ws := queue.NewWorkers()
+	if _, err := expiry.Register(ws, expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
+		return nil, err
+	}
+	qc := &queue.Config{Workers: ws, Logger: logger, Location: cfg.AppTimezone, Connection: cfg.QueueConnection}
+	if cfg.QueueConnection == queue.ConnectionSync {
+		return queue.NewClient(nil, qc)
+	}
+	if cfg.QueueConnection != "database" {
+		return nil, fmt.Errorf("schedule: QUEUE_CONNECTION=%s is not supported by the scheduler yet", cfg.QueueConnection)
+	}
+	var d driver.Driver
+	switch db.Dialect {
+	case store.SQLite:
+		d = tripinsqlite.New(db, tripinsqlite.Options{})
+	case store.PgSQL:
+		d = tripinpgsql.New(db, tripinpgsql.Options{})
+	case store.MySQL:
+		md, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
+		if err != nil {
+			return nil, err
+		}
+		d = md
+	default:
+		return nil, fmt.Errorf("schedule: no database queue driver for %s yet", db.Dialect)
+	}
+	return queue.NewClient(d, qc)
+}
+
+// parseAt reads a --time flag: empty means now (by the database clock).
+func parseAt(s string) (time.Time, bool, error) {
+	if s == "" {
+		return time.Time{}, false, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, false, usagef("--time %q: want RFC 3339, like 2026-11-27T10:05:00+07:00", s)
+	}
+	return t, true, nil
+}
+
+type scheduleRunLine struct {
+	Event   string    `json:"event"`
+	Tick    time.Time `json:"tick"`
+	Outcome string    `json:"outcome"`
+	JobID   int64     `json:"job_id,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+func runScheduleRun(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "schedule run")
+	at := fs.String("time", "", "run the tick of this time instead of now (RFC 3339; for recovery and tests)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("schedule run: unexpected argument %q", rest[0])
+	}
+	t, ok, err := parseAt(*at)
+	if err != nil {
+		return err
+	}
+	r, err := openScheduleRunner(ctx, env, false)
+	if err != nil {
+		return err
+	}
+	var results []schedule.Result
+	if ok {
+		results = r.RunTick(ctx, t)
+	} else {
+		results = r.RunDue(ctx)
+	}
+	loc := r.Schedule().Location()
+	lines := make([]scheduleRunLine, 0, len(results))
+	failed := 0
+	for _, res := range results {
+		l := scheduleRunLine{Event: res.Event, Tick: res.Tick.In(loc), Outcome: string(res.Outcome), JobID: res.JobID}
+		if res.Err != nil {
+			l.Error = res.Err.Error()
+			failed++
+		}
+		lines = append(lines, l)
+	}
+	if *asJSON {
+		if err := json.NewEncoder(env.Stdout).Encode(lines); err != nil {
+			return err
+		}
+	} else if len(lines) == 0 {
+		fmt.Fprintln(env.Stdout, "No scheduled tasks are due to run.")
+	} else {
+		for _, l := range lines {
+			msg := describeOutcome(l)
+			fmt.Fprintf(env.Stdout, "%s  %s  %s\n", l.Tick.Format("2006-01-02 15:04 MST"), l.Event, msg)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("schedule run: %d of %d due tasks failed", failed, len(lines))
+	}
+	return nil
+}
+
+func describeOutcome(l scheduleRunLine) string {
+	switch schedule.Outcome(l.Outcome) {
+	case schedule.OutcomeDispatched:
+		return fmt.Sprintf("dispatched (job %d)", l.JobID)
+	case schedule.OutcomeRan:
+		return "ran"
+	case schedule.OutcomeOverlapping:
+		return "skipped: its previous run has not finished"
+	case schedule.OutcomeOtherServer:
+		return "skipped: another server took this tick"
+	default:
+		return "failed: " + l.Error
+	}
+}
+
+// openScheduleRunner opens the database and builds the runner, logging to
+// LOG_FILE (and stdout when logStdout).
+func openScheduleRunner(ctx context.Context, env *Env, logStdout bool) (*schedule.Runner, error) {
+	cfg, err := env.Config()
+	if err != nil {
+		return nil, err
+	}
+	logger, err := env.Logger(logStdout)
+	if err != nil {
+		return nil, err
+	}
+	db, err := env.OpenDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newScheduleRunner(ctx, cfg, db, logger)
+}
+
+func runScheduleWork(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "schedule work")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("schedule work: unexpected argument %q", rest[0])
+	}
+	r, err := openScheduleRunner(ctx, env, true)
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
+}
+
+func runScheduleList(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "schedule list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	at := fs.String("time", "", "list as of this time instead of now (RFC 3339)")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("schedule list: unexpected argument %q", rest[0])
+	}
+	now, ok, err := parseAt(*at)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		now = time.Now()
+	}
+	cfg, err := env.Config()
+	if err != nil {
+		return err
+	}
+	s, err := defaultSchedule(cfg)
+	if err != nil {
+		return err
+	}
+	events := s.Describe(now)
+	if *asJSON {
+		return json.NewEncoder(env.Stdout).Encode(events)
+	}
+	return schedule.WriteList(env.Stdout, events, now)
+}
+
+func runScheduleTest(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "schedule test")
+	name := fs.String("name", "", "the task to run (see schedule list)")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("schedule test: unexpected argument %q", rest[0])
+	}
+	r, err := openScheduleRunner(ctx, env, true)
+	if err != nil {
+		return err
+	}
+	events := r.Schedule().Events()
+	if *name == "" {
+		if len(events) != 1 {
+			names := make([]string, len(events))
+			for i, e := range events {
+				names[i] = e.EventName()
+			}
+			return usagef("schedule test: choose a task with --name: %s", strings.Join(names, ", "))
+		}
+		*name = events[0].EventName()
+	}
+	if _, ok := r.Schedule().Event(*name); !ok {
+		return usagef("schedule test: no task named %q; see 'tripin schedule list'", *name)
+	}
+	res, err := r.RunNow(ctx, *name)
+	if err != nil {
+		return err
+	}
+	l := scheduleRunLine{Event: res.Event, Outcome: string(res.Outcome), JobID: res.JobID}
+	if res.Err != nil {
+		l.Error = res.Err.Error()
+	}
+	fmt.Fprintf(env.Stdout, "Running [%s] ... %s\n", res.Event, describeOutcome(l))
+	if res.Err != nil {
+		return fmt.Errorf("schedule test: %s: %w", res.Event, res.Err)
+	}
+	return nil
+}
+
+// The queue client fits the scheduler and the booking hook.
+var (
+	_ schedule.Dispatcher   = (*queue.Client)(nil)
+	_ schedule.TxDispatcher = (*queue.Client)(nil)
+	_ expiry.TxInserter     = (*queue.Client)(nil)
+)

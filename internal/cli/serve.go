@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/httpapi"
+	"github.com/tripintravel/tripin/internal/payment"
+	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+func init() {
+	register(&Command{
+		Name: "serve", Usage: "[--addr ADDR] [--no-worker] [--no-scheduler]",
+		Summary: "run the API, dashboard, queue worker and scheduler in one process",
+		Run:     runServe,
+	})
+}
+
+// shutdownGrace is how long requests in flight may take to finish after
+// SIGINT or SIGTERM.
+const shutdownGrace = 25 * time.Second
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve")
+	addr := fs.String("addr", "", "listen address (default HTTP_ADDR, :8080)")
+	noWorker := fs.Bool("no-worker", false, "do not run a queue worker in this process")
+	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler in this process")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("serve: unexpected argument %q", rest[0])
+	}
+	cfg, err := env.Config()
+	if err != nil {
+		return err
+	}
+	if *addr == "" {
+		*addr = cfg.HTTPAddr
+	}
+	logger, err := env.Logger(true)
+	if err != nil {
+		return err
+	}
+	db, err := env.OpenDB(ctx)
+	if err != nil {
+		return err
+	}
+	seeded, err := prepareDatabase(ctx, env, cfg, db)
+	if err != nil {
+		return err
+	}
+
+	svc, err := buildServices(ctx, env, cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	payments := &payment.Handlers{Service: svc.Payments, Config: cfg, Logger: logger}
+	api := httpapi.New(httpapi.Params{
+		Config: cfg, DB: db, Logger: logger, Bookings: svc.Bookings, Accounts: svc.Accounts,
+		Mount: httpapi.MountPayments(payments),
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", *addr, err)
+	}
+
+	// The embedded worker and scheduler run on their own context: on
+	// SIGTERM the HTTP server drains first, then the worker finishes its
+	// running jobs, so a request that inserted a job is never cut off.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	if !*noWorker {
+		if err := svc.Queue.Start(bg, queue.WorkParams{Queues: workerQueues, Output: io.Discard}); err != nil {
+			return fmt.Errorf("serve: start worker: %w", err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), queue.DefaultStopTimeout+5*time.Second)
+			defer cancel()
+			if err := svc.Queue.Stop(stopCtx); err != nil {
+				logger.Error("worker stopped with an error", slog.Any("error", err))
+			}
+		}()
+	}
+	if !*noScheduler {
+		runner, err := newScheduleRunner(bg, cfg, db, logger)
+		if err != nil {
+			return err
+		}
+		if err := runner.Start(bg); err != nil {
+			return fmt.Errorf("serve: start scheduler: %w", err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = runner.Stop(stopCtx)
+		}()
+	}
+
+	printBanner(env, cfg, db, ln.Addr(), seeded)
+	logger.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("database", string(db.Dialect)),
+		slog.String("env", cfg.AppEnv), slog.Bool("worker", !*noWorker), slog.Bool("scheduler", !*noScheduler))
+	err = httpapi.Serve(ctx, httpapi.NewHTTPServer(api, logger), ln, shutdownGrace)
+	logger.Info("stopped")
+	return err
+}
+
+// prepareDatabase makes sure the schema is current before serving. The
+// local SQLite default migrates itself (and, in APP_ENV=local, seeds an
+// empty database); every other setup refuses to start on a schema that is
+// behind, because migrating a shared production database is an operator's
+// decision. It reports whether it seeded.
+func prepareDatabase(ctx context.Context, env *Env, cfg *config.Config, db *store.DB) (bool, error) {
+	pending, err := db.Pending(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(pending) > 0 {
+		if db.Dialect != store.SQLite || cfg.IsProduction() {
+			return false, fmt.Errorf("serve: the database schema is behind (%d pending migration(s): %s); run 'tripin migrate' first",
+				len(pending), strings.Join(pending, ", "))
+		}
+		done, err := db.Migrate(ctx)
+		for _, m := range done {
+			fmt.Fprintf(env.Stdout, "Migrated: %s\n", m)
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	if cfg.AppEnv != "local" {
+		return false, nil
+	}
+	n, err := db.UserCount(ctx)
+	if err != nil || n > 0 {
+		return false, err
+	}
+	if _, err := seedDemo(ctx, cfg, db); err != nil {
+		return false, fmt.Errorf("serve: seed: %w", err)
+	}
+	return true, nil
+}
+
+func printBanner(env *Env, cfg *config.Config, db *store.DB, addr net.Addr, seeded bool) {
+	base := "http://" + displayHost(addr)
+	w := env.Stdout
+	fmt.Fprintf(w, "\nTripin is running (%s, %s database %s).\n", cfg.AppEnv, db.Dialect, db.Name)
+	fmt.Fprintf(w, "  API:               %s/api   (try %s/api/tours)\n", base, base)
+	fmt.Fprintf(w, "  Dashboard:         %s/admin\n", base)
+	if cfg.SimulatorEnabled() {
+		fmt.Fprintf(w, "  Payment simulator: %s/api/payments/simulate\n", base)
+	}
+	fmt.Fprintf(w, "  Health:            %s/healthz  %s/readyz\n", base, base)
+	if cfg.AppEnv == "local" {
+		if seeded {
+			fmt.Fprintln(w, "  Seeded demo tours and accounts into the empty database.")
+		}
+		fmt.Fprintf(w, "  Demo admin:        %s / %s\n", demoAdminEmail, demoPassword)
+		fmt.Fprintf(w, "  Demo customer:     %s / %s\n", demoCustomerEmail, demoPassword)
+	}
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+// displayHost turns a listen address into one a browser can open.
+func displayHost(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	host := "localhost"
+	if !tcp.IP.IsUnspecified() && tcp.IP != nil {
+		host = tcp.IP.String()
+		if tcp.IP.To4() == nil {
+			host = "[" + host + "]"
+		}
+	}
+	return fmt.Sprintf("%s:%d", host, tcp.Port)
+}

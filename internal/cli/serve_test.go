@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/store/storetest"
+)
+
+// bookingOutBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type bookingOutBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *bookingOutBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *bookingOutBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// bookingTestEnv returns an Env on a fresh SQLite file (not migrated).
+func bookingTestEnv(t *testing.T, vals map[string]string) (*Env, *bookingOutBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	base := map[string]string{
+		"DB_CONNECTION": "sqlite", "DB_DATABASE": filepath.Join(dir, "tripin.db"),
+		"LOG_FILE": filepath.Join(dir, "tripin.log"), "APP_ENV": "testing",
+	}
+	for k, v := range vals {
+		base[k] = v
+	}
+	cfg, err := config.FromMap(base)
+	require.NoError(t, err)
+	out := &bookingOutBuffer{}
+	env := &Env{Stdout: out, Stderr: out, Cfg: cfg}
+	t.Cleanup(env.closeAll)
+	return env, out
+}
+
+func TestUserCreateCommand(t *testing.T) {
+	env, out := bookingTestEnv(t, nil)
+	ctx := context.Background()
+	require.NoError(t, Run(ctx, env, []string{"migrate"}))
+	require.NoError(t, Run(ctx, env, []string{"user", "create", "--name", "Sari", "--email", "Sari@Example.com", "--password", "rahasia123", "--admin"}))
+	require.Contains(t, out.String(), "Created admin")
+	require.Contains(t, out.String(), "sari@example.com")
+
+	err := Run(ctx, env, []string{"user:create", "--name", "Sari 2", "--email", "sari@example.com", "--password", "rahasia123"})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "--email: The email has already been taken.")
+	err = Run(ctx, env, []string{"user", "create", "--name", "Budi", "--email", "budi@example.com", "--password", "short"})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "at least 8 characters")
+	require.NotContains(t, err.Error(), "\n")
+
+	db, err := env.OpenDB(ctx)
+	require.NoError(t, err)
+	u, err := db.UserGetByEmail(ctx, "sari@example.com")
+	require.NoError(t, err)
+	require.True(t, u.IsAdmin)
+	require.NotEqual(t, "rahasia123", u.PasswordHash)
+	n, err := db.UserCount(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+}
+
+func TestDBSeedIsIdempotent(t *testing.T) {
+	env, _ := bookingTestEnv(t, nil)
+	ctx := context.Background()
+	require.NoError(t, Run(ctx, env, []string{"migrate"}))
+	require.NoError(t, Run(ctx, env, []string{"db", "seed"}))
+	require.NoError(t, Run(ctx, env, []string{"db:seed"}))
+	db, err := env.OpenDB(ctx)
+	require.NoError(t, err)
+	var tours, users int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tours").Scan(&tours))
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&users))
+	require.Equal(t, len(demoTours), tours)
+	require.Equal(t, 2, users)
+	admin, err := db.UserGetByEmail(ctx, demoAdminEmail)
+	require.NoError(t, err)
+	require.True(t, admin.IsAdmin)
+	var past int
+	today := time.Now().In(env.Cfg.AppTimezone).Format("2006-01-02")
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tours WHERE departure_date <= ?", today).Scan(&past))
+	require.Zero(t, past, "every seeded departure is in the future")
+}
+
+func TestServeRefusesSchemaBehind(t *testing.T) {
+	// Production SQLite is not migrated behind the operator's back.
+	env, _ := bookingTestEnv(t, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "SB-Mid-server-test"})
+	err := Run(context.Background(), env, []string{"serve", "--addr", "127.0.0.1:0"})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "schema is behind")
+	require.Contains(t, err.Error(), "tripin migrate")
+
+	for _, d := range storetest.Dialects() {
+		if d == store.SQLite {
+			continue
+		}
+		t.Run(string(d), func(t *testing.T) {
+			dsn := storetest.NewDSN(t, d)
+			env, _ := bookingTestEnv(t, map[string]string{"DB_CONNECTION": string(d), "DB_URL": dsn, "APP_ENV": "local"})
+			err := Run(context.Background(), env, []string{"serve", "--addr", "127.0.0.1:0"})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "schema is behind")
+		})
+	}
+}
+
+func TestServeLocalSQLite(t *testing.T) {
+	env, out := bookingTestEnv(t, map[string]string{"APP_ENV": "local"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, env, []string{"serve", "--addr", "127.0.0.1:0", "--no-worker", "--no-scheduler"})
+	}()
+
+	apiLine := regexp.MustCompile(`API:\s+(http://\S+)/api`)
+	var base string
+	require.Eventually(t, func() bool {
+		m := apiLine.FindStringSubmatch(out.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	}, 180*time.Second, 50*time.Millisecond, out.String())
+	banner := out.String()
+	for _, want := range []string{"Migrated: 0001_core", "/admin", "/api/payments/simulate", demoAdminEmail, demoCustomerEmail, demoPassword} {
+		require.Contains(t, banner, want)
+	}
+
+	res, err := http.Get(base + "/api/tours?per_page=100")
+	require.NoError(t, err)
+	var body struct {
+		Data []map[string]any `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+	res.Body.Close()
+	require.Len(t, body.Data, len(demoTours))
+
+	res, err = http.Post(base+"/api/login", "application/json", strings.NewReader(`{"email":"`+demoCustomerEmail+`","password":"`+demoPassword+`"}`))
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	res, err = http.Get(base + "/readyz")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+}
+
+func TestBenchBookingSmoke(t *testing.T) {
+	env, out := bookingTestEnv(t, nil)
+	err := Run(context.Background(), env, []string{"bench", "booking", "--backend", "sqlite", "--concurrency", "4",
+		"--duration", "300ms", "--warmup", "0s", "--tours", "2", "--users", "4", "--json"})
+	require.NoError(t, err, out.String())
+	var res benchBookingResult
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &res), out.String())
+	require.Greater(t, res.Requests, 0)
+	require.Equal(t, 0, res.Errors, res.FirstFailure)
+	require.Greater(t, res.RequestsPerSec, 0.0)
+	require.Greater(t, res.RawTxPerSec, 0.0)
+	require.LessOrEqual(t, res.LatencyP50Ms, res.LatencyP99Ms)
+	require.True(t, res.InvariantOK)
+}

@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/tripintravel/tripin/internal/apperr"
+)
+
+// statusByCode maps application error codes to HTTP statuses. It is the
+// only place that decides an error's status.
+var statusByCode = map[string]int{
+	apperr.EINVALID:      http.StatusUnprocessableEntity,
+	apperr.EMALFORMED:    http.StatusBadRequest,
+	apperr.EUNAUTHORIZED: http.StatusUnauthorized,
+	apperr.EFORBIDDEN:    http.StatusForbidden,
+	apperr.ENOTFOUND:     http.StatusNotFound,
+	apperr.ECONFLICT:     http.StatusConflict,
+	apperr.ESOLDOUT:      http.StatusConflict,
+	apperr.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	apperr.ERATELIMITED:  http.StatusTooManyRequests,
+	apperr.EINTERNAL:     http.StatusInternalServerError,
+	apperr.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// StatusOf returns the HTTP status for err.
+func StatusOf(err error) int {
+	if st, ok := statusByCode[apperr.Code(err)]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields"`
+}
+
+// WriteError answers with err in the API's error shape. Internal errors are
+// logged here, once, with the request ID, and the client sees only a
+// generic message.
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	code := apperr.Code(err)
+	status := StatusOf(err)
+	if status >= 500 {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", RequestID(r.Context())),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("error", err.Error()))
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tripin"`)
+	}
+	var fields map[string]string
+	var ae *apperr.Error
+	if errors.As(err, &ae) && code != apperr.EINTERNAL {
+		fields = ae.Fields
+	}
+	writeErrorBody(w, status, code, apperr.Message(err), fields)
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, code, message string, fields map[string]string) {
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	WriteJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
+}
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"An internal error occurred.","fields":{}}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// dataBody is the success shape: {"data": …}, with "meta" for lists.
+type dataBody struct {
+	Data any       `json:"data"`
+	Meta *pageMeta `json:"meta,omitempty"`
+}
+
+// pageMeta describes one page of a list.
+type pageMeta struct {
+	CurrentPage int `json:"current_page"`
+	PerPage     int `json:"per_page"`
+	Total       int `json:"total"`
+	LastPage    int `json:"last_page"`
+}
+
+func newPageMeta(page, perPage, total int) *pageMeta {
+	last := (total + perPage - 1) / perPage
+	if last < 1 {
+		last = 1
+	}
+	return &pageMeta{CurrentPage: page, PerPage: perPage, Total: total, LastPage: last}
+}
+
+// WriteData answers {"data": v}.
+func WriteData(w http.ResponseWriter, status int, v any) {
+	WriteJSON(w, status, dataBody{Data: v})
+}

@@ -1,0 +1,29 @@
+package httpapi
+
+// routes lists every route of the API. Later features add theirs through
+// Params.Mount.
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.handleHealthz)
+	m.HandleFunc("GET /readyz", s.handleReadyz)
+
+	m.HandleFunc("POST /api/register", s.handleRegister)
+	m.HandleFunc("POST /api/login", s.handleLogin)
+	m.Handle("POST /api/logout", s.RequireUser(s.handleLogout))
+	m.Handle("GET /api/me", s.RequireUser(s.handleMe))
+
+	m.HandleFunc("GET /api/tours", s.handleTourList)
+	m.HandleFunc("GET /api/tours/{id}", s.handleTourShow)
+
+	m.Handle("GET /api/admin/tours", s.RequireAdmin(s.handleAdminTourList))
+	m.Handle("POST /api/admin/tours", s.RequireAdmin(s.handleAdminTourCreate))
+	m.Handle("GET /api/admin/tours/{id}", s.RequireAdmin(s.handleTourShow))
+	m.Handle("PUT /api/admin/tours/{id}", s.RequireAdmin(s.handleAdminTourUpdate))
+	m.Handle("PATCH /api/admin/tours/{id}", s.RequireAdmin(s.handleAdminTourUpdate))
+	m.Handle("DELETE /api/admin/tours/{id}", s.RequireAdmin(s.handleAdminTourDelete))
+
+	m.Handle("POST /api/bookings", s.RequireUser(s.handleBookingCreate))
+	m.Handle("GET /api/bookings", s.RequireUser(s.handleBookingList))
+	m.Handle("GET /api/bookings/{id}", s.RequireUser(s.handleBookingShow))
+	m.Handle("POST /api/bookings/{id}/cancel", s.RequireUser(s.handleBookingCancel))
+}

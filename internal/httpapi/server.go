@@ -1,0 +1,169 @@
+// Package httpapi is Tripin's JSON API over net/http: the server and its
+// middleware (request IDs, access log, body limit, panic recovery,
+// authentication), one table mapping application error codes to HTTP
+// statuses, and one file of handlers per resource. Every route is listed
+// in routes.go.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// Params are the dependencies of the API server.
+type Params struct {
+	Config   *config.Config
+	DB       *store.DB
+	Logger   *slog.Logger
+	Bookings *booking.Service
+	Accounts *booking.Accounts
+	// Mount, when set, adds the routes of other features (payments, the
+	// dashboard, metrics, the simulator) to the same mux, after the API's
+	// own routes. It may wrap its handlers with the server's RequireUser
+	// and RequireAdmin, and answer with WriteJSON and the server's
+	// WriteError so that every response has the same shape.
+	Mount func(mux *http.ServeMux, s *Server)
+	// LoginAttempts failed logins per email and client IP are allowed in
+	// LoginWindow before login answers 429. Zero means 5 per minute.
+	LoginAttempts int
+	LoginWindow   time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg      *config.Config
+	db       *store.DB
+	log      *slog.Logger
+	bookings *booking.Service
+	accounts *booking.Accounts
+	mux      *http.ServeMux
+	handler  http.Handler
+	logins   *rateLimiter
+}
+
+// New builds the API server with its routes and middleware.
+func New(p Params) *Server {
+	s := &Server{
+		cfg: p.Config, db: p.DB, log: p.Logger, bookings: p.Bookings, accounts: p.Accounts,
+		mux: http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	attempts, window := p.LoginAttempts, p.LoginWindow
+	if attempts <= 0 {
+		attempts = 5
+	}
+	if window <= 0 {
+		window = time.Minute
+	}
+	s.logins = newRateLimiter(attempts, window, now)
+	s.routes()
+	if p.Mount != nil {
+		p.Mount(s.mux, s)
+	}
+	var h http.Handler = http.HandlerFunc(s.dispatch)
+	h = s.limitBody(h)
+	h = s.accessLog(h)
+	h = s.recoverPanics(h)
+	h = s.requestID(h)
+	s.handler = h
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// dispatch routes a request. Requests that match no route (404) or match
+// one only with another method (405) get the JSON error shape instead of
+// the mux's plain text.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", "The "+r.Method+" method is not supported for this route.", nil)
+	case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		http.Redirect(w, r, rec.header.Get("Location"), rec.status)
+	default:
+		writeErrorBody(w, http.StatusNotFound, "not_found", "The requested URL was not found.", nil)
+	}
+}
+
+// statusRecorder captures the status and headers of the mux's own 404,
+// 405 and redirect answers.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
+
+// NewHTTPServer returns an http.Server for h with timeouts that protect
+// against slow clients: headers within 5 s, the body within 30 s, the
+// answer within 60 s.
+func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	}
+	return srv
+}
+
+// Serve serves srv on ln until ctx is cancelled, then shuts down
+// gracefully: the listener closes at once and requests in flight get up to
+// grace to finish. It returns nil after a clean shutdown.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("httpapi: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+		return fmt.Errorf("httpapi: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("httpapi: serve: %w", err)
+	}
+	return nil
+}

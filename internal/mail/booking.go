@@ -1,0 +1,50 @@
+package mail
+
+import (
+	"context"
+	"time"
+)
+
+// BookingMail is what the invoice and e-ticket need to know about one
+// booking. The booking package fills it; mail never reads booking tables.
+type BookingMail struct {
+	BookingID     int64
+	Code          string // the booking code, also Midtrans' order_id
+	Status        string // pending, paid, expired, cancelled or refunded
+	CustomerName  string
+	CustomerEmail string
+
+	TourTitle       string
+	TourDestination string
+	DepartureDate   time.Time // a calendar date; printed without zone conversion
+
+	Quantity    int
+	UnitPrice   int64 // whole rupiah
+	TotalAmount int64 // whole rupiah
+
+	CreatedAt time.Time
+	ExpiresAt time.Time // the payment deadline
+	PaidAt    time.Time // zero while unpaid
+
+	// PaymentURL is where the customer pays. Empty means the default,
+	// APP_URL + "/bookings/{id}/pay".
+	PaymentURL string
+	// TicketURL is where a paid customer sees the e-ticket. Empty means
+	// APP_URL + "/api/bookings/{id}/ticket".
+	TicketURL string
+}
+
+// BookingLoader loads what an email needs about a booking. Implementations
+// return an error satisfying apperr.IsNotFound when the booking does not
+// exist; the email job then fails for good instead of retrying.
+type BookingLoader interface {
+	MailData(ctx context.Context, bookingID int64) (*BookingMail, error)
+}
+
+// BookingLoaderFunc adapts a function to BookingLoader.
+type BookingLoaderFunc func(ctx context.Context, bookingID int64) (*BookingMail, error)
+
+// MailData calls f.
+func (f BookingLoaderFunc) MailData(ctx context.Context, bookingID int64) (*BookingMail, error) {
+	return f(ctx, bookingID)
+}

@@ -1,0 +1,34 @@
+package payment
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tripintravel/tripin/internal/store/storetest"
+)
+
+// BenchmarkHandleNotification measures the webhook's work per notification
+// (verify, store, lock, pay, queue hook, commit) on each backend:
+//
+//	go test -run XXX -bench HandleNotification ./internal/payment/
+func BenchmarkHandleNotification(b *testing.B) {
+	for _, d := range storetest.Dialects() {
+		b.Run(string(d), func(b *testing.B) {
+			f := newFixture(b, d)
+			user := f.user(b)
+			tour := f.tour(b, b.N+1)
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				_, code := f.booking(b, tour, user, 1, BookingPending, false)
+				bodies[i] = signed(code, 150000, "settlement", "")
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				if out, err := f.svc.HandleNotification(ctx, bodies[i]); err != nil || out != OutcomePaid {
+					b.Fatalf("%s: %v", out, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,353 @@
+package payment
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/payment/midtrans"
+)
+
+// Handlers are the HTTP endpoints of payments. The API server mounts them
+// with Mount, giving them its authentication and error writer:
+//
+//	POST /api/midtrans/callback      Callback       public (Midtrans signs it)
+//	POST /api/payments/simulate      Simulate       public, 404 unless the simulator is enabled
+//	GET  /simulator/{code}           SimulatorPage  public, 404 unless the simulator is enabled
+//	POST /simulator/{code}           SimulatorForm  public, 404 unless the simulator is enabled
+//	POST /api/bookings/{id}/pay      Pay            authenticated user (the booking's owner)
+//	GET  /api/bookings/{id}/ticket   Ticket         owner or admin, or a signed link (TicketURL)
+type Handlers struct {
+	Service *Service
+	Config  *config.Config
+	Logger  *slog.Logger
+	// User returns the authenticated user of a request that went through
+	// the server's authentication middleware.
+	User func(r *http.Request) (userID int64, isAdmin bool, ok bool)
+	// WriteError answers with err in the API's error shape; nil uses an
+	// equivalent local writer.
+	WriteError func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Mount registers every payment route on mux. requireUser wraps the routes
+// that need a logged-in user (the server's RequireUser).
+func (h *Handlers) Mount(mux *http.ServeMux, requireUser func(http.HandlerFunc) http.Handler) {
+	mux.HandleFunc("POST /api/midtrans/callback", h.Callback)
+	mux.HandleFunc("POST /api/payments/simulate", h.Simulate)
+	mux.HandleFunc("GET /simulator/{code}", h.SimulatorPage)
+	mux.HandleFunc("POST /simulator/{code}", h.SimulatorForm)
+	mux.Handle("POST /api/bookings/{id}/pay", requireUser(h.Pay))
+	authTicket := requireUser(h.Ticket)
+	mux.HandleFunc("GET /api/bookings/{id}/ticket", func(w http.ResponseWriter, r *http.Request) {
+		// A signed link (from the e-ticket email) opens without a login.
+		if r.URL.Query().Has("signature") {
+			h.Ticket(w, r)
+			return
+		}
+		authTicket.ServeHTTP(w, r)
+	})
+}
+
+// Callback receives a Midtrans HTTP notification. It answers 200 as soon as
+// the notification is stored and applied (a few milliseconds: no network
+// call unless MIDTRANS_VERIFY_STATUS is on), 400 for a malformed body, 403
+// for a bad signature, 404 for an unknown order and 422 for a wrong amount.
+func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, midtrans.MaxNotificationSize+1))
+	if err != nil {
+		h.writeError(w, r, bodyError(err))
+		return
+	}
+	if len(body) > midtrans.MaxNotificationSize {
+		h.writeError(w, r, apperr.Errorf(apperr.ETOOLARGE, "The notification is larger than %d bytes.", midtrans.MaxNotificationSize))
+		return
+	}
+	out, err := h.Service.HandleNotification(r.Context(), body)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeData(w, http.StatusOK, map[string]string{"outcome": string(out)})
+}
+
+// simulateRequest is the body of POST /api/payments/simulate.
+type simulateRequest struct {
+	OrderID           string `json:"order_id"`
+	TransactionStatus string `json:"transaction_status"`
+}
+
+// Simulate plays Midtrans for a booking: it builds a correctly signed
+// notification and sends it through the same handler as Callback.
+func (h *Handlers) Simulate(w http.ResponseWriter, r *http.Request) {
+	if !h.Config.SimulatorEnabled() {
+		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
+		return
+	}
+	var req simulateRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		h.writeError(w, r, bodyError(err))
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		h.writeError(w, r, &apperr.Error{Code: apperr.EMALFORMED, Message: "The body must be a JSON object with order_id and transaction_status strings.", Err: err})
+		return
+	}
+	out, err := h.Service.Simulate(r.Context(), req.OrderID, req.TransactionStatus)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeData(w, http.StatusOK, map[string]string{"order_id": req.OrderID, "transaction_status": req.TransactionStatus, "outcome": string(out)})
+}
+
+// Pay answers the Snap token and redirect URL of the user's pending
+// booking, creating the Snap transaction on the first call.
+func (h *Handlers) Pay(w http.ResponseWriter, r *http.Request) {
+	uid, _, ok := h.user(r)
+	if !ok {
+		h.writeError(w, r, apperr.Errorf(apperr.EUNAUTHORIZED, "Unauthenticated."))
+		return
+	}
+	id, err := pathID(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	p, err := h.Service.Pay(r.Context(), id, uid)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeData(w, http.StatusOK, p)
+}
+
+// Ticket answers the printable HTML e-ticket of a paid booking, to its
+// owner, an admin, or anyone holding a link from Service.TicketURL.
+func (h *Handlers) Ticket(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	uid, admin, ok := h.user(r)
+	if sig := r.URL.Query().Get("signature"); sig != "" {
+		if !h.Service.ValidTicketSignature(id, sig) {
+			h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "Booking not found."))
+			return
+		}
+		// The link stands for the booking's owner.
+		uid, admin, ok = 0, true, true
+	}
+	if !ok {
+		h.writeError(w, r, apperr.Errorf(apperr.EUNAUTHORIZED, "Unauthenticated."))
+		return
+	}
+	t, err := h.Service.Ticket(r.Context(), id, uid, admin)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := RenderTicket(&buf, t, h.Config.AppTimezone); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+var simulatorTemplate = template.Must(template.New("simulator").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Payment simulator — {{.Code}}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:560px;margin:2rem auto;padding:0 1rem;color:#111827}
+.note{background:#fef3c7;border:1px solid #f59e0b;padding:.5rem .75rem;border-radius:6px}
+.result{background:#ecfdf5;border:1px solid #10b981;padding:.5rem .75rem;border-radius:6px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{color:#6b7280}dd{margin:0;font-weight:600}
+form{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:1rem}
+button{padding:.5rem .9rem;border-radius:6px;border:1px solid #9ca3af;background:#fff;cursor:pointer}
+button.pay{background:#059669;color:#fff;border-color:#059669}
+</style>
+</head>
+<body>
+<h1>Midtrans payment simulator</h1>
+<p class="note">Local and testing only: each button sends a correctly signed Midtrans notification for this booking through the real webhook handler.</p>
+{{if .Outcome}}<p class="result">Sent <b>{{.Sent}}</b>: outcome <b>{{.Outcome}}</b>.</p>{{end}}
+<dl>
+<dt>Order</dt><dd>{{.Code}}</dd>
+<dt>Amount</dt><dd>{{.Amount}}</dd>
+<dt>Status</dt><dd>{{.Status}}{{if .NeedsRefund}} (needs refund){{end}}</dd>
+</dl>
+<form method="post">
+<button class="pay" name="transaction_status" value="settlement">Pay (settlement)</button>
+<button name="transaction_status" value="capture">Card capture (accept)</button>
+<button name="transaction_status" value="challenge">Card capture (challenge)</button>
+<button name="transaction_status" value="pending">Pending</button>
+<button name="transaction_status" value="deny">Deny</button>
+<button name="transaction_status" value="cancel">Cancel</button>
+<button name="transaction_status" value="expire">Expire</button>
+<button name="transaction_status" value="failure">Failure</button>
+<button name="transaction_status" value="refund">Refund</button>
+</form>
+</body>
+</html>
+`))
+
+// SimulatorPage shows a booking with one button per Midtrans outcome.
+func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
+	if !h.Config.SimulatorEnabled() {
+		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
+		return
+	}
+	code := r.PathValue("code")
+	b, err := getBookingByCode(r.Context(), h.Service.db.Read, h.Service.db.Dialect, code)
+	if errors.Is(err, errNoBooking) {
+		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id."))
+		return
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	data := map[string]any{
+		"Code": b.Code, "Amount": FormatRupiah(b.TotalAmount), "Status": b.Status, "NeedsRefund": b.NeedsRefund,
+		"Sent": r.URL.Query().Get("sent"), "Outcome": r.URL.Query().Get("outcome"),
+	}
+	var buf bytes.Buffer
+	if err := simulatorTemplate.Execute(&buf, data); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// SimulatorForm handles the simulator page's buttons and redirects back to
+// the page with the outcome.
+func (h *Handlers) SimulatorForm(w http.ResponseWriter, r *http.Request) {
+	if !h.Config.SimulatorEnabled() {
+		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		h.writeError(w, r, &apperr.Error{Code: apperr.EMALFORMED, Message: "The form could not be read.", Err: err})
+		return
+	}
+	code, status := r.PathValue("code"), r.PostForm.Get("transaction_status")
+	out, err := h.Service.Simulate(r.Context(), code, status)
+	if err != nil && apperr.Code(err) != apperr.EINVALID {
+		h.writeError(w, r, err)
+		return
+	}
+	if err != nil {
+		out = Outcome(apperr.Message(err))
+	}
+	q := url.Values{"sent": {status}, "outcome": {string(out)}}
+	http.Redirect(w, r, "/simulator/"+url.PathEscape(code)+"?"+q.Encode(), http.StatusSeeOther)
+}
+
+func (h *Handlers) user(r *http.Request) (int64, bool, bool) {
+	if h.User == nil {
+		return 0, false, false
+	}
+	return h.User(r)
+}
+
+func (h *Handlers) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if h.WriteError != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	status := statusOf(err)
+	if status >= 500 && h.Logger != nil {
+		h.Logger.ErrorContext(r.Context(), "payment: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var fields map[string]string
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.Code != apperr.EINTERNAL {
+		fields = ae.Fields
+	}
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	writeJSON(w, status, map[string]any{"error": map[string]any{
+		"code": apperr.Code(err), "message": apperr.Message(err), "fields": fields,
+	}})
+}
+
+// statusOf mirrors the API server's table of statuses for the codes the
+// payment handlers produce; it is used only when no WriteError is wired.
+func statusOf(err error) int {
+	switch apperr.Code(err) {
+	case apperr.EMALFORMED:
+		return http.StatusBadRequest
+	case apperr.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case apperr.EFORBIDDEN:
+		return http.StatusForbidden
+	case apperr.ENOTFOUND:
+		return http.StatusNotFound
+	case apperr.ECONFLICT, apperr.ESOLDOUT:
+		return http.StatusConflict
+	case apperr.EINVALID:
+		return http.StatusUnprocessableEntity
+	case apperr.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case apperr.ERATELIMITED:
+		return http.StatusTooManyRequests
+	case apperr.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return apperr.Errorf(apperr.ETOOLARGE, "The request body is larger than %d bytes.", mbe.Limit)
+	}
+	return &apperr.Error{Code: apperr.EMALFORMED, Message: "The request body could not be read.", Err: err}
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
+	}
+	return id, nil
+}
+
+func writeData(w http.ResponseWriter, status int, v any) {
+	writeJSON(w, status, map[string]any{"data": v})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"An internal error occurred.","fields":{}}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

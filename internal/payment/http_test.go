@@ -1,0 +1,276 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// testServer mounts the handlers on a mux behind a stand-in for the API's
+// RequireUser: the bearer token is the user id, "admin-N" an admin.
+func testServer(t *testing.T, f *fixture) *httptest.Server {
+	type ctxKey struct{}
+	type principal struct {
+		id    int64
+		admin bool
+	}
+	h := &Handlers{
+		Service: f.svc, Config: f.cfg,
+		User: func(r *http.Request) (int64, bool, bool) {
+			p, ok := r.Context().Value(ctxKey{}).(principal)
+			return p.id, p.admin, ok
+		},
+	}
+	requireUser := func(next http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			admin := strings.HasPrefix(tok, "admin-")
+			id, err := strconv.ParseInt(strings.TrimPrefix(tok, "admin-"), 10, 64)
+			if err != nil {
+				h.writeError(w, r, apperr.Errorf(apperr.EUNAUTHORIZED, "Unauthenticated."))
+				return
+			}
+			next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, principal{id, admin})))
+		})
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux, requireUser)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type apiAnswer struct {
+	Status int
+	Body   string
+	Data   map[string]any
+	Error  struct {
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields"`
+	}
+}
+
+func call(t *testing.T, method, u, token, body string) apiAnswer {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	a := apiAnswer{Status: res.StatusCode, Body: string(b)}
+	var env struct {
+		Data  map[string]any  `json:"data"`
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(b, &env) == nil {
+		a.Data = env.Data
+		if env.Error != nil {
+			require.NoError(t, json.Unmarshal(env.Error, &a.Error))
+		}
+	}
+	return a
+}
+
+func TestCallbackHTTP(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite)
+	srv := testServer(t, f)
+	user := f.user(t)
+	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+	cb := srv.URL + "/api/midtrans/callback"
+
+	a := call(t, "POST", cb, "", `{"order_id":`)
+	require.Equal(t, 400, a.Status)
+	require.Equal(t, "malformed", a.Error.Code)
+	require.NotNil(t, a.Error.Fields)
+
+	forged := strings.Replace(string(signed(code, 300000, "settlement", "")), `"signature_key":"`, `"signature_key":"ff`, 1)
+	a = call(t, "POST", cb, "", forged)
+	require.Equal(t, 403, a.Status)
+	require.Equal(t, "forbidden", a.Error.Code)
+
+	a = call(t, "POST", cb, "", string(signed("TRP-UNKNOWN", 300000, "settlement", "")))
+	require.Equal(t, 404, a.Status)
+
+	a = call(t, "POST", cb, "", string(signed(code, 1, "settlement", "")))
+	require.Equal(t, 422, a.Status)
+
+	a = call(t, "POST", cb, "", strings.Repeat(" ", 70<<10))
+	require.Equal(t, 413, a.Status)
+
+	start := time.Now()
+	a = call(t, "POST", cb, "", string(signed(code, 300000, "settlement", "")))
+	elapsed := time.Since(start)
+	require.Equal(t, 200, a.Status, a.Body)
+	require.Equal(t, "paid", a.Data["outcome"])
+	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	t.Logf("callback answered in %v", elapsed)
+
+	// Notifications delivered by the fake Midtrans itself.
+	id2, code2 := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	p, err := f.svc.Pay(context.Background(), id2, user)
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Token)
+	status, err := f.fake.Notify(context.Background(), cb, code2, "settlement", "")
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+	require.Equal(t, BookingPaid, f.state(t, id2).Status)
+}
+
+func TestPayAndTicketHTTP(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite)
+	srv := testServer(t, f)
+	user := f.user(t)
+	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+	uid := strconv.FormatInt(user, 10)
+	bid := strconv.FormatInt(id, 10)
+
+	a := call(t, "POST", srv.URL+"/api/bookings/"+bid+"/pay", "", "")
+	require.Equal(t, 401, a.Status)
+	a = call(t, "POST", srv.URL+"/api/bookings/"+bid+"/pay", "999", "")
+	require.Equal(t, 404, a.Status)
+	a = call(t, "POST", srv.URL+"/api/bookings/abc/pay", uid, "")
+	require.Equal(t, 404, a.Status)
+	a = call(t, "POST", srv.URL+"/api/bookings/"+bid+"/pay", uid, "")
+	require.Equal(t, 200, a.Status, a.Body)
+	token := a.Data["token"]
+	require.NotEmpty(t, token)
+	require.NotEmpty(t, a.Data["redirect_url"])
+	a = call(t, "POST", srv.URL+"/api/bookings/"+bid+"/pay", uid, "")
+	require.Equal(t, token, a.Data["token"])
+
+	// No ticket before payment.
+	a = call(t, "GET", srv.URL+"/api/bookings/"+bid+"/ticket", uid, "")
+	require.Equal(t, 409, a.Status)
+
+	_, err := f.svc.Simulate(context.Background(), code, "settlement")
+	require.NoError(t, err)
+	a = call(t, "POST", srv.URL+"/api/bookings/"+bid+"/pay", uid, "")
+	require.Equal(t, 409, a.Status, "a paid booking cannot be paid again")
+
+	a = call(t, "GET", srv.URL+"/api/bookings/"+bid+"/ticket", uid, "")
+	require.Equal(t, 200, a.Status)
+	require.Contains(t, a.Body, code)
+	require.Contains(t, a.Body, `src="data:image/png;base64,`)
+	require.Contains(t, a.Body, "Rp300.000")
+	require.Contains(t, a.Body, "Bromo Sunrise &amp; Madakaripura Waterfall")
+	require.Contains(t, a.Body, "WIB")
+	a = call(t, "GET", srv.URL+"/api/bookings/"+bid+"/ticket", "999", "")
+	require.Equal(t, 404, a.Status)
+	a = call(t, "GET", srv.URL+"/api/bookings/"+bid+"/ticket", "admin-999", "")
+	require.Equal(t, 200, a.Status)
+}
+
+func TestSimulatorHTTP(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite)
+	srv := testServer(t, f)
+	id, code := f.booking(t, f.tour(t, 10), f.user(t), 2, BookingPending, false)
+
+	a := call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":"`+code+`","transaction_status":"nonsense"}`)
+	require.Equal(t, 422, a.Status)
+	require.Contains(t, a.Error.Fields, "transaction_status")
+	a = call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":1}`)
+	require.Equal(t, 400, a.Status)
+	a = call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":"TRP-NONE","transaction_status":"settlement"}`)
+	require.Equal(t, 404, a.Status)
+
+	a = call(t, "GET", srv.URL+"/simulator/"+code, "", "")
+	require.Equal(t, 200, a.Status)
+	require.Contains(t, a.Body, code)
+	require.Contains(t, a.Body, `value="settlement"`)
+	a = call(t, "GET", srv.URL+"/simulator/TRP-NONE", "", "")
+	require.Equal(t, 404, a.Status)
+
+	// The page's buttons post a form and come back with the outcome.
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).
+		PostForm(srv.URL+"/simulator/"+code, url.Values{"transaction_status": {"pending"}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Contains(t, res.Header.Get("Location"), "outcome=pending")
+
+	a = call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":"`+code+`","transaction_status":"settlement"}`)
+	require.Equal(t, 200, a.Status, a.Body)
+	require.Equal(t, "paid", a.Data["outcome"])
+	require.Equal(t, BookingPaid, f.state(t, id).Status)
+
+	// Production: neither exists.
+	for _, env := range [][2]string{{"APP_ENV", "production"}, {"MIDTRANS_IS_PRODUCTION", "true"}} {
+		g := newFixture(t, store.SQLite, withEnv(env[0], env[1]))
+		gsrv := testServer(t, g)
+		_, gcode := g.booking(t, g.tour(t, 10), g.user(t), 1, BookingPending, false)
+		a = call(t, "POST", gsrv.URL+"/api/payments/simulate", "", `{"order_id":"`+gcode+`","transaction_status":"settlement"}`)
+		require.Equal(t, 404, a.Status, env)
+		a = call(t, "GET", gsrv.URL+"/simulator/"+gcode, "", "")
+		require.Equal(t, 404, a.Status, env)
+		res, err := http.PostForm(gsrv.URL+"/simulator/"+gcode, url.Values{"transaction_status": {"settlement"}})
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, 404, res.StatusCode)
+	}
+}
+
+func TestFormatRupiah(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{0: "Rp0", 999: "Rp999", 1000: "Rp1.000", 150000: "Rp150.000",
+		1500000: "Rp1.500.000", 12345678901: "Rp12.345.678.901", -5000: "-Rp5.000"} {
+		require.Equal(t, want, FormatRupiah(n))
+	}
+}
+
+func TestSignedTicketLink(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite, withEnv("APP_URL", "https://tripin.example"))
+	srv := testServer(t, f)
+	user := f.user(t)
+	id, code := f.booking(t, f.tour(t, 10), user, 1, BookingPaid, false)
+	other, _ := f.booking(t, f.tour(t, 10), user, 1, BookingPaid, false)
+
+	link := f.svc.TicketURL(id)
+	require.True(t, strings.HasPrefix(link, "https://tripin.example/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket?signature="), link)
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	sig := u.Query().Get("signature")
+	require.NotContains(t, link, testServerKey)
+
+	a := call(t, "GET", srv.URL+u.RequestURI(), "", "")
+	require.Equal(t, 200, a.Status, a.Body)
+	require.Contains(t, a.Body, code)
+
+	// The signature opens only its own booking, and must be exact.
+	otherPath := "/api/bookings/" + strconv.FormatInt(other, 10) + "/ticket?signature=" + sig
+	require.Equal(t, 404, call(t, "GET", srv.URL+otherPath, "", "").Status)
+	bad := strings.Replace(u.RequestURI(), sig, sig[:len(sig)-2]+"00", 1)
+	if bad == u.RequestURI() {
+		bad = strings.Replace(u.RequestURI(), sig, sig[:len(sig)-2]+"11", 1)
+	}
+	require.Equal(t, 404, call(t, "GET", srv.URL+bad, "", "").Status)
+	require.Equal(t, 404, call(t, "GET", srv.URL+"/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket?signature=zz", "", "").Status)
+	require.Equal(t, 401, call(t, "GET", srv.URL+"/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket", "", "").Status)
+
+	// A service with another server key signs differently.
+	g := newFixture(t, store.SQLite, withEnv("MIDTRANS_SERVER_KEY", "SB-Mid-server-other"))
+	require.False(t, g.svc.ValidTicketSignature(id, sig))
+	require.True(t, f.svc.ValidTicketSignature(id, sig))
+}

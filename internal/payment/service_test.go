@@ -1,0 +1,395 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/payment/midtrans"
+	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/store/storetest"
+)
+
+// TestStateMachine sends every transaction status to a booking in every
+// state and checks the booking's status, its seats, the e-ticket hook and
+// the outcome.
+func TestStateMachine(t *testing.T) {
+	t.Parallel()
+	type start struct {
+		status      string
+		needsRefund bool
+	}
+	starts := []start{
+		{BookingPending, false}, {BookingPaid, false}, {BookingExpired, false}, {BookingCancelled, false},
+		{BookingFailed, false}, {BookingRefunded, false}, {BookingExpired, true},
+	}
+	type notif struct{ status, fraud string }
+	notifs := []notif{
+		{"settlement", ""}, {"capture", "accept"}, {"capture", "challenge"}, {"capture", "deny"},
+		{"pending", ""}, {"authorize", ""}, {"deny", ""}, {"cancel", ""}, {"expire", ""}, {"failure", ""},
+		{"refund", ""}, {"partial_refund", ""}, {"chargeback", ""},
+	}
+	type want struct {
+		status      string
+		needsRefund bool
+		seats       int // seats the booking holds afterwards
+		outcome     Outcome
+		ticket      bool
+	}
+	const q = 2
+	expect := func(s start, n notif) want {
+		held := 0
+		if s.status == BookingPending || s.status == BookingPaid {
+			held = q
+		}
+		same := want{status: s.status, needsRefund: s.needsRefund, seats: held, outcome: OutcomeIgnored}
+		ev := classify(n.status, n.fraud)
+		switch s.status {
+		case BookingPending:
+			switch ev {
+			case evPaid:
+				return want{status: BookingPaid, seats: q, outcome: OutcomePaid, ticket: true}
+			case evPending:
+				same.outcome = OutcomePending
+			case evChallenge:
+				same.outcome = OutcomeChallenge
+			case evFailed:
+				if n.status == "cancel" {
+					return want{status: BookingCancelled, outcome: OutcomeCancelled}
+				}
+				return want{status: BookingFailed, outcome: OutcomeFailed}
+			case evExpired:
+				return want{status: BookingExpired, outcome: OutcomeExpired}
+			case evRefund:
+				return want{status: BookingRefunded, outcome: OutcomeRefunded}
+			}
+		case BookingPaid:
+			switch ev {
+			case evPaid:
+				same.outcome = OutcomeDuplicate
+			case evRefund:
+				return want{status: BookingRefunded, outcome: OutcomeRefunded}
+			case evPartialRefund:
+				same.outcome = OutcomePartialRefund
+			}
+		case BookingExpired, BookingCancelled, BookingFailed:
+			switch ev {
+			case evPaid:
+				if s.needsRefund {
+					same.outcome = OutcomeDuplicate
+					return same
+				}
+				return want{status: BookingPaid, seats: q, outcome: OutcomePaidLate, ticket: true}
+			case evRefund:
+				return want{status: BookingRefunded, outcome: OutcomeRefunded}
+			case evPartialRefund:
+				if s.needsRefund {
+					same.outcome = OutcomePartialRefund
+				}
+			}
+		case BookingRefunded:
+			if ev == evRefund {
+				same.outcome = OutcomeDuplicate
+			}
+		}
+		return same
+	}
+
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		user := f.user(t)
+		ctx := context.Background()
+		for _, s := range starts {
+			for _, n := range notifs {
+				name := fmt.Sprintf("%s/refund=%v/%s+%s", s.status, s.needsRefund, n.status, n.fraud)
+				t.Run(name, func(t *testing.T) {
+					tour := f.tour(t, 10)
+					id, code := f.booking(t, tour, user, q, s.status, s.needsRefund)
+					w := expect(s, n)
+
+					out, err := f.svc.HandleNotification(ctx, signed(code, q*150000, n.status, n.fraud))
+					require.NoError(t, err)
+					require.Equal(t, w.outcome, out)
+					st := f.state(t, id)
+					require.Equal(t, w.status, st.Status)
+					require.Equal(t, w.needsRefund, st.NeedsRefund)
+					require.Equal(t, 10-w.seats, st.Quota)
+					require.Equal(t, map[bool]int{true: 1, false: 0}[w.ticket], f.paidCalls(id))
+
+					// The same notification again changes nothing.
+					out2, err := f.svc.HandleNotification(ctx, signed(code, q*150000, n.status, n.fraud))
+					require.NoError(t, err)
+					require.Equal(t, st, f.state(t, id))
+					require.Equal(t, map[bool]int{true: 1, false: 0}[w.ticket], f.paidCalls(id))
+					if w.outcome != OutcomeIgnored && w.outcome != OutcomePending && w.outcome != OutcomeChallenge && w.outcome != OutcomePartialRefund {
+						require.Contains(t, []Outcome{OutcomeDuplicate, OutcomeIgnored}, out2)
+					}
+					rows := notificationRows(t, f.db, code)
+					require.Len(t, rows, 2)
+					require.True(t, rows[0].SignatureValid)
+					require.Equal(t, w.outcome, rows[0].Outcome)
+				})
+			}
+		}
+		requireInvariant(t, f.db)
+	})
+}
+
+func TestLatePaymentSoldOut(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		user := f.user(t)
+		tour := f.tour(t, 4)
+		id, code := f.booking(t, tour, user, 3, BookingExpired, false)
+		f.booking(t, tour, user, 2, BookingPaid, false) // only 2 seats left
+
+		out, err := f.svc.HandleNotification(ctx, signed(code, 3*150000, "settlement", ""))
+		require.NoError(t, err)
+		require.Equal(t, OutcomeNeedsRefund, out)
+		st := f.state(t, id)
+		require.Equal(t, BookingExpired, st.Status)
+		require.True(t, st.NeedsRefund)
+		require.Equal(t, 2, st.Quota)
+		require.Equal(t, 0, f.paidCalls(id))
+		late := f.latePayments()
+		require.Len(t, late, 1)
+		require.Equal(t, LatePayment{BookingID: id, Code: code, TourID: tour, Quantity: 3, Amount: 450000,
+			Status: BookingExpired, TransactionID: "tx-" + code, PaymentType: "bank_transfer"}, late[0])
+
+		// A duplicate does not notify twice.
+		out, err = f.svc.HandleNotification(ctx, signed(code, 3*150000, "settlement", ""))
+		require.NoError(t, err)
+		require.Equal(t, OutcomeDuplicate, out)
+		require.Len(t, f.latePayments(), 1)
+
+		// The refund operations then make closes the case.
+		out, err = f.svc.HandleNotification(ctx, signed(code, 3*150000, "refund", ""))
+		require.NoError(t, err)
+		require.Equal(t, OutcomeRefunded, out)
+		st = f.state(t, id)
+		require.Equal(t, BookingRefunded, st.Status)
+		require.False(t, st.NeedsRefund)
+		require.Equal(t, 2, st.Quota)
+		requireInvariant(t, f.db)
+	})
+}
+
+func TestOutOfOrderAndDuplicates(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		user := f.user(t)
+		tour := f.tour(t, 10)
+		send := func(code, status, fraud string) Outcome {
+			t.Helper()
+			out, err := f.svc.HandleNotification(ctx, signed(code, 2*150000, status, fraud))
+			require.NoError(t, err)
+			return out
+		}
+
+		// A settlement that overtakes its pending notification.
+		id, code := f.booking(t, tour, user, 2, BookingPending, false)
+		require.Equal(t, OutcomePaid, send(code, "settlement", ""))
+		require.Equal(t, OutcomeIgnored, send(code, "pending", ""))
+		require.Equal(t, OutcomeDuplicate, send(code, "settlement", ""))
+		require.Equal(t, OutcomeDuplicate, send(code, "capture", "accept"))
+		require.Equal(t, OutcomeIgnored, send(code, "expire", ""))
+		require.Equal(t, BookingPaid, f.state(t, id).Status)
+		require.Equal(t, "settlement", f.state(t, id).TxStatus)
+		require.Equal(t, 1, f.paidCalls(id), "a second settlement must not send a second e-ticket")
+
+		// A denied card, then a successful retry in the same Snap page.
+		id2, code2 := f.booking(t, tour, user, 2, BookingPending, false)
+		require.Equal(t, OutcomeFailed, send(code2, "deny", ""))
+		require.Equal(t, 8, f.state(t, id2).Quota)
+		require.Equal(t, OutcomePaidLate, send(code2, "settlement", ""))
+		require.Equal(t, BookingPaid, f.state(t, id2).Status)
+		require.Equal(t, 6, f.state(t, id2).Quota)
+		require.Equal(t, 1, f.paidCalls(id2))
+
+		// A refund that overtakes its settlement.
+		id3, code3 := f.booking(t, tour, user, 2, BookingPending, false)
+		require.Equal(t, OutcomeRefunded, send(code3, "refund", ""))
+		require.Equal(t, OutcomeIgnored, send(code3, "settlement", ""))
+		require.Equal(t, BookingRefunded, f.state(t, id3).Status)
+		require.Equal(t, 0, f.paidCalls(id3))
+		requireInvariant(t, f.db)
+	})
+}
+
+func TestRejectedNotificationsChangeNothing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		user := f.user(t)
+		tour := f.tour(t, 10)
+		id, code := f.booking(t, tour, user, 2, BookingPending, false)
+		before := f.state(t, id)
+		good := signed(code, 300000, "settlement", "")
+
+		cases := []struct {
+			name    string
+			raw     []byte
+			code    string
+			outcome Outcome
+		}{
+			{"forged signature", bytes.Replace(good, []byte(`"signature_key":"`), []byte(`"signature_key":"00`), 1), apperr.EFORBIDDEN, OutcomeBadSignature},
+			{"signed with another key", midtrans.BuildNotification("SB-Mid-server-attacker", midtrans.NotificationParams{
+				OrderID: code, GrossAmount: 300000, TransactionStatus: "settlement"}), apperr.EFORBIDDEN, OutcomeBadSignature},
+			{"tampered amount", bytes.Replace(good, []byte(`"300000.00"`), []byte(`"3000.00"`), 1), apperr.EFORBIDDEN, OutcomeBadSignature},
+			{"re-signed wrong amount", signed(code, 3000, "settlement", ""), apperr.EINVALID, OutcomeAmountMismatch},
+			{"re-signed fractional amount", signedRaw(code, "200", "300000.50", "settlement"), apperr.EINVALID, OutcomeAmountMismatch},
+			{"re-signed garbage amount", signedRaw(code, "200", "lots", "settlement"), apperr.EINVALID, OutcomeAmountMismatch},
+			{"pending replayed as settlement", bytes.Replace(signed(code, 300000, "pending", ""), []byte(`"transaction_status":"pending"`),
+				[]byte(`"transaction_status":"settlement"`), 1), apperr.EINVALID, OutcomeStatusMismatch},
+			{"unknown order", signed("TRP-NOPE", 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownOrder},
+			{"NUL in order", signed("TRP-\x00", 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownOrder},
+			{"huge order", signed(strings.Repeat("X", 300), 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownOrder},
+			{"malformed", []byte(`{"order_id":`), apperr.EMALFORMED, OutcomeMalformed},
+			{"missing signature", []byte(`{"order_id":"` + code + `","status_code":"200","gross_amount":"300000.00","transaction_status":"settlement"}`), apperr.EMALFORMED, OutcomeMalformed},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var n int
+				require.NoError(t, f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM payment_notifications").Scan(&n))
+				out, err := f.svc.HandleNotification(ctx, c.raw)
+				require.Error(t, err)
+				require.Equal(t, c.code, apperr.Code(err))
+				require.Equal(t, c.outcome, out)
+				require.Equal(t, before, f.state(t, id))
+				require.Equal(t, 0, f.paidCalls(id))
+				// Stored raw all the same.
+				var m int
+				var outcome string
+				var valid bool
+				var payload string
+				require.NoError(t, f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM payment_notifications").Scan(&m))
+				require.Equal(t, n+1, m)
+				require.NoError(t, f.db.QueryRowContext(ctx, "SELECT outcome, signature_valid, payload FROM payment_notifications ORDER BY id DESC LIMIT 1").
+					Scan(&outcome, &valid, &payload))
+				require.Equal(t, string(c.outcome), outcome)
+				require.Equal(t, c.outcome != OutcomeBadSignature && c.outcome != OutcomeMalformed, valid)
+				require.Equal(t, string(c.raw), payload)
+			})
+		}
+		// The genuine one still works afterwards.
+		out, err := f.svc.HandleNotification(ctx, good)
+		require.NoError(t, err)
+		require.Equal(t, OutcomePaid, out)
+		requireInvariant(t, f.db)
+	})
+}
+
+// signedRaw signs arbitrary raw strings, as someone holding the key could.
+func signedRaw(code, statusCode, gross, status string) []byte {
+	sig := midtrans.Signature(code, statusCode, gross, testServerKey)
+	return []byte(fmt.Sprintf(`{"order_id":%q,"status_code":%q,"gross_amount":%q,"transaction_status":%q,"signature_key":%q}`,
+		code, statusCode, gross, status, sig))
+}
+
+func TestOnPaidTxFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite)
+	ctx := context.Background()
+	user := f.user(t)
+	tour := f.tour(t, 10)
+	id, code := f.booking(t, tour, user, 2, BookingPending, false)
+	f.mu.Lock()
+	f.failOn[id] = true
+	f.mu.Unlock()
+	_, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
+	require.ErrorIs(t, err, errTestHook)
+	require.Equal(t, BookingPending, f.state(t, id).Status)
+	rows := notificationRows(t, f.db, code)
+	require.Len(t, rows, 1)
+	require.Equal(t, OutcomeError, rows[0].Outcome)
+
+	// Midtrans retries; now the e-ticket can be queued and the payment lands.
+	f.mu.Lock()
+	f.failOn[id] = false
+	f.mu.Unlock()
+	out, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
+	require.NoError(t, err)
+	require.Equal(t, OutcomePaid, out)
+	require.Equal(t, 1, f.paidCalls(id))
+}
+
+func TestVerifyStatus(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite, withEnv("MIDTRANS_VERIFY_STATUS", "true"))
+	ctx := context.Background()
+	user := f.user(t)
+	tour := f.tour(t, 10)
+	id, code := f.booking(t, tour, user, 2, BookingPending, false)
+
+	// Midtrans says the transaction is still pending: a settlement
+	// notification (say, replayed with a rewritten status) does not pay.
+	f.fake.SetStatus(code, 300000, "pending", "")
+	out, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
+	require.NoError(t, err)
+	require.Equal(t, OutcomePending, out)
+	require.Equal(t, BookingPending, f.state(t, id).Status)
+
+	f.fake.SetStatus(code, 300000, "settlement", "")
+	out, err = f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
+	require.NoError(t, err)
+	require.Equal(t, OutcomePaid, out)
+
+	// Unknown at Midtrans, or Midtrans unreachable: 503 so Midtrans retries.
+	_, code2 := f.booking(t, tour, user, 1, BookingPending, false)
+	_, err = f.svc.HandleNotification(ctx, signed(code2, 150000, "settlement", ""))
+	require.Equal(t, apperr.EUNAVAILABLE, apperr.Code(err))
+	f.fake.Close()
+	_, err = f.svc.HandleNotification(ctx, signed(code2, 150000, "settlement", ""))
+	require.Equal(t, apperr.EUNAVAILABLE, apperr.Code(err))
+	require.NotContains(t, err.Error(), testServerKey)
+}
+
+func TestSimulate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite)
+	ctx := context.Background()
+	user := f.user(t)
+	tour := f.tour(t, 10)
+	id, code := f.booking(t, tour, user, 2, BookingPending, false)
+
+	_, err := f.svc.Simulate(ctx, code, "bogus")
+	require.Equal(t, apperr.EINVALID, apperr.Code(err))
+	_, err = f.svc.Simulate(ctx, "TRP-NOPE", "settlement")
+	require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+	out, err := f.svc.Simulate(ctx, code, "challenge")
+	require.NoError(t, err)
+	require.Equal(t, OutcomeChallenge, out)
+	out, err = f.svc.Simulate(ctx, code, "capture")
+	require.NoError(t, err)
+	require.Equal(t, OutcomePaid, out)
+	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	rows := notificationRows(t, f.db, code)
+	require.Len(t, rows, 2)
+	require.True(t, rows[1].SignatureValid)
+
+	// The simulator does not exist in production.
+	g := newFixture(t, store.SQLite, withEnv("MIDTRANS_IS_PRODUCTION", "true"))
+	_, code2 := g.booking(t, g.tour(t, 5), g.user(t), 1, BookingPending, false)
+	_, err = g.svc.Simulate(ctx, code2, "settlement")
+	require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+}
+
+func TestNewRequiresServerKey(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite)
+	cfg := *f.cfg
+	cfg.MidtransServerKey = ""
+	_, err := New(Params{DB: f.db, Config: &cfg})
+	require.Error(t, err)
+	require.True(t, strings.Contains(err.Error(), "MIDTRANS_SERVER_KEY"))
+}

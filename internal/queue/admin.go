@@ -1,0 +1,613 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+)
+
+// ErrNoAdmin is returned when the client's driver cannot be operated on
+// (it does not implement driver.Admin), such as the sync connection.
+var ErrNoAdmin = errors.New("queue: this connection has no failed-job, batch or pause storage")
+
+// ErrSkip, returned by Hooks.BeforeRun, completes a job without running
+// it: a job of a cancelled batch.
+var ErrSkip = errors.New("queue: job skipped")
+
+// Admin returns the operator's storage of the client's driver.
+func (c *Client) Admin() (driver.Admin, error) {
+	if c.driver == nil {
+		return nil, ErrNoAdmin
+	}
+	adm, ok := c.driver.(driver.Admin)
+	if !ok {
+		return nil, ErrNoAdmin
+	}
+	return adm, nil
+}
+
+// OutcomeStatus says how one attempt of a job ended.
+type OutcomeStatus int
+
+// The outcomes the worker reports to Hooks.AfterRun.
+const (
+	// OutcomeSucceeded: the job completed (or was skipped with ErrSkip).
+	OutcomeSucceeded OutcomeStatus = iota
+	// OutcomeFailed: the job failed for good and moved to failed_jobs.
+	OutcomeFailed
+	// OutcomeRetried: the attempt failed and the job will run again.
+	OutcomeRetried
+	// OutcomeReleased: the job went back without using an attempt
+	// (snoozed, released by middleware, or stopped with the worker).
+	OutcomeReleased
+)
+
+// Outcome is how one attempt ended.
+type Outcome struct {
+	Status OutcomeStatus
+	Err    error
+	// Runtime is how long the handler ran (0 when it never started).
+	Runtime time.Duration
+}
+
+// Hooks are the points at which the worker loop calls the operations
+// layer (pauses, batches, job middleware, metrics). *Ops implements them;
+// a nil Hooks costs nothing.
+type Hooks interface {
+	// ClaimQueues returns the queues to claim from now: queues without
+	// the paused ones, in the same order. It is called before every claim
+	// and must be cheap (Ops reads the pauses at most once a second).
+	ClaimQueues(ctx context.Context, queues []string) []string
+	// BeforeRun is called with each claimed job before its handler. nil
+	// runs the job; ErrSkip completes it without running; a Snooze error
+	// releases it without using an attempt; any other error is the
+	// attempt's error.
+	BeforeRun(ctx context.Context, row *driver.JobRow) error
+	// AfterRun is called once per claimed job when its attempt has ended,
+	// whatever the outcome, including jobs BeforeRun skipped or released.
+	AfterRun(ctx context.Context, row *driver.JobRow, o Outcome)
+}
+
+// OpsConfig configures Ops.
+type OpsConfig struct {
+	// Logger receives the hooks' own warnings. Nil discards them.
+	Logger *slog.Logger
+	// PauseRefresh is how often paused queues are re-read (1s).
+	PauseRefresh time.Duration
+	// MetricsFlush is how often metrics are written (10s).
+	MetricsFlush time.Duration
+	// KeepCompleted keeps completed jobs in completed_jobs as history
+	// (pruned by Pruner); by default completed jobs are deleted.
+	KeepCompleted bool
+	// DisableMetrics stops recording job_metrics.
+	DisableMetrics bool
+}
+
+// Ops is the operations layer the worker calls through Hooks: it leaves
+// paused queues alone, skips jobs of cancelled batches and keeps batch
+// counters and callbacks, applies job middleware (WithoutOverlapping,
+// RateLimited) and records per-minute metrics. Create it with NewOps,
+// pass it as the worker's hooks and Close it after the worker stops.
+type Ops struct {
+	d   driver.Driver
+	adm driver.Admin
+	log *slog.Logger
+	cfg OpsConfig
+
+	pauseMu   sync.Mutex
+	pausedAt  time.Time
+	paused    map[string]bool
+	pauseRead bool
+
+	mwMu       sync.RWMutex
+	middleware map[string]func(data []byte) ([]Middleware, error)
+	heldMu     sync.Mutex
+	held       map[int64][]Middleware
+
+	batchMu sync.Mutex
+	batches map[string]batchState
+
+	metrics *recorder
+}
+
+var _ Hooks = (*Ops)(nil)
+
+// NewOps returns the operations layer over d, which must implement
+// driver.Admin. Give it to the worker with WithHooks (or the engine's
+// hooks setting) and Close it after the worker stops.
+func NewOps(d driver.Driver, cfg *OpsConfig) (*Ops, error) {
+	adm, ok := d.(driver.Admin)
+	if !ok {
+		return nil, ErrNoAdmin
+	}
+	o := &Ops{d: d, adm: adm, middleware: map[string]func([]byte) ([]Middleware, error){},
+		held: map[int64][]Middleware{}, batches: map[string]batchState{}}
+	if cfg != nil {
+		o.cfg = *cfg
+	}
+	o.log = o.cfg.Logger
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.cfg.PauseRefresh <= 0 {
+		o.cfg.PauseRefresh = time.Second
+	}
+	if o.cfg.MetricsFlush <= 0 {
+		o.cfg.MetricsFlush = 10 * time.Second
+	}
+	if !o.cfg.DisableMetrics || o.cfg.KeepCompleted {
+		o.metrics = newRecorder(adm, o.log, o.cfg.MetricsFlush, !o.cfg.DisableMetrics, o.cfg.KeepCompleted)
+	}
+	return o, nil
+}
+
+// Close writes the metrics still in memory and stops the flusher.
+func (o *Ops) Close(ctx context.Context) error {
+	if o.metrics == nil {
+		return nil
+	}
+	return o.metrics.close(ctx)
+}
+
+// Flush writes the metrics gathered so far now.
+func (o *Ops) Flush(ctx context.Context) error {
+	if o.metrics == nil {
+		return nil
+	}
+	return o.metrics.flush(ctx)
+}
+
+// ClaimQueues drops paused queues from queues. When the pauses cannot be
+// read, the last known ones apply (none before the first read), so a
+// database hiccup never stops the workers.
+func (o *Ops) ClaimQueues(ctx context.Context, queues []string) []string {
+	paused := o.pausedQueues(ctx)
+	if len(paused) == 0 {
+		return queues
+	}
+	out := make([]string, 0, len(queues))
+	for _, q := range queues {
+		if !paused[q] {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func (o *Ops) pausedQueues(ctx context.Context) map[string]bool {
+	o.pauseMu.Lock()
+	defer o.pauseMu.Unlock()
+	if o.pauseRead && time.Since(o.pausedAt) < o.cfg.PauseRefresh {
+		return o.paused
+	}
+	list, err := o.adm.QueuePausedList(ctx)
+	o.pausedAt = time.Now()
+	if err != nil {
+		o.log.Warn("queue: read paused queues", "error", err)
+		return o.paused
+	}
+	m := make(map[string]bool, len(list))
+	for _, p := range list {
+		m[p.Queue] = true
+	}
+	o.paused, o.pauseRead = m, true
+	return m
+}
+
+// BeforeRun skips jobs of cancelled batches and applies the kind's
+// middleware in order; a middleware that refuses releases the job and
+// undoes the ones before it.
+func (o *Ops) BeforeRun(ctx context.Context, row *driver.JobRow) error {
+	if row.BatchID != "" && o.batchCancelled(ctx, row) {
+		return ErrSkip
+	}
+	mws, err := o.middlewareFor(row)
+	if err != nil || len(mws) == 0 {
+		return err
+	}
+	var passed []Middleware
+	for _, m := range mws {
+		release, err := m.Before(ctx, o.adm, row)
+		if err != nil || release > 0 {
+			for i := len(passed) - 1; i >= 0; i-- {
+				passed[i].After(ctx, o.adm, row)
+			}
+			if err != nil {
+				return err
+			}
+			return Snooze(release)
+		}
+		passed = append(passed, m)
+	}
+	o.heldMu.Lock()
+	o.held[row.ID] = passed
+	o.heldMu.Unlock()
+	return nil
+}
+
+// batchCancelled reports whether row's batch was cancelled. A batch read
+// as running is read again after PauseRefresh, so that a claim of many jobs
+// of one batch costs one read; a cancelled one stays cancelled.
+func (o *Ops) batchCancelled(ctx context.Context, row *driver.JobRow) bool {
+	o.batchMu.Lock()
+	st, ok := o.batches[row.BatchID]
+	o.batchMu.Unlock()
+	if ok && (st.cancelled || time.Since(st.at) < o.cfg.PauseRefresh) {
+		return st.cancelled
+	}
+	bt, err := o.adm.BatchGet(ctx, row.BatchID)
+	if err != nil {
+		if !errors.Is(err, driver.ErrNotFound) {
+			o.log.Warn("queue: read batch of job", "batch", row.BatchID, "job", row.Kind, "error", err)
+		}
+		return false
+	}
+	o.batchMu.Lock()
+	if len(o.batches) > 10000 {
+		o.batches = map[string]batchState{}
+	}
+	o.batches[row.BatchID] = batchState{cancelled: bt.Cancelled(), at: time.Now()}
+	o.batchMu.Unlock()
+	return bt.Cancelled()
+}
+
+type batchState struct {
+	cancelled bool
+	at        time.Time
+}
+
+// AfterRun ends the job's middleware, records its batch outcome and
+// fires the batch's callbacks, and counts it in the metrics.
+func (o *Ops) AfterRun(ctx context.Context, row *driver.JobRow, out Outcome) {
+	// The job has ended: its bookkeeping must be written even while the
+	// worker is stopping.
+	ctx = context.WithoutCancel(ctx)
+	o.heldMu.Lock()
+	mws := o.held[row.ID]
+	delete(o.held, row.ID)
+	o.heldMu.Unlock()
+	for i := len(mws) - 1; i >= 0; i-- {
+		mws[i].After(ctx, o.adm, row)
+	}
+	if row.BatchID != "" && (out.Status == OutcomeSucceeded || out.Status == OutcomeFailed) {
+		if err := o.recordBatch(ctx, row, out.Status == OutcomeFailed); err != nil {
+			o.log.Error("queue: record batch outcome", "batch", row.BatchID, "job", row.Kind, "uuid", row.UUID, "error", err)
+		}
+	}
+	if o.metrics != nil {
+		o.metrics.record(row, out)
+	}
+}
+
+// QueueBusyEvent is published when `queue monitor` finds a queue over
+// its threshold. Notification channels (Slack, Discord, mail) subscribe
+// with SubscribeQueueBusy.
+type QueueBusyEvent struct {
+	Connection string
+	Queue      string
+	// Size is the number of jobs in the queue; Max the threshold it went
+	// over.
+	Size int
+	Max  int
+	// Stat is the queue's state when it was measured.
+	Stat driver.QueueStat
+	At   time.Time
+}
+
+// busySubscribers is the registry of QueueBusyEvent handlers. It is
+// process-wide, like expvar's, so that notification channels set up at
+// start-up hear every monitor run.
+var busySubscribers = struct {
+	sync.Mutex
+	next int
+	fns  map[int]func(context.Context, QueueBusyEvent)
+}{fns: map[int]func(context.Context, QueueBusyEvent){}}
+
+// SubscribeQueueBusy adds fn to the handlers of QueueBusyEvent and returns
+// a function that removes it.
+func SubscribeQueueBusy(fn func(ctx context.Context, ev QueueBusyEvent)) (unsubscribe func()) {
+	busySubscribers.Lock()
+	defer busySubscribers.Unlock()
+	id := busySubscribers.next
+	busySubscribers.next++
+	busySubscribers.fns[id] = fn
+	return func() {
+		busySubscribers.Lock()
+		defer busySubscribers.Unlock()
+		delete(busySubscribers.fns, id)
+	}
+}
+
+// PublishQueueBusy calls every subscribed handler with ev, in turn.
+func PublishQueueBusy(ctx context.Context, ev QueueBusyEvent) {
+	busySubscribers.Lock()
+	fns := make([]func(context.Context, QueueBusyEvent), 0, len(busySubscribers.fns))
+	for _, fn := range busySubscribers.fns {
+		fns = append(fns, fn)
+	}
+	busySubscribers.Unlock()
+	for _, fn := range fns {
+		fn(ctx, ev)
+	}
+}
+
+// RetentionConfig says how long Pruner keeps each kind of record; zero
+// keeps it forever.
+type RetentionConfig struct {
+	FailedJobs    time.Duration
+	Batches       time.Duration
+	CompletedJobs time.Duration
+	Metrics       time.Duration
+	// Interval between two prunes (1h).
+	Interval time.Duration
+}
+
+// Pruner deletes old failed jobs, finished batches, completed-job
+// history and metrics on an interval, so that none of those tables grows
+// without bound. Its Run has the shape of the other background services.
+type Pruner struct {
+	adm driver.Admin
+	cfg RetentionConfig
+	log *slog.Logger
+}
+
+// NewPruner returns a pruner over adm.
+func NewPruner(adm driver.Admin, cfg RetentionConfig, log *slog.Logger) *Pruner {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Hour
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pruner{adm: adm, cfg: cfg, log: log}
+}
+
+// PruneOnce runs every configured prune once and returns the rows deleted.
+func (p *Pruner) PruneOnce(ctx context.Context) (int, error) {
+	total := 0
+	var errs []error
+	add := func(what string, n int, err error) {
+		total += n
+		if err != nil {
+			errs = append(errs, err)
+		} else if n > 0 {
+			p.log.Info("queue: pruned", "what", what, "rows", n)
+		}
+	}
+	if p.cfg.FailedJobs > 0 {
+		n, err := p.adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: p.cfg.FailedJobs})
+		add("failed_jobs", n, err)
+	}
+	if p.cfg.Batches > 0 {
+		n, err := p.adm.BatchPrune(ctx, &driver.BatchPruneParams{OlderThan: p.cfg.Batches, Unfinished: 3 * p.cfg.Batches, Cancelled: 3 * p.cfg.Batches})
+		add("job_batches", n, err)
+	}
+	if p.cfg.CompletedJobs > 0 {
+		n, err := p.adm.CompletedPrune(ctx, p.cfg.CompletedJobs)
+		add("completed_jobs", n, err)
+	}
+	if p.cfg.Metrics > 0 {
+		n, err := p.adm.JobMetricsPrune(ctx, p.cfg.Metrics)
+		add("job_metrics", n, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return total, fmt.Errorf("queue: prune: %w", err)
+	}
+	return total, nil
+}
+
+// Run prunes every Interval until ctx ends.
+func (p *Pruner) Run(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := p.PruneOnce(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("queue: prune", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// WithHooks returns d with h called around every job the engine works,
+// without the engine knowing: claims skip the queues h leaves out, each
+// claimed job passes h.BeforeRun (a job it skips is completed, one it
+// releases goes back without using an attempt, and neither reaches the
+// engine), and h.AfterRun hears of each job once its outcome has been
+// written. The result implements driver.Admin, and driver.Listener when d
+// does. A job's runtime is measured from its claim to its outcome's write.
+func WithHooks(d driver.Driver, h Hooks) driver.Driver {
+	adm, _ := d.(driver.Admin)
+	hd := &hookedDriver{Driver: d, Admin: adm, h: h, rows: map[int64]claimedRow{}}
+	if l, ok := d.(driver.Listener); ok {
+		return &hookedListener{hookedDriver: hd, l: l}
+	}
+	return hd
+}
+
+type claimedRow struct {
+	row   *driver.JobRow
+	start time.Time
+}
+
+type hookedDriver struct {
+	driver.Driver
+	driver.Admin
+	h Hooks
+
+	mu   sync.Mutex
+	rows map[int64]claimedRow
+}
+
+type hookedListener struct {
+	*hookedDriver
+	l driver.Listener
+}
+
+// Listen relays the wrapped driver's insert events.
+func (d *hookedListener) Listen(ctx context.Context, fn func(queue string)) error {
+	return d.l.Listen(ctx, fn)
+}
+
+// JobClaim claims from the queues the hooks allow and passes each job
+// through BeforeRun. When every job claimed was skipped it claims again,
+// so that a worker does not take a queue for empty (--stop-when-empty)
+// while it still holds jobs, such as the callbacks the skips dispatched.
+func (d *hookedDriver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([]*driver.JobRow, error) {
+	for range 100 {
+		rows, skipped, err := d.claim(ctx, p)
+		if err != nil || len(rows) > 0 || skipped == 0 {
+			return rows, err
+		}
+	}
+	return nil, nil
+}
+
+func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*driver.JobRow, int, error) {
+	queues := d.h.ClaimQueues(ctx, p.Queues)
+	if len(queues) == 0 {
+		return nil, 0, nil
+	}
+	cp := *p
+	cp.Queues = queues
+	rows, err := d.Driver.JobClaim(ctx, &cp)
+	if err != nil || len(rows) == 0 {
+		return rows, 0, err
+	}
+	out := rows[:0:0]
+	var (
+		skipped  []*driver.JobRow
+		released []*driver.JobRow
+		retries  []*driver.JobRetryParams
+	)
+	for _, row := range rows {
+		err := d.h.BeforeRun(ctx, row)
+		switch {
+		case err == nil:
+			d.mu.Lock()
+			d.rows[row.ID] = claimedRow{row: row, start: time.Now()}
+			d.mu.Unlock()
+			out = append(out, row)
+		case errors.Is(err, ErrSkip):
+			skipped = append(skipped, row)
+		default:
+			// A release, or a middleware that could not decide (its
+			// storage failed): either way not the job's fault.
+			delay, ok := IsSnooze(err)
+			if !ok {
+				delay = time.Second
+			}
+			released = append(released, row)
+			retries = append(retries, &driver.JobRetryParams{ID: row.ID, Delay: delay, Snooze: true, Error: err.Error(), Now: p.Now})
+		}
+	}
+	if len(skipped) > 0 {
+		ids := make([]int64, len(skipped))
+		for i, r := range skipped {
+			ids[i] = r.ID
+		}
+		if err := d.Driver.JobCompleteMany(ctx, ids); err != nil {
+			// They stay reserved: their lease ends and they are skipped
+			// again. The jobs to run must not be lost meanwhile.
+			return out, 0, nil
+		}
+		for _, r := range skipped {
+			d.h.AfterRun(ctx, r, Outcome{Status: OutcomeSucceeded})
+		}
+	}
+	if len(retries) > 0 {
+		if err := d.Driver.JobRetryMany(ctx, retries); err != nil {
+			return out, len(skipped), nil // released when their lease ends
+		}
+		for i, r := range released {
+			d.h.AfterRun(ctx, r, Outcome{Status: OutcomeReleased, Err: errors.New(retries[i].Error)})
+		}
+	}
+	return out, len(skipped), nil
+}
+
+func (d *hookedDriver) take(id int64) (claimedRow, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.rows[id]
+	delete(d.rows, id)
+	return c, ok
+}
+
+// JobCompleteMany completes jobs, then reports them succeeded.
+func (d *hookedDriver) JobCompleteMany(ctx context.Context, ids []int64) error {
+	if err := d.Driver.JobCompleteMany(ctx, ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if c, ok := d.take(id); ok {
+			d.h.AfterRun(ctx, c.row, Outcome{Status: OutcomeSucceeded, Runtime: time.Since(c.start)})
+		}
+	}
+	return nil
+}
+
+// JobRetryMany retries jobs, then reports them retried or released.
+func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) error {
+	if err := d.Driver.JobRetryMany(ctx, params); err != nil {
+		return err
+	}
+	for _, p := range params {
+		if c, ok := d.take(p.ID); ok {
+			st := OutcomeRetried
+			if p.Snooze {
+				st = OutcomeReleased
+			}
+			d.h.AfterRun(ctx, c.row, Outcome{Status: st, Err: errors.New(p.Error), Runtime: time.Since(c.start)})
+		}
+	}
+	return nil
+}
+
+// JobFailMany fails jobs for good, then reports them failed.
+func (d *hookedDriver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) error {
+	if err := d.Driver.JobFailMany(ctx, params); err != nil {
+		return err
+	}
+	for _, p := range params {
+		if c, ok := d.take(p.ID); ok {
+			d.h.AfterRun(ctx, c.row, Outcome{Status: OutcomeFailed, Err: errors.New(p.Exception), Runtime: time.Since(c.start)})
+		}
+	}
+	return nil
+}
+
+// PruneArgs is the job that prunes the queue's tables once, for the
+// scheduler to dispatch (as Laravel schedules queue:prune-failed and
+// queue:prune-batches). Hours of zero keep that table's rows.
+type PruneArgs struct {
+	FailedHours    int `json:"failed_hours,omitempty"`
+	BatchHours     int `json:"batch_hours,omitempty"`
+	CompletedHours int `json:"completed_hours,omitempty"`
+	MetricsHours   int `json:"metrics_hours,omitempty"`
+}
+
+// Kind returns "PruneQueueTables".
+func (PruneArgs) Kind() string { return "PruneQueueTables" }
+
+// AddPruneWorker registers the worker of PruneArgs on ws, pruning through
+// adm.
+func AddPruneWorker(ws *Workers, adm driver.Admin) {
+	AddWorker(ws, WorkFunc(func(ctx context.Context, job *Job[PruneArgs]) error {
+		h := func(n int) time.Duration { return time.Duration(max(n, 0)) * time.Hour }
+		a := job.Args
+		_, err := NewPruner(adm, RetentionConfig{
+			FailedJobs: h(a.FailedHours), Batches: h(a.BatchHours),
+			CompletedJobs: h(a.CompletedHours), Metrics: h(a.MetricsHours),
+		}, nil).PruneOnce(ctx)
+		return err
+	}))
+}

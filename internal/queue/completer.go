@@ -1,0 +1,200 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+)
+
+// completer batches the outcomes of finished jobs: completions go to the
+// driver in one JobCompleteMany per batch, retries and failures likewise.
+// Adding never blocks the producer; a failing write is retried until it
+// succeeds or the completer is closed past its deadline.
+type completer struct {
+	d        driver.Driver
+	log      *slog.Logger
+	batch    int
+	interval time.Duration
+
+	mu        sync.Mutex
+	completed []int64
+	retries   []*driver.JobRetryParams
+	fails     []*driver.JobFailParams
+
+	// written counts the outcomes written so far.
+	written atomic.Int64
+
+	wake    chan struct{}
+	flushes chan flushRequest
+	closing chan struct{}
+	done    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+type flushRequest struct {
+	ctx context.Context
+	n   chan int
+}
+
+func newCompleter(ctx context.Context, d driver.Driver, log *slog.Logger, batch int, interval time.Duration) *completer {
+	c := &completer{
+		d: d, log: log, batch: batch, interval: interval,
+		wake: make(chan struct{}, 1), flushes: make(chan flushRequest),
+		closing: make(chan struct{}), done: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	go c.loop()
+	return c
+}
+
+func (c *completer) add(fn func()) {
+	c.mu.Lock()
+	fn()
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *completer) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.completed) + len(c.retries) + len(c.fails)
+}
+
+// complete records a job that succeeded.
+func (c *completer) complete(id int64) { c.add(func() { c.completed = append(c.completed, id) }) }
+
+func (c *completer) retry(p *driver.JobRetryParams) {
+	c.add(func() { c.retries = append(c.retries, p) })
+}
+
+func (c *completer) fail(p *driver.JobFailParams) { c.add(func() { c.fails = append(c.fails, p) }) }
+
+func (c *completer) loop() {
+	defer close(c.done)
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-c.wake:
+			if c.pending() >= c.batch {
+				c.write(c.ctx)
+				timer = nil
+			} else if timer == nil {
+				timer = time.After(c.interval)
+			}
+		case <-timer:
+			timer = nil
+			c.write(c.ctx)
+		case req := <-c.flushes:
+			req.n <- c.write(req.ctx)
+		case <-c.closing:
+			for c.pending() > 0 && c.ctx.Err() == nil {
+				c.write(c.ctx)
+			}
+			return
+		}
+	}
+}
+
+// write sends everything buffered to the driver, retrying failed writes
+// with a growing pause until they succeed or ctx ends; what could not be
+// written goes back to the buffer. It returns how many outcomes it wrote.
+func (c *completer) write(ctx context.Context) int {
+	c.mu.Lock()
+	ids, retries, fails := c.completed, c.retries, c.fails
+	c.completed, c.retries, c.fails = nil, nil, nil
+	c.mu.Unlock()
+	n := 0
+	steps := []struct {
+		name  string
+		count int
+		fn    func() error
+	}{
+		{"complete", len(ids), func() error { return c.d.JobCompleteMany(ctx, ids) }},
+		{"retry", len(retries), func() error { return c.d.JobRetryMany(ctx, retries) }},
+		{"fail", len(fails), func() error { return c.d.JobFailMany(ctx, fails) }},
+	}
+	for i, s := range steps {
+		if s.count == 0 {
+			continue
+		}
+		pause := 10 * time.Millisecond
+		for {
+			err := s.fn()
+			if err == nil {
+				n += s.count
+				c.written.Add(int64(s.count))
+				break
+			}
+			c.log.Warn("queue: record finished jobs; retrying", "step", s.name, "jobs", s.count, "error", err)
+			if ctx.Err() != nil || !sleepCtx(ctx, pause) {
+				// Give the unwritten outcomes back for a later write.
+				c.mu.Lock()
+				switch i {
+				case 0:
+					c.completed = append(c.completed, ids...)
+					fallthrough
+				case 1:
+					c.retries = append(c.retries, retries...)
+					fallthrough
+				case 2:
+					c.fails = append(c.fails, fails...)
+				}
+				c.mu.Unlock()
+				return n
+			}
+			pause = min(pause*2, 5*time.Second)
+		}
+	}
+	return n
+}
+
+// flush writes everything buffered now and reports how many outcomes it
+// wrote.
+func (c *completer) flush(ctx context.Context) int {
+	req := flushRequest{ctx: ctx, n: make(chan int, 1)}
+	select {
+	case c.flushes <- req:
+		return <-req.n
+	case <-c.done:
+		return 0
+	}
+}
+
+// close writes what is left and stops the completer. When ctx ends first,
+// the outcomes still unwritten are reported as an error: those jobs stay
+// reserved and run again after their lease.
+func (c *completer) close(ctx context.Context) error {
+	close(c.closing)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		c.cancel()
+		<-c.done
+	}
+	c.cancel()
+	if n := c.pending(); n > 0 {
+		return fmt.Errorf("queue: %d finished jobs not recorded at shutdown; they will run again after their lease: %w", n, errors.Join(ctx.Err(), errors.New("storage unavailable")))
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,851 @@
+// Package drivertest is the conformance suite every queue driver passes:
+// Exercise runs it against a driver on a real database, so that the
+// engine can rely on one behaviour whatever the backend. It plays the part
+// of River's riverdrivertest.
+package drivertest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// Setup returns a driver on a fresh, migrated database for one test, and
+// that database (nil for a backend that is not SQL; tests that must look at
+// tables or need a *sql.Tx then skip).
+type Setup func(t *testing.T) (driver.Driver, *store.DB)
+
+// Exercise runs the conformance suite. Each test gets its own database from
+// setup and runs in parallel with the others.
+func Exercise(t *testing.T, setup Setup) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, h *harness)
+	}{
+		{"InsertAndClaimInIDOrder", testInsertAndClaimInIDOrder},
+		{"InsertDefaults", testInsertDefaults},
+		{"QueuePriority", testQueuePriority},
+		{"Delay", testDelay},
+		{"MaxPerClaim", testMaxPerClaim},
+		{"ConcurrentClaimers", testConcurrentClaimers},
+		{"ConcurrentWorkers", testConcurrentWorkers},
+		{"LeaseExpiry", testLeaseExpiry},
+		{"Heartbeat", testHeartbeat},
+		{"Retry", testRetry},
+		{"Snooze", testSnooze},
+		{"Fail", testFail},
+		{"UniqueKey", testUniqueKey},
+		{"InsertTx", testInsertTx},
+		{"Complete", testComplete},
+		{"Cache", testCache},
+		{"Clock", testClock},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, db := setup(t)
+			tc.fn(t, &harness{d: d, db: db, ctx: context.Background()})
+		})
+	}
+}
+
+type harness struct {
+	d   driver.Driver
+	db  *store.DB
+	ctx context.Context
+}
+
+func (h *harness) needDB(t *testing.T) {
+	t.Helper()
+	if h.db == nil {
+		t.Skip("drivertest: the backend has no SQL database")
+	}
+}
+
+func job(queue, kind string) *driver.JobInsertParams {
+	u := uuid.NewString()
+	return &driver.JobInsertParams{
+		UUID:        u,
+		Queue:       queue,
+		Kind:        kind,
+		Payload:     fmt.Appendf(nil, `{"uuid":%q,"displayName":%q,"data":{"n":1}}`, u, kind),
+		MaxAttempts: 3,
+	}
+}
+
+func (h *harness) insert(t *testing.T, params ...*driver.JobInsertParams) []driver.JobInsertResult {
+	t.Helper()
+	res, err := h.d.JobInsertMany(h.ctx, params)
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if len(res) != len(params) {
+		t.Fatalf("insert: %d results for %d jobs", len(res), len(params))
+	}
+	return res
+}
+
+func (h *harness) insertN(t *testing.T, queue string, n int) []int64 {
+	t.Helper()
+	params := make([]*driver.JobInsertParams, n)
+	for i := range params {
+		params[i] = job(queue, "noop")
+	}
+	var ids []int64
+	for _, r := range h.insert(t, params...) {
+		if r.Skipped || r.ID == 0 {
+			t.Fatalf("insert: unexpected result %+v", r)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+func (h *harness) claim(t *testing.T, p driver.JobClaimParams) []*driver.JobRow {
+	t.Helper()
+	if p.WorkerID == "" {
+		p.WorkerID = "worker-1"
+	}
+	if p.RetryAfter == 0 {
+		p.RetryAfter = time.Minute
+	}
+	jobs, err := h.d.JobClaim(h.ctx, &p)
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if len(jobs) > p.Max {
+		t.Fatalf("claim: got %d jobs, asked for at most %d", len(jobs), p.Max)
+	}
+	return jobs
+}
+
+func (h *harness) now(t *testing.T) time.Time {
+	t.Helper()
+	now, err := h.d.Now(h.ctx)
+	if err != nil {
+		t.Fatalf("now: %v", err)
+	}
+	return now
+}
+
+func ids(jobs []*driver.JobRow) []int64 {
+	out := make([]int64, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
+}
+
+func queues(jobs []*driver.JobRow) []string {
+	out := make([]string, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.Queue
+	}
+	return out
+}
+
+// row is a job as read back from the table.
+type row struct {
+	attempts    int
+	reservedAt  sql.NullInt64
+	availableAt int64
+	reservedBy  sql.NullString
+	lastError   sql.NullString
+}
+
+func (h *harness) row(t *testing.T, id int64) (row, bool) {
+	t.Helper()
+	h.needDB(t)
+	var r row
+	err := h.db.QueryRowContext(h.ctx, h.db.Rebind(
+		"SELECT attempts, reserved_at, available_at, reserved_by, last_error FROM jobs WHERE id = ?"), id).
+		Scan(&r.attempts, &r.reservedAt, &r.availableAt, &r.reservedBy, &r.lastError)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false
+	}
+	if err != nil {
+		t.Fatalf("read job %d: %v", id, err)
+	}
+	return r, true
+}
+
+func (h *harness) count(t *testing.T, db *sql.DB, query string, args ...any) int {
+	t.Helper()
+	h.needDB(t)
+	var n int
+	if err := db.QueryRowContext(h.ctx, h.db.Rebind(query), args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func testInsertAndClaimInIDOrder(t *testing.T, h *harness) {
+	before := h.now(t)
+	params := []*driver.JobInsertParams{job("default", "a"), job("default", "b"), job("default", "c"), job("default", "d"), job("default", "e")}
+	params[1].BatchID = uuid.NewString()
+	params[2].MaxAttempts = 0
+	res := h.insert(t, params...)
+	for i, r := range res {
+		if r.Skipped || r.ID == 0 {
+			t.Fatalf("result %d = %+v, want an inserted job", i, r)
+		}
+		if i > 0 && r.ID <= res[i-1].ID {
+			t.Fatalf("ids not increasing in insert order: %+v", res)
+		}
+	}
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 3, WorkerID: "w-order"})
+	if want := []int64{res[0].ID, res[1].ID, res[2].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("first claim = %v, want %v", ids(got), want)
+	}
+	for i, j := range got {
+		p := params[i]
+		if j.UUID != p.UUID || j.Queue != "default" || j.Kind != p.Kind || string(j.Payload) != string(p.Payload) ||
+			j.MaxAttempts != p.MaxAttempts || j.BatchID != p.BatchID {
+			t.Errorf("job %d = %+v, want the values of %+v", i, j, p)
+		}
+		if j.Attempts != 1 || j.ReservedBy != "w-order" {
+			t.Errorf("job %d: attempts %d reserved_by %q, want 1 and w-order", i, j.Attempts, j.ReservedBy)
+		}
+		if j.ReservedAt.Before(before.Add(-2*time.Second)) || j.ReservedAt.After(before.Add(5*time.Second)) {
+			t.Errorf("job %d: reserved_at %v, want about %v", i, j.ReservedAt, before)
+		}
+		if j.CreatedAt.Before(before.Add(-2*time.Second)) || j.AvailableAt.After(before.Add(2*time.Second)) {
+			t.Errorf("job %d: created_at %v available_at %v, want about %v", i, j.CreatedAt, j.AvailableAt, before)
+		}
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10})
+	if want := []int64{res[3].ID, res[4].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("second claim = %v, want %v", ids(got), want)
+	}
+	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10}); len(got) != 0 {
+		t.Fatalf("third claim = %v, want nothing", ids(got))
+	}
+}
+
+func testInsertDefaults(t *testing.T, h *harness) {
+	res := h.insert(t, &driver.JobInsertParams{Kind: "noop", Payload: []byte(`{}`)}, &driver.JobInsertParams{Kind: "noop", Payload: []byte(`{}`)})
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10})
+	if !slices.Equal(ids(got), []int64{res[0].ID, res[1].ID}) {
+		t.Fatalf("claim from default = %v, want %+v (an empty queue means default)", ids(got), res)
+	}
+	for _, j := range got {
+		if _, err := uuid.Parse(j.UUID); err != nil {
+			t.Fatalf("generated uuid %q: %v", j.UUID, err)
+		}
+		if j.MaxAttempts != 0 || j.Attempts != 1 || j.UniqueKey != "" || j.BatchID != "" || j.LastError != "" {
+			t.Fatalf("job = %+v, want zero values stored as such", j)
+		}
+	}
+	if got[0].UUID == got[1].UUID {
+		t.Fatalf("two jobs got the same uuid %s", got[0].UUID)
+	}
+}
+
+func testQueuePriority(t *testing.T, h *harness) {
+	low := h.insertN(t, "low", 3)
+	high := h.insertN(t, "high", 2)
+	h.insertN(t, "other", 2)
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"high", "low"}, Max: 1})
+	if !slices.Equal(ids(got), high[:1]) {
+		t.Fatalf("claim 1 = %v %v, want %v from high", ids(got), queues(got), high[:1])
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"high", "low"}, Max: 3})
+	if want := []int64{high[1], low[0], low[1]}; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim 2 = %v %v, want %v (rest of high, then low)", ids(got), queues(got), want)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"high", "low"}, Max: 10})
+	if want := low[2:]; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim 3 = %v, want %v and nothing from other", ids(got), want)
+	}
+}
+
+func testDelay(t *testing.T, h *harness) {
+	now := h.now(t)
+	delayed := job("default", "delayed")
+	delayed.Delay = time.Hour
+	runAt := job("default", "run-at")
+	runAt.AvailableAt = now.Add(2 * time.Hour)
+	past := job("default", "past")
+	past.AvailableAt = now.Add(-time.Hour)
+	res := h.insert(t, delayed, runAt, past)
+
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10})
+	if want := []int64{res[2].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim now = %v, want only the job available in the past %v", ids(got), want)
+	}
+	if err := h.d.JobCompleteMany(h.ctx, ids(got)); err != nil {
+		t.Fatal(err)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, Now: now.Add(30 * time.Minute)})
+	if len(got) != 0 {
+		t.Fatalf("claim at +30m = %v, want nothing", ids(got))
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, Now: now.Add(61 * time.Minute)})
+	if want := []int64{res[0].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim at +61m = %v, want the delayed job %v", ids(got), want)
+	}
+	if d := got[0].AvailableAt.Sub(now); d < time.Hour-2*time.Second || d > time.Hour+2*time.Second {
+		t.Fatalf("delayed job available_at is now+%v, want now+1h", d)
+	}
+	if err := h.d.JobCompleteMany(h.ctx, ids(got)); err != nil {
+		t.Fatal(err)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, Now: now.Add(121 * time.Minute)})
+	if want := []int64{res[1].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim at +121m = %v, want the run-at job %v", ids(got), want)
+	}
+	if !got[0].AvailableAt.Equal(runAt.AvailableAt.Truncate(time.Second)) {
+		t.Fatalf("run-at job available_at = %v, want %v", got[0].AvailableAt, runAt.AvailableAt)
+	}
+}
+
+func testMaxPerClaim(t *testing.T, h *harness) {
+	h.insertN(t, "default", 10)
+	for i, want := range []int{4, 4, 2, 0} {
+		if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 4}); len(got) != want {
+			t.Fatalf("claim %d: got %d jobs, want %d", i, len(got), want)
+		}
+	}
+}
+
+func testConcurrentClaimers(t *testing.T, h *harness) {
+	const total, claimers = 2000, 8
+	inserted := h.insertN(t, "default", total)
+	var (
+		mu      sync.Mutex
+		seen    = map[int64]string{}
+		errs    []error
+		wg      sync.WaitGroup
+		claimed int
+	)
+	for w := range claimers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker := fmt.Sprintf("worker-%d", w)
+			for empty := 0; empty < 3; {
+				jobs, err := h.d.JobClaim(h.ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 1 + w*7, WorkerID: worker, RetryAfter: time.Hour})
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				if len(jobs) == 0 {
+					empty++
+					continue
+				}
+				mu.Lock()
+				for _, j := range jobs {
+					if other, dup := seen[j.ID]; dup {
+						errs = append(errs, fmt.Errorf("job %d claimed by %s and %s", j.ID, other, worker))
+					}
+					seen[j.ID] = worker
+					if j.ReservedBy != worker {
+						errs = append(errs, fmt.Errorf("job %d reserved_by %q, want %q", j.ID, j.ReservedBy, worker))
+					}
+				}
+				claimed += len(jobs)
+				mu.Unlock()
+				if err := h.d.JobCompleteMany(h.ctx, ids(jobs)[:len(jobs)/2]); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d errors, first: %v", len(errs), errs[0])
+	}
+	if claimed != total {
+		t.Fatalf("claimed %d jobs in all, want %d", claimed, total)
+	}
+	for _, id := range inserted {
+		if _, ok := seen[id]; !ok {
+			t.Fatalf("job %d was never claimed", id)
+		}
+	}
+}
+
+func testLeaseExpiry(t *testing.T, h *harness) {
+	now := h.now(t)
+	id := h.insertN(t, "default", 1)[0]
+	lease := 60 * time.Second
+	first := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "dead", RetryAfter: lease, Now: now})
+	if len(first) != 1 || first[0].Attempts != 1 {
+		t.Fatalf("first claim = %+v, want job %d with attempts 1", first, id)
+	}
+	for _, at := range []time.Duration{lease - 5*time.Second, lease} {
+		if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, RetryAfter: lease, Now: now.Add(at)}); len(got) != 0 {
+			t.Fatalf("claim %v after the reservation, lease %v = %v, want nothing", at, lease, ids(got))
+		}
+	}
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer", RetryAfter: lease, Now: now.Add(lease + time.Second)})
+	if len(got) != 1 || got[0].ID != id {
+		t.Fatalf("claim after the lease = %v, want job %d again", ids(got), id)
+	}
+	if got[0].Attempts != 2 || got[0].ReservedBy != "rescuer" {
+		t.Fatalf("reclaimed job: attempts %d reserved_by %q, want 2 and rescuer", got[0].Attempts, got[0].ReservedBy)
+	}
+	if !got[0].ReservedAt.Equal(now.Add(lease + time.Second).Truncate(time.Second)) {
+		t.Fatalf("reclaimed job reserved_at %v, want the injected now", got[0].ReservedAt)
+	}
+
+	// An abandoned job is rescued before a backlog of pending jobs.
+	backlog := h.insertN(t, "default", 5)
+	later := now.Add(3 * lease)
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer-2", RetryAfter: lease, Now: later})
+	if len(got) != 1 || got[0].ID != id || got[0].Attempts != 3 {
+		t.Fatalf("claim with a backlog = %+v, want the abandoned job %d (attempts 3) first", got, id)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, RetryAfter: lease, Now: later})
+	if !slices.Equal(ids(got), backlog) {
+		t.Fatalf("then = %v, want the backlog %v", ids(got), backlog)
+	}
+}
+
+func testHeartbeat(t *testing.T, h *harness) {
+	now := h.now(t)
+	lease := 60 * time.Second
+	var params []*driver.JobInsertParams
+	for range 3 {
+		p := job("default", "long")
+		p.AvailableAt = now.Add(-time.Hour)
+		params = append(params, p)
+	}
+	var inserted []int64
+	for _, r := range h.insert(t, params...) {
+		inserted = append(inserted, r.ID)
+	}
+	// Reserve all three as if 100 s ago: their leases have expired by the
+	// database clock unless a heartbeat renews them.
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 3, WorkerID: "live", RetryAfter: lease, Now: now.Add(-100 * time.Second)})
+	if len(got) != 3 {
+		t.Fatalf("claim = %v, want 3 jobs", ids(got))
+	}
+	if err := h.d.JobHeartbeatMany(h.ctx, inserted[:1], "live"); err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	// A heartbeat from another worker must not extend the lease.
+	if err := h.d.JobHeartbeatMany(h.ctx, inserted[1:2], "someone-else"); err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, WorkerID: "rescuer", RetryAfter: lease})
+	if want := inserted[1:]; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim after heartbeat = %v, want %v (the job that heartbeated kept)", ids(got), want)
+	}
+}
+
+func testRetry(t *testing.T, h *harness) {
+	now := h.now(t)
+	id := h.insertN(t, "default", 1)[0]
+	h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
+	err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id, Delay: 10 * time.Minute, Error: "smtp: 421 try later"}})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1}); len(got) != 0 {
+		t.Fatalf("claim before the retry delay = %v, want nothing", ids(got))
+	}
+	if h.db != nil {
+		r, ok := h.row(t, id)
+		if !ok {
+			t.Fatal("retried job is gone")
+		}
+		if r.reservedAt.Valid || r.reservedBy.Valid || r.attempts != 1 || r.lastError.String != "smtp: 421 try later" {
+			t.Fatalf("retried row = %+v, want unreserved, attempts 1 and the error", r)
+		}
+		if d := time.Unix(r.availableAt, 0).Sub(now); d < 10*time.Minute-2*time.Second || d > 10*time.Minute+3*time.Second {
+			t.Fatalf("retried job available at now+%v, want now+10m", d)
+		}
+	}
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, Now: now.Add(11 * time.Minute)})
+	if len(got) != 1 || got[0].ID != id || got[0].Attempts != 2 || got[0].LastError != "smtp: 421 try later" {
+		t.Fatalf("claim after the delay = %+v, want job %d with attempts 2 and its last error", got, id)
+	}
+	// Now injects the clock the delay counts from.
+	err = h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id, Delay: time.Minute, Error: "again", Now: now.Add(time.Hour)}})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, Now: now.Add(time.Hour + 30*time.Second)}); len(got) != 0 {
+		t.Fatalf("claim 30s into a 1m retry = %v, want nothing", ids(got))
+	}
+	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, Now: now.Add(time.Hour + 61*time.Second)}); len(got) != 1 || got[0].Attempts != 3 {
+		t.Fatalf("claim after the second retry = %+v, want the job with attempts 3", got)
+	}
+}
+
+func testSnooze(t *testing.T, h *harness) {
+	id := h.insertN(t, "default", 1)[0]
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
+	if len(got) != 1 || got[0].Attempts != 1 {
+		t.Fatalf("claim = %+v, want attempts 1", got)
+	}
+	if err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id, Snooze: true}}); err != nil {
+		t.Fatalf("snooze: %v", err)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
+	if len(got) != 1 || got[0].Attempts != 1 {
+		t.Fatalf("claim after snooze = %+v, want the job with attempts 1 (the snooze gave it back)", got)
+	}
+	// A plain retry keeps the attempt.
+	if err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id}}); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
+	if len(got) != 1 || got[0].Attempts != 2 {
+		t.Fatalf("claim after retry = %+v, want attempts 2", got)
+	}
+}
+
+func testFail(t *testing.T, h *harness) {
+	h.needDB(t)
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	a, b := job("emails", "SendInvoiceEmail"), job("emails", "SendInvoiceEmail")
+	res := h.insert(t, a, b, job("emails", "keep"))
+	h.claim(t, driver.JobClaimParams{Queues: []string{"emails"}, Max: 3})
+	before := h.now(t)
+	err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{
+		{ID: res[0].ID, Connection: "database", Exception: "mail: send: smtp: 550 no such user\nstack…", Now: at},
+		{ID: res[1].ID, Connection: "database", Exception: "boom"},
+	})
+	if err != nil {
+		t.Fatalf("fail: %v", err)
+	}
+	if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM jobs"); n != 1 {
+		t.Fatalf("%d jobs left, want 1 (the failed ones moved out)", n)
+	}
+	rows, err := h.db.QueryContext(h.ctx, "SELECT uuid, connection, queue, payload, exception, failed_at FROM failed_jobs ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []struct {
+		uuid, conn, queue, payload, exception string
+		failedAt                              time.Time
+	}
+	for rows.Next() {
+		var r struct {
+			uuid, conn, queue, payload, exception string
+			failedAt                              time.Time
+		}
+		if err := rows.Scan(&r.uuid, &r.conn, &r.queue, &r.payload, &r.exception, &r.failedAt); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d failed_jobs rows, want 2", len(got))
+	}
+	for i, p := range []*driver.JobInsertParams{a, b} {
+		if got[i].uuid != p.UUID || got[i].conn != "database" || got[i].queue != "emails" || got[i].payload != string(p.Payload) {
+			t.Errorf("failed job %d = %+v, want the job's uuid, connection, queue and payload", i, got[i])
+		}
+	}
+	if got[0].exception != "mail: send: smtp: 550 no such user\nstack…" || got[1].exception != "boom" {
+		t.Errorf("exceptions = %q, %q", got[0].exception, got[1].exception)
+	}
+	if !got[0].failedAt.Equal(at) {
+		t.Errorf("failed_at = %v, want the injected %v", got[0].failedAt, at)
+	}
+	if d := got[1].failedAt.Sub(before); d < -2*time.Second || d > 5*time.Second {
+		t.Errorf("failed_at = %v, want about the database clock %v", got[1].failedAt, before)
+	}
+	// Failing a job whose uuid already failed once (retried from
+	// failed_jobs, then failed again) replaces the old row.
+	again := job("emails", "SendInvoiceEmail")
+	again.UUID, again.Payload = a.UUID, a.Payload
+	r := h.insert(t, again)
+	h.claim(t, driver.JobClaimParams{Queues: []string{"emails"}, Max: 10})
+	if err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{{ID: r[0].ID, Connection: "database", Exception: "second"}}); err != nil {
+		t.Fatalf("fail again: %v", err)
+	}
+	if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM failed_jobs WHERE uuid = ? AND exception = 'second'", a.UUID); n != 1 {
+		t.Fatalf("%d rows for the job that failed twice with its last exception, want 1", n)
+	}
+}
+
+func testUniqueKey(t *testing.T, h *harness) {
+	keyed := func(key string) *driver.JobInsertParams {
+		p := job("default", "SendETicketEmail")
+		p.UniqueKey = key
+		return p
+	}
+	first := h.insert(t, keyed("ticket:1"), keyed("ticket:2"), job("default", "free"))
+	for _, r := range first {
+		if r.Skipped {
+			t.Fatalf("first inserts = %+v, want all inserted", first)
+		}
+	}
+	res := h.insert(t, keyed("ticket:1"), keyed("ticket:3"), keyed("ticket:3"))
+	if !res[0].Skipped || res[1].Skipped || !res[2].Skipped {
+		t.Fatalf("pending duplicate: %+v, want skipped, inserted, skipped (same key twice in one batch)", res)
+	}
+	if res[0].ID != 0 && res[0].ID != first[0].ID {
+		t.Fatalf("skipped insert reports job %d, want %d (the holder) or 0", res[0].ID, first[0].ID)
+	}
+	if res[2].ID != 0 && res[2].ID != res[1].ID {
+		t.Fatalf("skipped insert reports job %d, want %d (the holder) or 0", res[2].ID, res[1].ID)
+	}
+	// Running: still skipped.
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 2})
+	if !slices.Equal(ids(got), []int64{first[0].ID, first[1].ID}) {
+		t.Fatalf("claim = %v", ids(got))
+	}
+	if r := h.insert(t, keyed("ticket:1"))[0]; !r.Skipped {
+		t.Fatalf("insert while the keyed job runs = %+v, want skipped", r)
+	}
+	// Completed or failed: allowed again.
+	if err := h.d.JobCompleteMany(h.ctx, []int64{first[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{{ID: first[1].ID, Connection: "database", Exception: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	res = h.insert(t, keyed("ticket:1"), keyed("ticket:2"))
+	if res[0].Skipped || res[1].Skipped {
+		t.Fatalf("insert after complete and fail = %+v, want both inserted", res)
+	}
+}
+
+func testInsertTx(t *testing.T, h *harness) {
+	h.needDB(t)
+	pending := func() int { return h.count(t, h.db.Read, "SELECT COUNT(*) FROM jobs") }
+	for _, commit := range []bool{false, true} {
+		tx, err := h.db.BeginTx(h.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.d.JobInsertManyTx(h.ctx, tx, []*driver.JobInsertParams{job("default", "tx"), job("default", "tx")})
+		if err != nil {
+			tx.Rollback()
+			t.Fatalf("insert tx: %v", err)
+		}
+		if len(res) != 2 || res[0].Skipped || res[1].Skipped || res[0].ID == 0 {
+			tx.Rollback()
+			t.Fatalf("insert tx = %+v", res)
+		}
+		var inTx int
+		if err := tx.QueryRowContext(h.ctx, "SELECT COUNT(*) FROM jobs").Scan(&inTx); err != nil || inTx != 2 {
+			tx.Rollback()
+			t.Fatalf("jobs seen inside the transaction = %d (%v), want 2", inTx, err)
+		}
+		if n := pending(); n != 0 {
+			tx.Rollback()
+			t.Fatalf("%d jobs visible outside before commit, want 0", n)
+		}
+		if commit {
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10})
+		if commit && !slices.Equal(ids(got), []int64{res[0].ID, res[1].ID}) {
+			t.Fatalf("claim after commit = %v, want %v", ids(got), res)
+		}
+		if !commit && len(got) != 0 {
+			t.Fatalf("claim after rollback = %v, want nothing", ids(got))
+		}
+	}
+}
+
+func testComplete(t *testing.T, h *harness) {
+	inserted := h.insertN(t, "default", 5)
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 4})
+	if err := h.d.JobCompleteMany(h.ctx, ids(got)[:3]); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	if err := h.d.JobCompleteMany(h.ctx, nil); err != nil {
+		t.Fatalf("complete nothing: %v", err)
+	}
+	if err := h.d.JobCompleteMany(h.ctx, []int64{inserted[0], 1 << 40}); err != nil {
+		t.Fatalf("complete an already completed and an unknown job: %v", err)
+	}
+	if h.db != nil {
+		for i, id := range inserted {
+			_, ok := h.row(t, id)
+			if want := i >= 3; ok != want {
+				t.Fatalf("job %d exists = %v, want %v", id, ok, want)
+			}
+		}
+	}
+	// The completed jobs are gone for good, even after every lease ends.
+	now := h.now(t)
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, Now: now.Add(24 * time.Hour)})
+	if want := inserted[3:]; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim a day later = %v, want only %v", ids(got), want)
+	}
+}
+
+func testCache(t *testing.T, h *harness) {
+	if _, ok, err := h.d.CacheGet(h.ctx, "tripin:queue:restart"); err != nil || ok {
+		t.Fatalf("get missing = %v, %v; want not ok", ok, err)
+	}
+	if err := h.d.CachePut(h.ctx, "tripin:queue:restart", "1700000000", 0); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if err := h.d.CachePut(h.ctx, "tripin:queue:restart", "1800000000", 0); err != nil {
+		t.Fatalf("put again: %v", err)
+	}
+	if v, ok, err := h.d.CacheGet(h.ctx, "tripin:queue:restart"); err != nil || !ok || v != "1800000000" {
+		t.Fatalf("get = %q, %v, %v; want the last value", v, ok, err)
+	}
+	if err := h.d.CachePut(h.ctx, "short", "v", 2*time.Second); err != nil {
+		t.Fatalf("put with ttl: %v", err)
+	}
+	if v, ok, err := h.d.CacheGet(h.ctx, "short"); err != nil || !ok || v != "v" {
+		t.Fatalf("get before expiry = %q, %v, %v", v, ok, err)
+	}
+	if h.db != nil {
+		now := h.now(t)
+		if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM cache WHERE expiration BETWEEN ? AND ?", now.Unix()+1, now.Unix()+4); n != 1 {
+			t.Fatalf("expiration of the ttl entry is not about now+2s")
+		}
+		// Age the entry past its expiry instead of sleeping.
+		if _, err := h.db.ExecContext(h.ctx, h.db.Rebind("UPDATE cache SET expiration = ? WHERE expiration <> 0"), now.Unix()-1); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		time.Sleep(3 * time.Second)
+	}
+	if _, ok, err := h.d.CacheGet(h.ctx, "short"); err != nil || ok {
+		t.Fatalf("get after expiry = %v, %v; want not ok", ok, err)
+	}
+	if _, ok, err := h.d.CacheGet(h.ctx, "tripin:queue:restart"); err != nil || !ok {
+		t.Fatalf("the forever entry expired: %v, %v", ok, err)
+	}
+}
+
+func testClock(t *testing.T, h *harness) {
+	now := h.now(t)
+	if d := time.Since(now); d < -5*time.Second || d > 5*time.Second {
+		t.Fatalf("database clock %v is %v off the local clock", now, d)
+	}
+	if now.Location() != time.UTC {
+		t.Fatalf("Now is in %v, want UTC", now.Location())
+	}
+	later := h.now(t)
+	if later.Before(now) {
+		t.Fatalf("clock went back: %v then %v", now, later)
+	}
+}
+
+// testConcurrentWorkers runs claims, completions, retries and failures from
+// many goroutines at once: lock conflicts between them (deadlocks on
+// MariaDB, busy on SQLite) must be retried inside the driver, so no call
+// fails, and every job ends completed or failed exactly once.
+func testConcurrentWorkers(t *testing.T, h *harness) {
+	const total, workers = 1000, 8
+	inserted := h.insertN(t, "default", total)
+	var (
+		mu                sync.Mutex
+		errs              []error
+		completed, failed = map[int64]bool{}, map[int64]bool{}
+		wg                sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker := fmt.Sprintf("worker-%d", w)
+			for empty := 0; empty < 5; {
+				jobs, err := h.d.JobClaim(h.ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 10, WorkerID: worker, RetryAfter: time.Hour})
+				if err != nil {
+					fail(err)
+					return
+				}
+				if len(jobs) == 0 {
+					empty++
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				empty = 0
+				var done []int64
+				var retries []*driver.JobRetryParams
+				var failures []*driver.JobFailParams
+				for _, j := range jobs {
+					switch {
+					case j.ID%5 == 0 && j.Attempts < 2:
+						retries = append(retries, &driver.JobRetryParams{ID: j.ID, Error: "transient"})
+					case j.ID%7 == 0:
+						failures = append(failures, &driver.JobFailParams{ID: j.ID, Connection: "database", Exception: "permanent"})
+					default:
+						done = append(done, j.ID)
+					}
+				}
+				if err := h.d.JobHeartbeatMany(h.ctx, ids(jobs), worker); err != nil {
+					fail(err)
+					return
+				}
+				if err := h.d.JobRetryMany(h.ctx, retries); err != nil {
+					fail(err)
+					return
+				}
+				if err := h.d.JobFailMany(h.ctx, failures); err != nil {
+					fail(err)
+					return
+				}
+				if err := h.d.JobCompleteMany(h.ctx, done); err != nil {
+					fail(err)
+					return
+				}
+				mu.Lock()
+				for _, id := range done {
+					if completed[id] || failed[id] {
+						errs = append(errs, fmt.Errorf("job %d finished twice", id))
+					}
+					completed[id] = true
+				}
+				for _, f := range failures {
+					if completed[f.ID] || failed[f.ID] {
+						errs = append(errs, fmt.Errorf("job %d finished twice", f.ID))
+					}
+					failed[f.ID] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d errors, first: %v", len(errs), errs[0])
+	}
+	for _, id := range inserted {
+		if !completed[id] && !failed[id] {
+			t.Fatalf("job %d never finished", id)
+		}
+	}
+	if h.db != nil {
+		if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM jobs"); n != 0 {
+			t.Fatalf("%d jobs left", n)
+		}
+		if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM failed_jobs"); n != len(failed) {
+			t.Fatalf("%d failed_jobs rows, want %d", n, len(failed))
+		}
+	}
+}

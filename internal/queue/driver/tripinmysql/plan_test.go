@@ -1,0 +1,77 @@
+package tripinmysql
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/store/storetest"
+)
+
+// TestClaimPlan checks that both halves of the claim are ranges on
+// jobs_queue_reserved_at_available_at_index without a filesort, on a table
+// with a backlog in two queues and running jobs.
+func TestClaimPlan(t *testing.T) {
+	if !slices.Contains(storetest.Dialects(), store.MySQL) {
+		t.Skipf("%s not set", storetest.MySQLEnv)
+	}
+	ctx := context.Background()
+	db := storetest.Open(t, store.MySQL)
+	d, err := New(ctx, db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"big", "big", "small"} {
+		params := make([]*driver.JobInsertParams, 5000)
+		for i := range params {
+			params[i] = &driver.JobInsertParams{Queue: q, Kind: "noop", Payload: []byte(`{}`)}
+		}
+		if _, err := d.JobInsertMany(ctx, params); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"big"}, Max: 2000, WorkerID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "ANALYZE TABLE jobs"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.QueryContext(ctx, "EXPLAIN "+claimSQL, nil, "small", nil, 90, 100, nil, "small", nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	n := 0
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		row := map[string]string{}
+		for i, c := range cols {
+			row[c] = vals[i].String
+		}
+		if row["table"] != "jobs" {
+			continue
+		}
+		n++
+		if row["key"] != "jobs_queue_reserved_at_available_at_index" || (row["type"] != "range" && row["type"] != "ref") {
+			t.Errorf("claim reads jobs with key %q, access %q, want a range on jobs_queue_reserved_at_available_at_index: %v", row["key"], row["type"], row)
+		}
+		if strings.Contains(row["Extra"], "filesort") {
+			t.Errorf("claim sorts: %v", row)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("EXPLAIN showed %d reads of jobs, want 2", n)
+	}
+}

@@ -1,0 +1,384 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/store/storetest"
+)
+
+var testNow = time.Date(2026, 11, 27, 5, 30, 0, 123456000, time.UTC)
+
+func mkUser(t *testing.T, db *store.DB, email string) *booking.User {
+	t.Helper()
+	u := &booking.User{Name: "U " + email, Email: email, PasswordHash: "x", CreatedAt: testNow, UpdatedAt: testNow}
+	require.NoError(t, db.UserCreate(context.Background(), u))
+	return u
+}
+
+func mkTour(t *testing.T, db *store.DB, date string, capacity int) *booking.Tour {
+	t.Helper()
+	tour := &booking.Tour{Title: "Bali " + date, Destination: "Bali", DepartureDate: date, Price: 1_500_000,
+		Capacity: capacity, Quota: capacity, CreatedAt: testNow, UpdatedAt: testNow}
+	require.NoError(t, db.TourCreate(context.Background(), tour))
+	return tour
+}
+
+func book(t *testing.T, db *store.DB, u *booking.User, tour *booking.Tour, qty int, code string) (*booking.Booking, error) {
+	t.Helper()
+	var b *booking.Booking
+	err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+		price, err := db.TourTakeSeatsTx(context.Background(), tx, tour.ID, qty, "2026-11-27")
+		if err != nil {
+			return err
+		}
+		b = &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tour.ID, Quantity: qty,
+			UnitPrice: price, TotalAmount: price * int64(qty), ExpiresAt: testNow.Add(30 * time.Minute),
+			CreatedAt: testNow, UpdatedAt: testNow}
+		return db.BookingInsertTx(context.Background(), tx, b)
+	})
+	return b, err
+}
+
+func requireInvariant(t *testing.T, db *store.DB) {
+	t.Helper()
+	bad, err := db.TourCheckInvariant(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, bad)
+}
+
+func TestUsersAndTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "ayu@example.com")
+		require.NotZero(t, u.ID)
+
+		err := db.UserCreate(ctx, &booking.User{Name: "dup", Email: "ayu@example.com", PasswordHash: "x", CreatedAt: testNow, UpdatedAt: testNow})
+		require.Equal(t, apperr.ECONFLICT, apperr.Code(err))
+
+		got, err := db.UserGetByEmail(ctx, "ayu@example.com")
+		require.NoError(t, err)
+		require.Equal(t, u.ID, got.ID)
+		require.False(t, got.IsAdmin)
+		require.True(t, got.CreatedAt.Equal(testNow), "created_at %v", got.CreatedAt)
+
+		_, err = db.UserGet(ctx, u.ID+100)
+		require.True(t, apperr.IsNotFound(err))
+
+		hash := booking.HashToken("trp_example")
+		require.NoError(t, db.TokenCreate(ctx, u.ID, "login", hash, testNow))
+		tu, err := db.TokenUser(ctx, hash, testNow)
+		require.NoError(t, err)
+		require.Equal(t, u.Email, tu.Email)
+		_, err = db.TokenUser(ctx, booking.HashToken("other"), testNow)
+		require.True(t, apperr.IsNotFound(err))
+
+		require.NoError(t, db.TokenDelete(ctx, hash))
+		_, err = db.TokenUser(ctx, hash, testNow)
+		require.True(t, apperr.IsNotFound(err))
+
+		// Only the hash is stored.
+		var stored string
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM personal_access_tokens").Scan(&stored))
+		require.Equal(t, "0", stored)
+	})
+}
+
+func TestTours(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		past := mkTour(t, db, "2026-11-20", 10)
+		today := mkTour(t, db, "2026-11-27", 10)
+		b1 := mkTour(t, db, "2026-12-10", 10)
+		b2 := mkTour(t, db, "2026-12-01", 20)
+		lombok := &booking.Tour{Title: "Gili 100%_fun!", Destination: "Lombok", DepartureDate: "2026-12-05", Price: 0,
+			Capacity: 5, Quota: 5, CreatedAt: testNow, UpdatedAt: testNow}
+		require.NoError(t, db.TourCreate(ctx, lombok))
+
+		got, err := db.TourGet(ctx, b1.ID)
+		require.NoError(t, err)
+		require.Equal(t, "2026-12-10", got.DepartureDate)
+		require.Equal(t, int64(1_500_000), got.Price)
+
+		list, total, err := db.TourList(ctx, booking.TourFilter{After: "2026-11-27", Page: booking.Page{Number: 1, PerPage: 10}})
+		require.NoError(t, err)
+		require.Equal(t, 3, total)
+		require.Equal(t, []int64{b2.ID, lombok.ID, b1.ID}, ids(list))
+
+		list, total, err = db.TourList(ctx, booking.TourFilter{Destination: "bal", Page: booking.Page{Number: 2, PerPage: 2}})
+		require.NoError(t, err)
+		require.Equal(t, 4, total)
+		require.Equal(t, []int64{b2.ID, b1.ID}, ids(list))
+		_ = past
+		_ = today
+
+		for _, meta := range []string{"%", "_", "!", "' OR 1=1 --", `\`} {
+			_, total, err = db.TourList(ctx, booking.TourFilter{Destination: meta, Page: booking.Page{Number: 1, PerPage: 10}})
+			require.NoError(t, err, meta)
+			require.Equal(t, 0, total, meta)
+		}
+		list, _, err = db.TourList(ctx, booking.TourFilter{From: "2026-12-05", To: "2026-12-05", Page: booking.Page{Number: 1, PerPage: 10}})
+		require.NoError(t, err)
+		require.Equal(t, []int64{lombok.ID}, ids(list))
+
+		// Capacity changes move the quota and never go below held seats.
+		u := mkUser(t, db, "a@example.com")
+		_, err = book(t, db, u, b2, 8, "TRP-20261127-AAAAAA")
+		require.NoError(t, err)
+		capacity := 12
+		up, err := db.TourUpdate(ctx, b2.ID, booking.TourChanges{Capacity: &capacity}, testNow)
+		require.NoError(t, err)
+		require.Equal(t, 12, up.Capacity)
+		require.Equal(t, 4, up.Quota)
+		capacity = 7
+		_, err = db.TourUpdate(ctx, b2.ID, booking.TourChanges{Capacity: &capacity}, testNow)
+		require.Equal(t, apperr.EINVALID, apperr.Code(err))
+		title := "Renamed"
+		up, err = db.TourUpdate(ctx, b2.ID, booking.TourChanges{Title: &title}, testNow)
+		require.NoError(t, err)
+		require.Equal(t, "Renamed", up.Title)
+		require.Equal(t, 12, up.Capacity)
+		_, err = db.TourUpdate(ctx, 999999, booking.TourChanges{Title: &title}, testNow)
+		require.True(t, apperr.IsNotFound(err))
+		requireInvariant(t, db)
+
+		require.Equal(t, apperr.ECONFLICT, apperr.Code(db.TourDelete(ctx, b2.ID)))
+		require.NoError(t, db.TourDelete(ctx, b1.ID))
+		require.True(t, apperr.IsNotFound(db.TourDelete(ctx, b1.ID)))
+		_, err = db.TourGet(ctx, b1.ID)
+		require.True(t, apperr.IsNotFound(err))
+	})
+}
+
+func ids(ts []*booking.Tour) []int64 {
+	var out []int64
+	for _, t := range ts {
+		out = append(out, t.ID)
+	}
+	return out
+}
+
+func TestTakeSeatsAndRelease(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "b@example.com")
+		tour := mkTour(t, db, "2026-12-01", 5)
+		departed := mkTour(t, db, "2026-11-27", 5)
+
+		b, err := book(t, db, u, tour, 3, "TRP-20261127-BBBBBB")
+		require.NoError(t, err)
+		require.NotZero(t, b.ID)
+		_, err = book(t, db, u, tour, 3, "TRP-20261127-CCCCCC")
+		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
+		_, err = book(t, db, u, departed, 1, "TRP-20261127-DDDDDD")
+		require.True(t, apperr.IsNotFound(err))
+		_, err = book(t, db, u, &booking.Tour{ID: 424242}, 1, "TRP-20261127-EEEEEE")
+		require.True(t, apperr.IsNotFound(err))
+		_, err = book(t, db, u, tour, 1, "TRP-20261127-BBBBBB")
+		require.Equal(t, apperr.ECONFLICT, apperr.Code(err), "duplicate code")
+		requireInvariant(t, db)
+
+		free := &booking.Tour{Title: "Free walk", Destination: "Jakarta", DepartureDate: "2026-12-02", Price: 0,
+			Capacity: 3, Quota: 3, CreatedAt: testNow, UpdatedAt: testNow}
+		require.NoError(t, db.TourCreate(ctx, free))
+		fb, err := book(t, db, u, free, 2, "TRP-20261127-FFFFFF")
+		require.NoError(t, err)
+		require.Equal(t, int64(0), fb.UnitPrice, "a free tour's price comes back as 0")
+
+		got, err := db.BookingGet(ctx, b.ID)
+		require.NoError(t, err)
+		require.Equal(t, booking.StatusPending, got.Status)
+		require.Equal(t, int64(4_500_000), got.TotalAmount)
+		require.True(t, got.ExpiresAt.Equal(testNow.Add(30*time.Minute)), "expires_at %v", got.ExpiresAt)
+		require.Nil(t, got.PaidAt)
+		byCode, err := db.BookingGetByCode(ctx, "TRP-20261127-BBBBBB")
+		require.NoError(t, err)
+		require.Equal(t, b.ID, byCode.ID)
+
+		list, total, err := db.BookingListByUser(ctx, u.ID, booking.Page{Number: 1, PerPage: 1})
+		require.NoError(t, err)
+		require.Equal(t, 2, total)
+		require.Len(t, list, 1)
+		require.Equal(t, fb.ID, list[0].ID, "newest first")
+
+		// Release is idempotent: only the first move gives seats back.
+		for i, want := range []bool{true, false} {
+			var released bool
+			require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
+				released, err = db.BookingReleaseTx(ctx, tx, b.ID, booking.StatusExpired, testNow)
+				return err
+			}))
+			require.Equal(t, want, released, "attempt %d", i)
+			requireInvariant(t, db)
+		}
+		tr, err := db.TourGet(ctx, tour.ID)
+		require.NoError(t, err)
+		require.Equal(t, 5, tr.Quota)
+		got, err = db.BookingGet(ctx, b.ID)
+		require.NoError(t, err)
+		require.Equal(t, booking.StatusExpired, got.Status)
+		require.NotNil(t, got.ExpiredAt)
+		require.Nil(t, got.CancelledAt)
+	})
+}
+
+// TestConcurrentTakeSeats races many transactions for few seats.
+func TestConcurrentTakeSeats(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "c@example.com")
+		tour := mkTour(t, db, "2026-12-01", 20)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			sold int
+		)
+		for i := 0; i < 60; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := book(t, db, u, tour, 1, booking.NewCode(testNow, time.UTC))
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					sold++
+				} else if apperr.Code(err) != apperr.ESOLDOUT {
+					t.Errorf("book: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, 20, sold)
+		requireInvariant(t, db)
+	})
+}
+
+func TestIdempotencyKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "d@example.com")
+		other := mkUser(t, db, "e@example.com")
+		rec := &booking.IdempotencyRecord{UserID: u.ID, Key: "k-1", RequestHash: "h", StatusCode: 201, Body: []byte(`{"id":1}`), CreatedAt: testNow}
+		_, err := db.IdempotencyGet(ctx, u.ID, "k-1")
+		require.True(t, apperr.IsNotFound(err))
+		insert := func(r *booking.IdempotencyRecord) error {
+			return db.InTx(ctx, func(tx *sql.Tx) error { return db.IdempotencyInsertTx(ctx, tx, r) })
+		}
+		require.NoError(t, insert(rec))
+		require.Equal(t, apperr.ECONFLICT, apperr.Code(insert(rec)))
+		// Keys are per user.
+		require.NoError(t, insert(&booking.IdempotencyRecord{UserID: other.ID, Key: "k-1", RequestHash: "h2", StatusCode: 201, Body: []byte(`{}`), CreatedAt: testNow}))
+		got, err := db.IdempotencyGet(ctx, u.ID, "k-1")
+		require.NoError(t, err)
+		require.Equal(t, "h", got.RequestHash)
+		require.JSONEq(t, `{"id":1}`, string(got.Body))
+		require.Equal(t, 201, got.StatusCode)
+	})
+}
+
+// TestServiceHooksAndRelease runs booking.Service on each backend: the
+// OnCreateTx hook writes in the booking's transaction (and a failing hook
+// undoes the booking), and ReleaseTx releases once, running OnReleaseTx.
+func TestServiceHooksAndRelease(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "hooks@example.com")
+		tour := mkTour(t, db, "2099-01-01", 10)
+		var released []booking.Status
+		failHook := false
+		svc := booking.NewService(booking.ServiceParams{
+			Store: db, Expiry: time.Minute, MaxQuantity: 5,
+			OnCreateTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
+				// A write in the same transaction, as the queue's InsertTx does.
+				if _, err := tx.ExecContext(ctx, db.Rebind("UPDATE bookings SET transaction_status = 'hooked' WHERE id = ?"), b.ID); err != nil {
+					return err
+				}
+				if failHook {
+					return sql.ErrTxDone
+				}
+				return nil
+			}},
+			OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
+				released = append(released, b.Status)
+				return nil
+			}},
+		})
+		res, err := svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 3})
+		require.NoError(t, err)
+		var status sql.NullString
+		require.NoError(t, db.QueryRowContext(ctx, db.Rebind("SELECT transaction_status FROM bookings WHERE id = ?"), res.Booking.ID).Scan(&status))
+		require.Equal(t, "hooked", status.String)
+
+		failHook = true
+		_, err = svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 2})
+		require.ErrorIs(t, err, sql.ErrTxDone)
+		got, err := db.TourGet(ctx, tour.ID)
+		require.NoError(t, err)
+		require.Equal(t, 7, got.Quota, "the failed hook rolled the seats back")
+		var n int
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM bookings").Scan(&n))
+		require.Equal(t, 1, n)
+
+		for i := 0; i < 2; i++ {
+			ok, err := svc.Release(ctx, res.Booking.ID, booking.StatusExpired)
+			require.NoError(t, err)
+			require.Equal(t, i == 0, ok)
+		}
+		require.Equal(t, []booking.Status{booking.StatusExpired}, released)
+		_, err = svc.Release(ctx, res.Booking.ID, booking.StatusPaid)
+		require.Error(t, err, "release only moves to expired, cancelled or failed")
+		requireInvariant(t, db)
+	})
+}
+
+// TestBookingCreateTx checks the one-call booking write (a single
+// statement on PostgreSQL) on every backend.
+func TestBookingCreateTx(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "create@example.com")
+		tour := mkTour(t, db, "2026-12-01", 4)
+		departed := mkTour(t, db, "2026-11-27", 4)
+		create := func(tourID int64, qty int, code string) (*booking.Booking, error) {
+			b := &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tourID, Quantity: qty,
+				ExpiresAt: testNow.Add(time.Hour), CreatedAt: testNow, UpdatedAt: testNow}
+			err := db.InTx(ctx, func(tx *sql.Tx) error { return db.BookingCreateTx(ctx, tx, b, "2026-11-27") })
+			return b, err
+		}
+		b, err := create(tour.ID, 3, "TRP-20261127-GGGGGG")
+		require.NoError(t, err)
+		require.NotZero(t, b.ID)
+		require.Equal(t, int64(1_500_000), b.UnitPrice)
+		require.Equal(t, int64(4_500_000), b.TotalAmount)
+		stored, err := db.BookingGet(ctx, b.ID)
+		require.NoError(t, err)
+		require.Equal(t, b.TotalAmount, stored.TotalAmount)
+
+		_, err = create(tour.ID, 2, "TRP-20261127-HHHHHH")
+		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
+		_, err = create(tour.ID, 1, "TRP-20261127-GGGGGG")
+		require.Equal(t, apperr.ECONFLICT, apperr.Code(err), "taken code")
+		_, err = create(departed.ID, 1, "TRP-20261127-JJJJJJ")
+		require.True(t, apperr.IsNotFound(err))
+		_, err = create(987654, 1, "TRP-20261127-KKKKKK")
+		require.True(t, apperr.IsNotFound(err))
+		got, err := db.TourGet(ctx, tour.ID)
+		require.NoError(t, err)
+		require.Equal(t, 1, got.Quota, "failed attempts took nothing")
+		requireInvariant(t, db)
+	})
+}
