@@ -190,7 +190,9 @@ func FromMap(vals map[string]string) (*Config, error) {
 		p.fail("MIDTRANS_SERVER_KEY", "is required when APP_ENV=production")
 	}
 
-	c.BookingExpiryMinutes = p.intRange("BOOKING_EXPIRY_MINUTES", 30, 1, 7*24*60)
+	// A payment page needs at least a minute of hold left, so the hold is at
+	// least two minutes.
+	c.BookingExpiryMinutes = p.intRange("BOOKING_EXPIRY_MINUTES", 30, 2, 7*24*60)
 	c.BookingMaxQuantity = p.intRange("BOOKING_MAX_QUANTITY", 10, 1, 1000)
 
 	c.NotifySlackWebhookURL = p.optionalURL("NOTIFY_SLACK_WEBHOOK_URL")
