@@ -29,7 +29,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/expiry"
 	"github.com/tripintravel/tripin/internal/httpapi"
+	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -37,7 +40,7 @@ func init() {
 	register(&Command{
 		Name: "bench booking", Aliases: []string{"bench:booking"},
 		Usage: "--backend sqlite|mysql|pgsql [--dsn DSN] [--concurrency N] [--duration D] [--warmup D] " +
-			"[--tours N] [--users N] [--cpuprofile FILE] [--json]",
+			"[--tours N] [--users N] [--no-jobs] [--cpuprofile FILE] [--json]",
 		Summary: "load-test POST /api/bookings against an in-process server on a fresh database",
 		Run:     runBenchBooking,
 	})
@@ -52,11 +55,14 @@ const (
 
 // benchBookingResult is the one JSON line the benchmark prints.
 type benchBookingResult struct {
-	Backend        string  `json:"backend"`
-	Concurrency    int     `json:"concurrency"`
-	DurationS      float64 `json:"duration_s"`
-	Tours          int     `json:"tours"`
-	Users          int     `json:"users"`
+	Backend     string  `json:"backend"`
+	Concurrency int     `json:"concurrency"`
+	DurationS   float64 `json:"duration_s"`
+	Tours       int     `json:"tours"`
+	Users       int     `json:"users"`
+	// WithJobs tells whether each booking also inserted its invoice email
+	// and expiry jobs, as serve does.
+	WithJobs       bool    `json:"with_jobs"`
 	Requests       int     `json:"requests"`
 	Created        int     `json:"created"`
 	Errors         int     `json:"errors"`
@@ -97,6 +103,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 	tours := fs.Int("tours", 64, "tours to spread bookings over (1 = every request fights for one row)")
 	users := fs.Int("users", 256, "customers with their own tokens")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
+	noJobs := fs.Bool("no-jobs", false, "book without inserting the invoice email and expiry jobs (serve always inserts them)")
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -115,8 +122,29 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// As in serve, the booking transaction also inserts the invoice email
+	// job and the booking's own expiry job; no worker runs, so the jobs
+	// stay in the table.
+	var hooks []booking.TxHook
+	if !*noJobs {
+		d, err := queueDriver(ctx, db)
+		if err != nil {
+			return err
+		}
+		q, err := queue.NewClient(d, &queue.Config{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return err
+		}
+		hooks = []booking.TxHook{
+			func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
+				return mail.DispatchInvoiceTx(ctx, q, tx, b.ID)
+			},
+			expiry.OnCreateTx(q),
+		}
+	}
 	svc := booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
+		OnCreateTx: hooks,
 	})
 	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: 4})
 	tokens, userIDs, tourIDs, err := bookingBenchFixtures(ctx, db, accounts, cfg, *users, *tours)
@@ -133,7 +161,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 
 	res := benchBookingResult{
 		Backend: string(d), Concurrency: *concurrency, DurationS: duration.Seconds(),
-		Tours: *tours, Users: *users, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Tours: *tours, Users: *users, GOMAXPROCS: runtime.GOMAXPROCS(0), WithJobs: !*noJobs,
 	}
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: *concurrency, MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency,
