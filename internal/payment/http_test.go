@@ -231,14 +231,6 @@ func TestSimulatorHTTP(t *testing.T) {
 	}
 }
 
-func TestFormatRupiah(t *testing.T) {
-	t.Parallel()
-	for n, want := range map[int64]string{0: "Rp0", 999: "Rp999", 1000: "Rp1.000", 150000: "Rp150.000",
-		1500000: "Rp1.500.000", 12345678901: "Rp12.345.678.901", -5000: "-Rp5.000"} {
-		require.Equal(t, want, FormatRupiah(n))
-	}
-}
-
 func TestSignedTicketLink(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, store.SQLite, withEnv("APP_URL", "https://tripin.example"))

@@ -15,9 +15,8 @@ import (
 	"strings"
 	"time"
 
-	qrcode "github.com/skip2/go-qrcode"
-
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/mail"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -63,31 +62,11 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 		return Ticket{}, apperr.Errorf(apperr.ECONFLICT, "The e-ticket is available once the booking is paid.")
 	}
 	t.PaidAt = paidAt.Time
-	t.QRCodePNG, err = qrcode.Encode(t.Code, qrcode.Medium, 256)
+	t.QRCodePNG, err = mail.QRCodePNG(t.Code)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("payment: ticket QR code: %w", err)
 	}
 	return t, nil
-}
-
-// FormatRupiah writes whole rupiah the Indonesian way: Rp1.500.000.
-func FormatRupiah(n int64) string {
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	digits := strconv.FormatInt(n, 10)
-	var out []byte
-	for i := range len(digits) {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			out = append(out, '.')
-		}
-		out = append(out, digits[i])
-	}
-	if neg {
-		return "-Rp" + string(out)
-	}
-	return "Rp" + string(out)
 }
 
 var ticketTemplate = template.Must(template.New("ticket").Parse(`<!doctype html>
@@ -141,7 +120,7 @@ func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
 	data := map[string]any{
 		"Code": t.Code, "TourTitle": t.TourTitle, "Destination": t.Destination,
 		"Departure": t.DepartureDate.Format("Monday, 2 January 2006"), "Quantity": t.Quantity,
-		"CustomerName": t.CustomerName, "Total": FormatRupiah(t.TotalAmount), "PaidAt": paid,
+		"CustomerName": t.CustomerName, "Total": mail.FormatRupiah(t.TotalAmount), "PaidAt": paid,
 		// The PNG is ours, so the data URL is safe to mark as such.
 		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(t.QRCodePNG)),
 	}
