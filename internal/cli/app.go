@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 
 	"github.com/tripintravel/tripin/internal/booking"
@@ -133,15 +134,32 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 	}
 	s.Bookings = booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
-		OnCreateTx: []booking.TxHook{
-			func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-				return mail.DispatchInvoiceTx(ctx, q, tx, b.ID)
-			},
-			expiry.OnCreateTx(q),
-		},
+		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
 	})
 	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db})
 	return s, nil
+}
+
+// bookingJobsTx returns the booking hook that inserts, in the booking's own
+// transaction and in one statement, the invoice email job and the job that
+// expires the booking at its expires_at: both exist if and only if the
+// booking does. The sync connection cannot delay a job, so there only the
+// invoice is inserted (and sent inline) and the sweep expires the booking.
+func bookingJobsTx(q *queue.Client) booking.TxHook {
+	return func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
+		jobs := []queue.InsertManyParams{{Args: mail.SendInvoiceEmail{BookingID: b.ID}}}
+		if q.Connection() != queue.ConnectionSync {
+			jobs = append(jobs, queue.InsertManyParams{
+				Args: expiry.ExpireBooking{BookingID: b.ID}, Opts: &queue.InsertOpts{RunAt: b.ExpiresAt},
+			})
+		}
+		// A job run inline by the sync connection reads the booking
+		// through this transaction.
+		if _, err := q.InsertManyTx(mail.ContextWithTx(ctx, tx), tx, jobs); err != nil {
+			return fmt.Errorf("booking %s: insert its jobs: %w", b.Code, err)
+		}
+		return nil
+	}
 }
 
 // workerQueues are the queues the worker embedded in `serve` takes, in

@@ -29,9 +29,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/expiry"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/internal/mail"
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -135,12 +133,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		hooks = []booking.TxHook{
-			func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-				return mail.DispatchInvoiceTx(ctx, q, tx, b.ID)
-			},
-			expiry.OnCreateTx(q),
-		}
+		hooks = []booking.TxHook{bookingJobsTx(q)}
 	}
 	svc := booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,

@@ -147,7 +147,7 @@ func TestServeLocalSQLite(t *testing.T) {
 		return m != nil
 	}, 180*time.Second, 50*time.Millisecond, out.String())
 	banner := out.String()
-	for _, want := range []string{"Migrated: 0001_core", "/admin", "/api/payments/simulate", demoAdminEmail, demoCustomerEmail, demoPassword} {
+	for _, want := range []string{"Migrated: 0001_core", "/simulator/", "/api/payments/simulate", demoAdminEmail, demoCustomerEmail, demoPassword} {
 		require.Contains(t, banner, want)
 	}
 

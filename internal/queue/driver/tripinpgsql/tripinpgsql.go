@@ -72,8 +72,12 @@ func New(db *store.DB, opts Options) *Driver {
 }
 
 // insertSQL inserts one row per element of the arrays, skips rows whose
-// unique_key is taken (and only those), and notifies each queue once.
-// The notify CTE is referenced from the final WHERE so that it runs.
+// unique_key is taken (and only those), and notifies each queue that got a
+// job available now, once. Delayed jobs notify nobody: a worker finds them
+// by polling when they come due, and PostgreSQL serializes the commits of
+// notifying transactions, so a booking that only schedules its expiry job
+// must not pay for a notification. The notify CTE is referenced from the
+// final WHERE so that it runs.
 const insertSQL = `WITH ins AS (
   INSERT INTO jobs (queue, payload, attempts, available_at, created_at, uuid, kind, max_attempts, unique_key, batch_id)
   SELECT q, p, 0, COALESCE(at, ` + now + ` + d), ` + now + `, u::uuid, k, m, uk, b
@@ -81,9 +85,9 @@ const insertSQL = `WITH ins AS (
     WITH ORDINALITY AS t(q, p, at, d, u, k, m, uk, b, n)
   ORDER BY n
   ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-  RETURNING id, uuid, queue
+  RETURNING id, uuid, queue, available_at
 ), notified AS (
-  SELECT pg_notify('` + Channel + `', queue) FROM (SELECT DISTINCT queue FROM ins) x
+  SELECT pg_notify('` + Channel + `', queue) FROM (SELECT DISTINCT queue FROM ins WHERE available_at <= ` + now + `) x
 )
 SELECT id, uuid::text FROM ins WHERE (SELECT count(*) FROM notified) >= 0`
 
