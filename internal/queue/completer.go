@@ -70,6 +70,24 @@ func (c *completer) pending() int {
 	return len(c.completed) + len(c.retries) + len(c.fails)
 }
 
+// held returns the IDs of jobs whose outcome is buffered but not written
+// yet. Those jobs are still reserved in the table, so the worker keeps
+// their leases alive like those of running jobs: a job that finished must
+// not be taken again by another worker while its completion waits.
+func (c *completer) held() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]int64, 0, len(c.completed)+len(c.retries)+len(c.fails))
+	ids = append(ids, c.completed...)
+	for _, r := range c.retries {
+		ids = append(ids, r.ID)
+	}
+	for _, f := range c.fails {
+		ids = append(ids, f.ID)
+	}
+	return ids
+}
+
 // complete records a job that succeeded.
 func (c *completer) complete(id int64) { c.add(func() { c.completed = append(c.completed, id) }) }
 

@@ -504,12 +504,15 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		case <-pollTimer.C:
 			wantFetch = true
 		case <-hbTicker.C:
-			if hbInFlight || len(r.running) == 0 {
+			if hbInFlight {
 				break
 			}
-			ids := make([]int64, 0, len(r.running))
+			ids := r.completer.held()
 			for e := range r.running {
 				ids = append(ids, e.row.ID)
+			}
+			if len(ids) == 0 {
+				break
 			}
 			hbInFlight = true
 			go func() {
