@@ -44,6 +44,9 @@ type DB struct {
 	Dialect Dialect
 	// Name is the database (or SQLite file) this handle points at.
 	Name string
+
+	// stopCheckpoints ends SQLite's background WAL checkpoints.
+	stopCheckpoints func()
 }
 
 // OpenParams says which database to open.
@@ -157,7 +160,11 @@ func openSQLite(p OpenParams) (*DB, error) {
 	// only an OS crash or power cut can lose the last commits.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(1)&_time_format=sqlite"
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	// The writer never checkpoints inside a commit (wal_autocheckpoint=0):
+	// a background connection copies the WAL back into the database file
+	// with PASSIVE checkpoints, which never block writers, so no booking
+	// waits for a checkpoint.
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite: %w", err)
 	}
@@ -175,7 +182,18 @@ func openSQLite(p OpenParams) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &DB{DB: w, Read: r, Dialect: SQLite, Name: path}, nil
+	db := &DB{DB: w, Read: r, Dialect: SQLite, Name: path}
+	if path != ":memory:" {
+		ck, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+		if err != nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("store: sqlite: %w", err)
+		}
+		ck.SetMaxOpenConns(1)
+		db.stopCheckpoints = startCheckpoints(ck)
+	}
+	return db, nil
 }
 
 func openMySQL(p OpenParams) (*DB, error) {
@@ -285,8 +303,42 @@ func openPgSQL(p OpenParams) (*DB, error) {
 	return &DB{DB: db, Read: db, Dialect: PgSQL, Name: name}, nil
 }
 
-// Close closes both pools.
+// checkpointInterval is how often SQLite's WAL is copied back into the
+// database file.
+const checkpointInterval = 250 * time.Millisecond
+
+// startCheckpoints runs PASSIVE WAL checkpoints on ck until the returned
+// function is called, which also closes ck.
+func startCheckpoints(ck *sql.DB) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(checkpointInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				// A busy or failed checkpoint is retried on the next tick.
+				_, _ = ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		ck.Close()
+	}
+}
+
+// Close closes the pools.
 func (db *DB) Close() error {
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
+		db.stopCheckpoints = nil
+	}
 	err := db.DB.Close()
 	if db.Read != nil && db.Read != db.DB {
 		if rerr := db.Read.Close(); err == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +105,31 @@ func quoteKey(d store.Dialect) string {
 		return "`key`"
 	}
 	return "key"
+}
+
+// TestSQLiteBackgroundCheckpoint checks that the WAL reaches the database
+// file without any commit checkpointing: the writer has automatic
+// checkpoints off, and the background checkpointer copies the pages.
+func TestSQLiteBackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	fileSize := func() int64 {
+		fi, err := os.Stat(db.Name)
+		require.NoError(t, err)
+		return fi.Size()
+	}
+	var autockpt int
+	require.NoError(t, db.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&autockpt))
+	require.Zero(t, autockpt, "commits must not checkpoint on the writer")
+
+	before := fileSize()
+	_, err := db.ExecContext(ctx, "CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+	require.NoError(t, err)
+	body := strings.Repeat("x", 2000)
+	for i := 0; i < 500; i++ {
+		_, err := db.ExecContext(ctx, "INSERT INTO filler (body) VALUES (?)", body)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return fileSize() > before+500*2000 }, 10*time.Second, 50*time.Millisecond,
+		"the background checkpoint copies the WAL into the database file")
 }
