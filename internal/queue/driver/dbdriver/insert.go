@@ -1,10 +1,50 @@
 package dbdriver
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
+
 	"github.com/google/uuid"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/store"
 )
+
+// InsertFunc is a dialect's insert of jobs within tx.
+type InsertFunc func(ctx context.Context, tx *sql.Tx, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error)
+
+// InsertMany is JobInsertMany for drivers whose insert needs a
+// transaction of its own: insert runs in one, retried as a whole on a
+// deadlock or busy error.
+func InsertMany(ctx context.Context, db *store.DB, params []*driver.JobInsertParams, insert InsertFunc) ([]driver.JobInsertResult, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	var out []driver.JobInsertResult
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = insert(ctx, tx, params)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: insert jobs: %w", err)
+	}
+	return out, nil
+}
+
+// InsertManyTx is JobInsertManyTx for every database driver: insert runs
+// within the caller's transaction, so the jobs exist only if it commits.
+func InsertManyTx(ctx context.Context, tx *sql.Tx, params []*driver.JobInsertParams, insert InsertFunc) ([]driver.JobInsertResult, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	out, err := insert(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("queue: insert jobs: %w", err)
+	}
+	return out, nil
+}
 
 // InsertRow is one job to insert with every value resolved: a UUID
 // generated when the caller gave none, the delay in whole seconds, and

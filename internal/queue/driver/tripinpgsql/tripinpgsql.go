@@ -117,14 +117,9 @@ func (d *Driver) JobInsertMany(ctx context.Context, params []*driver.JobInsertPa
 // JobInsertManyTx inserts jobs within tx; listeners are notified when tx
 // commits.
 func (d *Driver) JobInsertManyTx(ctx context.Context, tx *sql.Tx, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error) {
-	if len(params) == 0 {
-		return nil, nil
-	}
-	out, err := d.insert(ctx, tx, params)
-	if err != nil {
-		return nil, fmt.Errorf("queue: insert jobs: %w", err)
-	}
-	return out, nil
+	return dbdriver.InsertManyTx(ctx, tx, params, func(ctx context.Context, tx *sql.Tx, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error) {
+		return d.insert(ctx, tx, params)
+	})
 }
 
 func (d *Driver) insert(ctx context.Context, q querier, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error) {

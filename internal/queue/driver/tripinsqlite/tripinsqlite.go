@@ -68,31 +68,12 @@ const (
 // JobInsertMany inserts jobs with one multi-row INSERT (several only past
 // SQLite's limit of variables per statement).
 func (d *Driver) JobInsertMany(ctx context.Context, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error) {
-	if len(params) == 0 {
-		return nil, nil
-	}
-	var out []driver.JobInsertResult
-	err := d.DB.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = d.insert(ctx, tx, params)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("queue: insert jobs: %w", err)
-	}
-	return out, nil
+	return dbdriver.InsertMany(ctx, d.DB, params, d.insert)
 }
 
 // JobInsertManyTx inserts jobs within tx.
 func (d *Driver) JobInsertManyTx(ctx context.Context, tx *sql.Tx, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error) {
-	if len(params) == 0 {
-		return nil, nil
-	}
-	out, err := d.insert(ctx, tx, params)
-	if err != nil {
-		return nil, fmt.Errorf("queue: insert jobs: %w", err)
-	}
-	return out, nil
+	return dbdriver.InsertManyTx(ctx, tx, params, d.insert)
 }
 
 func (d *Driver) insert(ctx context.Context, tx *sql.Tx, params []*driver.JobInsertParams) ([]driver.JobInsertResult, error) {
