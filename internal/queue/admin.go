@@ -86,6 +86,11 @@ type OpsConfig struct {
 	KeepCompleted bool
 	// DisableMetrics stops recording job_metrics.
 	DisableMetrics bool
+	// Observers are called after each attempt's bookkeeping, in order,
+	// with the job and how its attempt ended: Prometheus metrics and
+	// failure notifications watch the worker through them. They run on
+	// the worker's goroutine and must return quickly.
+	Observers []func(ctx context.Context, row *driver.JobRow, o Outcome)
 }
 
 // Ops is the operations layer the worker calls through Hooks: it leaves
@@ -281,6 +286,9 @@ func (o *Ops) AfterRun(ctx context.Context, row *driver.JobRow, out Outcome) {
 	}
 	if o.metrics != nil {
 		o.metrics.record(row, out)
+	}
+	for _, fn := range o.cfg.Observers {
+		fn(ctx, row, out)
 	}
 }
 
