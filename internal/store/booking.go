@@ -309,6 +309,17 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 	return tx.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
+// TxQuery runs a query in tx, prepared once per process on SQLite (as
+// txExec does), so that the queue driver's small inserts inside a
+// booking's transaction are not parsed and planned again each time. The
+// query uses ? placeholders.
+func (db *DB) TxQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := db.cachedStmt(db.DB, query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, db.Rebind(query), args...)
+}
+
 // readQueryRow runs a one-row query on the read pool, prepared once where
 // that pays.
 func (db *DB) readQueryRow(ctx context.Context, query string, args ...any) *sql.Row {

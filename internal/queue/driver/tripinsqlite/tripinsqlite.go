@@ -81,7 +81,7 @@ func (d *Driver) insert(ctx context.Context, tx *sql.Tx, params []*driver.JobIns
 	inserted := make(map[string]int64, len(rows))
 	for start := 0; start < len(rows); start += maxInsertRows {
 		chunk := rows[start:min(start+maxInsertRows, len(rows))]
-		if err := insertChunk(ctx, tx, chunk, inserted); err != nil {
+		if err := d.insertChunk(ctx, tx, chunk, inserted); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +95,12 @@ func (d *Driver) insert(ctx context.Context, tx *sql.Tx, params []*driver.JobIns
 	return dbdriver.InsertResults(rows, inserted, existing), nil
 }
 
-func insertChunk(ctx context.Context, tx *sql.Tx, chunk []dbdriver.InsertRow, inserted map[string]int64) error {
+// preparedInsertRows is the largest insert kept prepared: the jobs a
+// booking or a mail inserts inside its transaction (one to a few rows)
+// are the hot path, and each distinct row count is its own statement.
+const preparedInsertRows = 8
+
+func (d *Driver) insertChunk(ctx context.Context, tx *sql.Tx, chunk []dbdriver.InsertRow, inserted map[string]int64) error {
 	var q strings.Builder
 	q.Grow(200 + len(chunk)*80)
 	q.WriteString("INSERT INTO jobs (queue, payload, attempts, available_at, created_at, uuid, kind, max_attempts, unique_key, batch_id) VALUES ")
@@ -108,7 +113,13 @@ func insertChunk(ctx context.Context, tx *sql.Tx, chunk []dbdriver.InsertRow, in
 		args = append(args, r.Queue, r.Payload, r.AvailableAt, r.Delay, r.UUID, r.Kind, r.MaxAttempts, r.UniqueKey, r.BatchID)
 	}
 	q.WriteString(" ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id, uuid")
-	res, err := tx.QueryContext(ctx, q.String(), args...)
+	var res *sql.Rows
+	var err error
+	if len(chunk) <= preparedInsertRows {
+		res, err = d.DB.TxQuery(ctx, tx, q.String(), args...)
+	} else {
+		res, err = tx.QueryContext(ctx, q.String(), args...)
+	}
 	if err != nil {
 		return err
 	}
