@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/expiry"
 	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
 	"github.com/tripintravel/tripin/internal/queue"
@@ -46,8 +48,79 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 		return err
 	}
 	mail.AddWorkers(c.Workers(), sender)
+	// Every worker sends the notifications and runs the queue check; with
+	// no webhook configured the send only marks leftover events skipped.
+	notifier, err := notifierFor(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	notify.AddWorkers(c.Workers(), notifier)
+	if notifier.Enabled() {
+		// Whatever publishes a queue-busy event in this process (a
+		// `queue monitor` run, the dashboard) notifies too.
+		env.onClose(queue.SubscribeQueueBusy(notifier.HandleQueueBusy))
+	}
 	_, err = expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger})
 	return err
+}
+
+// notifierFor returns the notifier that records into the command's
+// database and dispatches its send job with c, creating it on first use,
+// so that the failure observer, the workers and the payment hook of one
+// client share it.
+func notifierFor(ctx context.Context, env *Env, c *queue.Client) (*notify.Notifier, error) {
+	notifiersMu.Lock()
+	defer notifiersMu.Unlock()
+	if n, ok := notifiers[c]; ok {
+		return n, nil
+	}
+	cfg, err := env.Config()
+	if err != nil {
+		return nil, err
+	}
+	db, err := env.OpenDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logger, err := env.Logger(false)
+	if err != nil {
+		return nil, err
+	}
+	n, err := notify.FromConfig(cfg, db, c, logger)
+	if err != nil {
+		return nil, err
+	}
+	notifiers[c] = n
+	env.onClose(func() {
+		notifiersMu.Lock()
+		delete(notifiers, c)
+		notifiersMu.Unlock()
+	})
+	return n, nil
+}
+
+var (
+	notifiersMu sync.Mutex
+	notifiers   = map[*queue.Client]*notify.Notifier{}
+)
+
+// bindFailureNotifier makes the queue observer failures report the jobs of
+// c that fail for good, when a webhook is configured. The sync connection
+// has no worker to observe.
+func bindFailureNotifier(ctx context.Context, env *Env, c *queue.Client, failures *notify.JobObserver) error {
+	cfg, err := env.Config()
+	if err != nil {
+		return err
+	}
+	if !cfg.NotificationsEnabled() || c.Connection() == queue.ConnectionSync {
+		return nil
+	}
+	n, err := notifierFor(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	failures.Bind(n)
+	return nil
 }
 
 // mailLoader reads what an email shows of a booking. The payment link is
@@ -118,6 +191,10 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		return nil, err
 	}
 	s.Queue = q
+	notifier, err := notifierFor(ctx, env, q)
+	if err != nil {
+		return nil, err
+	}
 	s.Payments, err = payment.New(payment.Params{
 		DB: db, Config: cfg, Logger: logger,
 		OnPaidTx: func(ctx context.Context, tx *sql.Tx, bookingID int64) error {
@@ -127,6 +204,13 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 			logger.Warn("payment arrived for a booking whose seats are gone; refund needed",
 				slog.String("booking", p.Code), slog.Int64("amount", p.Amount),
 				slog.String("status", p.Status), slog.String("transaction_id", p.TransactionID))
+			// The booking is flagged needs_refund already; this tells
+			// operations on Slack and Discord, even if the request that
+			// carried the payment has gone.
+			late := notify.LatePayment{BookingID: p.BookingID, Code: p.Code, Amount: p.Amount, Status: p.Status, TransactionID: p.TransactionID}
+			if err := notifier.Record(context.WithoutCancel(ctx), late.Event()); err != nil {
+				logger.Error("notify: record late payment", slog.String("booking", p.Code), slog.Any("error", err))
+			}
 		},
 	})
 	if err != nil {
@@ -163,5 +247,6 @@ func bookingJobsTx(q *queue.Client) booking.TxHook {
 }
 
 // workerQueues are the queues the worker embedded in `serve` takes, in
-// priority order.
-var workerQueues = []string{"default", "emails"}
+// priority order. The notifications queue comes first: its jobs are rare
+// and short, and an alert about a backlog must not wait behind it.
+var workerQueues = []string{notify.Queue, "default", "emails"}

@@ -6,14 +6,17 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/telemetry"
 )
 
 // queueSetups register the application's job workers (mail, bookings, …)
@@ -65,9 +68,12 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 		RetryAfter: cfg.DBQueueRetryAfter, Location: cfg.AppTimezone,
 	}
 	var d driver.Driver
+	// Jobs that fail for good are reported to Slack and Discord by the
+	// notifier of this client, bound below once the client exists.
+	failures := &notify.JobObserver{}
 	switch conn {
 	case queue.ConnectionSync:
-	case "database":
+	case "database", "redis":
 		db, err := env.OpenDB(ctx)
 		if err != nil {
 			return nil, err
@@ -75,22 +81,39 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 		if d, err = queueDriver(ctx, db); err != nil {
 			return nil, err
 		}
+		if conn == "redis" {
+			// Jobs live in Redis; the database keeps failed jobs,
+			// batches, pauses and the outbox of InsertTx, through its
+			// driver.
+			if d, err = redisQueueDriver(ctx, env, db, d, logger); err != nil {
+				return nil, err
+			}
+		}
+		// The exporter reads queue depth and live processes from the
+		// driver itself: the hooked one below need not offer every
+		// optional capability.
+		metrics := envMetrics(env, logger)
+		metrics.WatchQueue(d)
 		// Pauses, batches, job middleware and per-minute metrics run as
 		// hooks around the driver, so every worker on every server honours
-		// them.
-		ops, err := queue.NewOps(d, &queue.OpsConfig{Logger: logger})
+		// them. The Prometheus counters watch the same outcomes.
+		opsCfg := &queue.OpsConfig{Logger: logger}
+		opsCfg.Observers = append(opsCfg.Observers, metrics.ObserveJob)
+		opsCfg.Observers = append(opsCfg.Observers, failures.Observe)
+		ops, err := queue.NewOps(d, opsCfg)
 		if err != nil {
 			return nil, err
 		}
 		env.onClose(func() { _ = ops.Close(context.Background()) })
 		d = queue.WithHooks(d, ops)
-	case "redis":
-		return nil, fmt.Errorf("queue: the redis connection is not available yet; use QUEUE_CONNECTION=database")
 	default:
-		return nil, usagef("unknown queue connection %q (want database or sync)", conn)
+		return nil, usagef("unknown queue connection %q (want database, redis or sync)", conn)
 	}
 	c, err := queue.NewClient(d, qc)
 	if err != nil {
+		return nil, err
+	}
+	if err := bindFailureNotifier(ctx, env, c, failures); err != nil {
 		return nil, err
 	}
 	if !o.NoSetups {
@@ -102,6 +125,32 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 	}
 	return c, nil
 }
+
+// envMetrics returns the Prometheus metrics of the command env runs,
+// creating them on first use: one registry per command, which is one per
+// process outside tests, shared by the worker that feeds it and the
+// /metrics handler that serves it. Tests run several commands in one
+// process, each with its own Env, so the registry is never the global one.
+func envMetrics(env *Env, logger *slog.Logger) *telemetry.Metrics {
+	envMetricsMu.Lock()
+	defer envMetricsMu.Unlock()
+	if m, ok := envMetricsByEnv[env]; ok {
+		return m
+	}
+	m := telemetry.New(telemetry.Options{Logger: logger})
+	envMetricsByEnv[env] = m
+	env.onClose(func() {
+		envMetricsMu.Lock()
+		delete(envMetricsByEnv, env)
+		envMetricsMu.Unlock()
+	})
+	return m
+}
+
+var (
+	envMetricsMu    sync.Mutex
+	envMetricsByEnv = map[*Env]*telemetry.Metrics{}
+)
 
 // queueDriver returns the queue driver for db's dialect.
 func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {

@@ -24,7 +24,8 @@ func init() {
 // openAdmin opens the configured database and returns the queue's
 // operator storage on it, and the connection name the commands show.
 // Failed jobs, batches and pauses live in the database whatever
-// QUEUE_CONNECTION is, as in Laravel.
+// QUEUE_CONNECTION is, as in Laravel; on the redis connection the jobs
+// themselves are in Redis, so its driver is the storage.
 func openAdmin(ctx context.Context, env *Env) (driver.Admin, string, error) {
 	cfg, err := env.Config()
 	if err != nil {
@@ -38,6 +39,20 @@ func openAdmin(ctx context.Context, env *Env) (driver.Admin, string, error) {
 	if conn == "" || conn == queue.ConnectionSync {
 		conn = "database"
 	}
+	if conn == "redis" {
+		// The jobs that stats count, clear deletes and retry puts back
+		// are in Redis; the redis driver answers for them and hands the
+		// rest to the database.
+		sqlDriver, err := queueDriver(ctx, db)
+		if err != nil {
+			return nil, "", err
+		}
+		rd, err := redisQueueDriver(ctx, env, db, sqlDriver, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		return rd, conn, nil
+	}
 	return dbdriver.NewAdmin(db), conn, nil
 }
 
@@ -50,21 +65,6 @@ type failedJSON struct {
 	Job        string    `json:"job"`
 	Exception  string    `json:"exception"`
 	FailedAt   time.Time `json:"failed_at"`
-}
-
-// payloadJobName is the job's display name from its payload.
-func payloadJobName(payload []byte) string {
-	var p struct {
-		DisplayName string `json:"displayName"`
-		Job         string `json:"job"`
-	}
-	if json.Unmarshal(payload, &p) != nil {
-		return "?"
-	}
-	if p.DisplayName != "" {
-		return p.DisplayName
-	}
-	return p.Job
 }
 
 func runQueueFailed(ctx context.Context, env *Env, args []string) error {
@@ -89,7 +89,7 @@ func runQueueFailed(ctx context.Context, env *Env, args []string) error {
 		out := make([]failedJSON, 0, len(list))
 		for _, f := range list {
 			out = append(out, failedJSON{ID: f.ID, UUID: f.UUID, Connection: f.Connection, Queue: f.Queue,
-				Job: payloadJobName(f.Payload), Exception: f.Exception, FailedAt: f.FailedAt})
+				Job: queue.PayloadJobName(f.Payload), Exception: f.Exception, FailedAt: f.FailedAt})
 		}
 		return writeOpsJSON(env, out)
 	}
@@ -101,7 +101,7 @@ func runQueueFailed(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintln(tw, "FAILED AT\tID\tUUID\tCONNECTION\tQUEUE\tJOB\tERROR")
 	for _, f := range list {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", f.FailedAt.UTC().Format(time.DateTime), f.ID, f.UUID,
-			f.Connection, f.Queue, payloadJobName(f.Payload), exceptionHeadline(f.Exception, 80))
+			f.Connection, f.Queue, queue.PayloadJobName(f.Payload), exceptionHeadline(f.Exception, 80))
 	}
 	return tw.Flush()
 }

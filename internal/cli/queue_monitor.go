@@ -21,7 +21,7 @@ func init() {
 
 func runQueueMonitor(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "queue monitor")
-	maxJobs := fs.Int("max", 1000, "alert when a queue holds more than this many jobs")
+	maxJobs := fs.Int("max", 0, "alert when a queue holds more than this many jobs (default QUEUE_MONITOR_MAX, 1000)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -30,9 +30,27 @@ func runQueueMonitor(ctx context.Context, env *Env, args []string) error {
 	if len(rest) == 0 {
 		return usagef("queue monitor: name the queues, e.g. database:default,database:emails")
 	}
+	cfg, err := env.Config()
+	if err != nil {
+		return err
+	}
+	if *maxJobs <= 0 {
+		*maxJobs = cfg.QueueMonitorMax
+		if *maxJobs <= 0 {
+			*maxJobs = 1000
+		}
+	}
 	adm, conn, err := openAdmin(ctx, env)
 	if err != nil {
 		return err
+	}
+	if cfg.NotificationsEnabled() {
+		// Opening a queue client subscribes this process's notifier to
+		// queue-busy events, so an ALERT below also reaches Slack and
+		// Discord (one message per queue and window).
+		if _, err := openQueue(ctx, env, queueOptions{}); err != nil {
+			return err
+		}
 	}
 	var queues []string
 	for _, arg := range rest {

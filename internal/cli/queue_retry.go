@@ -48,7 +48,7 @@ func runQueueRetry(ctx context.Context, env *Env, args []string) error {
 	found := map[string]bool{}
 	for _, f := range moved {
 		found[f.UUID], found[strconv.FormatInt(f.ID, 10)] = true, true
-		fmt.Fprintf(env.Stdout, "The failed job [%s] (%s) has been pushed back onto the [%s] queue.\n", f.UUID, payloadJobName(f.Payload), f.Queue)
+		fmt.Fprintf(env.Stdout, "The failed job [%s] (%s) has been pushed back onto the [%s] queue.\n", f.UUID, queue.PayloadJobName(f.Payload), f.Queue)
 	}
 	if all {
 		if len(moved) == 0 {

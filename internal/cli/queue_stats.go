@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,8 +13,8 @@ import (
 
 func init() {
 	register(&Command{
-		Name: "queue stats", Aliases: []string{"queue:stats"}, Usage: "[--json]",
-		Summary: "per queue: pending, delayed, reserved and failed jobs, oldest wait, paused",
+		Name: "queue stats", Aliases: []string{"queue:stats"}, Usage: "[--json | --workers]",
+		Summary: "per queue: pending, delayed, reserved and failed jobs, oldest wait, paused; then the live workers",
 		Run:     runQueueStats,
 	})
 }
@@ -40,7 +42,8 @@ func statJSON(conn string, s *driver.QueueStat) queueStatJSON {
 
 func runQueueStats(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "queue stats")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print the queues as JSON")
+	workers := fs.Bool("workers", false, "print the live workers and schedulers as a JSON array instead")
 	if rest, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -49,6 +52,17 @@ func runQueueStats(ctx context.Context, env *Env, args []string) error {
 	adm, conn, err := openAdmin(ctx, env)
 	if err != nil {
 		return err
+	}
+	if *workers {
+		procs, err := liveProcesses(ctx, adm)
+		if err != nil {
+			return err
+		}
+		out := make([]processJSON, 0, len(procs))
+		for _, p := range procs {
+			out = append(out, newProcessJSON(p))
+		}
+		return writeOpsJSON(env, out)
 	}
 	stats, err := adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: []string{"default"}})
 	if err != nil {
@@ -70,5 +84,74 @@ func runQueueStats(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", conn, s.Queue, s.Size(), s.Pending, s.Delayed, s.Reserved, s.Failed, s.OldestWait, paused)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	procs, err := liveProcesses(ctx, adm)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout)
+	if len(procs) == 0 {
+		fmt.Fprintf(env.Stdout, "No workers or schedulers have sent a heartbeat in the last %s.\n", liveProcessWindow)
+		return nil
+	}
+	return writeProcesses(env, procs)
+}
+
+// liveProcessWindow is how recent a heartbeat must be for `queue stats`
+// to count its process as alive: six heartbeats at the default interval.
+const liveProcessWindow = 60 * time.Second
+
+// liveProcesses returns the workers and schedulers whose heartbeat is
+// recent, by the database clock.
+func liveProcesses(ctx context.Context, adm driver.Admin) ([]*driver.Process, error) {
+	reg, ok := adm.(driver.Registry)
+	if !ok {
+		return nil, errors.New("queue stats: this connection keeps no process registry")
+	}
+	return reg.ProcessList(ctx, &driver.ProcessListParams{StaleAfter: liveProcessWindow})
+}
+
+// writeProcesses prints the WORKERS table.
+func writeProcesses(env *Env, procs []*driver.Process) error {
+	fmt.Fprintln(env.Stdout, "WORKERS")
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tHOST\tPID\tQUEUES\tCONCURRENCY\tRUNNING\tLAST HEARTBEAT")
+	for _, p := range procs {
+		queues := strings.Join(p.Queues, ",")
+		if queues == "" {
+			queues = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s ago\n", p.Kind, p.Host, p.PID, queues, p.Concurrency, p.Running, p.Age)
+	}
 	return tw.Flush()
+}
+
+// processJSON is one process as `queue stats --workers` prints it.
+type processJSON struct {
+	ID            string    `json:"id"`
+	Kind          string    `json:"kind"`
+	Host          string    `json:"host"`
+	PID           int       `json:"pid"`
+	Queues        []string  `json:"queues"`
+	Concurrency   int       `json:"concurrency"`
+	Running       int       `json:"running"`
+	Jobs          []string  `json:"jobs"`
+	StartedAt     time.Time `json:"started_at"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	AgeSeconds    int64     `json:"age_seconds"`
+}
+
+func newProcessJSON(p *driver.Process) processJSON {
+	out := processJSON{ID: p.ID, Kind: p.Kind, Host: p.Host, PID: p.PID, Queues: p.Queues, Concurrency: p.Concurrency,
+		Running: p.Running, Jobs: p.Jobs, StartedAt: p.StartedAt, LastHeartbeat: p.LastHeartbeat, AgeSeconds: int64(p.Age / time.Second)}
+	// Lists print as [] rather than null, whatever the backend returned.
+	if out.Queues == nil {
+		out.Queues = []string{}
+	}
+	if out.Jobs == nil {
+		out.Jobs = []string{}
+	}
+	return out
 }

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
+	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/queue"
 )
 
@@ -13,7 +18,8 @@ func init() {
 	register(&Command{
 		Name: "queue work", Aliases: []string{"queue:work"},
 		Usage: "[connection] [--queue emails,default] [--concurrency N] [--tries N] [--timeout S] [--backoff 10,30,60]\n" +
-			"    [--sleep S] [--max-time S] [--max-jobs N] [--memory MB] [--once] [--stop-when-empty] [--stop-timeout S] [--json] [--quiet]",
+			"    [--sleep S] [--max-time S] [--max-jobs N] [--memory MB] [--once] [--stop-when-empty] [--stop-timeout S] [--json] [--quiet]\n" +
+			"    [--metrics-addr ADDR]",
 		Summary: "work jobs until stopped (SIGTERM/SIGINT finish running jobs first)",
 		Run:     runQueueWork,
 	})
@@ -41,6 +47,7 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&stopTimeout, "stop-timeout", "on SIGTERM, how long running jobs may take to finish, in seconds (default 30)")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of text")
 	quiet := fs.Bool("quiet", false, "print no line per job")
+	metricsAddr := fs.String("metrics-addr", "", "serve this worker's Prometheus metrics at http://ADDR/metrics (no login: keep it firewalled)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -93,18 +100,36 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 	if len(pos) == 1 {
 		conn = pos[0]
 	}
-	client, err := openQueue(ctx, env, queueOptions{Connection: conn})
+	// With --metrics-addr the engine and the metrics server share one
+	// logger (and one LOG_FILE handle).
+	var logger *slog.Logger
+	if *metricsAddr != "" {
+		if logger, err = env.Logger(false); err != nil {
+			return err
+		}
+	}
+	client, err := openQueue(ctx, env, queueOptions{Connection: conn, Logger: logger})
 	if err != nil {
 		return err
 	}
 	if client.Connection() == queue.ConnectionSync {
 		return errors.New("queue work: the sync connection runs each job when it is dispatched; there is no queue to work")
 	}
-	if !*quiet && !*asJSON {
-		qs := p.Queues
-		if len(qs) == 0 {
-			qs = []string{queue.DefaultQueue}
+	qs := p.Queues
+	if len(qs) == 0 {
+		qs = []string{queue.DefaultQueue}
+	}
+	if *metricsAddr != "" {
+		addr, stop, err := serveWorkerMetrics(env, logger, *metricsAddr, qs)
+		if err != nil {
+			return err
 		}
+		defer stop()
+		if !*quiet && !*asJSON {
+			fmt.Fprintf(env.Stdout, "\n   INFO  Serving metrics on http://%s/metrics.\n", displayHost(addr))
+		}
+	}
+	if !*quiet && !*asJSON {
 		fmt.Fprintf(env.Stdout, "\n   INFO  Processing jobs from the [%s] queue.\n\n", strings.Join(qs, ","))
 	}
 	err = client.Run(ctx, p)
@@ -115,4 +140,29 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// serveWorkerMetrics serves the worker's /metrics on addr until stop is
+// called. It is not tied to the command's context: after SIGTERM the
+// worker drains its running jobs, and the metrics of those last jobs
+// should still be scraped, so the server stops only once the worker has.
+func serveWorkerMetrics(env *Env, logger *slog.Logger, addr string, queues []string) (net.Addr, func(), error) {
+	metrics := envMetrics(env, logger)
+	metrics.KeepQueues(queues...)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("queue work: --metrics-addr: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	srv := httpapi.NewHTTPServer(mux, logger)
+	srvCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := httpapi.Serve(srvCtx, srv, ln, 5*time.Second); err != nil {
+			logger.Error("queue work: metrics server stopped", slog.Any("error", err))
+		}
+	}()
+	return ln.Addr(), func() { cancel(); <-done }, nil
 }

@@ -10,8 +10,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/expiry"
+	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
@@ -45,16 +47,35 @@ func init() {
 // expireUnpaidBookingsEvent is the name of the expiry sweep's event.
 const expireUnpaidBookingsEvent = "expire-unpaid-bookings"
 
+// monitorQueuesEvent is the name of the queue check's event.
+const monitorQueuesEvent = "monitor-queues"
+
 // defaultSchedule is the one place Tripin's scheduled tasks are defined,
 // read in APP_TIMEZONE.
 func defaultSchedule(cfg *config.Config) (*schedule.Schedule, error) {
-	return schedule.New(cfg.AppTimezone,
+	events := []*schedule.Event{
 		schedule.Job(expiry.ExpireUnpaidBookings{}).
 			EveryFiveMinutes().
 			Name(expireUnpaidBookingsEvent).
 			WithoutOverlapping().
 			OnOneServer(),
-	)
+	}
+	return schedule.New(cfg.AppTimezone, append(events, notificationEvents(cfg)...)...)
+}
+
+// notificationEvents are the scheduled tasks of the Slack and Discord
+// notifications: every minute, one server checks each queue against
+// QUEUE_WAIT_THRESHOLDS and QUEUE_MONITOR_MAX. The check's job is unique,
+// so checks never pile up behind a stopped worker. There is nothing to
+// check without a webhook to tell, nor on the sync connection, which keeps
+// no queues.
+func notificationEvents(cfg *config.Config) []*schedule.Event {
+	if !cfg.NotificationsEnabled() || cfg.QueueConnection == queue.ConnectionSync {
+		return nil
+	}
+	return []*schedule.Event{
+		schedule.Job(notify.MonitorQueues{}).EveryMinute().Name(monitorQueuesEvent).OnOneServer(),
+	}
 }
 
 // newScheduleRunner builds the scheduler that `schedule run`, `schedule
@@ -69,7 +90,9 @@ func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, lo
 	if err != nil {
 		return nil, err
 	}
-	rc := schedule.Config{Schedule: s, DB: db, Logger: logger}
+	// The scheduler's process row lives in db whatever the queue
+	// connection, so `queue stats` and the dashboard see every scheduler.
+	rc := schedule.Config{Schedule: s, DB: db, Logger: logger, Registry: dbdriver.NewRegistry(db)}
 	switch client.Connection() {
 	case queue.ConnectionSync:
 		// The sync connection runs a job inside Insert; inside the lock's
@@ -105,7 +128,7 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 	if cfg.QueueConnection == queue.ConnectionSync {
 		return queue.NewClient(nil, qc)
 	}
-	if cfg.QueueConnection != "database" {
+	if cfg.QueueConnection != "database" && cfg.QueueConnection != "redis" {
 		return nil, fmt.Errorf("schedule: QUEUE_CONNECTION=%s is not supported by the scheduler yet", cfg.QueueConnection)
 	}
 	var d driver.Driver
@@ -122,6 +145,16 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 		d = md
 	default:
 		return nil, fmt.Errorf("schedule: no database queue driver for %s yet", db.Dialect)
+	}
+	if cfg.QueueConnection == "redis" {
+		// The scheduler only inserts: the driver starts no relay, and its
+		// client, needed for the process's lifetime, goes with the
+		// process (go-redis closes idle connections on its own).
+		rd, _, err := newRedisDriver(ctx, cfg.RedisURL, db, d, logger)
+		if err != nil {
+			return nil, err
+		}
+		d = rd
 	}
 	return queue.NewClient(d, qc)
 }

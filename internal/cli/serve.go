@@ -6,13 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -65,9 +70,27 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	payments := &payment.Handlers{Service: svc.Payments, Config: cfg, Logger: logger}
+	// The booking counters are read from the database at scrape time:
+	// bookings are made here but paid and expired by workers that may run
+	// elsewhere.
+	metrics := envMetrics(env, logger)
+	metrics.WatchBookings(db)
+	metrics.KeepQueues(workerQueues...)
+	mountPayments := httpapi.MountPayments(payments)
+	dash, err := newDashboard(cfg, db, logger, svc)
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Params{
 		Config: cfg, DB: db, Logger: logger, Bookings: svc.Bookings, Accounts: svc.Accounts,
-		Mount: httpapi.MountPayments(payments),
+		Metrics: metrics,
+		Mount: func(mux *http.ServeMux, s *httpapi.Server) {
+			mountPayments(mux, s)
+			// /metrics answers without a login, as Prometheus expects; it
+			// must be firewalled (docs/OPERATIONS.md, "Metrics").
+			mux.Handle("GET /metrics", metrics.Handler())
+			dash.Mount(mux)
+		},
 	})
 
 	ln, err := net.Listen("tcp", *addr)
@@ -159,6 +182,7 @@ func printBanner(env *Env, cfg *config.Config, db *store.DB, addr net.Addr, seed
 	if cfg.SimulatorEnabled() {
 		fmt.Fprintf(w, "  Payment simulator: %s/simulator/{booking code}  (or POST %s/api/payments/simulate)\n", base, base)
 	}
+	fmt.Fprintf(w, "  Dashboard:         %s/admin   (administrators only)\n", base)
 	fmt.Fprintf(w, "  Health:            %s/healthz  %s/readyz\n", base, base)
 	if cfg.AppEnv == "local" {
 		if seeded {
@@ -184,4 +208,28 @@ func displayHost(addr net.Addr) string {
 		}
 	}
 	return fmt.Sprintf("%s:%d", host, tcp.Port)
+}
+
+// newDashboard builds the ops dashboard mounted at /admin. It reads the
+// queue's tables through the database's operator storage, as the `queue`
+// commands do, whatever QUEUE_CONNECTION says: that storage also lists
+// waiting jobs and live workers. The schedule is the one `schedule work`
+// runs, so the page shows the tasks even when this process runs no
+// scheduler (--no-scheduler); their last runs come from schedule_runs.
+func newDashboard(cfg *config.Config, db *store.DB, logger *slog.Logger, svc *services) (*dashboard.Dashboard, error) {
+	sched, err := defaultSchedule(cfg)
+	if err != nil {
+		return nil, err
+	}
+	adm := dbdriver.NewAdmin(db)
+	if a, ok := svc.Queue.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
+		// On the redis connection the jobs are in Redis: only its driver
+		// lists and counts them, and puts a retried failed job back there.
+		adm = a
+	}
+	return dashboard.New(dashboard.Params{
+		DB: db, Admin: adm, Driver: adm, Accounts: svc.Accounts,
+		Schedule: sched, Runs: schedule.NewRunLog(db), Config: cfg, Logger: logger,
+		Queues: workerQueues, DefaultMaxAttempts: queue.DefaultTries,
+	}), nil
 }

@@ -58,6 +58,16 @@ type Config struct {
 
 	NotifySlackWebhookURL   string
 	NotifyDiscordWebhookURL string
+	// NotifyWindow is the shortest time between two messages on one
+	// channel; the events of a window are summarised in one message.
+	NotifyWindow time.Duration
+	// QueueWaitThresholds maps queue names to the longest their oldest
+	// pending job may wait before operators are told ("*" for every
+	// queue not named; 0 turns a queue's check off).
+	QueueWaitThresholds map[string]time.Duration
+	// QueueMonitorMax is the number of jobs a queue may hold before
+	// operators are told (0: never).
+	QueueMonitorMax int
 
 	LogLevel string
 	LogFile  string
@@ -83,7 +93,8 @@ var Keys = []string{
 	"MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION", "MIDTRANS_SNAP_URL",
 	"MIDTRANS_API_URL", "MIDTRANS_VERIFY_STATUS",
 	"BOOKING_EXPIRY_MINUTES", "BOOKING_MAX_QUANTITY",
-	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL",
+	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL", "NOTIFY_WINDOW",
+	"QUEUE_WAIT_THRESHOLDS", "QUEUE_MONITOR_MAX",
 	"LOG_LEVEL", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
 }
 
@@ -197,6 +208,9 @@ func FromMap(vals map[string]string) (*Config, error) {
 
 	c.NotifySlackWebhookURL = p.optionalURL("NOTIFY_SLACK_WEBHOOK_URL")
 	c.NotifyDiscordWebhookURL = p.optionalURL("NOTIFY_DISCORD_WEBHOOK_URL")
+	c.NotifyWindow = time.Duration(p.intRange("NOTIFY_WINDOW", 60, 1, 86400)) * time.Second
+	c.QueueWaitThresholds = p.waitThresholds("QUEUE_WAIT_THRESHOLDS", DefaultQueueWaitThresholds)
+	c.QueueMonitorMax = p.intRange("QUEUE_MONITOR_MAX", 1000, 0, 1_000_000_000)
 
 	c.LogLevel = p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
 	c.LogFile = p.str("LOG_FILE", "storage/logs/tripin.log")
@@ -238,7 +252,9 @@ func (c *Config) Dump() []string {
 		"MIDTRANS_API_URL": c.MidtransAPIURL, "MIDTRANS_VERIFY_STATUS": strconv.FormatBool(c.MidtransVerifyStatus),
 		"BOOKING_EXPIRY_MINUTES": strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
 		"NOTIFY_SLACK_WEBHOOK_URL": c.NotifySlackWebhookURL, "NOTIFY_DISCORD_WEBHOOK_URL": c.NotifyDiscordWebhookURL,
-		"LOG_LEVEL": c.LogLevel, "LOG_FILE": c.LogFile, "HTTP_ADDR": c.HTTPAddr,
+		"NOTIFY_WINDOW": strconv.Itoa(int(c.NotifyWindow.Seconds())), "QUEUE_MONITOR_MAX": strconv.Itoa(c.QueueMonitorMax),
+		"QUEUE_WAIT_THRESHOLDS": FormatWaitThresholds(c.QueueWaitThresholds), "LOG_LEVEL": c.LogLevel,
+		"LOG_FILE": c.LogFile, "HTTP_ADDR": c.HTTPAddr,
 		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
 	}
 	out := make([]string, 0, len(vals))
@@ -250,6 +266,22 @@ func (c *Config) Dump() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// NotificationsEnabled reports whether at least one notification channel
+// (a Slack or Discord webhook) is configured.
+func (c *Config) NotificationsEnabled() bool {
+	return c.NotifySlackWebhookURL != "" || c.NotifyDiscordWebhookURL != ""
+}
+
+// WaitThreshold returns how long the oldest pending job of queue may wait
+// before operators are told: the queue's own entry in
+// QUEUE_WAIT_THRESHOLDS, else the "*" entry; 0 means never.
+func (c *Config) WaitThreshold(queue string) time.Duration {
+	if d, ok := c.QueueWaitThresholds[queue]; ok {
+		return d
+	}
+	return c.QueueWaitThresholds["*"]
 }
 
 // Secrets returns the non-empty secret values, so that loggers and error
@@ -343,6 +375,81 @@ func (p *parser) url(key, def string) string {
 		return def
 	}
 	return strings.TrimRight(v, "/")
+}
+
+// DefaultQueueWaitThresholds is QUEUE_WAIT_THRESHOLDS when unset: every
+// queue may keep its oldest job waiting five minutes. That is long enough
+// for a worker restart or a burst of emails, and short enough that a
+// stopped worker is noticed before customers do.
+const DefaultQueueWaitThresholds = "*:300"
+
+// maxWaitThreshold bounds one entry of QUEUE_WAIT_THRESHOLDS (a week).
+const maxWaitThreshold = 7 * 86400
+
+// waitThresholds parses "queue:seconds" entries separated by commas, such
+// as "default:60,emails:120,*:300". "*" stands for every queue not named.
+// An optional connection prefix, as Horizon spells its waits
+// ("database:default:60"), is accepted and dropped: there is one queue
+// connection per process.
+func (p *parser) waitThresholds(key, def string) map[string]time.Duration {
+	out, reason := ParseWaitThresholds(p.str(key, def))
+	if reason != "" {
+		p.fail(key, reason)
+		out, _ = ParseWaitThresholds(def)
+	}
+	return out
+}
+
+// ParseWaitThresholds parses a QUEUE_WAIT_THRESHOLDS value. On a bad value
+// it returns the reason, to be reported with the key.
+func ParseWaitThresholds(s string) (map[string]time.Duration, string) {
+	out := map[string]time.Duration{}
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		i := strings.LastIndexByte(entry, ':')
+		if i <= 0 {
+			return nil, fmt.Sprintf("entry %q: want queue:seconds, as in default:60,emails:120,*:300", entry)
+		}
+		name, secs := strings.TrimSpace(entry[:i]), strings.TrimSpace(entry[i+1:])
+		for _, conn := range []string{"database:", "redis:", "sync:"} {
+			name = strings.TrimPrefix(name, conn)
+		}
+		if name == "" || strings.ContainsAny(name, ": \t") {
+			return nil, fmt.Sprintf("entry %q: bad queue name", entry)
+		}
+		n, err := strconv.Atoi(secs)
+		if err != nil || n < 0 || n > maxWaitThreshold {
+			return nil, fmt.Sprintf("entry %q: seconds must be a whole number between 0 and %d", entry, maxWaitThreshold)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Sprintf("queue %q is listed twice", name)
+		}
+		out[name] = time.Duration(n) * time.Second
+	}
+	return out, ""
+}
+
+// FormatWaitThresholds renders thresholds as QUEUE_WAIT_THRESHOLDS spells
+// them, queues sorted by name and "*" last.
+func FormatWaitThresholds(m map[string]time.Duration) string {
+	names := make([]string, 0, len(m))
+	for q := range m {
+		if q != "*" {
+			names = append(names, q)
+		}
+	}
+	sort.Strings(names)
+	if _, ok := m["*"]; ok {
+		names = append(names, "*")
+	}
+	parts := make([]string, len(names))
+	for i, q := range names {
+		parts[i] = q + ":" + strconv.Itoa(int(m[q]/time.Second))
+	}
+	return strings.Join(parts, ",")
 }
 
 func (p *parser) optionalURL(key string) string {

@@ -134,6 +134,75 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 // RequireUser writes the authenticated user's ID into it.
 type userIDSlotKey struct{}
 
+// HTTPObserver hears of each request once it is answered: its method, its
+// route, its status and how long it took. The Prometheus exporter
+// implements it; the interface keeps httpapi free of the exporter's
+// dependencies.
+type HTTPObserver interface {
+	ObserveHTTP(method, route string, status int, d time.Duration)
+}
+
+// UnmatchedRoute is the route reported for a request that matched no
+// pattern. Reporting the raw path instead would let anyone probing random
+// URLs create a new metric series per URL.
+const UnmatchedRoute = "unmatched"
+
+// routeSlot is where dispatch leaves the pattern it matched, for observe
+// to read after the handler. Request.Pattern cannot serve: the mux sets
+// it on the *Request it is handed, and the middleware in between pass on
+// copies (WithContext), so the request observe holds never has it.
+type routeSlot struct {
+	pattern string
+	set     bool
+}
+
+type routeSlotKey struct{}
+
+// observe reports every request to the server's HTTPObserver, with the
+// ServeMux pattern that routed it as its route ("POST /api/bookings"),
+// so that /api/bookings/1 and /api/bookings/2 are one series. It sits
+// outside recoverPanics so that a panic is seen as the 500 it becomes.
+func (s *Server) observe(next http.Handler) http.Handler {
+	if s.metrics == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &responseRecorder{ResponseWriter: w}
+		slot := &routeSlot{}
+		r = r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, slot))
+		next.ServeHTTP(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if !slot.set {
+			// Refused before routing (a body over the limit): the route is
+			// still worth knowing.
+			_, slot.pattern = s.mux.Handler(r)
+		}
+		route := slot.pattern
+		// For CONNECT the mux may report the raw path it would redirect
+		// to instead of a pattern; no route here serves CONNECT anyway.
+		if route == "" || r.Method == http.MethodConnect {
+			route = UnmatchedRoute
+		}
+		s.metrics.ObserveHTTP(methodLabel(r.Method), route, status, time.Since(start))
+	})
+}
+
+// methodLabel keeps the standard methods and folds every other one into
+// "OTHER": the method is the client's to choose, and each distinct one
+// would be a new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
 // limitBody refuses bodies over HTTP_MAX_BODY_BYTES: at once with 413 when
 // Content-Length says so, and otherwise when reading passes the limit.
 func (s *Server) limitBody(next http.Handler) http.Handler {

@@ -32,6 +32,9 @@ type Params struct {
 	// and RequireAdmin, and answer with WriteJSON and the server's
 	// WriteError so that every response has the same shape.
 	Mount func(mux *http.ServeMux, s *Server)
+	// Metrics, when set, hears of every request once it is answered (the
+	// Prometheus exporter); nil records nothing.
+	Metrics HTTPObserver
 	// LoginAttempts failed logins per email and client IP are allowed in
 	// LoginWindow before login answers 429. Zero means 5 per minute.
 	LoginAttempts int
@@ -49,6 +52,7 @@ type Server struct {
 	accounts *booking.Accounts
 	mux      *http.ServeMux
 	handler  http.Handler
+	metrics  HTTPObserver
 	logins   *rateLimiter
 }
 
@@ -56,7 +60,7 @@ type Server struct {
 func New(p Params) *Server {
 	s := &Server{
 		cfg: p.Config, db: p.DB, log: p.Logger, bookings: p.Bookings, accounts: p.Accounts,
-		mux: http.NewServeMux(),
+		mux: http.NewServeMux(), metrics: p.Metrics,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -81,6 +85,7 @@ func New(p Params) *Server {
 	h = s.limitBody(h)
 	h = s.accessLog(h)
 	h = s.recoverPanics(h)
+	h = s.observe(h)
 	h = s.requestID(h)
 	s.handler = h
 	return s
@@ -97,6 +102,9 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // the mux's plain text.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
+	if slot, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
+		slot.pattern, slot.set = pattern, true
+	}
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
 		return

@@ -356,8 +356,9 @@ type RetentionConfig struct {
 }
 
 // Pruner deletes old failed jobs, finished batches, completed-job
-// history and metrics on an interval, so that none of those tables grows
-// without bound. Its Run has the shape of the other background services.
+// history, metrics and the registry rows of dead processes on an
+// interval, so that none of those tables grows without bound. Its Run has
+// the shape of the other background services.
 type Pruner struct {
 	adm driver.Admin
 	cfg RetentionConfig
@@ -403,6 +404,10 @@ func (p *Pruner) PruneOnce(ctx context.Context) (int, error) {
 		n, err := p.adm.JobMetricsPrune(ctx, p.cfg.Metrics)
 		add("job_metrics", n, err)
 	}
+	// Rows of processes that died without a clean stop are worth nothing
+	// after StaleProcessAge, whatever the retention.
+	n, err := pruneProcesses(ctx, p.adm)
+	add("queue_processes", n, err)
 	if err := errors.Join(errs...); err != nil {
 		return total, fmt.Errorf("queue: prune: %w", err)
 	}
@@ -430,15 +435,17 @@ func (p *Pruner) Run(ctx context.Context) error {
 // claimed job passes h.BeforeRun (a job it skips is completed, one it
 // releases goes back without using an attempt, and neither reaches the
 // engine), and h.AfterRun hears of each job once its outcome has been
-// written. The result implements driver.Admin, and driver.Listener when d
-// does. A job's runtime is measured from its claim to its outcome's write.
+// written. The result implements driver.Admin, driver.Listener when d
+// does, and driver.Registry and driver.JobBrowser when d has both (they
+// pass by the hooks); its Unwrap method returns d. A job's runtime is
+// measured from its claim to its outcome's write.
 func WithHooks(d driver.Driver, h Hooks) driver.Driver {
 	adm, _ := d.(driver.Admin)
 	hd := &hookedDriver{Driver: d, Admin: adm, h: h, rows: map[int64]claimedRow{}}
 	if l, ok := d.(driver.Listener); ok {
-		return &hookedListener{hookedDriver: hd, l: l}
+		return withRegistry(&hookedListener{hookedDriver: hd, l: l}, d)
 	}
-	return hd
+	return withRegistry(hd, d)
 }
 
 type claimedRow struct {

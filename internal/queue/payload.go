@@ -37,6 +37,26 @@ func DecodePayload(b []byte) (*Payload, error) {
 	return &p, nil
 }
 
+// PayloadJobName returns the job's display name from a stored payload
+// (its kind when no display name was set), or "?" when the payload cannot
+// be read: what operators see in listings of failed and waiting jobs.
+func PayloadJobName(payload []byte) string {
+	var p struct {
+		DisplayName string `json:"displayName"`
+		Job         string `json:"job"`
+	}
+	if json.Unmarshal(payload, &p) != nil {
+		return "?"
+	}
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	if p.Job != "" {
+		return p.Job
+	}
+	return "?"
+}
+
 // backoffList parses the payload's backoff.
 func (p *Payload) backoffList() ([]time.Duration, error) {
 	if p.Backoff == nil {

@@ -88,6 +88,11 @@ type WorkParams struct {
 	// and for how long, before one JobCompleteMany writes them (100, 5ms).
 	CompleteBatch    int
 	CompleteInterval time.Duration
+	// HeartbeatInterval is how often the run renews its row in the
+	// driver's process registry (10s), when the driver has one: the row
+	// says which queues it works and which jobs it runs, for `queue stats`
+	// and the dashboard. It is not the jobs' lease heartbeat.
+	HeartbeatInterval time.Duration
 }
 
 func (c *Client) normalize(p WorkParams) (WorkParams, error) {
@@ -147,6 +152,9 @@ func (c *Client) normalize(p WorkParams) (WorkParams, error) {
 	}
 	if p.CompleteInterval <= 0 {
 		p.CompleteInterval = 5 * time.Millisecond
+	}
+	if p.HeartbeatInterval <= 0 {
+		p.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	return p, nil
 }
@@ -280,6 +288,7 @@ type runner struct {
 	fetchCh   chan fetchResult
 
 	running   map[*execution]struct{}
+	active    *activeJobs // the running jobs as the registry sees them; nil without one
 	leaked    int
 	claimed   int
 	completer *completer
@@ -343,6 +352,7 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		go r.watchRestart(bg, initial, restart)
 	}
 
+	defer r.register(bg)()
 	r.log.Info("queue: worker started", "connection", r.c.cfg.Connection, "queues", r.p.Queues, "concurrency", r.p.Concurrency)
 	defer close(r.done)
 
@@ -614,6 +624,7 @@ func (r *runner) begin(row *driver.JobRow) {
 		return
 	}
 	r.running[e] = struct{}{}
+	r.active.add(row)
 	if e.timeout > 0 {
 		e.timer = time.AfterFunc(e.timeout+r.p.AbandonGrace, func() {
 			select {
@@ -644,6 +655,7 @@ func (r *runner) begin(row *driver.JobRow) {
 // finish settles a job whose handler returned.
 func (r *runner) finish(e *execution, stopping bool) {
 	delete(r.running, e)
+	r.active.remove(e.row.ID)
 	if e.timer != nil {
 		e.timer.Stop()
 	}
@@ -659,6 +671,7 @@ func (r *runner) finish(e *execution, stopping bool) {
 // recorded and its slot reused; its goroutine is counted until it returns.
 func (r *runner) abandon(e *execution) {
 	delete(r.running, e)
+	r.active.remove(e.row.ID)
 	e.abandoned = true
 	r.leaked++
 	e.dur = time.Since(e.start)
@@ -669,6 +682,7 @@ func (r *runner) abandon(e *execution) {
 // release gives a job back without charging its attempt.
 func (r *runner) release(e *execution, why string) {
 	delete(r.running, e)
+	r.active.remove(e.row.ID)
 	if e.timer != nil {
 		e.timer.Stop()
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -101,6 +102,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Host names this process in schedule_runs (default hostname:pid).
 	Host string
+	// Registry, when set, lists the runner as a live scheduler process
+	// (queue_processes) while Run or Start is active, so that operators
+	// see which servers schedule; the row goes when Run returns.
+	// RunDue, RunTick and RunNow, one-shot commands, do not register.
+	Registry driver.Registry
+	// HeartbeatInterval is how often the registry row is renewed
+	// (queue.DefaultHeartbeatInterval).
+	HeartbeatInterval time.Duration
 }
 
 // Runner runs a schedule: one tick at a time (RunDue, for `schedule run`),
@@ -116,6 +125,9 @@ type Runner struct {
 	clock Clock
 	log   *slog.Logger
 	host  string
+	// registry and heartbeat are Config.Registry and HeartbeatInterval.
+	registry  driver.Registry
+	heartbeat time.Duration
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 
@@ -129,7 +141,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Schedule == nil {
 		return nil, errors.New("schedule: runner without a schedule")
 	}
-	r := &Runner{sched: cfg.Schedule, disp: cfg.Dispatcher, db: cfg.DB, jobs: cfg.Jobs, clock: cfg.Clock, log: cfg.Logger, host: cfg.Host}
+	r := &Runner{sched: cfg.Schedule, disp: cfg.Dispatcher, db: cfg.DB, jobs: cfg.Jobs, clock: cfg.Clock, log: cfg.Logger, host: cfg.Host,
+		registry: cfg.Registry, heartbeat: cfg.HeartbeatInterval}
 	for _, e := range cfg.Schedule.events {
 		if e.IsJob() && r.disp == nil {
 			return nil, fmt.Errorf("schedule: event %s dispatches a job but the runner has no dispatcher", e.name)
@@ -234,6 +247,17 @@ func (r *Runner) RunNow(ctx context.Context, name string) (Result, error) {
 // A slow event never delays the next tick.
 func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info("schedule: worker started", "events", len(r.sched.events), "timezone", r.sched.loc.String(), "host", r.host)
+	if r.registry != nil {
+		rg := queue.Register(ctx, r.registry, queue.NewProcess(driver.ProcessScheduler),
+			queue.RegisterOptions{Interval: r.heartbeat, Logger: r.log})
+		// Deferred before the wait for the ticks in progress, so the row
+		// stays while they finish.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = rg.Stop(sctx) // Stop has logged a failure.
+		}()
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	now := r.clock.Now()

@@ -49,6 +49,10 @@ func Exercise(t *testing.T, setup Setup) {
 		{"Complete", testComplete},
 		{"Cache", testCache},
 		{"Clock", testClock},
+		{"ProcessHeartbeat", testProcessHeartbeat},
+		{"ProcessList", testProcessList},
+		{"ProcessPrune", testProcessPrune},
+		{"JobList", testJobList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

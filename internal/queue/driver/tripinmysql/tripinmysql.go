@@ -41,7 +41,13 @@ type Driver struct {
 	lastRescue atomic.Int64
 }
 
-var _ driver.Driver = (*Driver)(nil)
+// The driver offers the optional capabilities its embedded Base implements.
+var (
+	_ driver.Driver     = (*Driver)(nil)
+	_ driver.Admin      = (*Driver)(nil)
+	_ driver.Registry   = (*Driver)(nil)
+	_ driver.JobBrowser = (*Driver)(nil)
+)
 
 const now = "UNIX_TIMESTAMP()"
 

@@ -32,8 +32,11 @@ type Driver struct {
 }
 
 var (
-	_ driver.Driver   = (*Driver)(nil)
-	_ driver.Listener = (*Driver)(nil)
+	_ driver.Driver     = (*Driver)(nil)
+	_ driver.Listener   = (*Driver)(nil)
+	_ driver.Admin      = (*Driver)(nil)
+	_ driver.Registry   = (*Driver)(nil)
+	_ driver.JobBrowser = (*Driver)(nil)
 )
 
 // now is the database clock in whole Unix seconds (floored: a job inserted

@@ -33,7 +33,13 @@ type Driver struct {
 	claims map[int]*sql.Stmt // by number of queues
 }
 
-var _ driver.Driver = (*Driver)(nil)
+// The driver offers the optional capabilities its embedded Base implements.
+var (
+	_ driver.Driver     = (*Driver)(nil)
+	_ driver.Admin      = (*Driver)(nil)
+	_ driver.Registry   = (*Driver)(nil)
+	_ driver.JobBrowser = (*Driver)(nil)
+)
 
 // now is the database clock in whole Unix seconds.
 const now = "CAST(unixepoch() AS INTEGER)"

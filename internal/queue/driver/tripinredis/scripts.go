@@ -1,0 +1,260 @@
+package tripinredis
+
+import "github.com/redis/go-redis/v9"
+
+// Every change of a job's state is one of the Lua scripts below: Redis runs
+// a script to its end before any other command, so a claim, an insert or a
+// completion is atomic, and a crash of the calling process can never leave
+// a job half moved. The scripts build their keys from the prefix (ARGV[1])
+// and declare one key, the id counter, so that a Redis Cluster routes them
+// to its slot; on a cluster the prefix must therefore carry a hash tag
+// ("{tripin}:queue:") to keep every key of the queue on that slot.
+//
+// Keys, under the prefix P:
+//
+//	P id                      INCR counter of job ids
+//	P queues                  set of the queues that ever had a job
+//	P job:<id>                hash of one job (the jobs table's columns)
+//	P q:<queue>:pending       zset of waiting jobs, scored by available_at
+//	P q:<queue>:reserved      zset of running jobs, scored by reserved_at
+//	P unique:<key>            the id of the job holding a unique key
+//	P outbox                  counter bumped by every JobInsertManyTx
+//	P outbox:<sqlid>:<uuid>   marker of an outbox row already moved in
+//	P retried:<id>:<uuid>     marker of a failed job already put back
+//	P cache:<key>             the shared cache
+//	P notify                  pub/sub channel: a queue got a job
+//
+// Members of the zsets are ids zero-padded to 19 digits. Members of equal
+// score sort by their bytes, so the padding makes a zset read in
+// (available_at, id) order: exactly the order of the SQL drivers' claim,
+// with delayed and ready jobs in one set and no migration step between them.
+
+// luaCommon is prepended to every script.
+const luaCommon = `
+local P = ARGV[1]
+local function member(id) return string.format('%019d', id) end
+local function idstr(id) return string.format('%d', id) end
+local function servernow() return tonumber(redis.call('TIME')[1]) end
+`
+
+// insertScript inserts jobs. ARGV: prefix, now ("" for the server clock),
+// count, then insertFields values per job: id ("" draws one from the
+// counter), uuid, queue, kind, payload, max_attempts, available_at (""
+// for now + delay), delay, created_at ("" for now), unique key, batch id,
+// marker ("" for none). It returns two integers per job: the id and a
+// status, 0 inserted, 1 skipped because another job holds its unique key
+// (the id is then the holder's), 2 skipped because its marker was already
+// set (the job was moved in before). Queues that got a job available now
+// are published on P notify.
+var insertScript = redis.NewScript(luaCommon + `
+local now = tonumber(ARGV[2]) or servernow()
+local n = tonumber(ARGV[3])
+local out = {}
+local wake = {}
+for i = 0, n - 1 do
+  local b = 3 + i * 12
+  local id = tonumber(ARGV[b + 1])
+  local uuid, queue, kind, payload, maxa = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+  local at = tonumber(ARGV[b + 7]) or (now + tonumber(ARGV[b + 8]))
+  local created = tonumber(ARGV[b + 9]) or now
+  local ukey, batch, marker = ARGV[b + 10], ARGV[b + 11], ARGV[b + 12]
+  local status = 0
+  if marker ~= '' and not redis.call('SET', marker, '1', 'NX', 'EX', 604800) then
+    status = 2
+  end
+  if status == 0 and ukey ~= '' then
+    local holder = redis.call('GET', P .. 'unique:' .. ukey)
+    if holder then
+      status, id = 1, tonumber(holder)
+    end
+  end
+  if status == 0 then
+    if id then
+      -- An id drawn earlier (the outbox's) is kept unless a Redis that
+      -- lost its data has drawn it again since; the counter is moved past
+      -- it so that it is never drawn again.
+      if redis.call('EXISTS', P .. 'job:' .. idstr(id)) == 1 then
+        id = nil
+      elseif (tonumber(redis.call('GET', P .. 'id')) or 0) < id then
+        redis.call('SET', P .. 'id', idstr(id))
+      end
+    end
+    if not id then id = redis.call('INCR', P .. 'id') end
+    local sid = idstr(id)
+    if ukey ~= '' then redis.call('SET', P .. 'unique:' .. ukey, sid) end
+    redis.call('HSET', P .. 'job:' .. sid, 'uuid', uuid, 'queue', queue, 'kind', kind, 'payload', payload,
+      'attempts', 0, 'max_attempts', maxa, 'available_at', at, 'created_at', created,
+      'unique_key', ukey, 'batch_id', batch)
+    redis.call('ZADD', P .. 'q:' .. queue .. ':pending', at, member(id))
+    redis.call('SADD', P .. 'queues', queue)
+    if at <= now then wake[queue] = true end
+  end
+  out[#out + 1] = id or 0
+  out[#out + 1] = status
+end
+for q in pairs(wake) do redis.call('PUBLISH', P .. 'notify', q) end
+return out
+`)
+
+// insertFields is the number of ARGV values per job of insertScript.
+const insertFields = 12
+
+// jobFields are the hash fields a claim returns after the id, in the order
+// of parseJobs.
+const luaJobFields = `{'uuid', 'queue', 'kind', 'payload', 'attempts', 'max_attempts', 'reserved_at',
+  'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error'}`
+
+// claimScript reserves up to max jobs. ARGV: prefix, now ("" for the server
+// clock), lease in seconds, max, worker, then the queues in priority order.
+// Within a queue it takes first the jobs whose lease expired (reserved_at <
+// now - lease; they have waited longest), then the waiting jobs available
+// by now in (available_at, id) order; a queue is only drawn from when the
+// queues before it came up short. It returns the outbox sequence (P
+// outbox, bumped by every JobInsertManyTx, so the caller can tell whether
+// the outbox may hold new rows), then 14 values per job: the id, then the
+// fields of luaJobFields as they are after the claim. A member whose hash
+// is gone (completed while its zset entry was being read) is dropped.
+var claimScript = redis.NewScript(luaCommon + `
+local now = tonumber(ARGV[2]) or servernow()
+local lease = tonumber(ARGV[3])
+local left = tonumber(ARGV[4])
+local worker = ARGV[5]
+local fields = ` + luaJobFields + `
+local out = {redis.call('GET', P .. 'outbox') or '0'}
+for qi = 6, #ARGV do
+  if left <= 0 then break end
+  local q = ARGV[qi]
+  local rkey = P .. 'q:' .. q .. ':reserved'
+  local sources = {{rkey, '(' .. idstr(now - lease)}, {P .. 'q:' .. q .. ':pending', idstr(now)}}
+  for _, src in ipairs(sources) do
+    while left > 0 do
+      local want = left
+      local ms = redis.call('ZRANGEBYSCORE', src[1], '-inf', src[2], 'LIMIT', 0, want)
+      for _, m in ipairs(ms) do
+        redis.call('ZREM', src[1], m)
+        local sid = idstr(tonumber(m))
+        local jkey = P .. 'job:' .. sid
+        if redis.call('EXISTS', jkey) == 1 then
+          redis.call('HINCRBY', jkey, 'attempts', 1)
+          redis.call('HSET', jkey, 'reserved_at', now, 'reserved_by', worker)
+          redis.call('ZADD', rkey, now, m)
+          out[#out + 1] = sid
+          local vals = redis.call('HMGET', jkey, unpack(fields))
+          for f = 1, #fields do out[#out + 1] = vals[f] or '' end
+          left = left - 1
+        end
+      end
+      if #ms < want then break end
+    end
+    if left <= 0 then break end
+  end
+end
+return out
+`)
+
+// claimValues is the number of values per job claimScript returns.
+const claimValues = 14
+
+// completeScript deletes jobs and frees their unique keys. ARGV: prefix,
+// then ids. It returns how many jobs it deleted.
+var completeScript = redis.NewScript(luaCommon + `
+local n = 0
+for i = 2, #ARGV do
+  local sid = ARGV[i]
+  local jkey = P .. 'job:' .. sid
+  local v = redis.call('HMGET', jkey, 'queue', 'unique_key')
+  if v[1] then
+    local m = member(tonumber(sid))
+    redis.call('ZREM', P .. 'q:' .. v[1] .. ':reserved', m)
+    redis.call('ZREM', P .. 'q:' .. v[1] .. ':pending', m)
+    if v[2] and v[2] ~= '' then
+      local ukey = P .. 'unique:' .. v[2]
+      if redis.call('GET', ukey) == sid then redis.call('DEL', ukey) end
+    end
+    redis.call('DEL', jkey)
+    n = n + 1
+  end
+end
+return n
+`)
+
+// retryScript makes jobs wait again. ARGV: prefix, then five values per
+// job: id, now ("" for the server clock), delay in seconds, error ("" to
+// clear last_error, as the SQL drivers store NULL), snooze ("1" gives the
+// attempt back).
+var retryScript = redis.NewScript(luaCommon + `
+local tnow = servernow()
+local wake = {}
+for i = 2, #ARGV, 5 do
+  local sid = ARGV[i]
+  local jkey = P .. 'job:' .. sid
+  local q = redis.call('HGET', jkey, 'queue')
+  if q then
+    local at = (tonumber(ARGV[i + 1]) or tnow) + tonumber(ARGV[i + 2])
+    local m = member(tonumber(sid))
+    redis.call('ZREM', P .. 'q:' .. q .. ':reserved', m)
+    redis.call('ZADD', P .. 'q:' .. q .. ':pending', at, m)
+    redis.call('HDEL', jkey, 'reserved_at', 'reserved_by')
+    redis.call('HSET', jkey, 'available_at', at)
+    if ARGV[i + 3] == '' then
+      redis.call('HDEL', jkey, 'last_error')
+    else
+      redis.call('HSET', jkey, 'last_error', ARGV[i + 3])
+    end
+    if ARGV[i + 4] == '1' then
+      local a = tonumber(redis.call('HGET', jkey, 'attempts')) or 0
+      if a > 0 then redis.call('HSET', jkey, 'attempts', a - 1) end
+    end
+    if at <= tnow then wake[q] = true end
+  end
+end
+for q in pairs(wake) do redis.call('PUBLISH', P .. 'notify', q) end
+return 0
+`)
+
+// heartbeatScript renews the lease of jobs still reserved by a worker.
+// ARGV: prefix, worker, then ids.
+var heartbeatScript = redis.NewScript(luaCommon + `
+local now = servernow()
+local worker = ARGV[2]
+for i = 3, #ARGV do
+  local sid = ARGV[i]
+  local jkey = P .. 'job:' .. sid
+  local v = redis.call('HMGET', jkey, 'queue', 'reserved_by')
+  if v[1] and v[2] == worker then
+    local rkey = P .. 'q:' .. v[1] .. ':reserved'
+    local m = member(tonumber(sid))
+    if redis.call('ZSCORE', rkey, m) then
+      redis.call('ZADD', rkey, now, m)
+      redis.call('HSET', jkey, 'reserved_at', now)
+    end
+  end
+end
+return 0
+`)
+
+// clearScript deletes up to limit jobs of one queue, waiting or running,
+// and frees their unique keys. ARGV: prefix, queue, limit. It returns the
+// number of zset members it removed and the number of jobs it deleted; the
+// caller repeats it until no member is left, so that a huge queue never
+// blocks Redis for long.
+var clearScript = redis.NewScript(luaCommon + `
+local q, limit = ARGV[2], tonumber(ARGV[3])
+local removed, deleted = 0, 0
+for _, state in ipairs({'pending', 'reserved'}) do
+  local key = P .. 'q:' .. q .. ':' .. state
+  local ms = redis.call('ZRANGE', key, 0, limit - 1)
+  for _, m in ipairs(ms) do
+    local sid = idstr(tonumber(m))
+    local jkey = P .. 'job:' .. sid
+    local ukey = redis.call('HGET', jkey, 'unique_key')
+    if ukey and ukey ~= '' and redis.call('GET', P .. 'unique:' .. ukey) == sid then
+      redis.call('DEL', P .. 'unique:' .. ukey)
+    end
+    deleted = deleted + redis.call('DEL', jkey)
+    removed = removed + redis.call('ZREM', key, m)
+  end
+  if removed > 0 then break end
+end
+return {removed, deleted}
+`)
