@@ -27,7 +27,7 @@ import (
 func init() {
 	register(&Command{
 		Name: "bench queue", Aliases: []string{"bench:queue"},
-		Usage: "--backend sqlite|mysql|pgsql [--dsn DSN] [--jobs N] [--concurrency N[,N…]] [--runs N] [--insert-batch N]\n" +
+		Usage: "--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--redis-url URL] [--jobs N] [--concurrency N[,N…]] [--runs N] [--insert-batch N]\n" +
 			"       [--latency-jobs N] [--latency-interval D] [--stats] [--cpuprofile FILE] [--json]",
 		Summary: "measure the queue: inserts/s, no-op jobs worked/s and enqueue-to-start latency, on a fresh database",
 		Run:     runBenchQueue,
@@ -74,7 +74,13 @@ type benchQueueTrial struct {
 }
 
 type benchQueueOptions struct {
-	backend         store.Dialect
+	// backend is the SQL database's dialect; SQLite for the redis
+	// backend, whose SQL side (failed jobs, the worker registry) is a
+	// temporary SQLite database while the jobs live in Redis.
+	backend store.Dialect
+	// redisURL is set for the redis backend: the server the jobs go to,
+	// under a key prefix of each measurement's own.
+	redisURL        string
 	dsn             string
 	jobs            int
 	concurrency     []int
@@ -93,8 +99,9 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 		backend     string
 		concurrency string
 	)
-	fs.StringVar(&backend, "backend", "sqlite", "sqlite, mysql or pgsql")
-	fs.StringVar(&o.dsn, "dsn", "", "server DSN (a fresh database is created on its server and dropped after); for sqlite, a directory for the temporary file")
+	fs.StringVar(&backend, "backend", "sqlite", "sqlite, mysql, pgsql or redis")
+	fs.StringVar(&o.dsn, "dsn", "", "server DSN (a fresh database is created on its server and dropped after); for sqlite and redis, a directory for the temporary SQLite file")
+	fs.StringVar(&o.redisURL, "redis-url", "", "for redis, the server (default REDIS_URL, else "+benchRedisURL+"); the jobs go under a random key prefix deleted after")
 	fs.IntVar(&o.jobs, "jobs", 20000, "jobs to insert and drain")
 	fs.StringVar(&concurrency, "concurrency", "", "worker concurrency, or a comma-separated list to try (default 100,1000: both are tried and the best reported)")
 	fs.IntVar(&o.insertBatch, "insert-batch", 1000, "jobs per InsertMany call")
@@ -107,15 +114,21 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if backend != "redis" && o.redisURL != "" {
+		return usagef("bench queue: --redis-url is for --backend redis")
+	}
 	o.backend = store.Dialect(backend)
 	switch o.backend {
+	case "redis":
+		o.backend = store.SQLite
+		o.redisURL = benchRedisURLFor(env, o.redisURL)
 	case store.SQLite:
 	case store.MySQL:
 		o.dsn = firstNonEmpty(o.dsn, os.Getenv("TRIPIN_TEST_MYSQL_DSN"), benchMySQLDSN)
 	case store.PgSQL:
 		o.dsn = firstNonEmpty(o.dsn, os.Getenv("TRIPIN_TEST_PGSQL_DSN"), benchPgSQLDSN)
 	default:
-		return usagef("bench queue: --backend must be sqlite, mysql or pgsql, not %q", backend)
+		return usagef("bench queue: --backend must be sqlite, mysql, pgsql or redis, not %q", backend)
 	}
 	if concurrency == "" {
 		concurrency = "100,1000"
@@ -131,7 +144,7 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 		return usagef("bench queue: --jobs, --insert-batch and --runs must be positive")
 	}
 
-	res := benchQueueResult{Engine: "tripin", Backend: string(o.backend), Jobs: o.jobs}
+	res := benchQueueResult{Engine: "tripin", Backend: o.name(), Jobs: o.jobs}
 	// Runs alternate between the settings so that a noisy moment on a
 	// shared machine hits them alike; each setting scores the median of
 	// its runs.
@@ -143,7 +156,7 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 			}
 			res.Trials = append(res.Trials, tr)
 			if !*asJSON {
-				fmt.Fprintf(env.Stdout, "tripin %s concurrency=%d: insert %.0f/s, work %.0f/s\n", o.backend, c, tr.InsertPerSec, tr.WorkPerSec)
+				fmt.Fprintf(env.Stdout, "tripin %s concurrency=%d: insert %.0f/s, work %.0f/s\n", o.name(), c, tr.InsertPerSec, tr.WorkPerSec)
 			}
 		}
 	}
@@ -171,6 +184,14 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 		res.Backend, res.Jobs, res.InsertPerSec, res.WorkPerSec, res.Concurrency,
 		res.LatencyP50MS, res.LatencyP99MS, res.XProcLatencyP50MS, res.XProcLatencyP99MS)
 	return nil
+}
+
+// name is the backend's name as the results give it.
+func (o *benchQueueOptions) name() string {
+	if o.redisURL != "" {
+		return "redis"
+	}
+	return string(o.backend)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -201,15 +222,19 @@ func (w *benchWorker) Work(ctx context.Context, job *queue.Job[benchJob]) error 
 	return nil
 }
 
-// benchDB is a fresh, migrated database that drop removes.
+// benchDB is a fresh, migrated database that drop removes; for the redis
+// backend, with the Redis key prefix of the measurement, whose keys drop
+// deletes too.
 type benchDB struct {
-	db   *store.DB
-	dsn  string
-	drop func()
+	db          *store.DB
+	dsn         string
+	redisPrefix string
+	drop        func()
 }
 
 // openBenchDB creates a database for one measurement: a temporary SQLite
-// file, or tripin_bench_<random> on the server of o.dsn.
+// file, or tripin_bench_<random> on the server of o.dsn; for the redis
+// backend, a temporary SQLite file and a random Redis key prefix.
 func openBenchDB(ctx context.Context, o benchQueueOptions) (*benchDB, error) {
 	name := fmt.Sprintf("tripin_bench_%d", rand.Uint32())
 	var (
@@ -266,7 +291,12 @@ func openBenchDB(ctx context.Context, o benchQueueOptions) (*benchDB, error) {
 		drop()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return &benchDB{db: db, dsn: dsn, drop: func() { db.Close(); drop() }}, nil
+	bdb := &benchDB{db: db, dsn: dsn, drop: func() { db.Close(); drop() }}
+	if o.redisURL != "" {
+		bdb.redisPrefix = benchRedisPrefix()
+		bdb.drop = func() { deleteBenchRedisKeys(o.redisURL, bdb.redisPrefix); db.Close(); drop() }
+	}
+	return bdb, nil
 }
 
 // withDatabase returns dsn pointed at database name instead.
@@ -296,12 +326,29 @@ func withDatabase(d store.Dialect, dsn, name string) (string, error) {
 	return strings.Join(append(parts, "dbname="+name), " "), nil
 }
 
-func newBenchClient(ctx context.Context, db *store.DB, onStart func(int, time.Time)) (*queue.Client, error) {
-	d, err := queueDriver(ctx, db)
-	if err != nil {
-		return nil, err
+// newBenchDriver returns the queue driver of one client of bdb: the SQL
+// driver of db (bdb.db or a second pool on the same database), or for the
+// redis backend a Redis driver under bdb's prefix on a Redis client of its
+// own, standing on db. Call closeDriver after the client has stopped.
+func newBenchDriver(ctx context.Context, o benchQueueOptions, bdb *benchDB, db *store.DB) (d driver.Driver, closeDriver func(), err error) {
+	if o.redisURL != "" {
+		return newBenchRedisDriver(ctx, o.redisURL, bdb.redisPrefix, db)
 	}
-	return newBenchClientOn(d, onStart)
+	d, err = queueDriver(ctx, db)
+	return d, func() {}, err
+}
+
+func newBenchClient(ctx context.Context, o benchQueueOptions, bdb *benchDB, db *store.DB, onStart func(int, time.Time)) (*queue.Client, func(), error) {
+	d, closeDriver, err := newBenchDriver(ctx, o, bdb, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := newBenchClientOn(d, onStart)
+	if err != nil {
+		closeDriver()
+		return nil, nil, err
+	}
+	return c, closeDriver, nil
 }
 
 func newBenchClientOn(d driver.Driver, onStart func(int, time.Time)) (*queue.Client, error) {
@@ -323,10 +370,12 @@ func benchQueueDrain(ctx context.Context, env *Env, o benchQueueOptions, concurr
 
 	var worked atomic.Int64
 	allWorked := make(chan struct{})
-	d, err := queueDriver(ctx, bdb.db)
+	base, closeDriver, err := newBenchDriver(ctx, o, bdb, bdb.db)
 	if err != nil {
 		return tr, err
 	}
+	defer closeDriver()
+	d := base
 	var stats *driverStats
 	if o.stats {
 		stats = &driverStats{}
@@ -386,7 +435,10 @@ func benchQueueDrain(ctx context.Context, env *Env, o benchQueueOptions, concurr
 	elapsed := time.Since(start)
 	tr.WorkPerSec = float64(o.jobs) / elapsed.Seconds()
 	if stats != nil {
-		fmt.Fprintf(env.Stderr, "%s concurrency %d: drain %s: %s\n", o.backend, concurrency, elapsed.Round(time.Millisecond), stats)
+		fmt.Fprintf(env.Stderr, "%s concurrency %d: drain %s: %s\n", o.name(), concurrency, elapsed.Round(time.Millisecond), stats)
+	}
+	if o.redisURL != "" {
+		return tr, checkDrainedRedis(ctx, base, o.redisURL)
 	}
 	return tr, checkDrained(ctx, bdb.db)
 }
@@ -422,7 +474,7 @@ func benchQueueLatency(ctx context.Context, o benchQueueOptions, concurrency int
 		lat  []time.Duration
 		got  = make(chan struct{}, 1)
 	)
-	client, err := newBenchClient(ctx, bdb.db, func(seq int, at time.Time) {
+	client, closeDriver, err := newBenchClient(ctx, o, bdb, bdb.db, func(seq int, at time.Time) {
 		mu.Lock()
 		lat = append(lat, at.Sub(sent[seq]))
 		mu.Unlock()
@@ -434,20 +486,24 @@ func benchQueueLatency(ctx context.Context, o benchQueueOptions, concurrency int
 	if err != nil {
 		return err
 	}
+	defer closeDriver()
 	if err := client.Start(ctx, queue.WorkParams{Concurrency: concurrency}); err != nil {
 		return err
 	}
 	defer client.Stop(context.WithoutCancel(ctx))
 
+	// The other client has its own connection pool (and for redis its own
+	// Redis client and driver), as another process would.
 	other, err := store.Open(ctx, store.OpenParams{Dialect: o.backend, DSN: bdb.dsn})
 	if err != nil {
 		return err
 	}
 	defer other.Close()
-	inserter, err := newBenchClient(ctx, other, func(int, time.Time) {})
+	inserter, closeOther, err := newBenchClient(ctx, o, bdb, other, func(int, time.Time) {})
 	if err != nil {
 		return err
 	}
+	defer closeOther()
 
 	measure := func(c *queue.Client, first int) (p50, p99 float64, err error) {
 		mu.Lock()

@@ -76,6 +76,7 @@ func usagef(format string, args ...any) error {
 
 // Main runs the command named by args and returns the process exit code.
 func Main(args []string) int {
+	tuneGC()
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, EnvFile: ".env"}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// benchRedisURL is the Redis server `bench queue --backend redis` uses
+// when neither --redis-url nor REDIS_URL names one.
+const benchRedisURL = "redis://127.0.0.1:6379/0"
+
+// benchRedisURLFor returns flag, else the configuration's REDIS_URL, else
+// benchRedisURL. A configuration that does not load leaves the default:
+// the benchmark needs nothing else from it.
+func benchRedisURLFor(env *Env, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if cfg, err := env.Config(); err == nil && cfg.RedisURL != "" {
+		return cfg.RedisURL
+	}
+	return benchRedisURL
+}
+
+// benchRedisPrefix returns a fresh key prefix for one measurement, so that
+// it starts from an empty queue on a server other work may share.
+func benchRedisPrefix() string {
+	return fmt.Sprintf("tripin:bench:%016x:", rand.Uint64())
+}
+
+// newBenchRedisDriver returns a Redis driver under prefix on a Redis
+// client of its own, standing on the SQLite queue driver of db; a second
+// one on the same prefix plays another process. closeDriver stops the
+// driver's outbox relay, then closes its client.
+func newBenchRedisDriver(ctx context.Context, url, prefix string, db *store.DB) (d driver.Driver, closeDriver func(), err error) {
+	sqlDriver, err := queueDriver(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	sd, ok := sqlDriver.(tripinredis.SQLDriver)
+	if !ok {
+		return nil, nil, fmt.Errorf("the %s queue driver has no failed-job storage for the redis driver", db.Dialect)
+	}
+	rdb, err := benchRedisClient(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	rd, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return rd, func() { rd.Close(); rdb.Close() }, nil
+}
+
+// benchRedisClient connects to the Redis at url, reporting a server that
+// is down now rather than through the first claim.
+func benchRedisClient(ctx context.Context, url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("--redis-url: %w", store.RedactError(err, url))
+	}
+	rdb := redis.NewClient(opt)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connect to redis at %s: %w", opt.Addr, store.RedactError(err, url))
+	}
+	return rdb, nil
+}
+
+// checkDrainedRedis fails unless Redis holds no waiting, delayed or
+// running job and no job hash under the driver's prefix (scanned on a
+// client of its own at url), and no job failed (failed_jobs, in SQL).
+func checkDrainedRedis(ctx context.Context, d driver.Driver, url string) error {
+	rd, ok := d.(*tripinredis.Driver)
+	if !ok {
+		return errors.New("the redis backend's driver is not the Redis driver")
+	}
+	stats, err := rd.QueueStats(ctx, &driver.QueueStatsParams{})
+	if err != nil {
+		return err
+	}
+	var left, failed int
+	for _, s := range stats {
+		left += s.Size()
+		failed += s.Failed
+	}
+	rdb, err := benchRedisClient(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	hashes, err := benchRedisKeys(ctx, rdb, rd.Prefix()+"job:*")
+	if err != nil {
+		return err
+	}
+	if left != 0 || failed != 0 || len(hashes) != 0 {
+		return fmt.Errorf("after the drain %d jobs are left in the queues, %d job hashes in Redis and %d failed", left, len(hashes), failed)
+	}
+	return nil
+}
+
+// benchRedisKeys returns the keys matching pattern.
+func benchRedisKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	var keys []string
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
+}
+
+// deleteBenchRedisKeys deletes every key under prefix, on a client of its
+// own, as the drop of a benchmark database does; errors are ignored.
+func deleteBenchRedisKeys(url, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rdb, err := benchRedisClient(ctx, url)
+	if err != nil {
+		return
+	}
+	defer rdb.Close()
+	keys, err := benchRedisKeys(ctx, rdb, prefix+"*")
+	if err != nil {
+		return
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		if err := rdb.Unlink(ctx, keys[:n]...).Err(); err != nil {
+			return
+		}
+		keys = keys[n:]
+	}
+}
