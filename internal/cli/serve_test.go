@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/config"
@@ -192,4 +194,52 @@ func TestBenchBookingSmoke(t *testing.T) {
 	require.LessOrEqual(t, res.LatencyP50Ms, res.LatencyP99Ms)
 	require.True(t, res.InvariantOK)
 	require.True(t, res.WithJobs, "serve inserts the invoice and expiry jobs, so the benchmark does too")
+}
+
+// TestBenchQueueSmoke runs the queue benchmark at a small scale on SQLite
+// and, when a Redis server is given, on Redis: every job inserted is
+// drained (the command checks and fails otherwise) and no key of the run
+// is left behind.
+func TestBenchQueueSmoke(t *testing.T) {
+	backends := []string{"sqlite"}
+	redisURL := os.Getenv("TRIPIN_TEST_REDIS_URL")
+	switch {
+	case redisURL != "":
+		backends = append(backends, "redis")
+	case os.Getenv("CI") == "true":
+		t.Fatal("TRIPIN_TEST_REDIS_URL is not set; CI runs the Redis benchmark smoke test")
+	}
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			env, out := bookingTestEnv(t, nil)
+			args := []string{"bench", "queue", "--backend", backend, "--dsn", t.TempDir(), "--jobs", "300", "--runs", "1",
+				"--concurrency", "10", "--insert-batch", "100", "--latency-jobs", "20", "--latency-interval", "1ms", "--json"}
+			if backend == "redis" {
+				args = append(args, "--redis-url", redisURL)
+			}
+			require.NoError(t, Run(context.Background(), env, args), out.String())
+			var res benchQueueResult
+			require.NoError(t, json.Unmarshal([]byte(out.String()), &res), out.String())
+			require.Equal(t, backend, res.Backend)
+			require.Equal(t, 300, res.Jobs)
+			require.Greater(t, res.WorkPerSec, 0.0)
+			require.Greater(t, res.InsertPerSec, 0.0)
+			require.Greater(t, res.LatencyP50MS, 0.0)
+			require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
+			require.Greater(t, res.XProcLatencyP50MS, 0.0)
+			if backend == "redis" {
+				opts, err := redis.ParseURL(redisURL)
+				require.NoError(t, err)
+				rdb := redis.NewClient(opts)
+				defer rdb.Close()
+				var left []string
+				iter := rdb.Scan(context.Background(), 0, "tripin:bench:*", 1000).Iterator()
+				for iter.Next(context.Background()) {
+					left = append(left, iter.Val())
+				}
+				require.NoError(t, iter.Err())
+				require.Empty(t, left, "the run's keys are deleted")
+			}
+		})
+	}
 }
