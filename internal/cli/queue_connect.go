@@ -156,7 +156,13 @@ var (
 func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 	switch db.Dialect {
 	case store.SQLite:
-		return tripinsqlite.New(db, tripinsqlite.Options{}), nil
+		d := tripinsqlite.New(db, tripinsqlite.Options{})
+		if db.Name == ":memory:" {
+			return d, nil
+		}
+		// Workers of other processes on the same file (`queue work`
+		// beside `serve`) hear of new jobs within milliseconds.
+		return d.Listening(0), nil
 	case store.MySQL:
 		return tripinmysql.New(ctx, db, tripinmysql.Options{})
 	case store.PgSQL:
