@@ -200,17 +200,17 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		OnPaidTx: func(ctx context.Context, tx *sql.Tx, bookingID int64) error {
 			return mail.DispatchETicketTx(ctx, q, tx, bookingID)
 		},
+		// The operators' notification is recorded in the transaction that
+		// flags the booking needs_refund: both commit, or Midtrans sends
+		// the payment again.
+		OnLatePaymentTx: func(ctx context.Context, tx *sql.Tx, p payment.LatePayment) error {
+			late := notify.LatePayment{BookingID: p.BookingID, Code: p.Code, Amount: p.Amount, Status: p.Status, TransactionID: p.TransactionID}
+			return notifier.RecordTx(ctx, tx, late.Event())
+		},
 		OnLatePayment: func(ctx context.Context, p payment.LatePayment) {
 			logger.Warn("payment arrived for a booking whose seats are gone; refund needed",
 				slog.String("booking", p.Code), slog.Int64("amount", p.Amount),
 				slog.String("status", p.Status), slog.String("transaction_id", p.TransactionID))
-			// The booking is flagged needs_refund already; this tells
-			// operations on Slack and Discord, even if the request that
-			// carried the payment has gone.
-			late := notify.LatePayment{BookingID: p.BookingID, Code: p.Code, Amount: p.Amount, Status: p.Status, TransactionID: p.TransactionID}
-			if err := notifier.Record(context.WithoutCancel(ctx), late.Event()); err != nil {
-				logger.Error("notify: record late payment", slog.String("booking", p.Code), slog.Any("error", err))
-			}
 		},
 	})
 	if err != nil {

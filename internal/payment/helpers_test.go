@@ -54,6 +54,8 @@ func newFixture(t testing.TB, d store.Dialect, opts ...fixtureOpt) *fixture {
 	f := &fixture{db: storetest.Open(t, d), cfg: cfg, fake: fake, failOn: map[int64]bool{}}
 	_, err = f.db.Exec("CREATE TABLE test_paid_calls (booking_id BIGINT NOT NULL)")
 	require.NoError(t, err)
+	_, err = f.db.Exec("CREATE TABLE test_late_calls (booking_id BIGINT NOT NULL)")
+	require.NoError(t, err)
 	client := fake.Client()
 	f.svc, err = New(Params{
 		DB: f.db, Config: cfg, Client: client,
@@ -78,6 +80,25 @@ func newFixture(t testing.TB, d store.Dialect, opts ...fixtureOpt) *fixture {
 			_, err := tx.ExecContext(ctx, f.db.Rebind("INSERT INTO test_paid_calls (booking_id) VALUES (?)"), bookingID)
 			return err
 		},
+		OnLatePaymentTx: func(ctx context.Context, tx *sql.Tx, p LatePayment) error {
+			// Runs in the transaction that flags the booking: it sees the
+			// flag, and a failure rolls the flag back.
+			var flagged bool
+			if err := tx.QueryRowContext(ctx, f.db.Rebind("SELECT needs_refund FROM bookings WHERE id = ?"), p.BookingID).Scan(&flagged); err != nil {
+				return err
+			}
+			if !flagged {
+				t.Errorf("OnLatePaymentTx saw booking %d not flagged", p.BookingID)
+			}
+			f.mu.Lock()
+			fail := f.failOn[p.BookingID]
+			f.mu.Unlock()
+			if fail {
+				return errTestHook
+			}
+			_, err := tx.ExecContext(ctx, f.db.Rebind("INSERT INTO test_late_calls (booking_id) VALUES (?)"), p.BookingID)
+			return err
+		},
 		OnLatePayment: func(ctx context.Context, p LatePayment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -98,6 +119,15 @@ const errTestHook = testError("hook failed")
 func (f *fixture) paidCalls(id int64) int {
 	var n int
 	if err := f.db.QueryRow(f.db.Rebind("SELECT COUNT(*) FROM test_paid_calls WHERE booking_id = ?"), id).Scan(&n); err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// lateCalls counts the committed OnLatePaymentTx calls for a booking.
+func (f *fixture) lateCalls(id int64) int {
+	var n int
+	if err := f.db.QueryRow(f.db.Rebind("SELECT COUNT(*) FROM test_late_calls WHERE booking_id = ?"), id).Scan(&n); err != nil {
 		panic(err)
 	}
 	return n

@@ -110,6 +110,12 @@ type Params struct {
 	// mail.DispatchETicketTx). It runs once per booking that becomes paid,
 	// never for duplicates. It must not open another transaction.
 	OnPaidTx func(ctx context.Context, tx *sql.Tx, bookingID int64) error
+	// OnLatePaymentTx runs inside the transaction that flags a booking
+	// needs_refund, so that what it records (the operators' notification)
+	// commits with the flag or not at all; an error rolls the whole
+	// notification back and Midtrans sends it again. It runs once per
+	// booking, never for duplicates, and must not open another transaction.
+	OnLatePaymentTx func(ctx context.Context, tx *sql.Tx, p LatePayment) error
 	// OnLatePayment is called after the commit that flagged a booking
 	// needs_refund. It should be quick or hand off to a job; errors are its
 	// own to log. The flag is in the database either way.
@@ -126,6 +132,7 @@ type Service struct {
 	now           func() time.Time
 	onPaidTx      func(ctx context.Context, tx *sql.Tx, bookingID int64) error
 	onLatePayment func(ctx context.Context, p LatePayment)
+	onLateTx      func(ctx context.Context, tx *sql.Tx, p LatePayment) error
 	// claimStale is how old a Snap claim must be before another request
 	// may take it over; it exceeds the client's timeout.
 	claimStale time.Duration
@@ -149,7 +156,7 @@ func New(p Params) (*Service, error) {
 	}
 	s := &Service{
 		db: p.DB, cfg: p.Config, client: p.Client, serverKey: p.Config.MidtransServerKey, log: p.Logger,
-		now: p.Now, onPaidTx: p.OnPaidTx, onLatePayment: p.OnLatePayment,
+		now: p.Now, onPaidTx: p.OnPaidTx, onLatePayment: p.OnLatePayment, onLateTx: p.OnLatePaymentTx,
 	}
 	if s.client == nil {
 		s.client = NewClient(p.Config)
@@ -310,6 +317,11 @@ func (s *Service) HandleNotification(ctx context.Context, raw []byte) (Outcome, 
 			out, late, err = s.apply(ctx, tx, b, n, now)
 			if err != nil {
 				return err
+			}
+			if late != nil && s.onLateTx != nil {
+				if err := s.onLateTx(ctx, tx, *late); err != nil {
+					return fmt.Errorf("late payment hook: %w", err)
+				}
 			}
 		}
 		// The notification is stored in the same transaction as what it

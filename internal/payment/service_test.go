@@ -163,11 +163,14 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		require.Equal(t, LatePayment{BookingID: id, Code: code, TourID: tour, Quantity: 3, Amount: 450000,
 			Status: BookingExpired, TransactionID: "tx-" + code, PaymentType: "bank_transfer"}, late[0])
 
+		require.Equal(t, 1, f.lateCalls(id))
+
 		// A duplicate does not notify twice.
 		out, err = f.svc.HandleNotification(ctx, signed(code, 3*150000, "settlement", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomeDuplicate, out)
 		require.Len(t, f.latePayments(), 1)
+		require.Equal(t, 1, f.lateCalls(id))
 
 		// The refund operations then make closes the case.
 		out, err = f.svc.HandleNotification(ctx, signed(code, 3*150000, "refund", ""))
@@ -177,6 +180,42 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		require.Equal(t, BookingRefunded, st.Status)
 		require.False(t, st.NeedsRefund)
 		require.Equal(t, 2, st.Quota)
+		requireInvariant(t, f.db)
+	})
+}
+
+// When what the late-payment hook records cannot be written, the flag is
+// not written either and the notification fails, so that Midtrans sends it
+// again: the operators' record and the flag commit together.
+func TestLatePaymentHookFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		user := f.user(t)
+		tour := f.tour(t, 3)
+		id, code := f.booking(t, tour, user, 2, BookingExpired, false)
+		f.booking(t, tour, user, 2, BookingPaid, false) // 1 seat left
+		f.mu.Lock()
+		f.failOn[id] = true
+		f.mu.Unlock()
+
+		out, err := f.svc.HandleNotification(ctx, signed(code, 2*150000, "settlement", ""))
+		require.ErrorIs(t, err, errTestHook)
+		require.Equal(t, OutcomeError, out)
+		require.False(t, f.state(t, id).NeedsRefund)
+		require.Equal(t, 0, f.lateCalls(id))
+		require.Empty(t, f.latePayments())
+
+		f.mu.Lock()
+		f.failOn[id] = false
+		f.mu.Unlock()
+		out, err = f.svc.HandleNotification(ctx, signed(code, 2*150000, "settlement", ""))
+		require.NoError(t, err)
+		require.Equal(t, OutcomeNeedsRefund, out)
+		require.True(t, f.state(t, id).NeedsRefund)
+		require.Equal(t, 1, f.lateCalls(id))
+		require.Len(t, f.latePayments(), 1)
 		requireInvariant(t, f.db)
 	})
 }
