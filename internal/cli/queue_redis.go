@@ -22,7 +22,7 @@ func redisQueueDriver(ctx context.Context, env *Env, db *store.DB, sqlDriver dri
 	if err != nil {
 		return nil, err
 	}
-	d, rdb, err := newRedisDriver(ctx, cfg.RedisURL, db, sqlDriver, logger)
+	d, rdb, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, sqlDriver, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -33,9 +33,9 @@ func redisQueueDriver(ctx context.Context, env *Env, db *store.DB, sqlDriver dri
 }
 
 // newRedisDriver connects to the Redis at url and returns the redis
-// driver over it and sqlDriver, and the client, which the caller closes
+// driver over it and sqlDriver, its keys starting with prefix, and the client, which the caller closes
 // after the driver.
-func newRedisDriver(ctx context.Context, url string, db *store.DB, sqlDriver driver.Driver, logger *slog.Logger) (*tripinredis.Driver, *redis.Client, error) {
+func newRedisDriver(ctx context.Context, url, prefix string, db *store.DB, sqlDriver driver.Driver, logger *slog.Logger) (*tripinredis.Driver, *redis.Client, error) {
 	sd, ok := sqlDriver.(tripinredis.SQLDriver)
 	if !ok {
 		return nil, nil, fmt.Errorf("queue: the %s queue driver has no failed-job storage for the redis connection", db.Dialect)
@@ -53,7 +53,7 @@ func newRedisDriver(ctx context.Context, url string, db *store.DB, sqlDriver dri
 		rdb.Close()
 		return nil, nil, fmt.Errorf("queue: connect to redis at %s: %w", opt.Addr, store.RedactError(err, url))
 	}
-	d, err := tripinredis.New(rdb, tripinredis.Options{DB: db, SQL: sd, Logger: logger})
+	d, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd, Logger: logger})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

@@ -150,7 +150,7 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 		// The scheduler only inserts: the driver starts no relay, and its
 		// client, needed for the process's lifetime, goes with the
 		// process (go-redis closes idle connections on its own).
-		rd, _, err := newRedisDriver(ctx, cfg.RedisURL, db, d, logger)
+		rd, _, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, d, logger)
 		if err != nil {
 			return nil, err
 		}

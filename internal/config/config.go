@@ -34,6 +34,9 @@ type Config struct {
 
 	QueueConnection   string // sync, database or redis
 	RedisURL          string
+	// RedisQueuePrefix starts every key the redis connection writes, so
+	// that several applications (or a staging copy) can share one Redis.
+	RedisQueuePrefix string
 	DBQueueRetryAfter time.Duration
 
 	MailMailer       string // smtp or log
@@ -169,6 +172,10 @@ func FromMap(vals map[string]string) (*Config, error) {
 			p.fail("REDIS_URL", "must be a redis:// or rediss:// URL")
 		}
 	}
+	c.RedisQueuePrefix = p.str("REDIS_QUEUE_PREFIX", "tripin:queue:")
+	if c.RedisQueuePrefix == "" || strings.ContainsAny(c.RedisQueuePrefix, " \t\r\n*?[]") {
+		p.fail("REDIS_QUEUE_PREFIX", "must be non-empty, without spaces or glob characters (* ? [ ])")
+	}
 	c.DBQueueRetryAfter = time.Duration(p.intRange("DB_QUEUE_RETRY_AFTER", 90, 1, 86400*7)) * time.Second
 
 	c.MailMailer = p.oneOf("MAIL_MAILER", "log", "smtp", "log")
@@ -243,7 +250,7 @@ func (c *Config) Dump() []string {
 		"APP_TIMEZONE": c.AppTimezone.String(), "DB_CONNECTION": c.DBConnection, "DB_DATABASE": c.DBDatabase,
 		"DB_HOST": c.DBHost, "DB_PORT": strconv.Itoa(c.DBPort), "DB_USERNAME": c.DBUsername,
 		"DB_PASSWORD": c.DBPassword, "DB_URL": c.DBURL, "QUEUE_CONNECTION": c.QueueConnection,
-		"REDIS_URL": c.RedisURL, "DB_QUEUE_RETRY_AFTER": strconv.Itoa(int(c.DBQueueRetryAfter.Seconds())),
+		"REDIS_URL": c.RedisURL, "REDIS_QUEUE_PREFIX": c.RedisQueuePrefix, "DB_QUEUE_RETRY_AFTER": strconv.Itoa(int(c.DBQueueRetryAfter.Seconds())),
 		"MAIL_MAILER": c.MailMailer, "MAIL_HOST": c.MailHost, "MAIL_PORT": strconv.Itoa(c.MailPort),
 		"MAIL_USERNAME": c.MailUsername, "MAIL_PASSWORD": c.MailPassword, "MAIL_ENCRYPTION": c.MailEncryption,
 		"MAIL_FROM_ADDRESS": c.MailFromAddress, "MAIL_FROM_NAME": c.MailFromName, "MAIL_TEMPLATES_DIR": c.MailTemplatesDir,

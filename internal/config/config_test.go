@@ -45,6 +45,7 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		"APP_URL":                  {"APP_URL": "localhost"},
 		"MIDTRANS_SERVER_KEY":      {"APP_ENV": "production"},
 		"REDIS_URL":                {"QUEUE_CONNECTION": "redis", "REDIS_URL": "http://x"},
+		"REDIS_QUEUE_PREFIX":       {"REDIS_QUEUE_PREFIX": "tripin:*"},
 		"APP_DEBUG":                {"APP_DEBUG": "maybe"},
 		"NOTIFY_WINDOW":            {"NOTIFY_WINDOW": "0"},
 		"QUEUE_WAIT_THRESHOLDS":    {"QUEUE_WAIT_THRESHOLDS": "emails=120"},
