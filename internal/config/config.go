@@ -32,11 +32,11 @@ type Config struct {
 	DBPassword   string
 	DBURL        string
 
-	QueueConnection   string // sync, database or redis
-	RedisURL          string
+	QueueConnection string // sync, database or redis
+	RedisURL        string
 	// RedisQueuePrefix starts every key the redis connection writes, so
 	// that several applications (or a staging copy) can share one Redis.
-	RedisQueuePrefix string
+	RedisQueuePrefix  string
 	DBQueueRetryAfter time.Duration
 
 	MailMailer       string // smtp or log
