@@ -164,7 +164,13 @@ func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 		// beside `serve`) hear of new jobs within milliseconds.
 		return d.Listening(0), nil
 	case store.MySQL:
-		return tripinmysql.New(ctx, db, tripinmysql.Options{})
+		d, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
+		if err != nil {
+			return nil, err
+		}
+		// MariaDB has no notifications: a primary-key lookup every 10 ms
+		// tells workers of other processes' jobs.
+		return d.Listening(0), nil
 	case store.PgSQL:
 		return tripinpgsql.New(db, tripinpgsql.Options{}), nil
 	}

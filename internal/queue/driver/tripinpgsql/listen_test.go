@@ -1,0 +1,21 @@
+package tripinpgsql_test
+
+import (
+	"testing"
+
+	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/store/storetest"
+)
+
+// TestListener runs the listener checks the polling drivers pass against
+// LISTEN/NOTIFY, so that all three wake workers the same way.
+func TestListener(t *testing.T) {
+	open(t) // skips without a server
+	drivertest.ExerciseListener(t, func(t *testing.T) (driver.Driver, driver.Driver) {
+		here, there := drivertest.OpenTwice(t, store.PgSQL, storetest.NewDSN)
+		return tripinpgsql.New(here, tripinpgsql.Options{}), tripinpgsql.New(there, tripinpgsql.Options{})
+	})
+}
