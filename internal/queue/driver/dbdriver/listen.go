@@ -29,6 +29,15 @@ type PollListener struct {
 
 // Listen runs until ctx ends (and then returns nil) or a query fails.
 func (l *PollListener) Listen(ctx context.Context, fn func(queue string)) error {
+	err := l.listen(ctx, fn)
+	if ctx.Err() != nil {
+		// Whatever failed, failed because the listener was stopped.
+		return nil
+	}
+	return err
+}
+
+func (l *PollListener) listen(ctx context.Context, fn func(queue string)) error {
 	conn, err := l.Pool.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("queue: listen: %w", err)
@@ -84,9 +93,6 @@ func (l *PollListener) Listen(ctx context.Context, fn func(queue string)) error 
 func maxJobID(ctx context.Context, conn *sql.Conn) (int64, error) {
 	var id int64
 	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM jobs").Scan(&id); err != nil {
-		if ctx.Err() != nil {
-			return 0, nil
-		}
 		return 0, fmt.Errorf("queue: listen: newest job: %w", err)
 	}
 	return id, nil

@@ -31,9 +31,6 @@ func (d *Driver) Listening(interval time.Duration) driver.Driver {
 	dataVersion := func(ctx context.Context, conn *sql.Conn) (int64, error) {
 		var v int64
 		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
-			if ctx.Err() != nil {
-				return 0, nil
-			}
 			return 0, fmt.Errorf("tripinsqlite: listen: data_version: %w", err)
 		}
 		return v, nil
