@@ -33,19 +33,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// unixNow is the database clock in Unix seconds, the unit of the table's
-// times, as in the queue's tables.
-func unixNow(d store.Dialect) string {
-	switch d {
-	case store.MySQL:
-		return "UNIX_TIMESTAMP()"
-	case store.PgSQL:
-		return "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
-	default:
-		return "CAST(strftime('%s', 'now') AS INTEGER)"
-	}
-}
-
 // The widths of the table's bounded columns, and of the free text kept.
 const (
 	maxSubject = 255
@@ -78,7 +65,7 @@ func (n *Notifier) insert(ctx context.Context, q querier, e Event) (bool, error)
 		details = b
 	}
 	d := n.db.Dialect
-	now := unixNow(d)
+	now := store.UnixNowSQL(d)
 	args := []any{string(e.Kind), truncate(e.Subject, maxSubject), truncate(n.scrub(e.Body), maxBody), n.scrub(string(details))}
 	var query string
 	if e.DedupeWithin > 0 {

@@ -30,18 +30,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// nowSQL is the database clock in Unix seconds, the unit of expiration.
-func nowSQL(d store.Dialect) string {
-	switch d {
-	case store.MySQL:
-		return "UNIX_TIMESTAMP()"
-	case store.PgSQL:
-		return "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
-	default:
-		return "CAST(strftime('%s', 'now') AS INTEGER)"
-	}
-}
-
 // keyCol is the key column, a reserved word in MySQL.
 func keyCol(d store.Dialect) string {
 	if d == store.MySQL {
@@ -75,7 +63,7 @@ func (l *Locker) Acquire(ctx context.Context, key, owner string, ttl time.Durati
 
 func (l *Locker) acquire(ctx context.Context, q querier, key, owner string, ttl time.Duration) (bool, error) {
 	d := l.db.Dialect
-	now, k, secs := nowSQL(d), keyCol(d), ttlSeconds(ttl)
+	now, k, secs := store.UnixNowSQL(d), keyCol(d), ttlSeconds(ttl)
 	var (
 		query string
 		args  []any
@@ -146,7 +134,7 @@ func (l *Locker) Transfer(ctx context.Context, key, from, to string, ttl time.Du
 
 func (l *Locker) transfer(ctx context.Context, q querier, key, from, to string, ttl time.Duration) (bool, error) {
 	d := l.db.Dialect
-	res, err := q.ExecContext(ctx, l.db.Rebind("UPDATE cache_locks SET owner = ?, expiration = "+nowSQL(d)+" + ? WHERE "+keyCol(d)+" = ? AND owner = ?"),
+	res, err := q.ExecContext(ctx, l.db.Rebind("UPDATE cache_locks SET owner = ?, expiration = "+store.UnixNowSQL(d)+" + ? WHERE "+keyCol(d)+" = ? AND owner = ?"),
 		to, ttlSeconds(ttl), key, from)
 	if err != nil {
 		return false, err
@@ -171,7 +159,7 @@ func (l *Locker) Get(ctx context.Context, key string) (LockState, bool, error) {
 		exp     int64
 		expired int
 	)
-	err := l.db.DB.QueryRowContext(ctx, l.db.Rebind("SELECT owner, expiration, CASE WHEN expiration <= "+nowSQL(d)+" THEN 1 ELSE 0 END FROM cache_locks WHERE "+keyCol(d)+" = ?"), key).
+	err := l.db.DB.QueryRowContext(ctx, l.db.Rebind("SELECT owner, expiration, CASE WHEN expiration <= "+store.UnixNowSQL(d)+" THEN 1 ELSE 0 END FROM cache_locks WHERE "+keyCol(d)+" = ?"), key).
 		Scan(&st.Owner, &exp, &expired)
 	if errors.Is(err, sql.ErrNoRows) {
 		return LockState{}, false, nil
@@ -188,7 +176,7 @@ func (l *Locker) Get(ctx context.Context, key string) (LockState, bool, error) {
 func (l *Locker) PruneExpired(ctx context.Context, prefix string) (int64, error) {
 	d := l.db.Dialect
 	pattern := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(prefix) + "%"
-	res, err := l.db.DB.ExecContext(ctx, l.db.Rebind("DELETE FROM cache_locks WHERE "+keyCol(d)+" LIKE ? ESCAPE '!' AND expiration <= "+nowSQL(d)), pattern)
+	res, err := l.db.DB.ExecContext(ctx, l.db.Rebind("DELETE FROM cache_locks WHERE "+keyCol(d)+" LIKE ? ESCAPE '!' AND expiration <= "+store.UnixNowSQL(d)), pattern)
 	if err != nil {
 		return 0, fmt.Errorf("schedule: prune locks: %w", err)
 	}

@@ -352,6 +352,20 @@ func (db *DB) Close() error {
 	return err
 }
 
+// UnixNowSQL is the SQL of the database clock in whole Unix seconds, the
+// unit of the queue's, locks' and notifications' times. Every decision
+// that several servers must agree on reads this clock, never theirs.
+func UnixNowSQL(d Dialect) string {
+	switch d {
+	case MySQL:
+		return "UNIX_TIMESTAMP()"
+	case PgSQL:
+		return "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
+	default:
+		return "CAST(unixepoch() AS INTEGER)"
+	}
+}
+
 // Rebind turns the ? placeholders of portable SQL into $1, $2, … for
 // PostgreSQL. Question marks inside single-quoted literals are left alone.
 func (db *DB) Rebind(query string) string { return Rebind(db.Dialect, query) }

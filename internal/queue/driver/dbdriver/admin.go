@@ -25,20 +25,8 @@ var _ driver.Admin = (*Base)(nil)
 // insert statements of a full driver: what the `queue failed`, `queue
 // stats` … commands need.
 func NewAdmin(db *store.DB) driver.Admin {
-	d := &Dialect{Store: db.Dialect, UnixNow: unixNow(db.Dialect)}
+	d := &Dialect{Store: db.Dialect, UnixNow: store.UnixNowSQL(db.Dialect)}
 	return NewBase(db, d, "database")
-}
-
-// unixNow is the database clock in whole Unix seconds.
-func unixNow(d store.Dialect) string {
-	switch d {
-	case store.MySQL:
-		return "UNIX_TIMESTAMP()"
-	case store.PgSQL:
-		return "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
-	default:
-		return "CAST(unixepoch() AS INTEGER)"
-	}
 }
 
 func forUpdate(d store.Dialect) string {
@@ -58,7 +46,7 @@ func timestampArg(d store.Dialect, t time.Time) any {
 
 func (b *Base) d() store.Dialect   { return b.DB.Dialect }
 func (b *Base) q(s string) string  { return b.DB.Rebind(s) }
-func (b *Base) nowExpr() string    { return unixNow(b.d()) }
+func (b *Base) nowExpr() string    { return store.UnixNowSQL(b.d()) }
 func (b *Base) keyCol() string     { return quoteKey(b.d()) }
 func (b *Base) reader() *sql.DB    { return b.DB.Read }
 func placeholders(n int) string    { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

@@ -22,7 +22,7 @@ var (
 // insert statements of a full driver: what the scheduler and `queue stats`
 // need. The result also implements driver.JobBrowser and driver.Admin.
 func NewRegistry(db *store.DB) driver.Registry {
-	d := &Dialect{Store: db.Dialect, UnixNow: unixNow(db.Dialect)}
+	d := &Dialect{Store: db.Dialect, UnixNow: store.UnixNowSQL(db.Dialect)}
 	return NewBase(db, d, "database")
 }
 
