@@ -31,8 +31,13 @@ func (d *Driver) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]
 		return nil, err
 	}
 	stats := make(map[string]*driver.QueueStat, len(base))
+	outbox := make(map[string]int, len(base))
 	for _, s := range base {
-		// The SQL counts are the outbox's; Redis has the queue's jobs.
+		// The SQL jobs table holds only the outbox, whose rows are marked
+		// reserved so that no SQL worker takes them: committed jobs on
+		// their way into Redis (for at most about a second), counted as
+		// pending below. Redis has the rest of the queue's jobs.
+		outbox[s.Queue] = s.Reserved
 		s.Pending, s.Delayed, s.Reserved, s.OldestWait = 0, 0, 0, 0
 		stats[s.Queue] = s
 	}
@@ -83,6 +88,7 @@ func (d *Driver) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]
 	}
 	out := make([]*driver.QueueStat, 0, len(stats))
 	for _, s := range stats {
+		s.Pending += outbox[s.Queue]
 		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b *driver.QueueStat) int { return strings.Compare(a.Queue, b.Queue) })

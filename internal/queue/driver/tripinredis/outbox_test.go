@@ -80,6 +80,21 @@ func TestInsertTx(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	// Committed but not moved yet, the outbox's jobs count as pending.
+	stats, err := d.QueueStats(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := map[string]int{}
+	for _, s := range stats {
+		pending[s.Queue] = s.Pending
+		if s.Reserved != 0 {
+			t.Fatalf("queue %s: %d reserved, want the outbox counted as pending", s.Queue, s.Reserved)
+		}
+	}
+	if pending["default"] != 3 || pending["emails"] != 1 {
+		t.Fatalf("pending before the relay = %v, want default 3 (2 in Redis, 1 in the outbox) and emails 1", pending)
+	}
 	// The relay above read the outbox after this transaction's InsertTx,
 	// so only the time-based trigger tells a claim to look again.
 	time.Sleep(claimRelayGap)
