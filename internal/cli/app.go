@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
@@ -69,9 +68,9 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 // so that the failure observer, the workers and the payment hook of one
 // client share it.
 func notifierFor(ctx context.Context, env *Env, c *queue.Client) (*notify.Notifier, error) {
-	notifiersMu.Lock()
-	defer notifiersMu.Unlock()
-	if n, ok := notifiers[c]; ok {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if n, ok := env.notifiers[c]; ok {
 		return n, nil
 	}
 	cfg, err := env.Config()
@@ -90,19 +89,12 @@ func notifierFor(ctx context.Context, env *Env, c *queue.Client) (*notify.Notifi
 	if err != nil {
 		return nil, err
 	}
-	notifiers[c] = n
-	env.onClose(func() {
-		notifiersMu.Lock()
-		delete(notifiers, c)
-		notifiersMu.Unlock()
-	})
+	if env.notifiers == nil {
+		env.notifiers = map[*queue.Client]*notify.Notifier{}
+	}
+	env.notifiers[c] = n
 	return n, nil
 }
-
-var (
-	notifiersMu sync.Mutex
-	notifiers   = map[*queue.Client]*notify.Notifier{}
-)
 
 // bindFailureNotifier makes the queue observer failures report the jobs of
 // c that fail for good, when a webhook is configured. The sync connection

@@ -14,10 +14,14 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/notify"
+	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/telemetry"
 )
 
 // Command is one tripin subcommand.
@@ -208,6 +212,25 @@ type Env struct {
 
 	closers []func()
 	db      *store.DB
+
+	// mu guards the per-command services below, built on first use.
+	mu        sync.Mutex
+	metrics   *telemetry.Metrics
+	notifiers map[*queue.Client]*notify.Notifier
+}
+
+// Metrics returns the command's Prometheus metrics, created on first use:
+// one registry per command, which is one per process outside tests,
+// shared by the worker that feeds it and the /metrics handler that serves
+// it. Tests run several commands in one process, each with its own Env,
+// so the registry is never the global one.
+func (e *Env) Metrics(logger *slog.Logger) *telemetry.Metrics {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.metrics == nil {
+		e.metrics = telemetry.New(telemetry.Options{Logger: logger})
+	}
+	return e.metrics
 }
 
 // Config loads the configuration on first use.

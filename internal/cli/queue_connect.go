@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/notify"
@@ -16,7 +15,6 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/telemetry"
 )
 
 // queueSetups register the application's job workers (mail, bookings, …)
@@ -92,7 +90,7 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 		// The exporter reads queue depth and live processes from the
 		// driver itself: the hooked one below need not offer every
 		// optional capability.
-		metrics := envMetrics(env, logger)
+		metrics := env.Metrics(logger)
 		metrics.WatchQueue(d)
 		// Pauses, batches, job middleware and per-minute metrics run as
 		// hooks around the driver, so every worker on every server honours
@@ -125,32 +123,6 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 	}
 	return c, nil
 }
-
-// envMetrics returns the Prometheus metrics of the command env runs,
-// creating them on first use: one registry per command, which is one per
-// process outside tests, shared by the worker that feeds it and the
-// /metrics handler that serves it. Tests run several commands in one
-// process, each with its own Env, so the registry is never the global one.
-func envMetrics(env *Env, logger *slog.Logger) *telemetry.Metrics {
-	envMetricsMu.Lock()
-	defer envMetricsMu.Unlock()
-	if m, ok := envMetricsByEnv[env]; ok {
-		return m
-	}
-	m := telemetry.New(telemetry.Options{Logger: logger})
-	envMetricsByEnv[env] = m
-	env.onClose(func() {
-		envMetricsMu.Lock()
-		delete(envMetricsByEnv, env)
-		envMetricsMu.Unlock()
-	})
-	return m
-}
-
-var (
-	envMetricsMu    sync.Mutex
-	envMetricsByEnv = map[*Env]*telemetry.Metrics{}
-)
 
 // queueDriver returns the queue driver for db's dialect.
 func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {

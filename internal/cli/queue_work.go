@@ -147,7 +147,7 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 // worker drains its running jobs, and the metrics of those last jobs
 // should still be scraped, so the server stops only once the worker has.
 func serveWorkerMetrics(env *Env, logger *slog.Logger, addr string, queues []string) (net.Addr, func(), error) {
-	metrics := envMetrics(env, logger)
+	metrics := env.Metrics(logger)
 	metrics.KeepQueues(queues...)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

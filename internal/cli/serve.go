@@ -73,7 +73,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The booking counters are read from the database at scrape time:
 	// bookings are made here but paid and expired by workers that may run
 	// elsewhere.
-	metrics := envMetrics(env, logger)
+	metrics := env.Metrics(logger)
 	metrics.WatchBookings(db)
 	metrics.KeepQueues(workerQueues...)
 	mountPayments := httpapi.MountPayments(payments)
