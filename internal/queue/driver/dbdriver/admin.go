@@ -184,12 +184,34 @@ func (b *Base) FailedGet(ctx context.Context, idOrUUID string) (*driver.FailedJo
 	return out[0], nil
 }
 
-// retryPayload is what FailedRetry reads from a payload to rebuild the
-// job's row.
-type retryPayload struct {
-	Job      string `json:"job"`
-	MaxTries *int   `json:"maxTries"`
-	BatchID  string `json:"batchId"`
+// RetryJob is what a failed job's payload says about the job to put back
+// on its queue.
+type RetryJob struct {
+	Kind        string
+	MaxAttempts int
+	BatchID     string
+}
+
+// RetryJobOf reads the job to rebuild from a failed job's payload: every
+// driver's FailedRetry puts it back the same way. defaultMaxAttempts
+// applies when the payload sets no maxTries.
+func RetryJobOf(f *driver.FailedJob, defaultMaxAttempts int) (RetryJob, error) {
+	var p struct {
+		Job      string `json:"job"`
+		MaxTries *int   `json:"maxTries"`
+		BatchID  string `json:"batchId"`
+	}
+	if err := json.Unmarshal(f.Payload, &p); err != nil {
+		return RetryJob{}, fmt.Errorf("failed job %d: decode payload: %w", f.ID, err)
+	}
+	if p.Job == "" {
+		return RetryJob{}, fmt.Errorf("failed job %d: payload names no job", f.ID)
+	}
+	r := RetryJob{Kind: p.Job, MaxAttempts: max(defaultMaxAttempts, 0), BatchID: p.BatchID}
+	if p.MaxTries != nil {
+		r.MaxAttempts = max(*p.MaxTries, 0)
+	}
+	return r, nil
 }
 
 // FailedRetry moves failed jobs back to jobs, attempts reset, deleting
@@ -224,19 +246,11 @@ VALUES (?, ?, 0, ` + now + `, ` + now + `, ?, ?, ?, ?)`)
 		}
 		moved = rows
 		for _, f := range rows {
-			var rp retryPayload
-			if err := json.Unmarshal(f.Payload, &rp); err != nil {
-				return fmt.Errorf("failed job %d: decode payload: %w", f.ID, err)
+			r, err := RetryJobOf(f, p.DefaultMaxAttempts)
+			if err != nil {
+				return err
 			}
-			maxAttempts := max(p.DefaultMaxAttempts, 0)
-			if rp.MaxTries != nil {
-				maxAttempts = max(*rp.MaxTries, 0)
-			}
-			kind := rp.Job
-			if kind == "" {
-				return fmt.Errorf("failed job %d: payload names no job", f.ID)
-			}
-			if _, err := tx.ExecContext(ctx, ins, f.Queue, string(f.Payload), f.UUID, kind, maxAttempts, NullString(rp.BatchID)); err != nil {
+			if _, err := tx.ExecContext(ctx, ins, f.Queue, string(f.Payload), f.UUID, r.Kind, r.MaxAttempts, NullString(r.BatchID)); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, del, f.ID); err != nil {

@@ -331,6 +331,20 @@ func ScanJob(rows interface{ Scan(...any) error }) (*driver.JobRow, error) {
 	return &j, nil
 }
 
+// ScanJobs reads every row of JobColumns and closes rows.
+func ScanJobs(rows *sql.Rows) ([]*driver.JobRow, error) {
+	defer rows.Close()
+	var jobs []*driver.JobRow
+	for rows.Next() {
+		j, err := ScanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
 // SortClaimed orders claimed jobs as the claim chose them: by the priority
 // of their queue in queues, then by when they became available, then by
 // id.

@@ -161,16 +161,8 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 	if err != nil {
 		return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
 	}
-	defer rows.Close()
-	var out []*driver.JobRow
-	for rows.Next() {
-		j, err := ScanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := ScanJobs(rows)
+	if err != nil {
 		return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
 	}
 	return out, nil

@@ -234,20 +234,12 @@ func (d *Driver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([]*dri
 	}
 	var jobs []*driver.JobRow
 	err := dbdriver.Retry(ctx, func() error {
-		jobs = jobs[:0]
 		rows, err := d.DB.QueryContext(ctx, claimSQL, queues, nowArg, p.Max, dbdriver.LeaseSeconds(p), p.WorkerID)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			j, err := dbdriver.ScanJob(rows)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, j)
-		}
-		return rows.Err()
+		jobs, err = dbdriver.ScanJobs(rows)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queue: claim jobs: %w", err)

@@ -3,7 +3,6 @@ package tripinredis
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -121,14 +120,6 @@ func (d *Driver) QueueClear(ctx context.Context, queue string) (int, error) {
 	}
 }
 
-// retryPayload is what FailedRetry reads from a payload to rebuild the
-// job, as the SQL drivers read it.
-type retryPayload struct {
-	Job      string `json:"job"`
-	MaxTries *int   `json:"maxTries"`
-	BatchID  string `json:"batchId"`
-}
-
 // FailedRetry puts failed jobs back on their queue in Redis, attempts
 // reset, and deletes their failed rows. The two stores share no
 // transaction: each job is pushed with a marker (P retried:<row id>:<uuid>)
@@ -150,20 +141,13 @@ func (d *Driver) FailedRetry(ctx context.Context, p *driver.FailedRetryParams) (
 	// transaction fails as a whole.
 	jobs := make([]insertArgs, len(rows))
 	for i, f := range rows {
-		var rp retryPayload
-		if err := json.Unmarshal(f.Payload, &rp); err != nil {
-			return nil, fmt.Errorf("queue: retry failed jobs: failed job %d: decode payload: %w", f.ID, err)
-		}
-		if rp.Job == "" {
-			return nil, fmt.Errorf("queue: retry failed jobs: failed job %d: payload names no job", f.ID)
-		}
-		maxAttempts := max(p.DefaultMaxAttempts, 0)
-		if rp.MaxTries != nil {
-			maxAttempts = max(*rp.MaxTries, 0)
+		r, err := dbdriver.RetryJobOf(f, p.DefaultMaxAttempts)
+		if err != nil {
+			return nil, fmt.Errorf("queue: retry failed jobs: %w", err)
 		}
 		jobs[i] = insertArgs{
-			uuid: f.UUID, queue: f.Queue, kind: rp.Job, payload: f.Payload, maxAttempts: maxAttempts,
-			batchID: rp.BatchID, marker: d.key("retried:", strconv.FormatInt(f.ID, 10), ":", f.UUID),
+			uuid: f.UUID, queue: f.Queue, kind: r.Kind, payload: f.Payload, maxAttempts: r.MaxAttempts,
+			batchID: r.BatchID, marker: d.key("retried:", strconv.FormatInt(f.ID, 10), ":", f.UUID),
 		}
 	}
 	if _, err := d.insert(ctx, jobs); err != nil {

@@ -228,20 +228,12 @@ func (d *Driver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([]*dri
 	}
 	var jobs []*driver.JobRow
 	err = dbdriver.Retry(ctx, func() error {
-		jobs = jobs[:0]
 		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			j, err := dbdriver.ScanJob(rows)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, j)
-		}
-		return rows.Err()
+		jobs, err = dbdriver.ScanJobs(rows)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queue: claim jobs: %w", err)
