@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tripintravel/tripin/internal/mail"
 )
 
 // How much of each group a message lists before it counts the rest: a
@@ -242,22 +244,5 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%ds", s)
 }
 
-// rupiah writes a whole-rupiah amount as Indonesians do: Rp1.500.000.
-func rupiah(amount int64) string {
-	neg := amount < 0
-	if neg {
-		amount = -amount
-	}
-	digits := strconv.FormatInt(amount, 10)
-	var b strings.Builder
-	for i, c := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte('.')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-Rp" + b.String()
-	}
-	return "Rp" + b.String()
-}
+// rupiah writes a whole-rupiah amount as the emails do: Rp1.500.000.
+func rupiah(amount int64) string { return mail.FormatRupiah(amount) }
