@@ -614,13 +614,13 @@ func (d *statsDriver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([
 	return rows, err
 }
 
-func (d *statsDriver) JobCompleteMany(ctx context.Context, ids []int64) error {
+func (d *statsDriver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
 	start := time.Now()
-	err := d.Driver.JobCompleteMany(ctx, ids)
+	stale, err := d.Driver.JobCompleteMany(ctx, p)
 	d.s.completes.Add(1)
-	d.s.completeRows.Add(int64(len(ids)))
+	d.s.completeRows.Add(int64(len(p.Jobs)))
 	d.s.completeNanos.Add(int64(time.Since(start)))
-	return err
+	return stale, err
 }
 
 type statsListenerDriver struct {

@@ -45,6 +45,11 @@ const (
 	// OutcomeReleased: the job went back without using an attempt
 	// (snoozed, released by middleware, or stopped with the worker).
 	OutcomeReleased
+	// OutcomeLeaseLost: the worker no longer held the job when it went to
+	// record the attempt's end (it stalled past its lease and another
+	// worker took the job over, or the job was deleted), so nothing was
+	// written: the job's current holder decides its fate.
+	OutcomeLeaseLost
 )
 
 // Outcome is how one attempt ended.
@@ -521,32 +526,57 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 				delay = time.Second
 			}
 			released = append(released, row)
-			retries = append(retries, &driver.JobRetryParams{ID: row.ID, Delay: delay, Snooze: true, Error: err.Error(), Now: p.Now})
+			retries = append(retries, &driver.JobRetryParams{ID: row.ID, WorkerID: p.WorkerID, Attempts: row.Attempts,
+				Delay: delay, Snooze: true, Error: err.Error(), Now: p.Now})
 		}
 	}
 	if len(skipped) > 0 {
-		ids := make([]int64, len(skipped))
-		for i, r := range skipped {
-			ids[i] = r.ID
+		cp := &driver.JobCompleteParams{WorkerID: p.WorkerID}
+		for _, r := range skipped {
+			cp.Jobs = append(cp.Jobs, driver.LeaseOf(r))
 		}
-		if err := d.Driver.JobCompleteMany(ctx, ids); err != nil {
+		stale, err := d.Driver.JobCompleteMany(ctx, cp)
+		if err != nil {
 			// They stay reserved: their lease ends and they are skipped
 			// again. The jobs to run must not be lost meanwhile.
 			return out, 0, nil
 		}
+		lost := idSet(stale)
 		for _, r := range skipped {
-			d.h.AfterRun(ctx, r, Outcome{Status: OutcomeSucceeded})
+			d.h.AfterRun(ctx, r, Outcome{Status: outcomeOr(OutcomeSucceeded, lost[r.ID])})
 		}
 	}
 	if len(retries) > 0 {
-		if err := d.Driver.JobRetryMany(ctx, retries); err != nil {
+		stale, err := d.Driver.JobRetryMany(ctx, retries)
+		if err != nil {
 			return out, len(skipped), nil // released when their lease ends
 		}
+		lost := idSet(stale)
 		for i, r := range released {
-			d.h.AfterRun(ctx, r, Outcome{Status: OutcomeReleased, Err: errors.New(retries[i].Error)})
+			d.h.AfterRun(ctx, r, Outcome{Status: outcomeOr(OutcomeReleased, lost[r.ID]), Err: errors.New(retries[i].Error)})
 		}
 	}
 	return out, len(skipped), nil
+}
+
+// idSet returns ids as a set.
+func idSet(ids []int64) map[int64]bool {
+	if len(ids) == 0 {
+		return nil
+	}
+	m := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// outcomeOr returns OutcomeLeaseLost when the write of st was stale.
+func outcomeOr(st OutcomeStatus, stale bool) OutcomeStatus {
+	if stale {
+		return OutcomeLeaseLost
+	}
+	return st
 }
 
 func (d *hookedDriver) take(id int64) (claimedRow, bool) {
@@ -557,47 +587,56 @@ func (d *hookedDriver) take(id int64) (claimedRow, bool) {
 	return c, ok
 }
 
-// JobCompleteMany completes jobs, then reports them succeeded.
-func (d *hookedDriver) JobCompleteMany(ctx context.Context, ids []int64) error {
-	if err := d.Driver.JobCompleteMany(ctx, ids); err != nil {
-		return err
+// JobCompleteMany completes jobs, then reports them succeeded, or lost
+// when their claim no longer held.
+func (d *hookedDriver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
+	stale, err := d.Driver.JobCompleteMany(ctx, p)
+	if err != nil {
+		return nil, err
 	}
-	for _, id := range ids {
-		if c, ok := d.take(id); ok {
-			d.h.AfterRun(ctx, c.row, Outcome{Status: OutcomeSucceeded, Runtime: time.Since(c.start)})
+	lost := idSet(stale)
+	for _, j := range p.Jobs {
+		if c, ok := d.take(j.ID); ok {
+			d.h.AfterRun(ctx, c.row, Outcome{Status: outcomeOr(OutcomeSucceeded, lost[j.ID]), Runtime: time.Since(c.start)})
 		}
 	}
-	return nil
+	return stale, nil
 }
 
-// JobRetryMany retries jobs, then reports them retried or released.
-func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) error {
-	if err := d.Driver.JobRetryMany(ctx, params); err != nil {
-		return err
+// JobRetryMany retries jobs, then reports them retried or released, or
+// lost when their claim no longer held.
+func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
+	stale, err := d.Driver.JobRetryMany(ctx, params)
+	if err != nil {
+		return nil, err
 	}
+	lost := idSet(stale)
 	for _, p := range params {
 		if c, ok := d.take(p.ID); ok {
 			st := OutcomeRetried
 			if p.Snooze {
 				st = OutcomeReleased
 			}
-			d.h.AfterRun(ctx, c.row, Outcome{Status: st, Err: errors.New(p.Error), Runtime: time.Since(c.start)})
+			d.h.AfterRun(ctx, c.row, Outcome{Status: outcomeOr(st, lost[p.ID]), Err: errors.New(p.Error), Runtime: time.Since(c.start)})
 		}
 	}
-	return nil
+	return stale, nil
 }
 
-// JobFailMany fails jobs for good, then reports them failed.
-func (d *hookedDriver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) error {
-	if err := d.Driver.JobFailMany(ctx, params); err != nil {
-		return err
+// JobFailMany fails jobs for good, then reports them failed, or lost
+// when their claim no longer held.
+func (d *hookedDriver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) ([]int64, error) {
+	stale, err := d.Driver.JobFailMany(ctx, params)
+	if err != nil {
+		return nil, err
 	}
+	lost := idSet(stale)
 	for _, p := range params {
 		if c, ok := d.take(p.ID); ok {
-			d.h.AfterRun(ctx, c.row, Outcome{Status: OutcomeFailed, Err: errors.New(p.Exception), Runtime: time.Since(c.start)})
+			d.h.AfterRun(ctx, c.row, Outcome{Status: outcomeOr(OutcomeFailed, lost[p.ID]), Err: errors.New(p.Exception), Runtime: time.Since(c.start)})
 		}
 	}
-	return nil
+	return stale, nil
 }
 
 // PruneArgs is the job that prunes the queue's tables once, for the

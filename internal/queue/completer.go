@@ -15,20 +15,26 @@ import (
 // completer batches the outcomes of finished jobs: completions go to the
 // driver in one JobCompleteMany per batch, retries and failures likewise.
 // Adding never blocks the producer; a failing write is retried until it
-// succeeds or the completer is closed past its deadline.
+// succeeds or the completer is closed past its deadline. Every write names
+// the claim it records (the worker and the attempt), so an outcome whose
+// claim was taken over meanwhile changes nothing; it is logged and
+// counted as stale.
 type completer struct {
 	d        driver.Driver
 	log      *slog.Logger
+	worker   string
 	batch    int
 	interval time.Duration
 
 	mu        sync.Mutex
-	completed []int64
+	completed []driver.JobLease
 	retries   []*driver.JobRetryParams
 	fails     []*driver.JobFailParams
 
-	// written counts the outcomes written so far.
+	// written counts the outcomes written so far, stale ones included.
 	written atomic.Int64
+	// stale counts the outcomes that found their claim taken over.
+	stale atomic.Int64
 
 	wake    chan struct{}
 	flushes chan flushRequest
@@ -43,9 +49,9 @@ type flushRequest struct {
 	n   chan int
 }
 
-func newCompleter(ctx context.Context, d driver.Driver, log *slog.Logger, batch int, interval time.Duration) *completer {
+func newCompleter(ctx context.Context, d driver.Driver, log *slog.Logger, worker string, batch int, interval time.Duration) *completer {
 	c := &completer{
-		d: d, log: log, batch: batch, interval: interval,
+		d: d, log: log, worker: worker, batch: batch, interval: interval,
 		wake: make(chan struct{}, 1), flushes: make(chan flushRequest),
 		closing: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -70,26 +76,28 @@ func (c *completer) pending() int {
 	return len(c.completed) + len(c.retries) + len(c.fails)
 }
 
-// held returns the IDs of jobs whose outcome is buffered but not written
-// yet. Those jobs are still reserved in the table, so the worker keeps
-// their leases alive like those of running jobs: a job that finished must
-// not be taken again by another worker while its completion waits.
-func (c *completer) held() []int64 {
+// held returns the claims of jobs whose outcome is buffered but not
+// written yet. Those jobs are still reserved in the table, so the worker
+// keeps their leases alive like those of running jobs: a job that finished
+// must not be taken again by another worker while its completion waits.
+func (c *completer) held() []driver.JobLease {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids := make([]int64, 0, len(c.completed)+len(c.retries)+len(c.fails))
-	ids = append(ids, c.completed...)
+	out := make([]driver.JobLease, 0, len(c.completed)+len(c.retries)+len(c.fails))
+	out = append(out, c.completed...)
 	for _, r := range c.retries {
-		ids = append(ids, r.ID)
+		out = append(out, driver.JobLease{ID: r.ID, Attempts: r.Attempts})
 	}
 	for _, f := range c.fails {
-		ids = append(ids, f.ID)
+		out = append(out, driver.JobLease{ID: f.ID, Attempts: f.Attempts})
 	}
-	return ids
+	return out
 }
 
 // complete records a job that succeeded.
-func (c *completer) complete(id int64) { c.add(func() { c.completed = append(c.completed, id) }) }
+func (c *completer) complete(l driver.JobLease) {
+	c.add(func() { c.completed = append(c.completed, l) })
+}
 
 func (c *completer) retry(p *driver.JobRetryParams) {
 	c.add(func() { c.retries = append(c.retries, p) })
@@ -135,11 +143,13 @@ func (c *completer) write(ctx context.Context) int {
 	steps := []struct {
 		name  string
 		count int
-		fn    func() error
+		fn    func() ([]int64, error)
 	}{
-		{"complete", len(ids), func() error { return c.d.JobCompleteMany(ctx, ids) }},
-		{"retry", len(retries), func() error { return c.d.JobRetryMany(ctx, retries) }},
-		{"fail", len(fails), func() error { return c.d.JobFailMany(ctx, fails) }},
+		{"complete", len(ids), func() ([]int64, error) {
+			return c.d.JobCompleteMany(ctx, &driver.JobCompleteParams{WorkerID: c.worker, Jobs: ids})
+		}},
+		{"retry", len(retries), func() ([]int64, error) { return c.d.JobRetryMany(ctx, retries) }},
+		{"fail", len(fails), func() ([]int64, error) { return c.d.JobFailMany(ctx, fails) }},
 	}
 	for i, s := range steps {
 		if s.count == 0 {
@@ -147,10 +157,15 @@ func (c *completer) write(ctx context.Context) int {
 		}
 		pause := 10 * time.Millisecond
 		for {
-			err := s.fn()
+			stale, err := s.fn()
 			if err == nil {
 				n += s.count
 				c.written.Add(int64(s.count))
+				if len(stale) > 0 {
+					c.stale.Add(int64(len(stale)))
+					c.log.Warn("queue: lease lost before the outcome was recorded; another worker holds the job or it is gone, so nothing was written",
+						"step", s.name, "jobs", stale)
+				}
 				break
 			}
 			c.log.Warn("queue: record finished jobs; retrying", "step", s.name, "jobs", s.count, "error", err)

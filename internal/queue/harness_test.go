@@ -49,10 +49,10 @@ func (c *countingDriver) JobInsertMany(ctx context.Context, p []*driver.JobInser
 	return c.Driver.JobInsertMany(ctx, p)
 }
 
-func (c *countingDriver) JobCompleteMany(ctx context.Context, ids []int64) error {
+func (c *countingDriver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
 	c.completes.Add(1)
-	c.completed.Add(int64(len(ids)))
-	return c.Driver.JobCompleteMany(ctx, ids)
+	c.completed.Add(int64(len(p.Jobs)))
+	return c.Driver.JobCompleteMany(ctx, p)
 }
 
 // syncBuffer is a log sink safe for concurrent writers.

@@ -252,6 +252,10 @@ type execution struct {
 	backoff []time.Duration
 	start   time.Time
 
+	// cancel ends the job's context: at the stop timeout, or when its
+	// lease is lost.
+	cancel context.CancelCauseFunc
+
 	// set by the job's goroutine before it sends the execution back
 	err error
 	dur time.Duration
@@ -259,12 +263,34 @@ type execution struct {
 	// owned by the producer
 	abandoned bool
 	timer     *time.Timer
+	// renewed is when (by this process's monotonic clock) the lease was
+	// last known to hold: the start of the claim that took the job, then
+	// the start of each heartbeat that renewed it.
+	renewed time.Time
+	// marked is set once a heartbeat has renewed the claim, which marks
+	// the job started: from then on a takeover after the lease counts
+	// the attempt (see driver.Driver.JobClaim).
+	marked bool
+	// lost is set when the lease is known lost: a heartbeat renewed
+	// nothing, or the lease passed without a renewal. The job's context is
+	// cancelled and whatever it returns is written fenced, which records
+	// nothing if another worker holds it.
+	lost bool
 }
+
+// errLeaseLost is the cause of a job's context cancelled because its
+// worker no longer holds its lease.
+var errLeaseLost = errors.New("queue: the job's lease was lost (another worker may hold it now)")
+
+// lease returns the claim of a running job.
+func (e *execution) lease() driver.JobLease { return driver.LeaseOf(e.row) }
 
 type fetchResult struct {
 	rows []*driver.JobRow
 	err  error
 	max  int
+	// start is when the claim began: the leases it took hold from then.
+	start time.Time
 	// written is how many outcomes the completer had written when the
 	// claim began.
 	written int64
@@ -325,7 +351,7 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 
 	r.out = newPrinter(r.p.Output, r.p.JSON, r.log, r.c.cfg.Location)
 	defer r.out.close()
-	r.completer = newCompleter(bg, r.d, r.log, r.p.CompleteBatch, r.p.CompleteInterval)
+	r.completer = newCompleter(bg, r.d, r.log, r.c.cfg.WorkerID, r.p.CompleteBatch, r.p.CompleteInterval)
 	defer func() {
 		// Nothing finished may be lost: flush what is left, however the
 		// run ended, with a deadline of its own.
@@ -372,7 +398,8 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		maxTimer    <-chan time.Time
 		memTicker   <-chan time.Time
 		hbTicker    = time.NewTicker(max(r.c.cfg.RetryAfter/3, 10*time.Millisecond))
-		hbDone      = make(chan struct{}, 1)
+		markTicker  = time.NewTicker(min(startMarkInterval, max(r.c.cfg.RetryAfter/3, 10*time.Millisecond)))
+		hbDone      = make(chan heartbeatResult, 1)
 		hbInFlight  = false
 		hardStopped = false
 		forceExit   = false
@@ -385,6 +412,7 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 	pollTimer.Stop()
 	defer pollTimer.Stop()
 	defer hbTicker.Stop()
+	defer markTicker.Stop()
 	if r.p.MaxTime > 0 {
 		t := time.NewTimer(r.p.MaxTime)
 		defer t.Stop()
@@ -462,10 +490,11 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 				r.claimed++
 				if state != running {
 					// Claimed as the stop began: give it back untouched.
-					r.completer.retry(&driver.JobRetryParams{ID: row.ID, Snooze: true, Error: "released: worker stopping", Now: r.c.now()})
+					r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+						Snooze: true, Error: "released: worker stopping", Now: r.c.now()})
 					continue
 				}
-				r.begin(row)
+				r.begin(row, fr.start)
 			}
 			lastFull = len(fr.rows) == fr.max
 			if lastFull {
@@ -514,25 +543,42 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		case <-pollTimer.C:
 			wantFetch = true
 		case <-hbTicker.C:
+			// A job whose lease has passed without a renewal may be
+			// running elsewhere by now: stop it here.
+			r.expireUnrenewed()
 			if hbInFlight {
 				break
 			}
-			ids := r.completer.held()
+			leases := r.completer.held()
 			for e := range r.running {
-				ids = append(ids, e.row.ID)
+				if !e.lost {
+					leases = append(leases, e.lease())
+				}
 			}
-			if len(ids) == 0 {
+			if len(leases) > 0 {
+				hbInFlight = true
+				go r.heartbeat(bg, leases, hbDone)
+			}
+		case <-markTicker.C:
+			// Mark the jobs that have run for a while started, so that a
+			// takeover after their lease counts their attempt.
+			if hbInFlight {
 				break
 			}
-			hbInFlight = true
-			go func() {
-				if err := r.d.JobHeartbeatMany(bg, ids, r.c.cfg.WorkerID); err != nil {
-					r.log.Warn("queue: heartbeat", "error", err, "jobs", len(ids))
+			var leases []driver.JobLease
+			cutoff := time.Now().Add(-startMarkDelay)
+			for e := range r.running {
+				if !e.marked && !e.lost && e.start.Before(cutoff) {
+					leases = append(leases, e.lease())
 				}
-				hbDone <- struct{}{}
-			}()
-		case <-hbDone:
+			}
+			if len(leases) > 0 {
+				hbInFlight = true
+				go r.heartbeat(bg, leases, hbDone)
+			}
+		case res := <-hbDone:
 			hbInFlight = false
+			r.renewed(res)
 		case <-restart:
 			restart = nil
 			stop(softStop, nil, "queue restart signal")
@@ -572,17 +618,106 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 // fetch claims up to max jobs and hands them to the loop.
 func (r *runner) fetch(ctx context.Context, max int) {
 	written := r.completer.written.Load()
+	start := time.Now()
 	rows, err := r.d.JobClaim(ctx, &driver.JobClaimParams{
 		Queues: r.p.Queues, Max: max, WorkerID: r.c.cfg.WorkerID,
 		RetryAfter: r.c.cfg.RetryAfter, Now: r.c.now(),
 	})
-	r.fetchCh <- fetchResult{rows: rows, err: err, max: max, written: written}
+	r.fetchCh <- fetchResult{rows: rows, err: err, max: max, written: written, start: start}
+}
+
+// startMarkInterval is how often the worker marks the jobs it has been
+// running for startMarkDelay started (one heartbeat for all of them);
+// jobs that end sooner are never marked, their outcome being their mark.
+const (
+	startMarkInterval = time.Second
+	startMarkDelay    = 500 * time.Millisecond
+)
+
+// heartbeatResult is what one heartbeat reports to the loop.
+type heartbeatResult struct {
+	leases []driver.JobLease
+	lost   []int64
+	err    error
+	start  time.Time
+}
+
+// heartbeatTimeout bounds one heartbeat: well inside the lease, so that a
+// black-holed connection is given up while there is still time to renew.
+func (r *runner) heartbeatTimeout() time.Duration {
+	return min(max(r.c.cfg.RetryAfter/3, time.Second), 30*time.Second)
+}
+
+// heartbeat renews leases and reports the result on done.
+func (r *runner) heartbeat(ctx context.Context, leases []driver.JobLease, done chan<- heartbeatResult) {
+	start := time.Now()
+	hctx, cancel := context.WithTimeout(ctx, r.heartbeatTimeout())
+	defer cancel()
+	lost, err := r.d.JobHeartbeatMany(hctx, &driver.JobHeartbeatParams{
+		WorkerID: r.c.cfg.WorkerID, Jobs: leases, Lease: r.c.cfg.RetryAfter, Now: r.c.now(),
+	})
+	done <- heartbeatResult{leases: leases, lost: lost, err: err, start: start}
+}
+
+// renewed applies a heartbeat's result to the running jobs: those it
+// renewed are marked started with a fresh lease; those it could not renew
+// are stopped, since another worker may hold them now. Jobs whose outcome
+// was written meanwhile are no longer running and are left alone; jobs
+// whose outcome is still buffered learn of a lost lease from the write.
+func (r *runner) renewed(res heartbeatResult) {
+	if res.err != nil {
+		r.log.Warn("queue: heartbeat", "error", res.err, "jobs", len(res.leases))
+		r.expireUnrenewed()
+		return
+	}
+	byID := make(map[int64]*execution, len(r.running))
+	for e := range r.running {
+		byID[e.row.ID] = e
+	}
+	lost := idSet(res.lost)
+	for _, l := range res.leases {
+		e := byID[l.ID]
+		if e == nil || e.row.Attempts != l.Attempts || e.lost {
+			continue
+		}
+		if lost[l.ID] {
+			r.loseLease(e, "a heartbeat renewed nothing: another worker took the job over, or it was deleted")
+			continue
+		}
+		e.marked = true
+		if res.start.After(e.renewed) {
+			e.renewed = res.start
+		}
+	}
+}
+
+// expireUnrenewed stops the running jobs whose lease has passed, by this
+// process's clock, since it was last renewed: heartbeats failed (the
+// database is unreachable, or the connection is black-holed), and another
+// worker may take the job any moment.
+func (r *runner) expireUnrenewed() {
+	now := time.Now()
+	for e := range r.running {
+		if !e.lost && now.Sub(e.renewed) > r.c.cfg.RetryAfter {
+			r.loseLease(e, "its lease passed without a renewal")
+		}
+	}
+}
+
+// loseLease cancels a job whose lease this worker no longer holds. The
+// job keeps its slot until its handler returns.
+func (r *runner) loseLease(e *execution, why string) {
+	e.lost = true
+	e.cancel(errLeaseLost)
+	r.log.Warn("queue: lease lost; cancelling the job", "job", e.row.Kind, "id", e.row.ID, "uuid", e.row.UUID,
+		"attempt", e.row.Attempts, "reason", why)
 }
 
 // begin resolves a claimed job's options and starts its goroutine, or
-// settles it at once when it cannot run.
-func (r *runner) begin(row *driver.JobRow) {
-	e := &execution{row: row, start: time.Now(), timeout: r.c.cfg.Timeout, backoff: r.c.cfg.Backoff, tries: row.MaxAttempts}
+// settles it at once when it cannot run. claimed is when the claim that
+// took it began.
+func (r *runner) begin(row *driver.JobRow, claimed time.Time) {
+	e := &execution{row: row, start: time.Now(), renewed: claimed, timeout: r.c.cfg.Timeout, backoff: r.c.cfg.Backoff, tries: row.MaxAttempts}
 	p, err := DecodePayload(row.Payload)
 	if err != nil {
 		r.out.event(e, statusRunning, nil)
@@ -625,6 +760,8 @@ func (r *runner) begin(row *driver.JobRow) {
 	}
 	r.running[e] = struct{}{}
 	r.active.add(row)
+	var jctx context.Context
+	jctx, e.cancel = context.WithCancelCause(r.jobCtx)
 	if e.timeout > 0 {
 		e.timer = time.AfterFunc(e.timeout+r.p.AbandonGrace, func() {
 			select {
@@ -647,7 +784,7 @@ func (r *runner) begin(row *driver.JobRow) {
 			case <-r.done:
 			}
 		}()
-		e.err = runAttempt(r.jobCtx, e.unit, e.row, e.payload.Data, e.timeout)
+		e.err = runAttempt(jctx, e.unit, e.row, e.payload.Data, e.timeout)
 		returned = true
 	}()
 }
@@ -658,6 +795,14 @@ func (r *runner) finish(e *execution, stopping bool) {
 	r.active.remove(e.row.ID)
 	if e.timer != nil {
 		e.timer.Stop()
+	}
+	e.cancel(nil)
+	if e.lost && e.err != nil {
+		// Cancelled because its lease was lost: not the job's fault. The
+		// release is written fenced, so it records nothing if another
+		// worker holds the job now.
+		r.release(e, "released: "+errLeaseLost.Error())
+		return
 	}
 	if stopping && e.err != nil {
 		// Cancelled by the stop timeout: not the job's fault.
@@ -672,6 +817,7 @@ func (r *runner) finish(e *execution, stopping bool) {
 func (r *runner) abandon(e *execution) {
 	delete(r.running, e)
 	r.active.remove(e.row.ID)
+	e.cancel(nil)
 	e.abandoned = true
 	r.leaked++
 	e.dur = time.Since(e.start)
@@ -686,7 +832,8 @@ func (r *runner) release(e *execution, why string) {
 	if e.timer != nil {
 		e.timer.Stop()
 	}
-	r.completer.retry(&driver.JobRetryParams{ID: e.row.ID, Snooze: true, Error: why, Now: r.c.now()})
+	r.completer.retry(&driver.JobRetryParams{ID: e.row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: e.row.Attempts,
+		Snooze: true, Error: why, Now: r.c.now()})
 	r.out.event(e, statusReleased, nil)
 }
 
@@ -698,12 +845,13 @@ func (r *runner) settle(e *execution, err error) {
 	}
 	row := e.row
 	if err == nil {
-		r.completer.complete(row.ID)
+		r.completer.complete(driver.LeaseOf(row))
 		r.out.event(e, statusDone, nil)
 		return
 	}
 	if d, ok := IsSnooze(err); ok && !IsPermanent(err) {
-		r.completer.retry(&driver.JobRetryParams{ID: row.ID, Delay: d, Snooze: true, Error: err.Error(), Now: r.c.now()})
+		r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+			Delay: d, Snooze: true, Error: err.Error(), Now: r.c.now()})
 		r.out.event(e, statusReleased, err)
 		return
 	}
@@ -718,13 +866,15 @@ func (r *runner) settle(e *execution, err error) {
 	}
 	if final {
 		chain := ErrorChain(err)
-		r.completer.fail(&driver.JobFailParams{ID: row.ID, Connection: r.c.cfg.Connection, Exception: chain, Now: r.c.now()})
+		r.completer.fail(&driver.JobFailParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+			Connection: r.c.cfg.Connection, Exception: chain, Now: r.c.now()})
 		r.out.event(e, statusFailed, err)
 		r.log.Error("queue: job failed", "job", row.Kind, "id", row.ID, "uuid", row.UUID, "queue", row.Queue,
 			"attempt", row.Attempts, "error", err)
 		return
 	}
-	r.completer.retry(&driver.JobRetryParams{ID: row.ID, Delay: delay, Error: ErrorChain(err), Now: r.c.now()})
+	r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+		Delay: delay, Error: ErrorChain(err), Now: r.c.now()})
 	r.out.event(e, statusRetry, err)
 	r.log.Warn("queue: job attempt failed; will retry", "job", row.Kind, "id", row.ID, "queue", row.Queue,
 		"attempt", row.Attempts, "retry_in", delay.Round(time.Millisecond).String(), "error", err)

@@ -492,12 +492,14 @@ func TestDeadWorkersJobRunsAgainAfterLease(t *testing.T) {
 		c := h.client(func(cfg *queue.Config) { cfg.RetryAfter = 30 * time.Second })
 		id := h.insert(c, testArgs{}, &queue.InsertOpts{Tries: 3})
 
-		// A worker claims the job and dies without a word.
+		// A worker claims the job, starts it (its heartbeat is the start
+		// mark) and dies without a word.
 		rows, err := h.d.JobClaim(context.Background(), &driver.JobClaimParams{
 			Queues: []string{"default"}, Max: 1, WorkerID: "dead-worker", RetryAfter: 30 * time.Second, Now: clock.Now(),
 		})
 		require.NoError(t, err)
 		require.Len(t, rows, 1)
+		markStarted(t, h, rows, clock.Now())
 
 		h.start(c, params())
 		clock.Advance(29 * time.Second)
@@ -516,10 +518,11 @@ func TestDeadWorkersLastTryFails(t *testing.T) {
 		cs := h.handle(func(ctx context.Context, job *queue.Job[testArgs]) error { return nil })
 		c := h.client(func(cfg *queue.Config) { cfg.RetryAfter = 30 * time.Second })
 		h.insert(c, testArgs{}, &queue.InsertOpts{Tries: 1})
-		_, err := h.d.JobClaim(context.Background(), &driver.JobClaimParams{
+		rows, err := h.d.JobClaim(context.Background(), &driver.JobClaimParams{
 			Queues: []string{"default"}, Max: 1, WorkerID: "dead-worker", RetryAfter: 30 * time.Second, Now: clock.Now(),
 		})
 		require.NoError(t, err)
+		markStarted(t, h, rows, clock.Now())
 		clock.Advance(31 * time.Second)
 		require.NoError(t, h.run(c, params(func(p *queue.WorkParams) { p.StopWhenEmpty = true })))
 		require.Equal(t, 0, cs.len(), "a job past its tries does not run again")
@@ -527,6 +530,39 @@ func TestDeadWorkersLastTryFails(t *testing.T) {
 		require.Len(t, failed, 1)
 		require.Contains(t, failed[0].exception, "attempted too many times")
 	})
+}
+
+// TestLostClaimReplyKeepsTheAttempt: a claim whose reply never reached its
+// worker (the job was reserved but never started, so never renewed) does
+// not use up a one-try job: after the lease it runs, as its first attempt.
+func TestLostClaimReplyKeepsTheAttempt(t *testing.T) {
+	each(t, func(t *testing.T, h *harness) {
+		clock := h.withClock()
+		cs := h.handle(func(ctx context.Context, job *queue.Job[testArgs]) error { return nil })
+		c := h.client(func(cfg *queue.Config) { cfg.RetryAfter = 30 * time.Second })
+		id := h.insert(c, testArgs{}, &queue.InsertOpts{Tries: 1})
+		_, err := h.d.JobClaim(context.Background(), &driver.JobClaimParams{
+			Queues: []string{"default"}, Max: 1, WorkerID: "lost-reply", RetryAfter: 30 * time.Second, Now: clock.Now(),
+		})
+		require.NoError(t, err)
+		clock.Advance(31 * time.Second)
+		require.NoError(t, h.run(c, params(func(p *queue.WorkParams) { p.StopWhenEmpty = true })))
+		j := cs.next(t)
+		require.Equal(t, id, j.ID)
+		require.Equal(t, 1, j.Attempts, "the lost claim gave its attempt back")
+		require.Empty(t, h.failedJobs())
+		require.False(t, h.job(id).exists, "the job completed")
+	})
+}
+
+// markStarted renews the claims of jobs as their worker's first heartbeat
+// would, which marks them started.
+func markStarted(t *testing.T, h *harness, rows []*driver.JobRow, now time.Time) {
+	t.Helper()
+	p := driver.CompleteParamsOf(rows)
+	lost, err := h.d.JobHeartbeatMany(context.Background(), &driver.JobHeartbeatParams{WorkerID: p.WorkerID, Jobs: p.Jobs, Lease: 30 * time.Second, Now: now})
+	require.NoError(t, err)
+	require.Empty(t, lost)
 }
 
 func TestHeartbeatKeepsLongJobLeased(t *testing.T) {
@@ -659,5 +695,49 @@ func TestStopUnderLoadLosesNoCompletion(t *testing.T) {
 		require.Equal(t, 3000, left+len(done), "every job is either done and deleted or still queued")
 		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM jobs WHERE reserved_at IS NOT NULL"), "nothing is left reserved")
 		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM jobs WHERE attempts > 0"))
+	})
+}
+
+// TestLostLeaseCancelsTheJob: when another worker takes a running job over
+// (this one stalled past its lease, as far as the database can tell), the
+// next heartbeat renews nothing, the job's context is cancelled at once
+// with the lost lease as its cause, and the worker's late outcome changes
+// nothing: the job stays with its new holder.
+func TestLostLeaseCancelsTheJob(t *testing.T) {
+	each(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		clock := h.withClock()
+		causes := make(chan error, 1)
+		cs := h.handle(func(ctx context.Context, job *queue.Job[testArgs]) error {
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return ctx.Err()
+		})
+		c := h.client(func(cfg *queue.Config) { cfg.RetryAfter = 3 * time.Second })
+		id := h.insert(c, testArgs{}, nil)
+		h.start(c, params())
+		require.Equal(t, id, cs.next(t).ID)
+
+		taken, err := h.d.JobClaim(ctx, &driver.JobClaimParams{
+			Queues: []string{"default"}, Max: 1, WorkerID: "thief", RetryAfter: time.Hour, Now: clock.Now().Add(time.Minute),
+		})
+		require.NoError(t, err)
+		require.Len(t, taken, 1, "the lease has passed by the injected clock")
+
+		select {
+		case cause := <-causes:
+			require.ErrorContains(t, cause, "lease was lost")
+		case <-time.After(10 * time.Second):
+			t.Fatal("the job was not cancelled after its lease was taken over")
+		}
+		h.eventually(func() bool {
+			return strings.Contains(h.logs.String(), "lease lost before the outcome was recorded")
+		}, "the stale release is logged")
+		var by string
+		var attempts int
+		require.NoError(t, h.db.QueryRowContext(ctx, h.db.Rebind("SELECT reserved_by, attempts FROM jobs WHERE id = ?"), id).Scan(&by, &attempts))
+		require.Equal(t, "thief", by, "the new holder keeps the job")
+		require.Equal(t, taken[0].Attempts, attempts)
+		require.Contains(t, h.logs.String(), "lease lost; cancelling the job")
 	})
 }

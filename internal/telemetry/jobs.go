@@ -24,6 +24,8 @@ func (m *Metrics) ObserveJob(_ context.Context, row *driver.JobRow, o queue.Outc
 		m.jobsRetried.WithLabelValues(q, kind).Inc()
 	case queue.OutcomeReleased:
 		m.jobsReleased.WithLabelValues(q, kind).Inc()
+	case queue.OutcomeLeaseLost:
+		m.jobsLeaseLost.WithLabelValues(q, kind).Inc()
 	}
 	// A zero runtime means the handler never started (a skipped job, or
 	// one middleware released before it ran): there is no duration to

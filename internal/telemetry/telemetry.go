@@ -55,6 +55,7 @@ type Metrics struct {
 	jobsFailed    *prometheus.CounterVec
 	jobsRetried   *prometheus.CounterVec
 	jobsReleased  *prometheus.CounterVec
+	jobsLeaseLost *prometheus.CounterVec
 	jobDuration   *prometheus.HistogramVec
 	jobWait       *prometheus.HistogramVec
 	httpDuration  *prometheus.HistogramVec
@@ -111,6 +112,10 @@ func New(opts Options) *Metrics {
 		Namespace: namespace, Name: "jobs_released_total",
 		Help: "Jobs this process put back without using an attempt (snoozed, released by job middleware, or stopped with the worker).",
 	}, jobLabels)
+	m.jobsLeaseLost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "jobs_lease_lost_total",
+		Help: "Outcomes this process did not record because its claim of the job no longer held: the worker stalled past its lease and another took the job over, or the job was deleted. Nothing was written for them.",
+	}, jobLabels)
 	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "job_duration_seconds",
 		Help:    "How long each attempt whose handler ran took in this process, from claim to its outcome being written.",
@@ -135,7 +140,7 @@ func New(opts Options) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.jobsProcessed, m.jobsFailed, m.jobsRetried, m.jobsReleased,
+		m.jobsProcessed, m.jobsFailed, m.jobsRetried, m.jobsReleased, m.jobsLeaseLost,
 		m.jobDuration, m.jobWait, m.httpDuration, m.readErrors,
 		m.queue, m.bookings,
 	)

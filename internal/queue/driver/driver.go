@@ -22,12 +22,16 @@ type JobRow struct {
 	Attempts    int // attempts made, counted when the job is reserved
 	MaxAttempts int // 0 means unlimited
 	ReservedAt  time.Time
-	AvailableAt time.Time
-	CreatedAt   time.Time
-	UniqueKey   string
-	BatchID     string
-	ReservedBy  string
-	LastError   string
+	// LeaseExpiresAt is when the reservation ends unless a heartbeat
+	// renews it, by the database clock: set by the claim from its own
+	// lease, so that no worker judges another's lease by its own setting.
+	LeaseExpiresAt time.Time
+	AvailableAt    time.Time
+	CreatedAt      time.Time
+	UniqueKey      string
+	BatchID        string
+	ReservedBy     string
+	LastError      string
 }
 
 // JobInsertParams describes one job to insert.
@@ -65,19 +69,58 @@ type JobClaimParams struct {
 	Queues   []string
 	Max      int
 	WorkerID string
-	// RetryAfter is the lease: a job reserved longer ago than this (by the
-	// database clock) is considered abandoned and may be claimed again.
-	// Zero means 90 seconds, Laravel's retry_after. The tables keep whole
-	// seconds, so it is rounded up to a second.
+	// RetryAfter is the lease of the jobs this claim reserves: the claim
+	// stores now + RetryAfter (by the database clock) on each job, and a
+	// job whose stored lease has passed is considered abandoned and may be
+	// claimed again by anyone, whatever their own RetryAfter. Zero means
+	// DefaultLease, Laravel's retry_after. The tables keep whole seconds,
+	// so it is rounded up to a second.
 	RetryAfter time.Duration
 	// Now overrides the database clock (tests only). Zero means the
 	// database's own clock.
 	Now time.Time
 }
 
+// JobLease names one claim of a job: the job, the worker that claimed
+// it and the attempt number the claim gave it. Every outcome write and
+// every heartbeat matches all three, so that a worker whose lease was
+// taken over by another (it stalled past its lease) changes nothing: its
+// job has since been claimed again, which changed reserved_by or
+// attempts, or finished and left the table.
+type JobLease struct {
+	ID       int64
+	Attempts int
+}
+
+// LeaseOf returns the lease of a claimed job.
+func LeaseOf(j *JobRow) JobLease { return JobLease{ID: j.ID, Attempts: j.Attempts} }
+
+// CompleteParamsOf returns the params that complete jobs claimed by one
+// worker (that of the first job).
+func CompleteParamsOf(jobs []*JobRow) *JobCompleteParams {
+	p := &JobCompleteParams{Jobs: make([]JobLease, len(jobs))}
+	for i, j := range jobs {
+		p.Jobs[i] = LeaseOf(j)
+	}
+	if len(jobs) > 0 {
+		p.WorkerID = jobs[0].ReservedBy
+	}
+	return p
+}
+
+// JobCompleteParams deletes finished jobs claimed by WorkerID.
+type JobCompleteParams struct {
+	WorkerID string
+	Jobs     []JobLease
+}
+
 // JobRetryParams returns a reserved job to the queue.
 type JobRetryParams struct {
 	ID int64
+	// WorkerID and Attempts are the claim's: the retry is written only
+	// while the job is still reserved by that claim.
+	WorkerID string
+	Attempts int
 	// Delay after the database's current time (or Now) before the job is
 	// available again.
 	Delay time.Duration
@@ -91,12 +134,30 @@ type JobRetryParams struct {
 
 // JobFailParams moves a job for good from jobs to failed_jobs.
 type JobFailParams struct {
-	ID         int64
+	ID int64
+	// WorkerID and Attempts are the claim's: the job moves only while it
+	// is still reserved by that claim.
+	WorkerID   string
+	Attempts   int
 	Connection string
 	// Exception is the error chain (and the stack for a panic).
 	Exception string
 	Now       time.Time
 }
+
+// JobHeartbeatParams renews the leases of jobs a worker still holds.
+type JobHeartbeatParams struct {
+	WorkerID string
+	Jobs     []JobLease
+	// Lease is the new lease from the database's current time (or Now).
+	// Zero means DefaultLease.
+	Lease time.Duration
+	Now   time.Time
+}
+
+// DefaultLease is the lease of a claim or heartbeat that names none, as
+// Laravel's database queue's retry_after.
+const DefaultLease = 90 * time.Second
 
 // Driver is a queue storage backend.
 type Driver interface {
@@ -108,22 +169,37 @@ type Driver interface {
 	// only if tx commits.
 	JobInsertManyTx(ctx context.Context, tx *sql.Tx, params []*JobInsertParams) ([]JobInsertResult, error)
 	// JobClaim reserves up to Max available jobs in one round trip, setting
-	// reserved_at, reserved_by and attempts+1. Distinct concurrent callers
-	// never receive the same job while its lease holds. Within each queue,
-	// in strict priority order, jobs whose lease expired are taken first,
-	// then pending jobs by available_at and id (first in, first out); the
-	// result is sorted by queue priority, available_at and id. Deadlocks
-	// and busy errors are retried inside the driver, never returned.
+	// reserved_at, reserved_by, the lease's end (now + RetryAfter) and
+	// attempts+1. Distinct concurrent callers never receive the same job
+	// while its lease holds. Within each queue, in strict priority order,
+	// jobs whose lease expired are taken first, then pending jobs by
+	// available_at and id (first in, first out); the result is sorted by
+	// queue priority, available_at and id. Deadlocks and busy errors are
+	// retried inside the driver, never returned.
+	//
+	// A job whose lease expired without its worker ever renewing it (no
+	// heartbeat, which is also the worker's start mark) is taken again
+	// with its attempt given back, once: the claim that reserved it may
+	// have lost its reply, so the job may never have run. A job that is
+	// reclaimed this way and again expires unrenewed is charged as usual,
+	// so a job that kills its worker at once still runs out of tries.
 	JobClaim(ctx context.Context, params *JobClaimParams) ([]*JobRow, error)
-	// JobCompleteMany deletes finished jobs, in one statement.
-	JobCompleteMany(ctx context.Context, ids []int64) error
-	// JobRetryMany makes reserved jobs available again after their delay.
-	JobRetryMany(ctx context.Context, params []*JobRetryParams) error
+	// JobCompleteMany deletes finished jobs still held by their claim, in
+	// as few statements as the backend allows. It returns the jobs whose
+	// claim no longer holds (their lease was taken over, or they are
+	// gone): for those nothing was written.
+	JobCompleteMany(ctx context.Context, params *JobCompleteParams) (stale []int64, err error)
+	// JobRetryMany makes reserved jobs available again after their delay,
+	// and returns the jobs whose claim no longer holds, left unchanged.
+	JobRetryMany(ctx context.Context, params []*JobRetryParams) (stale []int64, err error)
 	// JobFailMany moves jobs to failed_jobs in the transaction that deletes
-	// them from jobs.
-	JobFailMany(ctx context.Context, params []*JobFailParams) error
-	// JobHeartbeatMany extends the lease of jobs still reserved by workerID.
-	JobHeartbeatMany(ctx context.Context, ids []int64, workerID string) error
+	// them from jobs, and returns the jobs whose claim no longer holds,
+	// left unchanged.
+	JobFailMany(ctx context.Context, params []*JobFailParams) (stale []int64, err error)
+	// JobHeartbeatMany extends the leases of jobs still held by their
+	// claim, marks them started, and returns the jobs whose lease it could
+	// not renew: their worker must stop working them at once.
+	JobHeartbeatMany(ctx context.Context, params *JobHeartbeatParams) (lost []int64, err error)
 	// Now returns the database clock.
 	Now(ctx context.Context) (time.Time, error)
 	// CacheGet and CachePut read and write the shared cache (the cache

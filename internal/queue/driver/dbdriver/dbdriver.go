@@ -24,7 +24,7 @@ import (
 
 // DefaultRetryAfter is the lease used when JobClaimParams.RetryAfter is
 // zero, as Laravel's database queue's retry_after.
-const DefaultRetryAfter = 90 * time.Second
+const DefaultRetryAfter = driver.DefaultLease
 
 // Dialect is the SQL that differs between the database backends for the
 // statements Base runs. Statements are written with ? placeholders and
@@ -40,6 +40,16 @@ type Dialect struct {
 	// as cheap for the database as the dialect allows (one array parameter
 	// on PostgreSQL, one JSON parameter on SQLite, literals on MySQL).
 	IDList func(ids []int64) (cond string, args []any)
+	// LeaseList returns a condition matching the jobs of leases by id and
+	// attempts (the caller adds reserved_by), and its args, finding the
+	// rows by primary key.
+	LeaseList func(leases []driver.JobLease) (cond string, args []any)
+	// Returning is true when DELETE and UPDATE take RETURNING.
+	Returning bool
+	// LockRow ends a SELECT that must lock the row it reads until the
+	// transaction ends ("" where the transaction already holds the only
+	// writer, as on SQLite).
+	LockRow string
 	// FailInsert is the INSERT … SELECT that copies one job into
 	// failed_jobs. Its parameters are connection, exception, failed_at (or
 	// NULL for the database clock), id. It replaces an earlier failed row
@@ -63,7 +73,9 @@ type Base struct {
 	name    string
 
 	retrySQL      string
+	failLockSQL   string
 	failDeleteSQL string
+	heartbeatSQL  string
 	cacheGetSQL   string
 }
 
@@ -74,12 +86,19 @@ func NewBase(db *store.DB, d *Dialect, name string) *Base {
 		name = "database"
 	}
 	b := &Base{DB: db, Dialect: d, name: name}
-	b.retrySQL = db.Rebind(`UPDATE jobs SET reserved_at = NULL, reserved_by = NULL,
-  available_at = COALESCE(?, ` + d.UnixNow + `) + ?,
+	// attempts is assigned before the columns it reads: MySQL evaluates
+	// SET from left to right with the new values.
+	b.retrySQL = db.Rebind(`UPDATE jobs SET
   attempts = CASE WHEN ? AND attempts > 0 THEN attempts - 1 ELSE attempts END,
+  reserved_at = NULL, reserved_by = NULL, lease_expires_at = NULL, heartbeat_at = NULL,
+  available_at = COALESCE(?, ` + d.UnixNow + `) + ?,
   last_error = ?
-WHERE id = ?`)
+WHERE id = ? AND reserved_by = ? AND attempts = ?`)
+	b.failLockSQL = db.Rebind(`SELECT 1 FROM jobs WHERE id = ? AND reserved_by = ? AND attempts = ?` + d.LockRow)
 	b.failDeleteSQL = db.Rebind(`DELETE FROM jobs WHERE id = ?`)
+	b.heartbeatSQL = db.Rebind(`UPDATE jobs SET lease_expires_at = COALESCE(?, ` + d.UnixNow + `) + ?,
+  heartbeat_at = COALESCE(?, ` + d.UnixNow + `)
+WHERE id = ? AND reserved_by = ? AND attempts = ? AND reserved_at IS NOT NULL`)
 	b.cacheGetSQL = db.Rebind(`SELECT value FROM cache WHERE ` + quoteKey(d.Store) + ` = ? AND (expiration = 0 OR expiration > ` + d.UnixNow + `)`)
 	return b
 }
@@ -94,70 +113,138 @@ func quoteKey(d store.Dialect) string {
 // Name returns the connection name.
 func (b *Base) Name() string { return b.name }
 
-// JobCompleteMany deletes finished jobs in one statement.
-func (b *Base) JobCompleteMany(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
+// JobCompleteMany deletes finished jobs still held by their claim, in one
+// statement, and returns the jobs whose claim no longer holds.
+func (b *Base) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
+	if p == nil || len(p.Jobs) == 0 {
+		return nil, nil
 	}
-	cond, args := b.Dialect.IDList(ids)
+	if !b.Dialect.Returning {
+		return nil, errors.New("queue: complete jobs: the dialect has no RETURNING; its driver must complete jobs itself")
+	}
+	cond, args := b.Dialect.LeaseList(p.Jobs)
 	if b.Dialect.AsyncCommit != "" {
 		cond += " AND " + b.Dialect.AsyncCommit
 	}
-	q := b.DB.Rebind("DELETE FROM jobs WHERE " + cond)
+	q := b.DB.Rebind("DELETE FROM jobs WHERE reserved_by = ? AND " + cond + " RETURNING id")
+	args = append([]any{p.WorkerID}, args...)
+	var done []int64
 	err := Retry(ctx, func() error {
-		_, err := b.DB.ExecContext(ctx, q, args...)
+		rows, err := b.DB.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		done, err = ScanIDs(rows)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("queue: complete jobs: %w", err)
+		return nil, fmt.Errorf("queue: complete jobs: %w", err)
 	}
-	return nil
+	return StaleLeases(p.Jobs, done), nil
+}
+
+// ScanIDs reads a column of ids and closes rows.
+func ScanIDs(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// StaleLeases returns the ids of leases that are not in written.
+func StaleLeases(leases []driver.JobLease, written []int64) []int64 {
+	if len(written) == len(leases) {
+		return nil
+	}
+	ok := make(map[int64]bool, len(written))
+	for _, id := range written {
+		ok[id] = true
+	}
+	var stale []int64
+	for _, l := range leases {
+		if !ok[l.ID] {
+			stale = append(stale, l.ID)
+		}
+	}
+	return stale
 }
 
 // JobRetryMany makes reserved jobs available again after their delay, in
-// one transaction.
-func (b *Base) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) error {
+// one transaction, and returns the jobs whose claim no longer holds.
+func (b *Base) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
 	if len(params) == 0 {
-		return nil
+		return nil, nil
 	}
-	err := Retry(ctx, func() error { return b.retryMany(ctx, params) })
+	var stale []int64
+	err := Retry(ctx, func() error {
+		var err error
+		stale, err = b.retryMany(ctx, params)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("queue: retry jobs: %w", err)
+		return nil, fmt.Errorf("queue: retry jobs: %w", err)
 	}
-	return nil
+	return stale, nil
 }
 
-func (b *Base) retryMany(ctx context.Context, params []*driver.JobRetryParams) error {
-	return b.DB.InTx(ctx, func(tx *sql.Tx) error {
+func (b *Base) retryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
+	var stale []int64
+	err := b.DB.InTx(ctx, func(tx *sql.Tx) error {
+		stale = stale[:0]
 		stmt, err := tx.PrepareContext(ctx, b.retrySQL)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, p := range params {
-			if _, err := stmt.ExecContext(ctx, UnixOrNil(p.Now), Seconds(p.Delay), p.Snooze, NullString(p.Error), p.ID); err != nil {
+			res, err := stmt.ExecContext(ctx, p.Snooze, UnixOrNil(p.Now), Seconds(p.Delay), NullString(p.Error), p.ID, p.WorkerID, p.Attempts)
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				stale = append(stale, p.ID)
 			}
 		}
 		return nil
 	})
+	return stale, err
 }
 
 // JobFailMany moves jobs to failed_jobs in the transaction that deletes
-// them from jobs.
-func (b *Base) JobFailMany(ctx context.Context, params []*driver.JobFailParams) error {
+// them from jobs, and returns the jobs whose claim no longer holds.
+func (b *Base) JobFailMany(ctx context.Context, params []*driver.JobFailParams) ([]int64, error) {
 	if len(params) == 0 {
-		return nil
+		return nil, nil
 	}
-	err := Retry(ctx, func() error { return b.failMany(ctx, params) })
+	var stale []int64
+	err := Retry(ctx, func() error {
+		var err error
+		stale, err = b.failMany(ctx, params)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("queue: fail jobs: %w", err)
+		return nil, fmt.Errorf("queue: fail jobs: %w", err)
 	}
-	return nil
+	return stale, nil
 }
 
-func (b *Base) failMany(ctx context.Context, params []*driver.JobFailParams) error {
-	return b.DB.InTx(ctx, func(tx *sql.Tx) error {
+func (b *Base) failMany(ctx context.Context, params []*driver.JobFailParams) ([]int64, error) {
+	var stale []int64
+	err := b.DB.InTx(ctx, func(tx *sql.Tx) error {
+		stale = stale[:0]
+		lock, err := tx.PrepareContext(ctx, b.failLockSQL)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
 		ins, err := tx.PrepareContext(ctx, b.Dialect.FailInsert)
 		if err != nil {
 			return err
@@ -169,6 +256,17 @@ func (b *Base) failMany(ctx context.Context, params []*driver.JobFailParams) err
 		}
 		defer del.Close()
 		for _, p := range params {
+			// The row is locked while its claim is checked, so that no
+			// claim takes it over between the copy and the delete.
+			var one int
+			err := lock.QueryRowContext(ctx, p.ID, p.WorkerID, p.Attempts).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				stale = append(stale, p.ID)
+				continue
+			}
+			if err != nil {
+				return err
+			}
 			var at any
 			if !p.Now.IsZero() {
 				at = b.Dialect.Timestamp(p.Now)
@@ -186,25 +284,48 @@ func (b *Base) failMany(ctx context.Context, params []*driver.JobFailParams) err
 		}
 		return nil
 	})
+	return stale, err
 }
 
-// JobHeartbeatMany sets reserved_at to the database clock for the jobs
-// still reserved by workerID.
-func (b *Base) JobHeartbeatMany(ctx context.Context, ids []int64, workerID string) error {
-	if len(ids) == 0 {
-		return nil
+// JobHeartbeatMany moves the lease of each job still held by its claim to
+// Lease past the database clock and marks the claim started, in one
+// transaction, and returns the jobs it could not renew.
+func (b *Base) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatParams) ([]int64, error) {
+	if p == nil || len(p.Jobs) == 0 {
+		return nil, nil
 	}
-	cond, args := b.Dialect.IDList(ids)
-	q := b.DB.Rebind("UPDATE jobs SET reserved_at = " + b.Dialect.UnixNow + " WHERE reserved_by = ? AND " + cond)
-	args = append([]any{workerID}, args...)
+	lease := p.Lease
+	if lease <= 0 {
+		lease = driver.DefaultLease
+	}
+	var lost []int64
 	err := Retry(ctx, func() error {
-		_, err := b.DB.ExecContext(ctx, q, args...)
-		return err
+		return b.DB.InTx(ctx, func(tx *sql.Tx) error {
+			lost = lost[:0]
+			stmt, err := tx.PrepareContext(ctx, b.heartbeatSQL)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			now := UnixOrNil(p.Now)
+			for _, j := range p.Jobs {
+				res, err := stmt.ExecContext(ctx, now, Seconds(lease), now, j.ID, p.WorkerID, j.Attempts)
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return err
+				} else if n == 0 {
+					lost = append(lost, j.ID)
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
-		return fmt.Errorf("queue: heartbeat jobs: %w", err)
+		return nil, fmt.Errorf("queue: heartbeat jobs: %w", err)
 	}
-	return nil
+	return lost, nil
 }
 
 // Now returns the database clock.
@@ -297,9 +418,18 @@ func NullString(s string) any {
 	return s
 }
 
-// LeaseSeconds returns the lease of a claim in whole seconds. Reservation
-// times are whole seconds too, truncated, so claims treat a lease as
-// expired when reserved_at < now - lease: never before the full lease.
+// ClaimCharge is what a claim adds to a job's attempts: nothing for an
+// expired reservation never renewed (and not itself a takeover of one),
+// one otherwise. It reads the row as it was before the claim.
+const ClaimCharge = "CASE WHEN reserved_at IS NOT NULL AND heartbeat_at IS NULL THEN 0 ELSE 1 END"
+
+// ClaimMark is heartbeat_at after a claim: 0 marks a takeover that gave
+// the attempt back, so that the next one charges it.
+const ClaimMark = "CASE WHEN reserved_at IS NOT NULL AND heartbeat_at IS NULL THEN 0 ELSE NULL END"
+
+// LeaseSeconds returns the lease of a claim in whole seconds, rounded up.
+// Times are whole seconds too, truncated, and claims treat a lease as
+// expired only when lease_expires_at < now: never before the full lease.
 func LeaseSeconds(p *driver.JobClaimParams) int64 {
 	if p.RetryAfter <= 0 {
 		return Seconds(DefaultRetryAfter)
@@ -308,22 +438,25 @@ func LeaseSeconds(p *driver.JobClaimParams) int64 {
 }
 
 // JobColumns are the columns ScanJob reads, in order.
-const JobColumns = "id, uuid, queue, kind, payload, attempts, max_attempts, reserved_at, available_at, created_at, unique_key, batch_id, reserved_by, last_error"
+const JobColumns = "id, uuid, queue, kind, payload, attempts, max_attempts, reserved_at, available_at, created_at, unique_key, batch_id, reserved_by, last_error, lease_expires_at"
 
 // ScanJob reads one row of JobColumns.
 func ScanJob(rows interface{ Scan(...any) error }) (*driver.JobRow, error) {
 	var (
 		j                       driver.JobRow
-		reservedAt              sql.NullInt64
+		reservedAt, leaseEnd    sql.NullInt64
 		availableAt, createdAt  int64
 		unique, batch, by, last sql.NullString
 	)
 	if err := rows.Scan(&j.ID, &j.UUID, &j.Queue, &j.Kind, &j.Payload, &j.Attempts, &j.MaxAttempts,
-		&reservedAt, &availableAt, &createdAt, &unique, &batch, &by, &last); err != nil {
+		&reservedAt, &availableAt, &createdAt, &unique, &batch, &by, &last, &leaseEnd); err != nil {
 		return nil, err
 	}
 	if reservedAt.Valid {
 		j.ReservedAt = time.Unix(reservedAt.Int64, 0).UTC()
+	}
+	if leaseEnd.Valid {
+		j.LeaseExpiresAt = time.Unix(leaseEnd.Int64, 0).UTC()
 	}
 	j.AvailableAt = time.Unix(availableAt, 0).UTC()
 	j.CreatedAt = time.Unix(createdAt, 0).UTC()
@@ -373,6 +506,35 @@ func SortClaimed(jobs []*driver.JobRow, queues []string) {
 		}
 		return 0
 	})
+}
+
+// JSONLeases renders leases as a JSON array of [id, attempts] pairs, for
+// SQLite's json_each.
+func JSONLeases(leases []driver.JobLease) string {
+	var b strings.Builder
+	b.Grow(len(leases)*12 + 2)
+	b.WriteByte('[')
+	for i, l := range leases {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('[')
+		b.WriteString(strconv.FormatInt(l.ID, 10))
+		b.WriteByte(',')
+		b.WriteString(strconv.Itoa(l.Attempts))
+		b.WriteByte(']')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// LeaseIDs returns the ids of leases.
+func LeaseIDs(leases []driver.JobLease) []int64 {
+	ids := make([]int64, len(leases))
+	for i, l := range leases {
+		ids[i] = l.ID
+	}
+	return ids
 }
 
 // JSONIDs renders ids as a JSON array, for SQLite's json_each.

@@ -47,7 +47,7 @@ func BenchmarkDrain(b *testing.B, d driver.Driver, jobs, batch, claimers int) {
 				for {
 					got, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"bench"}, Max: batch, WorkerID: fmt.Sprint("bench-", w), RetryAfter: time.Hour})
 					if err == nil && len(got) > 0 {
-						err = d.JobCompleteMany(ctx, ids(got))
+						_, err = d.JobCompleteMany(ctx, driver.CompleteParamsOf(got))
 					}
 					mu.Lock()
 					if err != nil && firstErr == nil {

@@ -40,6 +40,8 @@ func Exercise(t *testing.T, setup Setup) {
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"ConcurrentWorkers", testConcurrentWorkers},
 		{"LeaseExpiry", testLeaseExpiry},
+		{"LeaseStoredOnRow", testLeaseStoredOnRow},
+		{"StaleOutcomes", testStaleOutcomes},
 		{"Heartbeat", testHeartbeat},
 		{"Retry", testRetry},
 		{"Snooze", testSnooze},
@@ -131,6 +133,47 @@ func (h *harness) claim(t *testing.T, p driver.JobClaimParams) []*driver.JobRow 
 		t.Fatalf("claim: got %d jobs, asked for at most %d", len(jobs), p.Max)
 	}
 	return jobs
+}
+
+// complete completes claimed jobs, grouped by the worker that claimed
+// them, and fails the test on an error or a stale completion.
+func (h *harness) complete(t *testing.T, jobs []*driver.JobRow) {
+	t.Helper()
+	if stale, err := Complete(h.ctx, h.d, jobs); err != nil || len(stale) > 0 {
+		t.Fatalf("complete %v: stale %v, %v", ids(jobs), stale, err)
+	}
+}
+
+// Complete completes claimed jobs, grouped by the worker that claimed
+// them, and returns the ids whose claim no longer held.
+func Complete(ctx context.Context, d driver.Driver, jobs []*driver.JobRow) ([]int64, error) {
+	var stale []int64
+	byWorker := map[string][]*driver.JobRow{}
+	var order []string
+	for _, j := range jobs {
+		if _, ok := byWorker[j.ReservedBy]; !ok {
+			order = append(order, j.ReservedBy)
+		}
+		byWorker[j.ReservedBy] = append(byWorker[j.ReservedBy], j)
+	}
+	for _, w := range order {
+		s, err := d.JobCompleteMany(ctx, driver.CompleteParamsOf(byWorker[w]))
+		if err != nil {
+			return stale, err
+		}
+		stale = append(stale, s...)
+	}
+	return stale, nil
+}
+
+// retryOf returns the params that retry a claimed job.
+func retryOf(j *driver.JobRow) *driver.JobRetryParams {
+	return &driver.JobRetryParams{ID: j.ID, WorkerID: j.ReservedBy, Attempts: j.Attempts}
+}
+
+// failOf returns the params that fail a claimed job for good.
+func failOf(j *driver.JobRow, exception string) *driver.JobFailParams {
+	return &driver.JobFailParams{ID: j.ID, WorkerID: j.ReservedBy, Attempts: j.Attempts, Connection: "database", Exception: exception}
 }
 
 func (h *harness) now(t *testing.T) time.Time {
@@ -287,9 +330,7 @@ func testDelay(t *testing.T, h *harness) {
 	if want := []int64{res[2].ID}; !slices.Equal(ids(got), want) {
 		t.Fatalf("claim now = %v, want only the job available in the past %v", ids(got), want)
 	}
-	if err := h.d.JobCompleteMany(h.ctx, ids(got)); err != nil {
-		t.Fatal(err)
-	}
+	h.complete(t, got)
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, Now: now.Add(30 * time.Minute)})
 	if len(got) != 0 {
 		t.Fatalf("claim at +30m = %v, want nothing", ids(got))
@@ -301,9 +342,7 @@ func testDelay(t *testing.T, h *harness) {
 	if d := got[0].AvailableAt.Sub(now); d < time.Hour-2*time.Second || d > time.Hour+2*time.Second {
 		t.Fatalf("delayed job available_at is now+%v, want now+1h", d)
 	}
-	if err := h.d.JobCompleteMany(h.ctx, ids(got)); err != nil {
-		t.Fatal(err)
-	}
+	h.complete(t, got)
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, Now: now.Add(121 * time.Minute)})
 	if want := []int64{res[1].ID}; !slices.Equal(ids(got), want) {
 		t.Fatalf("claim at +121m = %v, want the run-at job %v", ids(got), want)
@@ -361,7 +400,7 @@ func testConcurrentClaimers(t *testing.T, h *harness) {
 				}
 				claimed += len(jobs)
 				mu.Unlock()
-				if err := h.d.JobCompleteMany(h.ctx, ids(jobs)[:len(jobs)/2]); err != nil {
+				if _, err := Complete(h.ctx, h.d, jobs[:len(jobs)/2]); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -392,32 +431,140 @@ func testLeaseExpiry(t *testing.T, h *harness) {
 	if len(first) != 1 || first[0].Attempts != 1 {
 		t.Fatalf("first claim = %+v, want job %d with attempts 1", first, id)
 	}
+	if want := now.Add(lease).Truncate(time.Second); !first[0].LeaseExpiresAt.Equal(want) {
+		t.Fatalf("lease ends %v, want the claim's now + its lease %v", first[0].LeaseExpiresAt, want)
+	}
 	for _, at := range []time.Duration{lease - 5*time.Second, lease} {
 		if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, RetryAfter: lease, Now: now.Add(at)}); len(got) != 0 {
 			t.Fatalf("claim %v after the reservation, lease %v = %v, want nothing", at, lease, ids(got))
 		}
 	}
-	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer", RetryAfter: lease, Now: now.Add(lease + time.Second)})
+	// The first worker never renewed its claim (no heartbeat, no start
+	// mark): its claim may have lost its reply, so the takeover gives the
+	// attempt back.
+	at := now.Add(lease + time.Second)
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer", RetryAfter: lease, Now: at})
 	if len(got) != 1 || got[0].ID != id {
 		t.Fatalf("claim after the lease = %v, want job %d again", ids(got), id)
 	}
-	if got[0].Attempts != 2 || got[0].ReservedBy != "rescuer" {
-		t.Fatalf("reclaimed job: attempts %d reserved_by %q, want 2 and rescuer", got[0].Attempts, got[0].ReservedBy)
+	if got[0].Attempts != 1 || got[0].ReservedBy != "rescuer" {
+		t.Fatalf("job taken over from a claim never renewed: attempts %d reserved_by %q, want 1 (given back) and rescuer", got[0].Attempts, got[0].ReservedBy)
 	}
-	if !got[0].ReservedAt.Equal(now.Add(lease + time.Second).Truncate(time.Second)) {
-		t.Fatalf("reclaimed job reserved_at %v, want the injected now", got[0].ReservedAt)
+	if !got[0].ReservedAt.Equal(at.Truncate(time.Second)) || !got[0].LeaseExpiresAt.Equal(at.Add(lease).Truncate(time.Second)) {
+		t.Fatalf("reclaimed job reserved_at %v, lease end %v; want the injected now and now + lease", got[0].ReservedAt, got[0].LeaseExpiresAt)
 	}
 
-	// An abandoned job is rescued before a backlog of pending jobs.
+	// A second takeover of a claim never renewed is charged: the attempt
+	// is given back once, so a job that kills its worker at once still
+	// runs out of tries. An abandoned job is rescued before a backlog of
+	// pending jobs.
 	backlog := h.insertN(t, "default", 5)
-	later := now.Add(3 * lease)
+	later := at.Add(2 * lease)
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer-2", RetryAfter: lease, Now: later})
+	if len(got) != 1 || got[0].ID != id || got[0].Attempts != 2 {
+		t.Fatalf("claim with a backlog = %+v, want the abandoned job %d (attempts 2) first", got, id)
+	}
+	// A claim that was renewed (its worker marked it started) and then
+	// expired is charged.
+	hb := &driver.JobHeartbeatParams{WorkerID: "rescuer-2", Jobs: []driver.JobLease{driver.LeaseOf(got[0])}, Lease: lease, Now: later}
+	if lost, err := h.d.JobHeartbeatMany(h.ctx, hb); err != nil || len(lost) > 0 {
+		t.Fatalf("heartbeat = lost %v, %v", lost, err)
+	}
+	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer-3", RetryAfter: lease, Now: later.Add(lease + time.Second)})
 	if len(got) != 1 || got[0].ID != id || got[0].Attempts != 3 {
-		t.Fatalf("claim with a backlog = %+v, want the abandoned job %d (attempts 3) first", got, id)
+		t.Fatalf("takeover of a renewed claim = %+v, want job %d with attempts 3", got, id)
 	}
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, RetryAfter: lease, Now: later})
 	if !slices.Equal(ids(got), backlog) {
 		t.Fatalf("then = %v, want the backlog %v", ids(got), backlog)
+	}
+}
+
+// testLeaseStoredOnRow: a claim's lease is stored on the job, so a worker
+// with a shorter lease of its own does not take over a job whose claim
+// asked for a longer one, and one with a longer lease does not wait past
+// a shorter one.
+func testLeaseStoredOnRow(t *testing.T, h *harness) {
+	now := h.now(t)
+	long, short := h.insertN(t, "long", 1)[0], h.insertN(t, "short", 1)[0]
+	h.claim(t, driver.JobClaimParams{Queues: []string{"long"}, Max: 1, WorkerID: "patient", RetryAfter: 10 * time.Minute, Now: now})
+	h.claim(t, driver.JobClaimParams{Queues: []string{"short"}, Max: 1, WorkerID: "hasty", RetryAfter: 30 * time.Second, Now: now})
+	both := []string{"long", "short"}
+	got := h.claim(t, driver.JobClaimParams{Queues: both, Max: 10, WorkerID: "other", RetryAfter: 20 * time.Second, Now: now.Add(2 * time.Minute)})
+	if !slices.Equal(ids(got), []int64{short}) {
+		t.Fatalf("claim 2 minutes on with a lease of 20s = %v, want only %d (its claim's lease was 30s, the other's 10m)", ids(got), short)
+	}
+	h.complete(t, got)
+	got = h.claim(t, driver.JobClaimParams{Queues: both, Max: 10, WorkerID: "other", RetryAfter: time.Hour, Now: now.Add(11 * time.Minute)})
+	if !slices.Equal(ids(got), []int64{long}) {
+		t.Fatalf("claim 11 minutes on with a lease of 1h = %v, want %d (its claim's lease of 10m is over)", ids(got), long)
+	}
+}
+
+// testStaleOutcomes: once another worker has taken a job over, the
+// outcomes and heartbeats of the worker that lost it change nothing and
+// are reported, and the new holder's work is unaffected.
+func testStaleOutcomes(t *testing.T, h *harness) {
+	now := h.now(t)
+	lease := time.Minute
+	var inserted []int64
+	for range 4 {
+		p := job("default", "slow")
+		p.AvailableAt = now.Add(-time.Hour)
+		inserted = append(inserted, h.insert(t, p)[0].ID)
+	}
+	old := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 4, WorkerID: "stalled", RetryAfter: lease, Now: now.Add(-2 * lease)})
+	if len(old) != 4 {
+		t.Fatalf("claim = %v, want 4 jobs", ids(old))
+	}
+	taken := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 4, WorkerID: "rescuer", RetryAfter: lease})
+	if !slices.Equal(ids(taken), inserted) {
+		t.Fatalf("takeover = %v, want %v", ids(taken), inserted)
+	}
+
+	stale, err := h.d.JobCompleteMany(h.ctx, driver.CompleteParamsOf(old[:1]))
+	if err != nil || !slices.Equal(stale, ids(old[:1])) {
+		t.Fatalf("stale complete = stale %v, %v; want %v reported", stale, err, ids(old[:1]))
+	}
+	rp := retryOf(old[1])
+	rp.Error = "late retry"
+	release := retryOf(old[2])
+	release.Snooze, release.Error = true, "late release"
+	stale, err = h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{rp, release})
+	if err != nil || !slices.Equal(stale, ids(old[1:3])) {
+		t.Fatalf("stale retry and release = stale %v, %v; want %v reported", stale, err, ids(old[1:3]))
+	}
+	stale, err = h.d.JobFailMany(h.ctx, []*driver.JobFailParams{failOf(old[3], "late failure")})
+	if err != nil || !slices.Equal(stale, ids(old[3:])) {
+		t.Fatalf("stale fail = stale %v, %v; want %v reported", stale, err, ids(old[3:]))
+	}
+	// A renewal of a lost lease reports it and renews nothing.
+	lost, err := h.d.JobHeartbeatMany(h.ctx, &driver.JobHeartbeatParams{WorkerID: "stalled", Jobs: driver.CompleteParamsOf(old).Jobs, Lease: time.Hour})
+	if err != nil || !slices.Equal(lost, inserted) {
+		t.Fatalf("heartbeat of lost leases = lost %v, %v; want all of %v", lost, err, inserted)
+	}
+	// A claim by the same worker name but of another attempt is not the
+	// old claim either.
+	wrong := driver.CompleteParamsOf(taken[:1])
+	wrong.Jobs[0].Attempts++
+	if stale, err := h.d.JobCompleteMany(h.ctx, wrong); err != nil || len(stale) != 1 {
+		t.Fatalf("complete with the wrong attempt = stale %v, %v; want it stale", stale, err)
+	}
+	if h.db != nil {
+		for _, j := range taken {
+			r, ok := h.row(t, j.ID)
+			if !ok || r.reservedBy.String != "rescuer" || r.attempts != j.Attempts || r.lastError.Valid {
+				t.Fatalf("job %d after the stale writes = %+v (exists %v), want it reserved by rescuer as claimed", j.ID, r, ok)
+			}
+		}
+		if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM failed_jobs"); n != 0 {
+			t.Fatalf("%d failed_jobs rows after a stale failure, want 0", n)
+		}
+	}
+	// The leases the stale heartbeat named were not moved: they end when
+	// the rescuer's claim said.
+	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, WorkerID: "third", RetryAfter: lease, Now: now.Add(lease + 2*time.Second)}); len(got) != 4 {
+		t.Fatalf("claim after the rescuer's lease = %v, want all 4 (the stale heartbeat extended nothing)", ids(got))
 	}
 }
 
@@ -440,12 +587,14 @@ func testHeartbeat(t *testing.T, h *harness) {
 	if len(got) != 3 {
 		t.Fatalf("claim = %v, want 3 jobs", ids(got))
 	}
-	if err := h.d.JobHeartbeatMany(h.ctx, inserted[:1], "live"); err != nil {
-		t.Fatalf("heartbeat: %v", err)
+	if lost, err := h.d.JobHeartbeatMany(h.ctx, &driver.JobHeartbeatParams{WorkerID: "live", Jobs: driver.CompleteParamsOf(got[:1]).Jobs, Lease: lease}); err != nil || len(lost) > 0 {
+		t.Fatalf("heartbeat = lost %v, %v; want the lease renewed", lost, err)
 	}
-	// A heartbeat from another worker must not extend the lease.
-	if err := h.d.JobHeartbeatMany(h.ctx, inserted[1:2], "someone-else"); err != nil {
-		t.Fatalf("heartbeat: %v", err)
+	// A heartbeat from another worker must not extend the lease, and says
+	// so.
+	lost, err := h.d.JobHeartbeatMany(h.ctx, &driver.JobHeartbeatParams{WorkerID: "someone-else", Jobs: driver.CompleteParamsOf(got[1:2]).Jobs, Lease: lease})
+	if err != nil || !slices.Equal(lost, inserted[1:2]) {
+		t.Fatalf("heartbeat of another worker = lost %v, %v; want %v lost", lost, err, inserted[1:2])
 	}
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 10, WorkerID: "rescuer", RetryAfter: lease})
 	if want := inserted[1:]; !slices.Equal(ids(got), want) {
@@ -456,10 +605,11 @@ func testHeartbeat(t *testing.T, h *harness) {
 func testRetry(t *testing.T, h *harness) {
 	now := h.now(t)
 	id := h.insertN(t, "default", 1)[0]
-	h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
-	err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id, Delay: 10 * time.Minute, Error: "smtp: 421 try later"}})
-	if err != nil {
-		t.Fatalf("retry: %v", err)
+	claimed := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
+	rp := retryOf(claimed[0])
+	rp.Delay, rp.Error = 10*time.Minute, "smtp: 421 try later"
+	if stale, err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{rp}); err != nil || len(stale) > 0 {
+		t.Fatalf("retry: stale %v, %v", stale, err)
 	}
 	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1}); len(got) != 0 {
 		t.Fatalf("claim before the retry delay = %v, want nothing", ids(got))
@@ -481,9 +631,10 @@ func testRetry(t *testing.T, h *harness) {
 		t.Fatalf("claim after the delay = %+v, want job %d with attempts 2 and its last error", got, id)
 	}
 	// Now injects the clock the delay counts from.
-	err = h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id, Delay: time.Minute, Error: "again", Now: now.Add(time.Hour)}})
-	if err != nil {
-		t.Fatalf("retry: %v", err)
+	rp = retryOf(got[0])
+	rp.Delay, rp.Error, rp.Now = time.Minute, "again", now.Add(time.Hour)
+	if stale, err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{rp}); err != nil || len(stale) > 0 {
+		t.Fatalf("retry: stale %v, %v", stale, err)
 	}
 	if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, Now: now.Add(time.Hour + 30*time.Second)}); len(got) != 0 {
 		t.Fatalf("claim 30s into a 1m retry = %v, want nothing", ids(got))
@@ -499,16 +650,18 @@ func testSnooze(t *testing.T, h *harness) {
 	if len(got) != 1 || got[0].Attempts != 1 {
 		t.Fatalf("claim = %+v, want attempts 1", got)
 	}
-	if err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id, Snooze: true}}); err != nil {
-		t.Fatalf("snooze: %v", err)
+	rp := retryOf(got[0])
+	rp.Snooze = true
+	if stale, err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{rp}); err != nil || len(stale) > 0 {
+		t.Fatalf("snooze: stale %v, %v", stale, err)
 	}
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
-	if len(got) != 1 || got[0].Attempts != 1 {
+	if len(got) != 1 || got[0].ID != id || got[0].Attempts != 1 {
 		t.Fatalf("claim after snooze = %+v, want the job with attempts 1 (the snooze gave it back)", got)
 	}
 	// A plain retry keeps the attempt.
-	if err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{{ID: id}}); err != nil {
-		t.Fatalf("retry: %v", err)
+	if stale, err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{retryOf(got[0])}); err != nil || len(stale) > 0 {
+		t.Fatalf("retry: stale %v, %v", stale, err)
 	}
 	got = h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1})
 	if len(got) != 1 || got[0].Attempts != 2 {
@@ -520,15 +673,14 @@ func testFail(t *testing.T, h *harness) {
 	h.needDB(t)
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	a, b := job("emails", "SendInvoiceEmail"), job("emails", "SendInvoiceEmail")
-	res := h.insert(t, a, b, job("emails", "keep"))
-	h.claim(t, driver.JobClaimParams{Queues: []string{"emails"}, Max: 3})
+	h.insert(t, a, b, job("emails", "keep"))
+	claimed := h.claim(t, driver.JobClaimParams{Queues: []string{"emails"}, Max: 3})
 	before := h.now(t)
-	err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{
-		{ID: res[0].ID, Connection: "database", Exception: "mail: send: smtp: 550 no such user\nstack…", Now: at},
-		{ID: res[1].ID, Connection: "database", Exception: "boom"},
-	})
-	if err != nil {
-		t.Fatalf("fail: %v", err)
+	f0 := failOf(claimed[0], "mail: send: smtp: 550 no such user\nstack…")
+	f0.Now = at
+	stale, err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{f0, failOf(claimed[1], "boom")})
+	if err != nil || len(stale) > 0 {
+		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
 	if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM jobs"); n != 1 {
 		t.Fatalf("%d jobs left, want 1 (the failed ones moved out)", n)
@@ -577,9 +729,13 @@ func testFail(t *testing.T, h *harness) {
 	again := job("emails", "SendInvoiceEmail")
 	again.UUID, again.Payload = a.UUID, a.Payload
 	r := h.insert(t, again)
-	h.claim(t, driver.JobClaimParams{Queues: []string{"emails"}, Max: 10})
-	if err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{{ID: r[0].ID, Connection: "database", Exception: "second"}}); err != nil {
-		t.Fatalf("fail again: %v", err)
+	for _, j := range h.claim(t, driver.JobClaimParams{Queues: []string{"emails"}, Max: 10}) {
+		if j.ID != r[0].ID {
+			continue
+		}
+		if stale, err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{failOf(j, "second")}); err != nil || len(stale) > 0 {
+			t.Fatalf("fail again: stale %v, %v", stale, err)
+		}
 	}
 	if n := h.count(t, h.db.DB, "SELECT COUNT(*) FROM failed_jobs WHERE uuid = ? AND exception = 'second'", a.UUID); n != 1 {
 		t.Fatalf("%d rows for the job that failed twice with its last exception, want 1", n)
@@ -617,11 +773,9 @@ func testUniqueKey(t *testing.T, h *harness) {
 		t.Fatalf("insert while the keyed job runs = %+v, want skipped", r)
 	}
 	// Completed or failed: allowed again.
-	if err := h.d.JobCompleteMany(h.ctx, []int64{first[0].ID}); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{{ID: first[1].ID, Connection: "database", Exception: "x"}}); err != nil {
-		t.Fatal(err)
+	h.complete(t, got[:1])
+	if stale, err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{failOf(got[1], "x")}); err != nil || len(stale) > 0 {
+		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
 	res = h.insert(t, keyed("ticket:1"), keyed("ticket:2"))
 	if res[0].Skipped || res[1].Skipped {
@@ -676,14 +830,13 @@ func testInsertTx(t *testing.T, h *harness) {
 func testComplete(t *testing.T, h *harness) {
 	inserted := h.insertN(t, "default", 5)
 	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 4})
-	if err := h.d.JobCompleteMany(h.ctx, ids(got)[:3]); err != nil {
-		t.Fatalf("complete: %v", err)
+	h.complete(t, got[:3])
+	if stale, err := h.d.JobCompleteMany(h.ctx, &driver.JobCompleteParams{WorkerID: "worker-1"}); err != nil || len(stale) > 0 {
+		t.Fatalf("complete nothing: stale %v, %v", stale, err)
 	}
-	if err := h.d.JobCompleteMany(h.ctx, nil); err != nil {
-		t.Fatalf("complete nothing: %v", err)
-	}
-	if err := h.d.JobCompleteMany(h.ctx, []int64{inserted[0], 1 << 40}); err != nil {
-		t.Fatalf("complete an already completed and an unknown job: %v", err)
+	again := &driver.JobCompleteParams{WorkerID: "worker-1", Jobs: []driver.JobLease{driver.LeaseOf(got[0]), {ID: 1 << 40, Attempts: 1}}}
+	if stale, err := h.d.JobCompleteMany(h.ctx, again); err != nil || !slices.Equal(stale, []int64{got[0].ID, 1 << 40}) {
+		t.Fatalf("complete an already completed and an unknown job = stale %v, %v; want both stale", stale, err)
 	}
 	if h.db != nil {
 		for i, id := range inserted {
@@ -789,37 +942,40 @@ func testConcurrentWorkers(t *testing.T, h *harness) {
 					continue
 				}
 				empty = 0
-				var done []int64
+				var done []*driver.JobRow
 				var retries []*driver.JobRetryParams
 				var failures []*driver.JobFailParams
 				for _, j := range jobs {
 					switch {
 					case j.ID%5 == 0 && j.Attempts < 2:
-						retries = append(retries, &driver.JobRetryParams{ID: j.ID, Error: "transient"})
+						rp := retryOf(j)
+						rp.Error = "transient"
+						retries = append(retries, rp)
 					case j.ID%7 == 0:
-						failures = append(failures, &driver.JobFailParams{ID: j.ID, Connection: "database", Exception: "permanent"})
+						failures = append(failures, failOf(j, "permanent"))
 					default:
-						done = append(done, j.ID)
+						done = append(done, j)
 					}
 				}
-				if err := h.d.JobHeartbeatMany(h.ctx, ids(jobs), worker); err != nil {
-					fail(err)
+				hp := driver.CompleteParamsOf(jobs)
+				if lost, err := h.d.JobHeartbeatMany(h.ctx, &driver.JobHeartbeatParams{WorkerID: worker, Jobs: hp.Jobs, Lease: time.Hour}); err != nil || len(lost) > 0 {
+					fail(fmt.Errorf("heartbeat: lost %v, %v", lost, err))
 					return
 				}
-				if err := h.d.JobRetryMany(h.ctx, retries); err != nil {
-					fail(err)
+				if stale, err := h.d.JobRetryMany(h.ctx, retries); err != nil || len(stale) > 0 {
+					fail(fmt.Errorf("retry: stale %v, %v", stale, err))
 					return
 				}
-				if err := h.d.JobFailMany(h.ctx, failures); err != nil {
-					fail(err)
+				if stale, err := h.d.JobFailMany(h.ctx, failures); err != nil || len(stale) > 0 {
+					fail(fmt.Errorf("fail: stale %v, %v", stale, err))
 					return
 				}
-				if err := h.d.JobCompleteMany(h.ctx, done); err != nil {
-					fail(err)
+				if stale, err := Complete(h.ctx, h.d, done); err != nil || len(stale) > 0 {
+					fail(fmt.Errorf("complete: stale %v, %v", stale, err))
 					return
 				}
 				mu.Lock()
-				for _, id := range done {
+				for _, id := range ids(done) {
 					if completed[id] || failed[id] {
 						errs = append(errs, fmt.Errorf("job %d finished twice", id))
 					}

@@ -58,6 +58,21 @@ var dialect = &dbdriver.Dialect{
 	IDList: func(ids []int64) (string, []any) {
 		return "id IN (" + dbdriver.LiteralIDs(ids) + ")", nil
 	},
+	// The id list finds the rows by primary key; the row constructor
+	// checks their attempts.
+	LeaseList: func(leases []driver.JobLease) (string, []any) {
+		var b strings.Builder
+		b.WriteString("id IN (" + dbdriver.LiteralIDs(dbdriver.LeaseIDs(leases)) + ") AND (id, attempts) IN (")
+		for i, l := range leases {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(" + strconv.FormatInt(l.ID, 10) + "," + strconv.Itoa(l.Attempts) + ")")
+		}
+		b.WriteByte(')')
+		return b.String(), nil
+	},
+	LockRow: " FOR UPDATE",
 	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
 SELECT uuid, ?, queue, payload, ?, COALESCE(?, CURRENT_TIMESTAMP) FROM jobs WHERE id = ?
 ON DUPLICATE KEY UPDATE connection = VALUES(connection), queue = VALUES(queue),
@@ -77,7 +92,15 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{Base: dbdriver.NewBase(db, dialect, opts.Name), returning: mariadb, Version: version}, nil
+	d := dialect
+	if mariadb {
+		// MariaDB's DELETE takes RETURNING, so a completion is one
+		// statement that says which jobs it deleted.
+		md := *dialect
+		md.Returning = true
+		d = &md
+	}
+	return &Driver{Base: dbdriver.NewBase(db, d, opts.Name), returning: mariadb, Version: version}, nil
 }
 
 var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)`)
@@ -239,20 +262,24 @@ func (d *Driver) insertChunk(ctx context.Context, tx *sql.Tx, chunk []dbdriver.I
 }
 
 // claimSQL reads one queue's available jobs and locks them, skipping rows
-// other claimers hold: first the jobs whose lease expired (expiredSQL),
-// which have waited longest and must not starve behind a backlog, then the
-// pending jobs in the order they became available (pendingSQL: the index
+// other claimers hold: first the jobs whose lease expired (expiredSQL,
+// through jobs_queue_lease), which have waited longest and must not starve
+// behind a backlog, then the pending jobs in the order they became
+// available (pendingSQL: the index
 // jobs_queue_reserved_at_available_at_index, with queue and reserved_at IS
-// NULL fixed, is ordered by available_at then id). Parameters: now (NULL
-// for the database clock), queue, now, lease, limit, then pendingSQL's.
+// NULL fixed, is ordered by available_at then id). Each row comes with the
+// clock the select used and whether the claim gives its attempt back (an
+// expired reservation never renewed: see dbdriver.ClaimCharge).
+// Parameters: now (NULL for the database clock), queue, now, limit, then
+// pendingSQL's.
 const claimSQL = expiredSQL + "\nUNION ALL\n" + pendingSQL
 
-const expiredSQL = `(SELECT COALESCE(?, ` + now + `) AS now, ` + dbdriver.JobColumns + ` FROM jobs
-  WHERE queue = ? AND reserved_at < COALESCE(?, ` + now + `) - ?
-  ORDER BY reserved_at LIMIT ? FOR UPDATE SKIP LOCKED)`
+const expiredSQL = `(SELECT COALESCE(?, ` + now + `) AS now, heartbeat_at IS NULL AS free, ` + dbdriver.JobColumns + ` FROM jobs
+  WHERE queue = ? AND reserved_at IS NOT NULL AND lease_expires_at < COALESCE(?, ` + now + `)
+  ORDER BY lease_expires_at LIMIT ? FOR UPDATE SKIP LOCKED)`
 
 // pendingSQL's parameters: now, queue, now, limit.
-const pendingSQL = `(SELECT COALESCE(?, ` + now + `) AS now, ` + dbdriver.JobColumns + ` FROM jobs
+const pendingSQL = `(SELECT COALESCE(?, ` + now + `) AS now, FALSE AS free, ` + dbdriver.JobColumns + ` FROM jobs
   WHERE queue = ? AND reserved_at IS NULL AND available_at <= COALESCE(?, ` + now + `)
   ORDER BY available_at, id LIMIT ? FOR UPDATE SKIP LOCKED)`
 
@@ -319,6 +346,7 @@ func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []s
 	var (
 		jobs []*driver.JobRow
 		at   int64
+		free = map[int64]bool{}
 	)
 	for i, q := range queues {
 		left := p.Max - len(jobs)
@@ -327,13 +355,13 @@ func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []s
 		}
 		query, args := pendingSQL, []any{nowArg, q, nowArg, left}
 		if rescue {
-			query, args = claimSQL, []any{nowArg, q, nowArg, lease, left, nowArg, q, nowArg, left}
+			query, args = claimSQL, []any{nowArg, q, nowArg, left, nowArg, q, nowArg, left}
 		}
 		if i == 0 {
 			query = "START TRANSACTION; " + query
 			open = true
 		}
-		got, t, err := claimQueue(ctx, conn, query, args, left)
+		got, t, err := claimQueue(ctx, conn, query, args, left, free)
 		if err != nil {
 			return nil, err
 		}
@@ -350,17 +378,23 @@ func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []s
 	for i, j := range jobs {
 		ids[i] = j.ID
 	}
-	_, err = conn.ExecContext(ctx, "UPDATE jobs SET reserved_at = ?, reserved_by = ?, attempts = attempts + 1 WHERE id IN ("+
-		dbdriver.LiteralIDs(ids)+"); COMMIT", at, p.WorkerID)
+	// attempts and heartbeat_at are assigned first: MySQL evaluates SET
+	// from left to right with the new values, and both read reserved_at
+	// as it was.
+	_, err = conn.ExecContext(ctx, "UPDATE jobs SET attempts = attempts + "+dbdriver.ClaimCharge+", heartbeat_at = "+dbdriver.ClaimMark+
+		", reserved_at = ?, reserved_by = ?, lease_expires_at = ? WHERE id IN ("+dbdriver.LiteralIDs(ids)+"); COMMIT", at, p.WorkerID, at+lease)
 	if err != nil {
 		return nil, err
 	}
 	open = false
-	reservedAt := time.Unix(at, 0).UTC()
+	reservedAt, leaseEnd := time.Unix(at, 0).UTC(), time.Unix(at+lease, 0).UTC()
 	for _, j := range jobs {
-		j.Attempts++
+		if !free[j.ID] {
+			j.Attempts++
+		}
 		j.ReservedAt = reservedAt
 		j.ReservedBy = p.WorkerID
+		j.LeaseExpiresAt = leaseEnd
 	}
 	return jobs, nil
 }
@@ -379,10 +413,11 @@ func endTx(conn *sql.Conn, stmt string) error {
 }
 
 // claimQueue runs one queue's claim select, which locks up to limit jobs,
-// and returns them with the clock the select used. The query may start with
-// START TRANSACTION: the MySQL driver skips the empty results of leading
+// and returns them with the clock the select used, adding to free the jobs
+// whose claim gives their attempt back. The query may start with START
+// TRANSACTION: the MySQL driver skips the empty results of leading
 // statements.
-func claimQueue(ctx context.Context, conn *sql.Conn, query string, args []any, limit int) ([]*driver.JobRow, int64, error) {
+func claimQueue(ctx context.Context, conn *sql.Conn, query string, args []any, limit int, free map[int64]bool) ([]*driver.JobRow, int64, error) {
 	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, err
@@ -394,12 +429,18 @@ func claimQueue(ctx context.Context, conn *sql.Conn, query string, args []any, l
 		seen = map[int64]bool{}
 	)
 	for rows.Next() {
-		var t int64
-		j, err := dbdriver.ScanJob(prefixScanner{rows, &t})
+		var (
+			t    int64
+			give bool
+		)
+		j, err := dbdriver.ScanJob(prefixScanner{rows, []any{&t, &give}})
 		if err != nil {
 			return nil, 0, err
 		}
 		at = t
+		if give {
+			free[j.ID] = true
+		}
 		// The two halves never overlap (reserved_at is NULL in one and not
 		// in the other), but the union may return more than limit rows.
 		if !seen[j.ID] && len(jobs) < limit {
@@ -410,12 +451,42 @@ func claimQueue(ctx context.Context, conn *sql.Conn, query string, args []any, l
 	return jobs, at, rows.Err()
 }
 
-// prefixScanner scans a leading column into first, then the job columns.
+// prefixScanner scans leading columns into first, then the job columns.
 type prefixScanner struct {
 	rows  *sql.Rows
-	first *int64
+	first []any
 }
 
 func (s prefixScanner) Scan(dest ...any) error {
-	return s.rows.Scan(append([]any{s.first}, dest...)...)
+	return s.rows.Scan(append(s.first[:len(s.first):len(s.first)], dest...)...)
+}
+
+// JobCompleteMany deletes finished jobs still held by their claim and
+// returns the jobs whose claim no longer holds. MariaDB does it in one
+// DELETE … RETURNING; MySQL, whose DELETE returns no rows, locks the
+// matching rows with a SELECT … FOR UPDATE first and deletes those, in
+// one transaction, so that it knows exactly which completions were stale.
+func (d *Driver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
+	if d.returning || p == nil || len(p.Jobs) == 0 {
+		return d.Base.JobCompleteMany(ctx, p)
+	}
+	cond, _ := d.Dialect.LeaseList(p.Jobs)
+	var done []int64
+	err := dbdriver.Retry(ctx, func() error {
+		return d.DB.InTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, "SELECT id FROM jobs WHERE reserved_by = ? AND "+cond+" FOR UPDATE", p.WorkerID)
+			if err != nil {
+				return err
+			}
+			if done, err = dbdriver.ScanIDs(rows); err != nil || len(done) == 0 {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, "DELETE FROM jobs WHERE id IN ("+dbdriver.LiteralIDs(done)+")")
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: complete jobs: %w", err)
+	}
+	return dbdriver.StaleLeases(p.Jobs, done), nil
 }

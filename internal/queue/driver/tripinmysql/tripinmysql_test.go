@@ -39,6 +39,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceMySQLStatements runs the suite with the statements the
+// driver uses on MySQL, which has no INSERT or DELETE … RETURNING, so that
+// they are exercised on a MariaDB test server too.
+func TestConformanceMySQLStatements(t *testing.T) {
+	open(t) // skips without a server
+	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *store.DB) {
+		db := open(t)
+		d, err := tripinmysql.NewAsMySQL(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, db
+	})
+}
+
 func TestCheckVersion(t *testing.T) {
 	for _, tc := range []struct {
 		version string
@@ -83,15 +98,16 @@ func TestSeedSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"emails"}, Max: 2, WorkerID: "w", RetryAfter: time.Minute}); err != nil {
-		t.Fatal(err)
+	claimed, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"emails"}, Max: 2, WorkerID: "w", RetryAfter: time.Minute})
+	if err != nil || len(claimed) != 2 || claimed[0].ID != res[0].ID {
+		t.Fatalf("claim = %v, %v; want the first two jobs", claimed, err)
 	}
-	err = d.JobFailMany(ctx, []*driver.JobFailParams{
-		{ID: res[0].ID, Connection: "database", Exception: "old failure", Now: now.Add(-8 * 24 * time.Hour)},
-		{ID: res[1].ID, Connection: "database", Exception: "new failure"},
+	stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{
+		{ID: res[0].ID, WorkerID: "w", Attempts: 1, Connection: "database", Exception: "old failure", Now: now.Add(-8 * 24 * time.Hour)},
+		{ID: res[1].ID, WorkerID: "w", Attempts: 1, Connection: "database", Exception: "new failure"},
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(stale) > 0 {
+		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
 	rows, err := db.QueryContext(ctx, "SELECT * FROM failed_jobs ORDER BY failed_at DESC;")
 	if err != nil {

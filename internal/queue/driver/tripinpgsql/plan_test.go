@@ -58,7 +58,7 @@ func TestClaimPlan(t *testing.T) {
 	}
 	rows.Close()
 	p := plan.String()
-	for _, want := range []string{"Index Scan using jobs_queue_pending", "using jobs_queue_reserved", "Index Scan using jobs_pkey on jobs  (", "Index Cond: (id = ANY"} {
+	for _, want := range []string{"Index Scan using jobs_queue_pending", "using jobs_queue_lease", "Index Scan using jobs_pkey on jobs  (", "Index Cond: (id = ANY"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("plan lacks %q:\n%s", want, p)
 		}

@@ -50,6 +50,18 @@ var dialect = &dbdriver.Dialect{
 	IDList: func(ids []int64) (string, []any) {
 		return "id = ANY(?::bigint[])", []any{ids}
 	},
+	// = ANY finds the rows by primary key; the row comparison, a hashed
+	// subplan built once, checks their attempts.
+	LeaseList: func(leases []driver.JobLease) (string, []any) {
+		ids := dbdriver.LeaseIDs(leases)
+		att := make([]int32, len(leases))
+		for i, l := range leases {
+			att[i] = int32(l.Attempts)
+		}
+		return "id = ANY(?::bigint[]) AND (id, attempts) IN (SELECT * FROM unnest(?::bigint[], ?::int[]))", []any{ids, ids, att}
+	},
+	Returning: true,
+	LockRow:   " FOR UPDATE",
 	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
 SELECT uuid::text, $1, queue, payload, $2, COALESCE($3::timestamptz, now()) FROM jobs WHERE id = $4
 ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
@@ -190,7 +202,7 @@ func (d *Driver) insert(ctx context.Context, q querier, params []*driver.JobInse
 }
 
 // claimSQL takes the queues in priority order ($1, an array), and for each
-// first its jobs whose lease expired (jobs_queue_reserved; they have waited
+// first its jobs whose lease expired (jobs_queue_lease; they have waited
 // longest and must not starve behind a backlog), then its pending jobs in
 // the order they became available, then by id (jobs_queue_pending;
 // ordering by available_at also keeps the planner from walking the primary
@@ -200,15 +212,17 @@ func (d *Driver) insert(ctx context.Context, q querier, params []*driver.JobInse
 // not even read while a higher one has enough. The UPDATE finds the
 // locked rows by primary key through = ANY(ARRAY(…)), which a hash join
 // over the whole table cannot replace. $2 is the injected clock
-// (NULL for the database's), $4 the lease in seconds, $5 the worker.
+// (NULL for the database's), $4 the lease in seconds, $5 the worker. The
+// SET expressions read the row as it was (see dbdriver.ClaimCharge): an
+// expired reservation never renewed keeps its attempt, once.
 const claimSQL = `WITH clock AS (
   SELECT COALESCE($2::bigint, ` + now + `) AS now WHERE ` + asyncCommit + `
 ), locked AS (
   SELECT c.id FROM clock, unnest($1::text[]) WITH ORDINALITY AS q(name, prio)
   CROSS JOIN LATERAL (
     SELECT id FROM (SELECT id FROM jobs
-      WHERE queue = q.name AND reserved_at < clock.now - $4::bigint
-      ORDER BY reserved_at LIMIT $3 FOR UPDATE SKIP LOCKED) expired
+      WHERE queue = q.name AND reserved_at IS NOT NULL AND lease_expires_at < clock.now
+      ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) expired
     UNION ALL
     SELECT id FROM (SELECT id FROM jobs
       WHERE queue = q.name AND reserved_at IS NULL AND available_at <= clock.now
@@ -216,10 +230,12 @@ const claimSQL = `WITH clock AS (
   ) c
   LIMIT $3
 )
-UPDATE jobs SET reserved_at = (SELECT now FROM clock), reserved_by = $5, attempts = jobs.attempts + 1
+UPDATE jobs SET attempts = attempts + ` + dbdriver.ClaimCharge + `, heartbeat_at = ` + dbdriver.ClaimMark + `,
+  reserved_at = (SELECT now FROM clock), reserved_by = $5, lease_expires_at = (SELECT now FROM clock) + $4::bigint
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM locked))
 RETURNING jobs.id, jobs.uuid::text, jobs.queue, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts,
-  jobs.reserved_at, jobs.available_at, jobs.created_at, jobs.unique_key, jobs.batch_id, jobs.reserved_by, jobs.last_error`
+  jobs.reserved_at, jobs.available_at, jobs.created_at, jobs.unique_key, jobs.batch_id, jobs.reserved_by, jobs.last_error,
+  jobs.lease_expires_at`
 
 // JobClaim reserves up to Max available jobs in one statement.
 func (d *Driver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([]*driver.JobRow, error) {

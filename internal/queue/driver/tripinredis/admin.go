@@ -224,7 +224,7 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 	sec := strconv.FormatInt(now.Unix(), 10)
 	// Each queue's zset is read in (available_at, id) order, so the first
 	// offset+limit of each are enough for the merged page. Running jobs
-	// are scored by reserved_at instead and read whole: there are no more
+	// are scored by their lease's end instead and read whole: there are no more
 	// of them than the workers' concurrency.
 	want := int64(offset + limit)
 	pipe := d.rdb.Pipeline()
@@ -272,7 +272,7 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 // jobFields are the hash fields of a job, in the order parseJob reads them
 // after the id.
 var jobFields = []string{"uuid", "queue", "kind", "payload", "attempts", "max_attempts", "reserved_at",
-	"available_at", "created_at", "unique_key", "batch_id", "reserved_by", "last_error"}
+	"available_at", "created_at", "unique_key", "batch_id", "reserved_by", "last_error", "lease_expires_at"}
 
 // jobs reads jobs by id; ids whose hash is gone are left out.
 func (d *Driver) jobs(ctx context.Context, ids []int64) ([]*driver.JobRow, error) {

@@ -65,6 +65,7 @@ const outboxBatch = 500
 func (d *Driver) prepareSQL() {
 	d.outboxMark = d.db.Rebind("UPDATE jobs SET reserved_at = ?, reserved_by = ? WHERE id = ?")
 	d.outboxSel = d.db.Rebind("SELECT " + dbdriver.JobColumns + " FROM jobs WHERE reserved_by LIKE ? ORDER BY id LIMIT ?")
+	d.failUndo = d.db.Rebind("DELETE FROM failed_jobs WHERE uuid = ? AND exception = ?")
 	switch d.db.Dialect {
 	case store.MySQL:
 		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)

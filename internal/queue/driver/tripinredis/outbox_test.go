@@ -113,8 +113,8 @@ func TestInsertTx(t *testing.T) {
 	}
 	// Only the two jobs not completed come back after their lease:
 	// nothing was pushed twice.
-	if err := d.JobCompleteMany(ctx, want[:2]); err != nil {
-		t.Fatal(err)
+	if stale, err := d.JobCompleteMany(ctx, driver.CompleteParamsOf(got[:2])); err != nil || len(stale) > 0 {
+		t.Fatalf("complete: stale %v, %v", stale, err)
 	}
 	again := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"default", "emails"}, Now: time.Now().Add(time.Hour)})
 	if !slices.Equal(jobIDs(again), want[2:]) {
@@ -329,12 +329,12 @@ func TestSQLSideEachDialect(t *testing.T) {
 			t.Fatalf("%d outbox rows left", n)
 		}
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-		err := d.JobFailMany(ctx, []*driver.JobFailParams{
-			{ID: got[0].ID, Exception: "first", Now: at},
-			{ID: got[1].ID, Connection: "redis", Exception: "second"},
+		stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{
+			{ID: got[0].ID, WorkerID: "w", Attempts: 1, Exception: "first", Now: at},
+			{ID: got[1].ID, WorkerID: "w", Attempts: 1, Connection: "redis", Exception: "second"},
 		})
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || len(stale) > 0 {
+			t.Fatalf("fail: stale %v, %v", stale, err)
 		}
 		failed, err := d.FailedList(ctx, nil)
 		if err != nil || len(failed) != 2 {

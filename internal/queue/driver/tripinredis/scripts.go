@@ -16,7 +16,7 @@ import "github.com/redis/go-redis/v9"
 //	P queues                  set of the queues that ever had a job
 //	P job:<id>                hash of one job (the jobs table's columns)
 //	P q:<queue>:pending       zset of waiting jobs, scored by available_at
-//	P q:<queue>:reserved      zset of running jobs, scored by reserved_at
+//	P q:<queue>:reserved      zset of running jobs, scored by lease_expires_at
 //	P unique:<key>            the id of the job holding a unique key
 //	P outbox                  counter bumped by every JobInsertManyTx
 //	P outbox:<sqlid>:<uuid>   marker of an outbox row already moved in
@@ -102,18 +102,24 @@ const insertFields = 12
 // jobFields are the hash fields a claim returns after the id, in the order
 // of parseJobs.
 const luaJobFields = `{'uuid', 'queue', 'kind', 'payload', 'attempts', 'max_attempts', 'reserved_at',
-  'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error'}`
+  'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error', 'lease_expires_at'}`
 
 // claimScript reserves up to max jobs. ARGV: prefix, now ("" for the server
 // clock), lease in seconds, max, worker, then the queues in priority order.
-// Within a queue it takes first the jobs whose lease expired (reserved_at <
-// now - lease; they have waited longest), then the waiting jobs available
-// by now in (available_at, id) order; a queue is only drawn from when the
-// queues before it came up short. It returns the outbox sequence (P
+// Within a queue it takes first the jobs whose lease expired (the reserved
+// zset is scored by lease_expires_at, which the claiming worker set from
+// its own lease; they have waited longest), then the waiting jobs
+// available by now in (available_at, id) order; a queue is only drawn from
+// when the queues before it came up short. A waiting job's attempts go up
+// by one; an expired reservation that was never renewed (no heartbeat_at:
+// its worker never marked it started, and it is not itself such a
+// takeover) keeps its attempts and gets heartbeat_at 0, as the SQL
+// drivers do (dbdriver.ClaimCharge). It returns the outbox sequence (P
 // outbox, bumped by every JobInsertManyTx, so the caller can tell whether
-// the outbox may hold new rows), then 14 values per job: the id, then the
-// fields of luaJobFields as they are after the claim. A member whose hash
-// is gone (completed while its zset entry was being read) is dropped.
+// the outbox may hold new rows), then claimValues values per job: the id,
+// then the fields of luaJobFields as they are after the claim. A member
+// whose hash is gone (completed while its zset entry was being read) is
+// dropped.
 var claimScript = redis.NewScript(luaCommon + `
 local now = tonumber(ARGV[2]) or servernow()
 local lease = tonumber(ARGV[3])
@@ -125,7 +131,7 @@ for qi = 6, #ARGV do
   if left <= 0 then break end
   local q = ARGV[qi]
   local rkey = P .. 'q:' .. q .. ':reserved'
-  local sources = {{rkey, '(' .. idstr(now - lease)}, {P .. 'q:' .. q .. ':pending', idstr(now)}}
+  local sources = {{rkey, '(' .. idstr(now), true}, {P .. 'q:' .. q .. ':pending', idstr(now), false}}
   for _, src in ipairs(sources) do
     while left > 0 do
       local want = left
@@ -135,9 +141,14 @@ for qi = 6, #ARGV do
         local sid = idstr(tonumber(m))
         local jkey = P .. 'job:' .. sid
         if redis.call('EXISTS', jkey) == 1 then
-          redis.call('HINCRBY', jkey, 'attempts', 1)
-          redis.call('HSET', jkey, 'reserved_at', now, 'reserved_by', worker)
-          redis.call('ZADD', rkey, now, m)
+          if src[3] and not redis.call('HGET', jkey, 'heartbeat_at') then
+            redis.call('HSET', jkey, 'heartbeat_at', 0)
+          else
+            redis.call('HINCRBY', jkey, 'attempts', 1)
+            redis.call('HDEL', jkey, 'heartbeat_at')
+          end
+          redis.call('HSET', jkey, 'reserved_at', now, 'reserved_by', worker, 'lease_expires_at', now + lease)
+          redis.call('ZADD', rkey, now + lease, m)
           out[#out + 1] = sid
           local vals = redis.call('HMGET', jkey, unpack(fields))
           for f = 1, #fields do out[#out + 1] = vals[f] or '' end
@@ -153,17 +164,29 @@ return out
 `)
 
 // claimValues is the number of values per job claimScript returns.
-const claimValues = 14
+const claimValues = 15
 
-// completeScript deletes jobs and frees their unique keys. ARGV: prefix,
-// then ids. It returns how many jobs it deleted.
-var completeScript = redis.NewScript(luaCommon + `
-local n = 0
-for i = 2, #ARGV do
+// luaHeld is prepended to the scripts that write a job's outcome: held
+// reports whether the job hash jkey is still reserved by the claim of
+// worker that gave it attempts, so that a worker whose lease was taken
+// over changes nothing.
+const luaHeld = `
+local function held(jkey, worker, attempts)
+  local v = redis.call('HMGET', jkey, 'reserved_by', 'attempts')
+  return v[1] == worker and v[2] == attempts
+end
+`
+
+// completeScript deletes jobs still held by a worker's claims and frees
+// their unique keys. ARGV: prefix, worker, then pairs of id and attempts.
+// It returns the ids whose claim no longer holds (left unchanged).
+var completeScript = redis.NewScript(luaCommon + luaHeld + `
+local stale = {}
+for i = 3, #ARGV, 2 do
   local sid = ARGV[i]
   local jkey = P .. 'job:' .. sid
-  local v = redis.call('HMGET', jkey, 'queue', 'unique_key')
-  if v[1] then
+  if held(jkey, ARGV[2], ARGV[i + 1]) then
+    local v = redis.call('HMGET', jkey, 'queue', 'unique_key')
     local m = member(tonumber(sid))
     redis.call('ZREM', P .. 'q:' .. v[1] .. ':reserved', m)
     redis.call('ZREM', P .. 'q:' .. v[1] .. ':pending', m)
@@ -172,65 +195,73 @@ for i = 2, #ARGV do
       if redis.call('GET', ukey) == sid then redis.call('DEL', ukey) end
     end
     redis.call('DEL', jkey)
-    n = n + 1
+  else
+    stale[#stale + 1] = sid
   end
 end
-return n
+return stale
 `)
 
-// retryScript makes jobs wait again. ARGV: prefix, then five values per
-// job: id, now ("" for the server clock), delay in seconds, error ("" to
-// clear last_error, as the SQL drivers store NULL), snooze ("1" gives the
-// attempt back).
-var retryScript = redis.NewScript(luaCommon + `
+// retryScript makes jobs wait again. ARGV: prefix, worker, then six
+// values per job: id, attempts (the claim's), now ("" for the server
+// clock), delay in seconds, error ("" to clear last_error, as the SQL
+// drivers store NULL), snooze ("1" gives the attempt back). It returns the
+// ids whose claim no longer holds (left unchanged).
+var retryScript = redis.NewScript(luaCommon + luaHeld + `
 local tnow = servernow()
 local wake = {}
-for i = 2, #ARGV, 5 do
+local stale = {}
+for i = 3, #ARGV, 6 do
   local sid = ARGV[i]
   local jkey = P .. 'job:' .. sid
-  local q = redis.call('HGET', jkey, 'queue')
-  if q then
-    local at = (tonumber(ARGV[i + 1]) or tnow) + tonumber(ARGV[i + 2])
+  if held(jkey, ARGV[2], ARGV[i + 1]) then
+    local q = redis.call('HGET', jkey, 'queue')
+    local at = (tonumber(ARGV[i + 2]) or tnow) + tonumber(ARGV[i + 3])
     local m = member(tonumber(sid))
     redis.call('ZREM', P .. 'q:' .. q .. ':reserved', m)
     redis.call('ZADD', P .. 'q:' .. q .. ':pending', at, m)
-    redis.call('HDEL', jkey, 'reserved_at', 'reserved_by')
+    redis.call('HDEL', jkey, 'reserved_at', 'reserved_by', 'lease_expires_at', 'heartbeat_at')
     redis.call('HSET', jkey, 'available_at', at)
-    if ARGV[i + 3] == '' then
+    if ARGV[i + 4] == '' then
       redis.call('HDEL', jkey, 'last_error')
     else
-      redis.call('HSET', jkey, 'last_error', ARGV[i + 3])
+      redis.call('HSET', jkey, 'last_error', ARGV[i + 4])
     end
-    if ARGV[i + 4] == '1' then
+    if ARGV[i + 5] == '1' then
       local a = tonumber(redis.call('HGET', jkey, 'attempts')) or 0
       if a > 0 then redis.call('HSET', jkey, 'attempts', a - 1) end
     end
     if at <= tnow then wake[q] = true end
+  else
+    stale[#stale + 1] = sid
   end
 end
 for q in pairs(wake) do redis.call('PUBLISH', P .. 'notify', q) end
-return 0
+return stale
 `)
 
-// heartbeatScript renews the lease of jobs still reserved by a worker.
-// ARGV: prefix, worker, then ids.
-var heartbeatScript = redis.NewScript(luaCommon + `
-local now = servernow()
-local worker = ARGV[2]
-for i = 3, #ARGV do
+// heartbeatScript renews the leases of jobs still held by a worker's
+// claims and marks them started. ARGV: prefix, worker, now ("" for the
+// server clock), lease in seconds, then pairs of id and attempts. It
+// returns the ids whose lease it could not renew.
+var heartbeatScript = redis.NewScript(luaCommon + luaHeld + `
+local now = tonumber(ARGV[3]) or servernow()
+local lease = tonumber(ARGV[4])
+local lost = {}
+for i = 5, #ARGV, 2 do
   local sid = ARGV[i]
   local jkey = P .. 'job:' .. sid
-  local v = redis.call('HMGET', jkey, 'queue', 'reserved_by')
-  if v[1] and v[2] == worker then
-    local rkey = P .. 'q:' .. v[1] .. ':reserved'
-    local m = member(tonumber(sid))
-    if redis.call('ZSCORE', rkey, m) then
-      redis.call('ZADD', rkey, now, m)
-      redis.call('HSET', jkey, 'reserved_at', now)
-    end
+  local q = redis.call('HGET', jkey, 'queue')
+  local rkey = q and (P .. 'q:' .. q .. ':reserved')
+  local m = member(tonumber(sid))
+  if q and held(jkey, ARGV[2], ARGV[i + 1]) and redis.call('ZSCORE', rkey, m) then
+    redis.call('ZADD', rkey, now + lease, m)
+    redis.call('HSET', jkey, 'lease_expires_at', now + lease, 'heartbeat_at', now)
+  else
+    lost[#lost + 1] = sid
   end
 end
-return 0
+return lost
 `)
 
 // clearScript deletes up to limit jobs of one queue, waiting or running,

@@ -105,6 +105,7 @@ type Driver struct {
 	outboxMark string // SQL statement marking outbox rows
 	outboxSel  string // SQL statement reading committed outbox rows
 	failInsert string // SQL upsert into failed_jobs
+	failUndo   string // SQL delete of a failed_jobs row written for a lost claim
 }
 
 var (
@@ -414,6 +415,7 @@ func parseJob(v []string) (*driver.JobRow, error) {
 	j.Attempts, j.MaxAttempts = int(num(v[5])), int(num(v[6]))
 	j.ReservedAt, j.AvailableAt, j.CreatedAt = unix(v[7]), unix(v[8]), unix(v[9])
 	j.UniqueKey, j.BatchID, j.ReservedBy, j.LastError = v[10], v[11], v[12], v[13]
+	j.LeaseExpiresAt = unix(v[14])
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", v[0], err)
 	}
@@ -428,90 +430,155 @@ func idArgs(prefix []any, ids []int64) []any {
 	return args
 }
 
-// JobCompleteMany deletes finished jobs and frees their unique keys, in
-// one script.
-func (d *Driver) JobCompleteMany(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
+// leaseArgs appends each lease's id and attempts to args.
+func leaseArgs(args []any, leases []driver.JobLease) []any {
+	for _, l := range leases {
+		args = append(args, strconv.FormatInt(l.ID, 10), strconv.Itoa(l.Attempts))
 	}
-	if err := completeScript.Run(ctx, d.rdb, d.scriptKeys(), idArgs([]any{d.prefix}, ids)...).Err(); err != nil {
-		return fmt.Errorf("queue: complete jobs: %w", err)
-	}
-	return nil
+	return args
 }
 
-// JobRetryMany makes jobs wait again until their delay has passed, in one
-// script.
-func (d *Driver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) error {
-	if len(params) == 0 {
-		return nil
+// parseIDs reads the ids a script returned.
+func parseIDs(vals []string) ([]int64, error) {
+	if len(vals) == 0 {
+		return nil, nil
 	}
-	args := make([]any, 0, 1+5*len(params))
-	args = append(args, d.prefix)
-	for _, p := range params {
-		snooze := "0"
-		if p.Snooze {
-			snooze = "1"
+	ids := make([]int64, len(vals))
+	for i, v := range vals {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("script returned id %q: %w", v, err)
 		}
-		args = append(args, strconv.FormatInt(p.ID, 10), nowArg(p.Now), dbdriver.Seconds(p.Delay), p.Error, snooze)
+		ids[i] = id
 	}
-	if err := retryScript.Run(ctx, d.rdb, d.scriptKeys(), args...).Err(); err != nil {
-		return fmt.Errorf("queue: retry jobs: %w", err)
-	}
-	return nil
+	return ids, nil
 }
 
-// JobHeartbeatMany renews the lease of the jobs still reserved by
-// workerID, by Redis's clock.
-func (d *Driver) JobHeartbeatMany(ctx context.Context, ids []int64, workerID string) error {
-	if len(ids) == 0 {
-		return nil
+// runIDs runs a script that returns a list of ids.
+func (d *Driver) runIDs(ctx context.Context, s *redis.Script, args []any) ([]int64, error) {
+	vals, err := s.Run(ctx, d.rdb, d.scriptKeys(), args...).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
 	}
-	if err := heartbeatScript.Run(ctx, d.rdb, d.scriptKeys(), idArgs([]any{d.prefix, workerID}, ids)...).Err(); err != nil {
-		return fmt.Errorf("queue: heartbeat jobs: %w", err)
-	}
-	return nil
+	return parseIDs(vals)
 }
 
-// JobFailMany moves jobs for good to the SQL failed_jobs table, then
-// deletes them from Redis. The two stores cannot share a transaction, so
-// the order is the safe one: a crash between the two leaves the job
+// JobCompleteMany deletes finished jobs still held by their claim and
+// frees their unique keys, in one script, and returns the jobs whose claim
+// no longer holds.
+func (d *Driver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
+	if p == nil || len(p.Jobs) == 0 {
+		return nil, nil
+	}
+	stale, err := d.runIDs(ctx, completeScript, leaseArgs([]any{d.prefix, p.WorkerID}, p.Jobs))
+	if err != nil {
+		return nil, fmt.Errorf("queue: complete jobs: %w", err)
+	}
+	return stale, nil
+}
+
+// JobRetryMany makes jobs still held by their claim wait again until their
+// delay has passed, in one script, and returns the jobs whose claim no
+// longer holds. Retries of one call share the worker of the first.
+func (d *Driver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
+	var stale []int64
+	for _, group := range byWorker(params, func(p *driver.JobRetryParams) string { return p.WorkerID }) {
+		args := make([]any, 0, 2+6*len(group))
+		args = append(args, d.prefix, group[0].WorkerID)
+		for _, p := range group {
+			snooze := "0"
+			if p.Snooze {
+				snooze = "1"
+			}
+			args = append(args, strconv.FormatInt(p.ID, 10), strconv.Itoa(p.Attempts), nowArg(p.Now), dbdriver.Seconds(p.Delay), p.Error, snooze)
+		}
+		s, err := d.runIDs(ctx, retryScript, args)
+		if err != nil {
+			return nil, fmt.Errorf("queue: retry jobs: %w", err)
+		}
+		stale = append(stale, s...)
+	}
+	return stale, nil
+}
+
+// byWorker splits params into runs that share a worker, in order.
+func byWorker[T any](params []T, worker func(T) string) [][]T {
+	var out [][]T
+	for i := 0; i < len(params); {
+		j := i + 1
+		for j < len(params) && worker(params[j]) == worker(params[i]) {
+			j++
+		}
+		out = append(out, params[i:j])
+		i = j
+	}
+	return out
+}
+
+// JobHeartbeatMany renews the leases of the jobs still held by their claim,
+// by Redis's clock, and returns the jobs it could not renew.
+func (d *Driver) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatParams) ([]int64, error) {
+	if p == nil || len(p.Jobs) == 0 {
+		return nil, nil
+	}
+	lease := p.Lease
+	if lease <= 0 {
+		lease = driver.DefaultLease
+	}
+	lost, err := d.runIDs(ctx, heartbeatScript, leaseArgs([]any{d.prefix, p.WorkerID, nowArg(p.Now), dbdriver.Seconds(lease)}, p.Jobs))
+	if err != nil {
+		return nil, fmt.Errorf("queue: heartbeat jobs: %w", err)
+	}
+	return lost, nil
+}
+
+// JobFailMany moves jobs still held by their claim for good to the SQL
+// failed_jobs table, then deletes them from Redis, and returns the jobs
+// whose claim no longer holds. The two stores cannot share a transaction,
+// so the order is the safe one: a crash between the two leaves the job
 // reserved in Redis, to be taken again when its lease ends (at-least-once,
 // never lost), and a second failure replaces its failed_jobs row by uuid.
+// A claim that is lost between the check and the delete (the worker
+// stalled past its lease right there) has its failed_jobs row taken back.
 //
 // The row is written here rather than by the SQL driver's JobFailMany,
 // which copies the job from its own jobs table, where a Redis job is not.
-func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) error {
+func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) ([]int64, error) {
 	if len(params) == 0 {
-		return nil
+		return nil, nil
 	}
 	pipe := d.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(params))
 	for i, p := range params {
-		cmds[i] = pipe.HMGet(ctx, d.key("job:", strconv.FormatInt(p.ID, 10)), "uuid", "queue", "payload")
+		cmds[i] = pipe.HMGet(ctx, d.key("job:", strconv.FormatInt(p.ID, 10)), "uuid", "queue", "payload", "reserved_by", "attempts")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("queue: fail jobs: %w", err)
+		return nil, fmt.Errorf("queue: fail jobs: %w", err)
 	}
 	type failed struct {
 		p                    *driver.JobFailParams
 		uuid, queue, payload string
 	}
-	var rows []failed
-	var ids []int64
+	var (
+		rows  []failed
+		stale []int64
+	)
 	for i, c := range cmds {
 		v := c.Val()
+		p := params[i]
 		u, ok := v[0].(string)
-		if !ok {
-			continue // gone already: completed, cleared or failed twice
+		by, _ := v[3].(string)
+		att, _ := v[4].(string)
+		if !ok || by != p.WorkerID || att != strconv.Itoa(p.Attempts) {
+			stale = append(stale, p.ID) // gone, or taken over by another claim
+			continue
 		}
 		q, _ := v[1].(string)
 		pl, _ := v[2].(string)
-		rows = append(rows, failed{p: params[i], uuid: u, queue: q, payload: pl})
-		ids = append(ids, params[i].ID)
+		rows = append(rows, failed{p: p, uuid: u, queue: q, payload: pl})
 	}
 	if len(rows) == 0 {
-		return nil
+		return stale, nil
 	}
 	err := d.db.InTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, d.failInsert)
@@ -531,12 +598,30 @@ func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("queue: fail jobs: %w", err)
+		return nil, fmt.Errorf("queue: fail jobs: %w", err)
 	}
-	if err := d.JobCompleteMany(ctx, ids); err != nil {
-		return fmt.Errorf("queue: fail jobs: %w", err)
+	byID := make(map[int64]failed, len(rows))
+	for _, r := range rows {
+		byID[r.p.ID] = r
 	}
-	return nil
+	for _, group := range byWorker(rows, func(r failed) string { return r.p.WorkerID }) {
+		cp := &driver.JobCompleteParams{WorkerID: group[0].p.WorkerID}
+		for _, r := range group {
+			cp.Jobs = append(cp.Jobs, driver.JobLease{ID: r.p.ID, Attempts: r.p.Attempts})
+		}
+		lost, err := d.JobCompleteMany(ctx, cp)
+		if err != nil {
+			return nil, fmt.Errorf("queue: fail jobs: %w", err)
+		}
+		for _, id := range lost {
+			r := byID[id]
+			if _, err := d.db.ExecContext(ctx, d.failUndo, r.uuid, r.p.Exception); err != nil {
+				return nil, fmt.Errorf("queue: fail jobs: take back the failed row of job %d: %w", id, err)
+			}
+			stale = append(stale, id)
+		}
+	}
+	return stale, nil
 }
 
 // timestamp turns an injected failure time into a failed_at parameter;

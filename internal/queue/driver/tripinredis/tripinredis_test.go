@@ -261,8 +261,8 @@ func TestConcurrentInsertAndClaim(t *testing.T) {
 					}
 				}
 				mu.Unlock()
-				if err := d.JobCompleteMany(ctx, jobIDs(jobs)); err != nil {
-					fail(err)
+				if stale, err := d.JobCompleteMany(ctx, driver.CompleteParamsOf(jobs)); err != nil || len(stale) > 0 {
+					fail(fmt.Errorf("complete: stale %v, %v", stale, err))
 					return
 				}
 			}
@@ -290,15 +290,20 @@ func TestConcurrentInsertAndClaim(t *testing.T) {
 	}
 }
 
-// TestLeaseExpiresOnTheRedisClock reserves a job with a one-second lease
-// and lets the lease run out for real: the job is delivered again, with
-// its attempt counted.
+// TestLeaseExpiresOnTheRedisClock reserves a job with a one-second lease,
+// marks it started with a heartbeat, and lets the lease run out for real:
+// the job is delivered again, with its attempt counted.
 func TestLeaseExpiresOnTheRedisClock(t *testing.T) {
 	d, _ := newTestDriver(t)
+	ctx := context.Background()
 	id := mustInsert(t, d, testJob("default", "a"))[0].ID
 	first := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"default"}, WorkerID: "dead", RetryAfter: time.Second})
 	if !slices.Equal(jobIDs(first), []int64{id}) {
 		t.Fatalf("claim = %v, want %d", jobIDs(first), id)
+	}
+	hb := &driver.JobHeartbeatParams{WorkerID: "dead", Jobs: driver.CompleteParamsOf(first).Jobs, Lease: time.Second}
+	if lost, err := d.JobHeartbeatMany(ctx, hb); err != nil || len(lost) > 0 {
+		t.Fatalf("heartbeat = lost %v, %v", lost, err)
 	}
 	if got := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"default"}, RetryAfter: time.Second}); len(got) != 0 {
 		t.Fatalf("claim within the lease = %v, want nothing", jobIDs(got))
@@ -330,9 +335,9 @@ func TestFailAndRetryFromFailed(t *testing.T) {
 	p.Payload = []byte(`{"uuid":"3f1c1a52-3f57-4d1c-9a0e-5d1d2f6b7c01","job":"SendInvoiceEmail","maxTries":5,"data":{"id":1}}`)
 	id := mustInsert(t, d, p)[0].ID
 	mustClaim(t, d, driver.JobClaimParams{Queues: []string{"emails"}})
-	err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: id, Connection: "redis", Exception: "mail: smtp: 550 no such user\nstack"}})
-	if err != nil {
-		t.Fatalf("fail: %v", err)
+	stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: id, WorkerID: "w", Attempts: 1, Connection: "redis", Exception: "mail: smtp: 550 no such user\nstack"}})
+	if err != nil || len(stale) > 0 {
+		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
 	var uuid, conn, queue, payload, exception string
 	if err := db.QueryRowContext(ctx, "SELECT uuid, connection, queue, payload, exception FROM failed_jobs").
@@ -377,8 +382,8 @@ func TestFailAndRetryFromFailed(t *testing.T) {
 
 	// A retry interrupted after the push and before the delete, run again,
 	// does not push twice.
-	if err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: got[0].ID, Exception: "again"}}); err != nil {
-		t.Fatal(err)
+	if stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: got[0].ID, WorkerID: "w", Attempts: got[0].Attempts, Exception: "again"}}); err != nil || len(stale) > 0 {
+		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
 	f, err := d.FailedGet(ctx, p.UUID)
 	if err != nil || f.Connection != "redis" {

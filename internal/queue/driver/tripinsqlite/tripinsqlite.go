@@ -51,6 +51,13 @@ var dialect = &dbdriver.Dialect{
 	IDList: func(ids []int64) (string, []any) {
 		return "id IN (SELECT value FROM json_each(?))", []any{dbdriver.JSONIDs(ids)}
 	},
+	// The first condition finds the rows by rowid; the second, an
+	// uncorrelated subquery SQLite builds once, checks their attempts.
+	LeaseList: func(leases []driver.JobLease) (string, []any) {
+		j := dbdriver.JSONLeases(leases)
+		return "id IN (SELECT value ->> 0 FROM json_each(?)) AND (id, attempts) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))", []any{j, j}
+	},
+	Returning: true,
 	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
 SELECT uuid, ?1, queue, payload, ?2, COALESCE(?3, CURRENT_TIMESTAMP) FROM jobs WHERE id = ?4
 ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
@@ -175,14 +182,22 @@ func holders(ctx context.Context, tx *sql.Tx, keys []string) (map[string]int64, 
 // claimSQL builds the claim for n queues. Parameters: ?1 now (NULL for the
 // database clock), ?2 worker, ?3 lease seconds, ?4 max, ?5… the queues.
 // Each queue contributes its jobs whose lease expired (served by
-// jobs_queue_reserved, sorted first: they have waited longest and must not
+// jobs_queue_lease, sorted first: they have waited longest and must not
 // starve behind a backlog) and its pending jobs in the order they became
 // available, then by id (served by jobs_queue_pending); the outer ORDER BY
 // keeps strict queue priority.
+//
+// A pending job's attempts go up by one. An expired reservation that was
+// never renewed (heartbeat_at NULL: its worker never marked it started,
+// and it is not itself such a takeover) keeps its attempts and is marked
+// with heartbeat_at 0: its claim may have lost its reply, so it may never
+// have run. Anything else expired is charged. SQLite evaluates every SET
+// expression on the old row.
 func claimSQL(n int) string {
 	const nowArg = "COALESCE(?1, " + now + ")"
 	var b strings.Builder
-	b.WriteString("UPDATE jobs SET reserved_at = " + nowArg + ", reserved_by = ?2, attempts = attempts + 1\nWHERE id IN (SELECT id FROM (")
+	b.WriteString("UPDATE jobs SET attempts = attempts + " + dbdriver.ClaimCharge + ",\n  heartbeat_at = " + dbdriver.ClaimMark +
+		",\n  reserved_at = " + nowArg + ", reserved_by = ?2, lease_expires_at = " + nowArg + " + ?3\nWHERE id IN (SELECT id FROM (")
 	for i := range n {
 		if i > 0 {
 			b.WriteString("\n  UNION ALL ")
@@ -192,7 +207,7 @@ func claimSQL(n int) string {
 		b.WriteString("SELECT " + p + " AS p, available_at AS a, id FROM (SELECT available_at, id FROM jobs WHERE queue = " + q +
 			" AND reserved_at IS NULL AND available_at <= " + nowArg + " ORDER BY available_at, id LIMIT ?4)")
 		b.WriteString("\n  UNION ALL SELECT " + p + ", 0, id FROM (SELECT id FROM jobs WHERE queue = " + q +
-			" AND reserved_at < " + nowArg + " - ?3 ORDER BY reserved_at LIMIT ?4)")
+			" AND reserved_at IS NOT NULL AND lease_expires_at < " + nowArg + " ORDER BY lease_expires_at LIMIT ?4)")
 	}
 	b.WriteString(")\n ORDER BY p, a, id LIMIT ?4)\nRETURNING " + dbdriver.JobColumns)
 	return b.String()
