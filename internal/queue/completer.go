@@ -146,10 +146,20 @@ func (c *completer) write(ctx context.Context) int {
 		fn    func() ([]int64, error)
 	}{
 		{"complete", len(ids), func() ([]int64, error) {
+			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
+			defer cancel()
 			return c.d.JobCompleteMany(ctx, &driver.JobCompleteParams{WorkerID: c.worker, Jobs: ids})
 		}},
-		{"retry", len(retries), func() ([]int64, error) { return c.d.JobRetryMany(ctx, retries) }},
-		{"fail", len(fails), func() ([]int64, error) { return c.d.JobFailMany(ctx, fails) }},
+		{"retry", len(retries), func() ([]int64, error) {
+			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
+			defer cancel()
+			return c.d.JobRetryMany(ctx, retries)
+		}},
+		{"fail", len(fails), func() ([]int64, error) {
+			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
+			defer cancel()
+			return c.d.JobFailMany(ctx, fails)
+		}},
 	}
 	for i, s := range steps {
 		if s.count == 0 {

@@ -619,12 +619,19 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 func (r *runner) fetch(ctx context.Context, max int) {
 	written := r.completer.written.Load()
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, storageTimeout)
+	defer cancel()
 	rows, err := r.d.JobClaim(ctx, &driver.JobClaimParams{
 		Queues: r.p.Queues, Max: max, WorkerID: r.c.cfg.WorkerID,
 		RetryAfter: r.c.cfg.RetryAfter, Now: r.c.now(),
 	})
 	r.fetchCh <- fetchResult{rows: rows, err: err, max: max, written: written, start: start}
 }
+
+// storageTimeout bounds one claim, and one attempt to write outcomes: a
+// call stuck on a connection whose server vanished is given up and tried
+// again on a fresh one, instead of holding the worker.
+const storageTimeout = 30 * time.Second
 
 // startMarkInterval is how often the worker marks the jobs it has been
 // running for startMarkDelay started (one heartbeat for all of them);

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,8 +18,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -235,6 +237,15 @@ func openMySQL(p OpenParams) (*DB, error) {
 		cfg.Params = map[string]string{}
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = mysqlReadTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = mysqlWriteTimeout
+	}
+	if cfg.DialFunc == nil && (cfg.Net == "tcp" || cfg.Net == "") {
+		cfg.DialFunc = dialContext
+	}
 	if cfg.Collation == "" || cfg.Collation == "utf8mb4_general_ci" {
 		cfg.Collation = "utf8mb4_unicode_ci"
 	}
@@ -288,10 +299,22 @@ func isolationVariable(cfg *mysql.Config) (string, error) {
 }
 
 func openPgSQL(p OpenParams) (*DB, error) {
-	db, err := sql.Open("pgx", p.DSN)
+	cfg, err := pgx.ParseConfig(p.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("store: pgsql: invalid DSN: %w", RedactError(err, p.DSN))
 	}
+	// Keepalives and TCP_USER_TIMEOUT find a dead server (connect_timeout
+	// from the DSN, when set, still bounds connecting).
+	timeout := cfg.ConnectTimeout
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		return dialContext(ctx, network, addr)
+	}
+	db := stdlib.OpenDB(*cfg)
 	n := p.MaxOpenConns
 	if n <= 0 {
 		n = 32
@@ -300,11 +323,7 @@ func openPgSQL(p OpenParams) (*DB, error) {
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	name := ""
-	if cfg, err := pgconn.ParseConfig(p.DSN); err == nil {
-		name = cfg.Database
-	}
-	return &DB{DB: db, Read: db, Dialect: PgSQL, Name: name}, nil
+	return &DB{DB: db, Read: db, Dialect: PgSQL, Name: cfg.Database}, nil
 }
 
 // checkpointInterval is how often SQLite's WAL is copied back into the
