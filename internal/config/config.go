@@ -90,7 +90,7 @@ var secretKeys = map[string]bool{
 var Keys = []string{
 	"APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE",
 	"DB_CONNECTION", "DB_DATABASE", "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_URL",
-	"QUEUE_CONNECTION", "REDIS_URL", "DB_QUEUE_RETRY_AFTER",
+	"QUEUE_CONNECTION", "REDIS_URL", "REDIS_QUEUE_PREFIX", "DB_QUEUE_RETRY_AFTER",
 	"MAIL_MAILER", "MAIL_HOST", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_ENCRYPTION",
 	"MAIL_FROM_ADDRESS", "MAIL_FROM_NAME", "MAIL_TEMPLATES_DIR",
 	"MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION", "MIDTRANS_SNAP_URL",
@@ -134,7 +134,11 @@ func Load(envFile string) (*Config, error) {
 // validation. Tests use it to build configurations without touching the
 // environment.
 func FromMap(vals map[string]string) (*Config, error) {
-	p := parser{vals: vals}
+	return parse(&parser{vals: vals})
+}
+
+// parse reads every key through p.
+func parse(p *parser) (*Config, error) {
 	c := &Config{}
 	c.AppEnv = p.oneOf("APP_ENV", "local", "local", "production", "testing")
 	c.AppDebug = p.bool("APP_DEBUG", c.AppEnv == "local")
@@ -306,6 +310,9 @@ func (c *Config) Secrets() []string {
 type parser struct {
 	vals map[string]string
 	err  error
+	// read records every key asked for, so a test can check that Keys,
+	// the list Load takes from the environment, names them all.
+	read map[string]bool
 }
 
 func (p *parser) fail(key, reason string) {
@@ -315,6 +322,9 @@ func (p *parser) fail(key, reason string) {
 }
 
 func (p *parser) str(key, def string) string {
+	if p.read != nil {
+		p.read[key] = true
+	}
 	if v, ok := p.vals[key]; ok && strings.TrimSpace(v) != "" {
 		return strings.TrimSpace(v)
 	}

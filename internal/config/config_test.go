@@ -143,3 +143,14 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 		require.Contains(t, string(b), "\n"+k+"=", "key %s missing from .env.example", k)
 	}
 }
+
+// TestEveryKeyReadIsLoaded: every key the parser reads is in Keys, or Load
+// would never take it from the process environment.
+func TestEveryKeyReadIsLoaded(t *testing.T) {
+	p := &parser{vals: map[string]string{}, read: map[string]bool{}}
+	parse(p)
+	require.NotEmpty(t, p.read)
+	for k := range p.read {
+		require.Contains(t, Keys, k, "key %s is read but not listed in Keys", k)
+	}
+}

@@ -529,3 +529,37 @@ func TestWorkersLiveFromDatabase(t *testing.T) {
 		require.Equal(t, 1.0, f.value(t, "tripin_workers_live", "kind", "worker"))
 	})
 }
+
+// TestLeaseLostCounted: an outcome a hooked driver could not write because
+// another worker had taken the job over reaches the observers as
+// OutcomeLeaseLost and is counted, and nothing else is.
+func TestLeaseLostCounted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		raw, _ := queuetest.Driver(t, d)
+		m := telemetry.New(telemetry.Options{})
+		ops, err := queue.NewOps(raw, &queue.OpsConfig{Observers: []func(context.Context, *driver.JobRow, queue.Outcome){m.ObserveJob}})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ops.Close(ctx) })
+		hooked := queue.WithHooks(raw, ops)
+		now, err := raw.Now(ctx)
+		require.NoError(t, err)
+		_, err = raw.JobInsertMany(ctx, []*driver.JobInsertParams{{Queue: "default", Kind: "Ok", Payload: []byte(`{}`), AvailableAt: now.Add(-time.Hour)}})
+		require.NoError(t, err)
+		mine, err := hooked.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "stalled", RetryAfter: time.Minute, Now: now.Add(-10 * time.Minute)})
+		require.NoError(t, err)
+		require.Len(t, mine, 1)
+		theirs, err := raw.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "rescuer", RetryAfter: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, theirs, 1)
+		stale, err := hooked.JobCompleteMany(ctx, driver.CompleteParamsOf(mine))
+		require.NoError(t, err)
+		require.Equal(t, []int64{mine[0].ID}, stale)
+
+		ts := httptest.NewServer(m.Handler())
+		t.Cleanup(ts.Close)
+		f := scrape(t, ts.URL)
+		require.Equal(t, 1.0, f.value(t, "tripin_jobs_lease_lost_total", "queue", "default", "kind", "Ok"))
+		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Ok"))
+	})
+}

@@ -68,6 +68,8 @@ type backend struct {
 	db      *store.DB
 	dir     string
 	bin     string
+	// redisURL and redisPrefix, when set, put the queue on Redis.
+	redisURL, redisPrefix string
 }
 
 func newBackend(t *testing.T, d store.Dialect) *backend {
@@ -100,11 +102,15 @@ func (b *backend) env(retryAfter int) []string {
 	env = append(env,
 		"APP_ENV=testing",
 		"DB_CONNECTION="+string(b.dialect),
-		"QUEUE_CONNECTION=database",
 		"LOG_LEVEL=warn",
 		"LOG_FILE="+filepath.Join(b.dir, "tripin.log"),
 		"DB_QUEUE_RETRY_AFTER="+strconv.Itoa(retryAfter),
 	)
+	if b.redisURL != "" {
+		env = append(env, "QUEUE_CONNECTION=redis", "REDIS_URL="+b.redisURL, "REDIS_QUEUE_PREFIX="+b.redisPrefix)
+	} else {
+		env = append(env, "QUEUE_CONNECTION=database")
+	}
 	if b.dialect == store.SQLite {
 		return append(env, "DB_DATABASE="+b.dsn)
 	}
@@ -183,7 +189,8 @@ func (b *backend) startWorker(t *testing.T, name string, retryAfter int, args ..
 		t.Fatal(err)
 	}
 	w.cmd = exec.Command(b.bin, append([]string{"queue", "work"}, args...)...)
-	w.cmd.Dir, w.cmd.Env = b.dir, b.env(retryAfter)
+	// Each worker logs to a file of its own, after the shared one.
+	w.cmd.Dir, w.cmd.Env = b.dir, append(b.env(retryAfter), "LOG_FILE="+filepath.Join(b.dir, name+".log"))
 	w.cmd.Stdout, w.cmd.Stderr = stdout, stderr
 	killWithParent(w.cmd)
 	if err := w.cmd.Start(); err != nil {
