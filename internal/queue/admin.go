@@ -73,6 +73,13 @@ type Hooks interface {
 	// releases it without using an attempt; any other error is the
 	// attempt's error.
 	BeforeRun(ctx context.Context, row *driver.JobRow) error
+	// BeforeOutcome is called with each job whose attempt has ended,
+	// before its outcome is written. What must survive the process dying
+	// between the two — a batch's counters and callbacks — is written here,
+	// idempotently: when the outcome never gets written, the job runs
+	// again after its lease and comes back here. An error leaves the
+	// outcome unwritten, for the worker to try again.
+	BeforeOutcome(ctx context.Context, row *driver.JobRow, o Outcome) error
 	// AfterRun is called once per claimed job when its attempt has ended,
 	// whatever the outcome, including jobs BeforeRun skipped or released.
 	AfterRun(ctx context.Context, row *driver.JobRow, o Outcome)
@@ -281,12 +288,11 @@ func (o *Ops) AfterRun(ctx context.Context, row *driver.JobRow, out Outcome) {
 	mws := o.held[row.ID]
 	delete(o.held, row.ID)
 	o.heldMu.Unlock()
-	for i := len(mws) - 1; i >= 0; i-- {
-		mws[i].After(ctx, o.adm, row)
-	}
-	if row.BatchID != "" && (out.Status == OutcomeSucceeded || out.Status == OutcomeFailed) {
-		if err := o.recordBatch(ctx, row, out.Status == OutcomeFailed); err != nil {
-			o.log.Error("queue: record batch outcome", "batch", row.BatchID, "job", row.Kind, "uuid", row.UUID, "error", err)
+	// A worker that lost the job's lease leaves its middleware alone: the
+	// job's new holder, the same job, may hold the same locks now.
+	if out.Status != OutcomeLeaseLost {
+		for i := len(mws) - 1; i >= 0; i-- {
+			mws[i].After(ctx, o.adm, row)
 		}
 	}
 	if o.metrics != nil {
@@ -295,6 +301,21 @@ func (o *Ops) AfterRun(ctx context.Context, row *driver.JobRow, out Outcome) {
 	for _, fn := range o.cfg.Observers {
 		fn(ctx, row, out)
 	}
+}
+
+// BeforeOutcome records a batch job's end in its batch (and dispatches
+// the callbacks whose moment it is) before the job's outcome is written.
+// Recording is idempotent per job, so a job that runs again because its
+// worker died before its outcome was written is not counted twice.
+func (o *Ops) BeforeOutcome(ctx context.Context, row *driver.JobRow, out Outcome) error {
+	if row.BatchID == "" || (out.Status != OutcomeSucceeded && out.Status != OutcomeFailed) {
+		return nil
+	}
+	if err := o.recordBatch(context.WithoutCancel(ctx), row, out.Status == OutcomeFailed); err != nil {
+		o.log.Error("queue: record batch outcome; the job's outcome waits for it", "batch", row.BatchID, "job", row.Kind, "uuid", row.UUID, "error", err)
+		return err
+	}
+	return nil
 }
 
 // QueueBusyEvent is published when `queue monitor` finds a queue over
@@ -535,6 +556,13 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 		for _, r := range skipped {
 			cp.Jobs = append(cp.Jobs, driver.LeaseOf(r))
 		}
+		for _, r := range skipped {
+			if err := d.h.BeforeOutcome(ctx, r, Outcome{Status: OutcomeSucceeded}); err != nil {
+				// They stay reserved and are skipped again after their
+				// lease.
+				return out, 0, nil
+			}
+		}
 		stale, err := d.Driver.JobCompleteMany(ctx, cp)
 		if err != nil {
 			// They stay reserved: their lease ends and they are skipped
@@ -559,6 +587,15 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 	return out, len(skipped), nil
 }
 
+// dbLeaseIDs returns the ids of leases.
+func dbLeaseIDs(leases []driver.JobLease) []int64 {
+	ids := make([]int64, len(leases))
+	for i, l := range leases {
+		ids[i] = l.ID
+	}
+	return ids
+}
+
 // idSet returns ids as a set.
 func idSet(ids []int64) map[int64]bool {
 	if len(ids) == 0 {
@@ -579,6 +616,26 @@ func outcomeOr(st OutcomeStatus, stale bool) OutcomeStatus {
 	return st
 }
 
+// peek returns a claimed job's row without forgetting it.
+func (d *hookedDriver) peek(id int64) (claimedRow, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.rows[id]
+	return c, ok
+}
+
+// before passes each claimed job among ids to BeforeOutcome with status.
+func (d *hookedDriver) before(ctx context.Context, ids []int64, status func(i int) Outcome) error {
+	for i, id := range ids {
+		if c, ok := d.peek(id); ok {
+			if err := d.h.BeforeOutcome(ctx, c.row, status(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (d *hookedDriver) take(id int64) (claimedRow, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -590,6 +647,10 @@ func (d *hookedDriver) take(id int64) (claimedRow, bool) {
 // JobCompleteMany completes jobs, then reports them succeeded, or lost
 // when their claim no longer held.
 func (d *hookedDriver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
+	ids := dbLeaseIDs(p.Jobs)
+	if err := d.before(ctx, ids, func(int) Outcome { return Outcome{Status: OutcomeSucceeded} }); err != nil {
+		return nil, err
+	}
 	stale, err := d.Driver.JobCompleteMany(ctx, p)
 	if err != nil {
 		return nil, err
@@ -606,6 +667,18 @@ func (d *hookedDriver) JobCompleteMany(ctx context.Context, p *driver.JobComplet
 // JobRetryMany retries jobs, then reports them retried or released, or
 // lost when their claim no longer held.
 func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
+	ids := make([]int64, len(params))
+	for i, p := range params {
+		ids[i] = p.ID
+	}
+	if err := d.before(ctx, ids, func(i int) Outcome {
+		if params[i].Snooze {
+			return Outcome{Status: OutcomeReleased}
+		}
+		return Outcome{Status: OutcomeRetried}
+	}); err != nil {
+		return nil, err
+	}
 	stale, err := d.Driver.JobRetryMany(ctx, params)
 	if err != nil {
 		return nil, err
@@ -626,6 +699,13 @@ func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRet
 // JobFailMany fails jobs for good, then reports them failed, or lost
 // when their claim no longer held.
 func (d *hookedDriver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) ([]int64, error) {
+	ids := make([]int64, len(params))
+	for i, p := range params {
+		ids[i] = p.ID
+	}
+	if err := d.before(ctx, ids, func(int) Outcome { return Outcome{Status: OutcomeFailed} }); err != nil {
+		return nil, err
+	}
 	stale, err := d.Driver.JobFailMany(ctx, params)
 	if err != nil {
 		return nil, err

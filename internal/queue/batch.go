@@ -222,9 +222,10 @@ func (c *Client) BatchCancel(ctx context.Context, id string) (*driver.Batch, err
 }
 
 // recordBatch records a batch job's end and dispatches the callbacks
-// whose moment it is. The counters move under the batch row's lock and
-// only in one direction (pending down, failed up), so each moment is
-// seen by exactly one job, whichever worker or server runs it.
+// whose moment it is. The counters move under the batch row's lock, once
+// per job and only in one direction (pending down, failed up), so each
+// moment is seen by exactly one job, whichever worker or server runs it,
+// however many times it runs.
 func (o *Ops) recordBatch(ctx context.Context, row *driver.JobRow, failed bool) error {
 	bt, err := o.adm.BatchGet(ctx, row.BatchID)
 	if errors.Is(err, driver.ErrNotFound) {
@@ -239,39 +240,42 @@ func (o *Ops) recordBatch(ctx context.Context, row *driver.JobRow, failed bool) 
 			return fmt.Errorf("batch %s: options: %w", bt.ID, err)
 		}
 	}
-	out, err := o.adm.BatchRecordOutcome(context.WithoutCancel(ctx), &driver.BatchRecordOutcomeParams{
-		BatchID: row.BatchID, JobUUID: row.UUID, Failed: failed, CancelOnFailure: !opts.AllowFailures,
-	})
-	if err != nil {
-		return err
-	}
-	before, after := out.Before, out.Batch
-	var fire []callbackJob
-	if !failed && after.PendingJobs == 0 && before.PendingJobs > 0 && !after.Cancelled() {
-		fire = append(fire, opts.Then...)
-	}
-	if failed && after.FailedJobs == 1 && before.FailedJobs == 0 {
-		fire = append(fire, opts.Catch...)
-	}
-	if after.PendingJobs-after.FailedJobs == 0 && before.PendingJobs-before.FailedJobs > 0 {
-		fire = append(fire, opts.Finally...)
-	}
-	if len(fire) == 0 {
+	// The callbacks are inserted in the transaction that moves the
+	// counters: both commit, or neither and the job's outcome is not
+	// written either, so the job runs again and comes back here.
+	dispatch := func(ctx context.Context, tx *sql.Tx, out *driver.BatchOutcome) error {
+		before, after := out.Before, out.Batch
+		var fire []callbackJob
+		if !failed && after.PendingJobs == 0 && before.PendingJobs > 0 && !after.Cancelled() {
+			fire = append(fire, opts.Then...)
+		}
+		if failed && after.FailedJobs == 1 && before.FailedJobs == 0 {
+			fire = append(fire, opts.Catch...)
+		}
+		if after.PendingJobs-after.FailedJobs == 0 && before.PendingJobs-before.FailedJobs > 0 {
+			fire = append(fire, opts.Finally...)
+		}
+		if len(fire) == 0 {
+			return nil
+		}
+		ps := make([]*driver.JobInsertParams, len(fire))
+		for i, cb := range fire {
+			id := uuid.NewString()
+			payload, err := renewPayload(cb.Payload, id, bt.ID)
+			if err != nil {
+				return err
+			}
+			ps[i] = &driver.JobInsertParams{UUID: id, Queue: cb.Queue, Kind: cb.Kind, Payload: payload, MaxAttempts: cb.MaxAttempts}
+		}
+		if _, err := o.d.JobInsertManyTx(ctx, tx, ps); err != nil {
+			return fmt.Errorf("batch %s: dispatch callbacks: %w", bt.ID, err)
+		}
 		return nil
 	}
-	ps := make([]*driver.JobInsertParams, len(fire))
-	for i, cb := range fire {
-		id := uuid.NewString()
-		payload, err := renewPayload(cb.Payload, id, bt.ID)
-		if err != nil {
-			return err
-		}
-		ps[i] = &driver.JobInsertParams{UUID: id, Queue: cb.Queue, Kind: cb.Kind, Payload: payload, MaxAttempts: cb.MaxAttempts}
-	}
-	if _, err := o.d.JobInsertMany(context.WithoutCancel(ctx), ps); err != nil {
-		return fmt.Errorf("batch %s: dispatch callbacks: %w", bt.ID, err)
-	}
-	return nil
+	_, err = o.adm.BatchRecordOutcome(ctx, &driver.BatchRecordOutcomeParams{
+		BatchID: row.BatchID, JobUUID: row.UUID, Failed: failed, CancelOnFailure: !opts.AllowFailures, Then: dispatch,
+	})
+	return err
 }
 
 // renewPayload gives a stored callback payload its own uuid and the batch

@@ -3,7 +3,10 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
@@ -85,21 +88,76 @@ func (m *OverlapMiddleware) ExpireAfter(d time.Duration) *OverlapMiddleware {
 	return m
 }
 
-// Before takes the lock, or asks for a release while someone holds it.
+// Before takes the lock, or asks for a release while someone holds it. A
+// lock whose holder's attempt is over (its worker died after writing the
+// outcome and before freeing the lock, or died mid-job and the job has
+// since been taken again) is taken over at once rather than after its
+// expiry.
 func (m *OverlapMiddleware) Before(ctx context.Context, adm driver.Admin, row *driver.JobRow) (time.Duration, error) {
-	ok, err := adm.LockAcquire(ctx, &driver.LockAcquireParams{Key: overlapPrefix + m.key, Owner: row.UUID, TTL: m.expireAfter})
-	if err != nil {
-		return 0, fmt.Errorf("queue: without overlapping %s: %w", m.key, err)
-	}
-	if ok {
-		return 0, nil
+	key, owner := overlapPrefix+m.key, lockOwner(row)
+	for try := 0; try < 2; try++ {
+		ok, err := adm.LockAcquire(ctx, &driver.LockAcquireParams{Key: key, Owner: owner, TTL: m.expireAfter})
+		if err != nil {
+			return 0, fmt.Errorf("queue: without overlapping %s: %w", m.key, err)
+		}
+		if ok {
+			return 0, nil
+		}
+		holder, held, err := adm.LockOwner(ctx, key)
+		if err != nil {
+			return 0, fmt.Errorf("queue: without overlapping %s: %w", m.key, err)
+		}
+		if held && !holderRunning(ctx, adm, holder) {
+			if err := adm.LockRelease(ctx, key, holder); err != nil {
+				return 0, fmt.Errorf("queue: without overlapping %s: %w", m.key, err)
+			}
+			continue
+		}
+		break
 	}
 	return max(m.releaseAfter, time.Second), nil
 }
 
 // After frees the lock.
 func (m *OverlapMiddleware) After(ctx context.Context, adm driver.Admin, row *driver.JobRow) {
-	_ = adm.LockRelease(context.WithoutCancel(ctx), overlapPrefix+m.key, row.UUID)
+	_ = adm.LockRelease(context.WithoutCancel(ctx), overlapPrefix+m.key, lockOwner(row))
+}
+
+// lockOwner names one attempt of a job as the owner of a lock: its id,
+// uuid and attempt number. The same job taken again after its worker died
+// is a later attempt (or the same one, when the claim gave it back), so
+// a lock can tell whether its holder's attempt is over.
+func lockOwner(row *driver.JobRow) string {
+	return strconv.FormatInt(row.ID, 10) + ":" + row.UUID + ":" + strconv.Itoa(row.Attempts)
+}
+
+// holderRunning reports whether the attempt named by a lock owner may still
+// be running: its job is still in the queue, reserved, at that attempt.
+// Owners it cannot read (written by an older version: a bare uuid) and
+// drivers that cannot look jobs up count as running, so their locks wait
+// for their expiry as before.
+func holderRunning(ctx context.Context, adm driver.Admin, owner string) bool {
+	jg, ok := adm.(driver.JobGetter)
+	if !ok {
+		return true
+	}
+	parts := strings.Split(owner, ":")
+	if len(parts) != 3 {
+		return true
+	}
+	id, err1 := strconv.ParseInt(parts[0], 10, 64)
+	attempts, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	j, err := jg.JobGet(ctx, id)
+	if errors.Is(err, driver.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return j.UUID == parts[1] && !j.ReservedAt.IsZero() && j.Attempts == attempts
 }
 
 // rateLimitPrefix names the limiter rows of RateLimited.

@@ -70,7 +70,11 @@ type Admin interface {
 	// BatchRecordOutcome records that one job of a batch succeeded or
 	// failed for good, atomically, and returns the batch's counters before
 	// and after: each transition (pending reaching 0, the first failure,
-	// every job having run) is therefore seen by exactly one caller.
+	// every job having run) is therefore seen by exactly one caller. It is
+	// idempotent per job: a job's outcome moves the counters once (a failed
+	// job that is retried and then succeeds moves them again, from failed
+	// to succeeded), so it can be recorded before the job's own outcome is
+	// written and again when the job reruns after a crash.
 	BatchRecordOutcome(ctx context.Context, params *BatchRecordOutcomeParams) (*BatchOutcome, error)
 	// BatchPrune deletes finished batches older than OlderThan, and
 	// unfinished or cancelled ones older than their own windows, as
@@ -82,6 +86,9 @@ type Admin interface {
 	LockAcquire(ctx context.Context, params *LockAcquireParams) (bool, error)
 	// LockRelease frees a lock if owner holds it.
 	LockRelease(ctx context.Context, key, owner string) error
+	// LockOwner returns the owner of a lock that has not expired; ok is
+	// false when nobody holds it.
+	LockOwner(ctx context.Context, key string) (owner string, ok bool, err error)
 	// RateLimitHit counts one hit on a fixed-window limiter and says
 	// whether it is allowed; when it is not, RetryAfter is the time left in
 	// the window.
@@ -233,12 +240,21 @@ type BatchRecordOutcomeParams struct {
 	// CancelOnFailure cancels the batch in the same transaction when this
 	// is its first failure (a batch that does not allow failures).
 	CancelOnFailure bool
+	// Then, when set, runs inside the transaction that moved the counters,
+	// and only when they moved: the caller dispatches the batch's callback
+	// jobs there (JobInsertManyTx), so that callbacks and counters commit
+	// together or not at all.
+	Then func(ctx context.Context, tx *sql.Tx, out *BatchOutcome) error
 }
 
 // BatchOutcome is a batch's counters around one BatchRecordOutcome.
 type BatchOutcome struct {
 	Before BatchCounts
 	Batch  *Batch
+	// Recorded is false when the job's outcome was already recorded (the
+	// job ran again after its worker died between recording its outcome
+	// and deleting it): the counters did not move.
+	Recorded bool
 }
 
 // BatchCounts are the counters of a batch at one instant.

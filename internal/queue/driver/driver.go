@@ -209,6 +209,15 @@ type Driver interface {
 	CachePut(ctx context.Context, key, value string, ttl time.Duration) error
 }
 
+// JobGetter is an optional capability of a Driver: reading one job by id
+// from wherever the driver keeps its jobs, with ErrNotFound once it has
+// left the queue (completed, or failed for good). Job middleware uses it
+// to tell a lock held by a job that is over from one held by a job still
+// running.
+type JobGetter interface {
+	JobGet(ctx context.Context, id int64) (*JobRow, error)
+}
+
 // Listener is an optional capability of a Driver that can push "a job was
 // inserted on this queue" events (PostgreSQL LISTEN/NOTIFY). Listen blocks
 // until ctx ends, calling fn for each event, and then returns nil. Events

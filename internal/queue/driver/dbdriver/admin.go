@@ -662,10 +662,11 @@ func (b *Base) BatchCancel(ctx context.Context, id string) (*driver.Batch, error
 }
 
 // BatchRecordOutcome updates a batch's counters for one job, under the
-// batch row's lock, as Laravel's DatabaseBatchRepository does: a success
-// decrements pending_jobs and removes the job from failed_job_ids (a
-// retried job that now succeeded); a failure increments failed_jobs and
-// appends the job. pending_jobs reaching 0 finishes the batch.
+// batch row's lock, once per job: the job's row in job_batch_outcomes
+// says whether its outcome was recorded already. A job recorded as failed
+// that succeeds (retried from failed_jobs) moves from failed to succeeded;
+// anything else recorded twice changes nothing. p.Then runs in the same
+// transaction when the counters moved.
 func (b *Base) BatchRecordOutcome(ctx context.Context, p *driver.BatchRecordOutcomeParams) (*driver.BatchOutcome, error) {
 	now := b.nowExpr()
 	var out *driver.BatchOutcome
@@ -675,6 +676,26 @@ func (b *Base) BatchRecordOutcome(ctx context.Context, p *driver.BatchRecordOutc
 			return err
 		}
 		before := driver.BatchCounts{PendingJobs: bt.PendingJobs, FailedJobs: bt.FailedJobs}
+		var wasFailed bool
+		err = tx.QueryRowContext(ctx, b.q("SELECT failed FROM job_batch_outcomes WHERE batch_id = ? AND job_uuid = ?"), p.BatchID, p.JobUUID).Scan(&wasFailed)
+		seen := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if seen && (wasFailed == p.Failed || !wasFailed) {
+			// Recorded already, or it succeeded once: the first success
+			// stands.
+			out = &driver.BatchOutcome{Before: before, Batch: bt}
+			return nil
+		}
+		if seen {
+			_, err = tx.ExecContext(ctx, b.q("UPDATE job_batch_outcomes SET failed = ?, recorded_at = "+now+" WHERE batch_id = ? AND job_uuid = ?"), p.Failed, p.BatchID, p.JobUUID)
+		} else {
+			_, err = tx.ExecContext(ctx, b.q("INSERT INTO job_batch_outcomes (batch_id, job_uuid, failed, recorded_at) VALUES (?, ?, ?, "+now+")"), p.BatchID, p.JobUUID, p.Failed)
+		}
+		if err != nil {
+			return err
+		}
 		pending, failed, ids := bt.PendingJobs, bt.FailedJobs, bt.FailedJobIDs
 		var set []string
 		if p.Failed {
@@ -701,7 +722,10 @@ func (b *Base) BatchRecordOutcome(ctx context.Context, p *driver.BatchRecordOutc
 		if err != nil {
 			return err
 		}
-		out = &driver.BatchOutcome{Before: before, Batch: after}
+		out = &driver.BatchOutcome{Before: before, Batch: after, Recorded: true}
+		if p.Then != nil {
+			return p.Then(ctx, tx, out)
+		}
 		return nil
 	})
 	if err != nil {
@@ -761,6 +785,19 @@ func (b *Base) LockAcquire(ctx context.Context, p *driver.LockAcquireParams) (bo
 		return false, fmt.Errorf("queue: acquire lock %s: %w", p.Key, err)
 	}
 	return ok, nil
+}
+
+// LockOwner returns the owner of a lock that has not expired.
+func (b *Base) LockOwner(ctx context.Context, key string) (string, bool, error) {
+	var owner string
+	err := b.DB.QueryRowContext(ctx, b.q("SELECT owner FROM cache_locks WHERE "+b.keyCol()+" = ? AND expiration > "+b.nowExpr()), key).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("queue: lock owner %s: %w", key, err)
+	}
+	return owner, true, nil
 }
 
 // LockRelease frees key if owner holds it.

@@ -2,6 +2,7 @@ package dbdriver_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -282,6 +283,30 @@ func TestBatches(t *testing.T) {
 		if got.PendingJobs != 3 || got.FailedJobs != 3 || len(got.FailedJobIDs) != 3 || got.Progress() != 85 || got.Cancelled() {
 			t.Fatalf("batch = %+v", got)
 		}
+		// Recording an outcome again (the job ran again after its worker
+		// died before deleting it) changes nothing and runs no Then; a
+		// job that failed and fails again counts once; a job that
+		// succeeded and then fails keeps its success.
+		for _, rec := range []struct {
+			uuid   string
+			failed bool
+		}{{"job-5", false}, {"job-1", true}, {"job-6", true}} {
+			out, err := adm.BatchRecordOutcome(ctx, &driver.BatchRecordOutcomeParams{BatchID: bt.ID, JobUUID: rec.uuid, Failed: rec.failed,
+				Then: func(context.Context, *sql.Tx, *driver.BatchOutcome) error { return errors.New("then ran for a repeated outcome") }})
+			if err != nil || out.Recorded || out.Batch.PendingJobs != 3 || out.Batch.FailedJobs != 3 {
+				t.Fatalf("repeated outcome %+v = %+v, %v; want no change", rec, out, err)
+			}
+		}
+		// Then runs in the transaction that moves the counters: its error
+		// undoes the move.
+		boom := errors.New("callback insert failed")
+		if _, err := adm.BatchRecordOutcome(ctx, &driver.BatchRecordOutcomeParams{BatchID: bt.ID, JobUUID: "job-1",
+			Then: func(context.Context, *sql.Tx, *driver.BatchOutcome) error { return boom }}); !errors.Is(err, boom) {
+			t.Fatalf("record with a failing Then = %v, want %v", err, boom)
+		}
+		if got, err := adm.BatchGet(ctx, bt.ID); err != nil || got.PendingJobs != 3 || len(got.FailedJobIDs) != 3 {
+			t.Fatalf("after a failing Then: %+v, %v; want the counters unchanged", got, err)
+		}
 		// A failed job retried and now successful leaves failed_job_ids.
 		out, err := adm.BatchRecordOutcome(ctx, &driver.BatchRecordOutcomeParams{BatchID: bt.ID, JobUUID: "job-0"})
 		if err != nil || len(out.Batch.FailedJobIDs) != 2 || out.Batch.PendingJobs != 2 {
@@ -323,6 +348,9 @@ func TestBatches(t *testing.T) {
 		if err != nil || n != 3 {
 			t.Fatalf("BatchPrune = %d, %v, want 3", n, err)
 		}
+		if n := count(t, db, "SELECT COUNT(*) FROM job_batch_outcomes"); n != 0 {
+			t.Fatalf("%d job outcomes left after their batches were pruned", n)
+		}
 	})
 }
 
@@ -339,6 +367,12 @@ func TestLocksAndRateLimits(t *testing.T) {
 		}
 		if ok, _ := adm.LockAcquire(ctx, &driver.LockAcquireParams{Key: "k", Owner: "a", TTL: time.Minute}); !ok {
 			t.Fatal("a could not take its own lock again")
+		}
+		if owner, held, err := adm.LockOwner(ctx, "k"); err != nil || !held || owner != "a" {
+			t.Fatalf("LockOwner = %q, %v, %v; want a", owner, held, err)
+		}
+		if _, held, err := adm.LockOwner(ctx, "nobody"); err != nil || held {
+			t.Fatalf("LockOwner of a free lock = %v, %v", held, err)
 		}
 		if err := adm.LockRelease(ctx, "k", "b"); err != nil {
 			t.Fatal(err)

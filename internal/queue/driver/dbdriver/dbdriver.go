@@ -328,6 +328,20 @@ func (b *Base) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatParam
 	return lost, nil
 }
 
+// JobGet reads one job by id; driver.ErrNotFound once it has left the
+// jobs table.
+func (b *Base) JobGet(ctx context.Context, id int64) (*driver.JobRow, error) {
+	row := b.DB.QueryRowContext(ctx, b.DB.Rebind("SELECT "+JobColumns+" FROM jobs WHERE id = ?"), id)
+	j, err := ScanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, driver.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: get job %d: %w", id, err)
+	}
+	return j, nil
+}
+
 // Now returns the database clock.
 func (b *Base) Now(ctx context.Context) (time.Time, error) {
 	return b.DB.Now(ctx)

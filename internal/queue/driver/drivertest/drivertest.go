@@ -42,6 +42,7 @@ func Exercise(t *testing.T, setup Setup) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseStoredOnRow", testLeaseStoredOnRow},
 		{"StaleOutcomes", testStaleOutcomes},
+		{"JobGet", testJobGet},
 		{"Heartbeat", testHeartbeat},
 		{"Retry", testRetry},
 		{"Snooze", testSnooze},
@@ -498,6 +499,29 @@ func testLeaseStoredOnRow(t *testing.T, h *harness) {
 	got = h.claim(t, driver.JobClaimParams{Queues: both, Max: 10, WorkerID: "other", RetryAfter: time.Hour, Now: now.Add(11 * time.Minute)})
 	if !slices.Equal(ids(got), []int64{long}) {
 		t.Fatalf("claim 11 minutes on with a lease of 1h = %v, want %d (its claim's lease of 10m is over)", ids(got), long)
+	}
+}
+
+// testJobGet: a job can be read by id while it is in the queue, waiting or
+// running, and is not found once it has completed.
+func testJobGet(t *testing.T, h *harness) {
+	jg, ok := h.d.(driver.JobGetter)
+	if !ok {
+		t.Fatalf("the driver does not implement driver.JobGetter")
+	}
+	id := h.insertN(t, "default", 1)[0]
+	j, err := jg.JobGet(h.ctx, id)
+	if err != nil || j.ID != id || !j.ReservedAt.IsZero() || j.Attempts != 0 {
+		t.Fatalf("JobGet of a waiting job = %+v, %v", j, err)
+	}
+	got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "getter"})
+	j, err = jg.JobGet(h.ctx, id)
+	if err != nil || j.ReservedBy != "getter" || j.Attempts != 1 || j.ReservedAt.IsZero() || j.LeaseExpiresAt.IsZero() {
+		t.Fatalf("JobGet of a running job = %+v, %v", j, err)
+	}
+	h.complete(t, got)
+	if _, err := jg.JobGet(h.ctx, id); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("JobGet of a completed job = %v, want ErrNotFound", err)
 	}
 }
 
