@@ -292,7 +292,9 @@ func TestBatches(t *testing.T) {
 			failed bool
 		}{{"job-5", false}, {"job-1", true}, {"job-6", true}} {
 			out, err := adm.BatchRecordOutcome(ctx, &driver.BatchRecordOutcomeParams{BatchID: bt.ID, JobUUID: rec.uuid, Failed: rec.failed,
-				Then: func(context.Context, *sql.Tx, *driver.BatchOutcome) error { return errors.New("then ran for a repeated outcome") }})
+				Then: func(context.Context, *sql.Tx, *driver.BatchOutcome) error {
+					return errors.New("then ran for a repeated outcome")
+				}})
 			if err != nil || out.Recorded || out.Batch.PendingJobs != 3 || out.Batch.FailedJobs != 3 {
 				t.Fatalf("repeated outcome %+v = %+v, %v; want no change", rec, out, err)
 			}
