@@ -33,7 +33,7 @@ func init() {
 	register(&Command{
 		Name: "bench wal", Aliases: []string{"bench:wal"},
 		Usage: "[--server BINARY] [--generator go|wrk] [--concurrency N] [--duration D] [--settle D] [--sample D]\n" +
-			"       [--tours N] [--scrape D] [--label NAME] [--csv FILE] [--svg FILE] [--plot-with CSV]… [--keep] [--json]",
+			"       [--tours N] [--scrape D] [--label NAME] [--csv FILE] [--svg FILE] [--plot-with CSV]… [--plot-only] [--keep] [--json]",
 		Summary: "run `tripin serve` on a fresh SQLite file, load POST /api/bookings from outside and sample the WAL's size",
 		Run:     runBenchWAL,
 	})
@@ -89,7 +89,7 @@ type walBenchOptions struct {
 	scrape                   time.Duration
 	csv, svg                 string
 	plotWith                 []string
-	keep, asJSON             bool
+	plotOnly, keep, asJSON   bool
 }
 
 func runBenchWAL(ctx context.Context, env *Env, args []string) error {
@@ -110,6 +110,7 @@ func runBenchWAL(ctx context.Context, env *Env, args []string) error {
 		o.plotWith = append(o.plotWith, s)
 		return nil
 	})
+	fs.BoolVar(&o.plotOnly, "plot-only", false, "run nothing: draw the --plot-with files into --svg (--duration marks the end of the load)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's directory (database, logs, server output)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON line")
 	rest, err := parseFlags(fs, args)
@@ -141,6 +142,15 @@ func runBenchWAL(ctx context.Context, env *Env, args []string) error {
 		}
 		overlays = append(overlays, s)
 	}
+	if o.plotOnly {
+		if o.svg == "" || len(overlays) == 0 {
+			return usagef("bench wal: --plot-only needs --svg and at least one --plot-with")
+		}
+		if err := os.WriteFile(o.svg, walPlotSVG(overlays, o.duration), 0o644); err != nil {
+			return fmt.Errorf("bench wal: %w", err)
+		}
+		return nil
+	}
 	res, samples, err := benchWAL(ctx, env, o)
 	if err != nil {
 		return err
@@ -164,7 +174,7 @@ func runBenchWAL(ctx context.Context, env *Env, args []string) error {
 }
 
 func printWALBench(w io.Writer, res *walBenchResult) {
-	fmt.Fprintf(w, "bench wal: %s, %s generator, %d clients for %.0f s, %d tours, /metrics every scrape (%d scrapes)\n",
+	fmt.Fprintf(w, "bench wal: %s, %s generator, %d clients for %.0f s, %d tours, /metrics scraped %d times\n",
 		res.Label, res.Generator, res.Concurrency, res.DurationS, res.Tours, res.Scrapes)
 	fmt.Fprintf(w, "  bookings  %.0f/s  p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d requests, %d errors)\n",
 		res.RequestsPerSec, res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs, res.Requests, res.Errors)
@@ -717,7 +727,12 @@ func walPlotSVG(series []walSeries, load time.Duration) []byte {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", left, y(m), w-right, y(m))
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s MiB</text>`+"\n", left-6, y(m)+4, strconv.FormatFloat(m, 'f', -1, 64))
 	}
-	step := math.Max(1, math.Round(maxT/10))
+	step := 1.0
+	for _, st := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600} {
+		if step = st; maxT/st <= 12 {
+			break
+		}
+	}
 	for t := 0.0; t <= maxT; t += step {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", x(t), top, x(t), h-bottom)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%.0f</text>`+"\n", x(t), h-bottom+16, t)

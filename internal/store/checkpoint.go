@@ -191,22 +191,33 @@ func (c *checkpointer) logBytes(n int64) int64 {
 	return walHeaderBytes + n*(c.pageSize+walFrameHeaderBytes)
 }
 
-// bounded runs a RESTART or TRUNCATE checkpoint on the writer connection
-// for at most wait, counting the wait for the connection itself: when the
-// time is up, the busy handler stops waiting for readers and a copy in
-// progress is interrupted (it is safe to stop a checkpoint anywhere; the
-// next one starts over), so no booking waits longer than that for it.
+// bounded runs a RESTART or TRUNCATE checkpoint on the writer connection,
+// holding it for at most wait: when the time is up, the busy handler stops
+// waiting for readers and a copy in progress is interrupted (it is safe to
+// stop a checkpoint anywhere; the next one starts over), so no booking
+// waits longer than that for it. Waiting for the connection, behind the
+// transaction in progress, holds nothing up and is not counted.
 func (c *checkpointer) bounded(ctx context.Context, mode string, wait time.Duration) (checkpointResult, error) {
+	conn, err := c.writer.Conn(ctx)
+	if err != nil {
+		return checkpointResult{}, fmt.Errorf("store: sqlite: %s checkpoint: %w", mode, err)
+	}
+	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	return checkpoint(ctx, c.writer, mode)
+	return checkpoint(ctx, conn, mode)
 }
 
-// checkpoint runs PRAGMA wal_checkpoint(mode) on pool.
-func checkpoint(ctx context.Context, pool *sql.DB, mode string) (checkpointResult, error) {
+// rowQuerier is a pool or one of its connections.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// checkpoint runs PRAGMA wal_checkpoint(mode) on db.
+func checkpoint(ctx context.Context, db rowQuerier, mode string) (checkpointResult, error) {
 	var busy int
 	var r checkpointResult
-	err := pool.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &r.LogFrames, &r.CheckpointedFrames)
+	err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &r.LogFrames, &r.CheckpointedFrames)
 	if err != nil {
 		return r, fmt.Errorf("store: sqlite: %s checkpoint: %w", mode, err)
 	}
