@@ -30,15 +30,19 @@ import (
 //   - After IdleTruncateAfter without a write, a TRUNCATE checkpoint
 //     empties the WAL file, giving the disk space back once a burst is over.
 //
-// A RESTART blocks every writer while it runs, so its wait is bounded: it
-// gives up after RestartWait (the bookings that waited go on, and a later
-// tick tries again). Readers whose statements run longer than that would
-// make every attempt fail, so each failure doubles the next attempt's wait,
-// up to MaxRestartWait, and the time before it is tried, up to
-// MaxRestartBackoff; a success starts over from RestartWait. A snapshot
-// that is never let go (a read transaction left open in an sqlite3 shell)
-// keeps any checkpoint from resetting the log: then the writer is held for
-// at most MaxRestartWait every MaxRestartBackoff.
+// A RESTART blocks every writer while it runs, so the time it may hold the
+// writer is bounded: it gives up after RestartWait (the bookings that
+// waited go on, and a later tick tries again). Each attempt that runs out
+// of time doubles the pause before the next one, up to MaxRestartBackoff,
+// so readers slower than that (or starved of CPU) do not hold the writer
+// back again and again; a success starts over. Only once the log holds
+// twice WALRestartBytes, because the short attempts kept failing, does an
+// attempt run at once and hold the writer for up to MaxRestartWait: the
+// bound on the WAL then wins over a booking's latency (readers that are
+// merely slow finish well within it). A snapshot that is never let go (a
+// read transaction left open in an sqlite3 shell) keeps any checkpoint
+// from resetting the log: then the long attempts back off too, and the
+// writer is held for at most MaxRestartWait every MaxRestartBackoff.
 const (
 	// CheckpointInterval is how often the PASSIVE checkpoint runs and the
 	// log's size is looked at.
@@ -49,8 +53,7 @@ const (
 	WALRestartBytes = 16 << 20
 	// RestartWait bounds how long a RESTART checkpoint may hold the writer.
 	RestartWait = 100 * time.Millisecond
-	// MaxRestartWait bounds it after RESTART checkpoints that ran out of
-	// time.
+	// MaxRestartWait bounds it once the log holds 2 × WALRestartBytes.
 	MaxRestartWait = time.Second
 	// MaxRestartBackoff is the longest pause between two RESTART attempts
 	// after attempts that ran out of time.
@@ -96,12 +99,14 @@ type checkpointer struct {
 	// The loop's own state, touched by its goroutine only: the log's size
 	// at the previous tick and when it last changed; its size when the
 	// last RESTART succeeded; how many RESTART attempts in a row ran out
-	// of time, and when the next may start.
-	lastLog       int64
-	lastWriteAt   time.Time
-	restartedLog  int64
-	failures      int
-	nextRestartAt time.Time
+	// of time, whether the last of them was a long one, and when the next
+	// may start.
+	lastLog        int64
+	lastWriteAt    time.Time
+	restartedLog   int64
+	failures       int
+	lastFailUrgent bool
+	nextRestartAt  time.Time
 }
 
 // newCheckpointer prepares a checkpointer for the database file path
@@ -159,18 +164,25 @@ func (c *checkpointer) tick(ctx context.Context) {
 	// A RESTART leaves the log's frame count as it was: the next commit
 	// starts the log over. Until one does, there is nothing to restart.
 	if c.logBytes(res.LogFrames) >= c.restartBytes && res.LogFrames != c.restartedLog {
-		if now.Before(c.nextRestartAt) {
+		// Past twice the size, the long attempt runs at once, unless the
+		// last one to fail was long too.
+		urgent := c.logBytes(res.LogFrames) >= 2*c.restartBytes
+		if now.Before(c.nextRestartAt) && (!urgent || c.lastFailUrgent) {
 			return
 		}
-		r, err := c.bounded(ctx, "RESTART", min(RestartWait<<c.failures, MaxRestartWait))
+		wait := RestartWait
+		if urgent {
+			wait = MaxRestartWait
+		}
+		r, err := c.bounded(ctx, "RESTART", wait)
 		if err == nil && !r.Busy {
-			c.failures, c.restartedLog = 0, r.LogFrames
+			c.failures, c.lastFailUrgent, c.restartedLog = 0, false, r.LogFrames
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		c.failures = min(c.failures+1, 16)
+		c.failures, c.lastFailUrgent = min(c.failures+1, 16), urgent
 		c.nextRestartAt = time.Now().Add(min(CheckpointInterval<<c.failures, MaxRestartBackoff))
 		return
 	}
