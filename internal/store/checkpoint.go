@@ -77,14 +77,15 @@ type checkpointResult struct {
 	// because readers or a writer did not let go within its wait.
 	Busy bool
 	// LogFrames is the number of frames in the log after the checkpoint
-	// (0 once a RESTART or TRUNCATE reset it) and CheckpointedFrames how
-	// many of them are in the database file.
+	// (0 after a TRUNCATE; a RESTART leaves the count for the next commit
+	// to reset) and CheckpointedFrames how many of them are in the
+	// database file.
 	LogFrames, CheckpointedFrames int64
 }
 
 // checkpointer is the background loop that keeps a SQLite database's WAL
-// small (see the constants above). Its Start and Stop mirror the other
-// background loops of the application.
+// small (see the constants above), with the start/stop pair of the
+// application's other background loops.
 type checkpointer struct {
 	passive  *sql.DB // a connection of its own, for PASSIVE checkpoints
 	writer   *sql.DB // the single writer connection, for RESTART and TRUNCATE
