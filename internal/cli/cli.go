@@ -35,7 +35,8 @@ type Command struct {
 	Usage string
 	// Summary is one line for the command list.
 	Summary string
-	// Run executes the command. ctx is cancelled on SIGINT or SIGTERM.
+	// Run executes the command. ctx is cancelled on SIGINT or SIGTERM;
+	// SIGHUP reopens LOG_FILE.
 	Run func(ctx context.Context, env *Env, args []string) error
 }
 
@@ -84,7 +85,10 @@ func Main(args []string) int {
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, EnvFile: ".env"}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reopens LOG_FILE, for logrotate (logfile.go).
+	stopHangups := reopenLogsOnHangup(env)
 	err := Run(ctx, env, args)
+	stopHangups()
 	env.closeAll()
 	return exitCode(env.Stderr, err)
 }
@@ -217,6 +221,11 @@ type Env struct {
 	mu        sync.Mutex
 	metrics   *telemetry.Metrics
 	notifiers map[*queue.Client]*notify.Notifier
+
+	// logMu guards logFile, the command's LOG_FILE (logfile.go). It is not
+	// mu: loggers are built while mu is held.
+	logMu   sync.Mutex
+	logFile *logFile
 }
 
 // Metrics returns the command's Prometheus metrics, created on first use:

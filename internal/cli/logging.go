@@ -2,16 +2,16 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/tripintravel/tripin/internal/config"
 )
 
+// newLogger builds the command's logger: JSON lines to LOG_FILE (one file
+// handle per command, shared by every logger of it and reopened on
+// SIGHUP, see logfile.go) and, when toStdout, text lines to stdout.
 func newLogger(e *Env, cfg *config.Config, toStdout bool) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	switch cfg.LogLevel {
@@ -24,14 +24,10 @@ func newLogger(e *Env, cfg *config.Config, toStdout bool) (*slog.Logger, error) 
 	}
 	var handlers []slog.Handler
 	if cfg.LogFile != "" {
-		if err := os.MkdirAll(filepath.Dir(cfg.LogFile), 0o755); err != nil {
-			return nil, fmt.Errorf("config: LOG_FILE: %w", err)
-		}
-		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := e.sharedLogFile(cfg.LogFile)
 		if err != nil {
-			return nil, fmt.Errorf("config: LOG_FILE: %w", err)
+			return nil, err
 		}
-		e.onClose(func() { f.Close() })
 		handlers = append(handlers, slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level}))
 	}
 	if toStdout {

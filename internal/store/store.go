@@ -47,7 +47,8 @@ type DB struct {
 	// Name is the database (or SQLite file) this handle points at.
 	Name string
 
-	// stopCheckpoints ends SQLite's background WAL checkpoints.
+	// stopCheckpoints ends SQLite's background WAL checkpoints
+	// (checkpoint.go).
 	stopCheckpoints func()
 }
 
@@ -60,6 +61,10 @@ type OpenParams struct {
 	DSN string
 	// MaxOpenConns caps the pool (0 picks a default for the dialect).
 	MaxOpenConns int
+	// WALRestartBytes is, on SQLite, the log size at which the background
+	// checkpointer resets the WAL and the size the WAL file is truncated
+	// back to (0: the default, WALRestartBytes). Tests make it small.
+	WALRestartBytes int64
 }
 
 // DSNFromParts builds a DSN from DB_* parts when DB_URL is not set.
@@ -162,15 +167,21 @@ func openSQLite(p OpenParams) (*DB, error) {
 	// only an OS crash or power cut can lose the last commits.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(1)&_time_format=sqlite"
+	restartBytes := p.WALRestartBytes
+	if restartBytes <= 0 {
+		restartBytes = WALRestartBytes
+	}
 	// The writer never checkpoints inside a commit (wal_autocheckpoint=0):
-	// a background connection copies the WAL back into the database file
-	// with PASSIVE checkpoints, which never block writers, so no booking
-	// waits for a checkpoint.
+	// the background checkpointer (checkpoint.go) copies the WAL back into
+	// the database file and resets it, and journal_size_limit makes the
+	// first commit after a reset truncate the WAL file back to
+	// restartBytes.
 	// temp_store=MEMORY keeps the statement journal of each savepoint (a
 	// grouped booking runs in one) in memory instead of a temporary file,
 	// saving a file write per savepoint; it is rolled back, never needed
 	// after a crash.
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)"+
+		"&_pragma=journal_size_limit("+strconv.FormatInt(restartBytes, 10)+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite: %w", err)
 	}
@@ -197,7 +208,10 @@ func openSQLite(p OpenParams) (*DB, error) {
 			return nil, fmt.Errorf("store: sqlite: %w", err)
 		}
 		ck.SetMaxOpenConns(1)
-		db.stopCheckpoints = startCheckpoints(ck)
+		ck.SetConnMaxLifetime(0)
+		c := newCheckpointer(ck, w, path, restartBytes)
+		c.start()
+		db.stopCheckpoints = c.stop
 	}
 	return db, nil
 }
@@ -324,36 +338,6 @@ func openPgSQL(p OpenParams) (*DB, error) {
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{DB: db, Read: db, Dialect: PgSQL, Name: cfg.Database}, nil
-}
-
-// checkpointInterval is how often SQLite's WAL is copied back into the
-// database file.
-const checkpointInterval = 250 * time.Millisecond
-
-// startCheckpoints runs PASSIVE WAL checkpoints on ck until the returned
-// function is called, which also closes ck.
-func startCheckpoints(ck *sql.DB) func() {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(checkpointInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				// A busy or failed checkpoint is retried on the next tick.
-				_, _ = ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
-		ck.Close()
-	}
 }
 
 // Close closes the pools.
