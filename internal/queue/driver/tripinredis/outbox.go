@@ -65,6 +65,7 @@ const outboxBatch = 500
 func (d *Driver) prepareSQL() {
 	d.outboxMark = d.db.Rebind("UPDATE jobs SET reserved_at = ?, reserved_by = ? WHERE id = ?")
 	d.outboxSel = d.db.Rebind("SELECT " + dbdriver.JobColumns + " FROM jobs WHERE reserved_by LIKE ? ORDER BY id LIMIT ?")
+	d.outboxHas = d.db.Rebind("SELECT COUNT(*) FROM jobs WHERE reserved_by = ?")
 	d.failUndo = d.db.Rebind("DELETE FROM failed_jobs WHERE uuid = ? AND exception = ?")
 	switch d.db.Dialect {
 	case store.MySQL:
@@ -120,13 +121,10 @@ func (d *Driver) insertOutbox(ctx context.Context, tx *sql.Tx, params []*driver.
 	}
 	// The ids, and a bump of the outbox sequence that tells idle workers
 	// to look at the outbox, in one round trip.
-	pipe := d.rdb.Pipeline()
-	incr := pipe.IncrBy(ctx, d.key("id"), int64(len(pending)))
-	pipe.Incr(ctx, d.key("outbox"))
-	if _, err := pipe.Exec(ctx); err != nil {
+	top, err := drawScript.Run(ctx, d.rdb, d.scriptKeys(), d.prefix, len(pending)).Int64()
+	if err != nil {
 		return nil, err
 	}
-	top := incr.Val()
 	first := top - int64(len(pending)) + 1
 	res, err := d.sql.JobInsertManyTx(ctx, tx, pending)
 	if err != nil {
