@@ -117,9 +117,9 @@ type Driver struct {
 	lostMu    sync.Mutex   // one write of lost jobs to failed_jobs at a time per process
 	lostFound atomic.Int64 // jobs this process found lost (see LostJobs)
 	lostWarn  atomic.Int64 // unix nanoseconds of the last failed lost-job write warning
-	stop       chan struct{}
-	stopOnce   sync.Once
-	relayDone  chan struct{}
+	stop      chan struct{}
+	stopOnce  sync.Once
+	relayDone chan struct{}
 
 	outboxMark string // SQL statement marking outbox rows
 	outboxSel  string // SQL statement reading committed outbox rows
