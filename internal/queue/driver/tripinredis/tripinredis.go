@@ -112,14 +112,14 @@ type Driver struct {
 	relaySeq   atomic.Int64 // the outbox sequence the last full relay started at
 	lastRelay  atomic.Int64 // unix nanoseconds of the last full relay's start
 	lastWarn   atomic.Int64 // unix nanoseconds of the last relay warning
-	margin     int64        // Options.UniqueTTLMargin in whole seconds
+	stop       chan struct{}
+	stopOnce   sync.Once
+	relayDone  chan struct{}
 
+	margin    int64        // Options.UniqueTTLMargin in whole seconds
 	lostMu    sync.Mutex   // one write of lost jobs to failed_jobs at a time per process
 	lostFound atomic.Int64 // jobs this process found lost (see LostJobs)
 	lostWarn  atomic.Int64 // unix nanoseconds of the last failed lost-job write warning
-	stop      chan struct{}
-	stopOnce  sync.Once
-	relayDone chan struct{}
 
 	outboxMark string // SQL statement marking outbox rows
 	outboxSel  string // SQL statement reading committed outbox rows
