@@ -157,23 +157,26 @@ func (d *Driver) insertOutbox(ctx context.Context, tx *sql.Tx, params []*driver.
 // uniqueHolders returns the ids of the Redis jobs holding the unique keys
 // of params.
 func (d *Driver) uniqueHolders(ctx context.Context, params []*driver.JobInsertParams) (map[string]int64, error) {
-	var keys, names []string
+	args := []any{d.prefix}
+	var names []string
 	for _, p := range params {
 		if p.UniqueKey != "" {
-			keys, names = append(keys, d.key("unique:", p.UniqueKey)), append(names, p.UniqueKey)
+			args, names = append(args, p.UniqueKey), append(names, p.UniqueKey)
 		}
 	}
-	if len(keys) == 0 {
+	if len(names) == 0 {
 		return nil, nil
 	}
-	vals, err := d.rdb.MGet(ctx, keys...).Result()
+	ids, err := holdersScript.Run(ctx, d.rdb, d.scriptKeys(), args...).Int64Slice()
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]int64, len(keys))
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			id, _ := strconv.ParseInt(s, 10, 64)
+	if len(ids) != len(names) {
+		return nil, fmt.Errorf("the holders script returned %d ids for %d keys", len(ids), len(names))
+	}
+	out := make(map[string]int64, len(names))
+	for i, id := range ids {
+		if id > 0 {
 			out[names[i]] = id
 		}
 	}

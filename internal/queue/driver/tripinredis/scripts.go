@@ -138,6 +138,22 @@ return out
 // insertFields is the number of ARGV values per job of insertScript.
 const insertFields = 12
 
+// holdersScript reads unique keys. ARGV: prefix, then the keys' names. It
+// returns per key the id of the job holding it, or 0 when no job does: a
+// key whose holder's hash is gone holds nothing, as in insertScript.
+var holdersScript = redis.NewScript(luaCommon + `
+local out = {}
+for i = 2, #ARGV do
+  local holder = redis.call('GET', P .. 'unique:' .. ARGV[i])
+  if holder and redis.call('EXISTS', P .. 'job:' .. holder) == 1 then
+    out[#out + 1] = tonumber(holder)
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+`)
+
 // drawScript draws count ids for the outbox and bumps the outbox sequence,
 // which tells idle workers to look at the outbox. ARGV: prefix, count. It
 // returns the last id drawn.
