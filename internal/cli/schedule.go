@@ -16,6 +16,7 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
@@ -369,4 +370,5 @@ var (
 	_ schedule.Dispatcher   = (*queue.Client)(nil)
 	_ schedule.TxDispatcher = (*queue.Client)(nil)
 	_ expiry.TxInserter     = (*queue.Client)(nil)
+	_ schedule.JobChecker   = (*tripinredis.Driver)(nil)
 )

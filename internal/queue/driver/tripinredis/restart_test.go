@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +217,43 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 		if !ok || len(ids) != 1 || ids[0] != id {
 			t.Fatalf("job %d ran as %v; want exactly %v: the jobs lost with Redis never run, the others once, under the id their insert returned", n, ids, want)
 		}
+	}
+}
+
+// TestRelayKeepsRowsRedisRefused: a Redis at its maxmemory with
+// noeviction refuses the relay's writes, and the outbox rows stay in SQL
+// (the jobs still exist) until Redis takes them: a row is deleted only
+// once Redis has its job.
+func TestRelayKeepsRowsRedisRefused(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory-policy", "noeviction")
+	rdb := srv.Client()
+	db := storetest.Open(t, store.SQLite)
+	d := newDriverOn(t, rdb, db, randomPrefix(), func(o *Options) { o.RelayInterval = time.Hour })
+	ctx := context.Background()
+	res := insertTx(t, d, db, true, testJob("default", "a"), testJob("default", "b"))
+	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := d.RelayOutbox(ctx)
+	if err == nil || !strings.Contains(err.Error(), "OOM") || n != 0 {
+		t.Fatalf("relay into a full redis = %d, %v; want Redis's OOM refusal", n, err)
+	}
+	if rows := sqlJobCount(t, db); rows != 2 {
+		t.Fatalf("%d outbox rows after the refused relay, want 2", rows)
+	}
+	for _, r := range res {
+		if ok, err := d.JobExists(ctx, r.ID); err != nil || !ok {
+			t.Fatalf("job %d exists = %v, %v; want true", r.ID, ok, err)
+		}
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.RelayOutbox(ctx); err != nil || n != 2 || sqlJobCount(t, db) != 0 {
+		t.Fatalf("relay = %d, %v, %d rows left; want both moved", n, err, sqlJobCount(t, db))
+	}
+	got := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"default"}})
+	if !slices.Equal(jobIDs(got), []int64{res[0].ID, res[1].ID}) {
+		t.Fatalf("claim = %v, want %d and %d", jobIDs(got), res[0].ID, res[1].ID)
 	}
 }
