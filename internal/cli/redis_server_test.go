@@ -129,3 +129,46 @@ func TestScheduleOverlapOnRedis(t *testing.T) {
 	require.Equal(t, "dispatched", again.Outcome, "the first tick after the job finished dispatches it again")
 	require.Greater(t, again.JobID, first.JobID)
 }
+
+// TestLostJobCountedOnRedis deletes a job's hash behind the queue's back:
+// `queue work` records the job in failed_jobs, with its queue and what
+// happened, and counts it on its /metrics registry.
+func TestLostJobCountedOnRedis(t *testing.T) {
+	url := redisTestURL(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "tripin:test:" + hex.EncodeToString(b) + ":"
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() {
+		if keys := redisKeys(t, rdb, prefix); len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+		rdb.Close()
+	})
+	newEnv, db := queueTestEnv(t, store.SQLite, map[string]string{
+		"QUEUE_CONNECTION": "redis", "REDIS_URL": url, "REDIS_QUEUE_PREFIX": prefix,
+	})
+	ctx := context.Background()
+	env, out := newEnv()
+	require.NoError(t, Run(ctx, env, []string{"queue", "push", "noop", "--count", "2", "--queue", "emails"}), out.String())
+	hashes := redisKeys(t, rdb, prefix+"job:")
+	require.Len(t, hashes, 2)
+	require.NoError(t, rdb.Del(ctx, hashes[0]).Err())
+
+	env, out = newEnv()
+	require.NoError(t, Run(ctx, env, []string{"queue", "work", "--queue", "emails", "--stop-when-empty", "--quiet"}), out.String())
+	require.Equal(t, 1, countRows(t, db, "SELECT COUNT(*) FROM failed_jobs WHERE queue = 'emails' AND connection = 'redis' "+
+		"AND exception LIKE '%the job''s data was missing from Redis (evicted or deleted)%'"))
+	require.Empty(t, redisKeys(t, rdb, prefix+"job:"), "the other job ran")
+	families, err := env.Metrics(nil).Registry().Gather()
+	require.NoError(t, err)
+	var lost float64 = -1
+	for _, f := range families {
+		if f.GetName() == "tripin_queue_redis_lost_jobs_total" {
+			lost = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, 1.0, lost, "the lost job is counted on /metrics")
+}
