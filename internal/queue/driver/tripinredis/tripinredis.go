@@ -1,9 +1,17 @@
 // Package tripinredis is the queue driver for Redis (QUEUE_CONNECTION=redis),
 // as Laravel's redis queue connection, done atomically: jobs live in Redis,
 // one hash per job and per queue two sorted sets (waiting jobs scored by
-// available_at, running ones by reserved_at), and every change of state is
-// one Lua script, so that concurrent workers never take the same job and a
-// crash never leaves a job half moved. Time is Redis's clock (TIME).
+// available_at, running ones by the end of their lease), and every change
+// of state is one Lua script, so that concurrent workers never take the
+// same job and a crash never leaves a job half moved. Time is Redis's
+// clock (TIME).
+//
+// The driver never loses a job silently: the server must not evict keys
+// (CheckServer refuses a maxmemory-policy other than noeviction), a queued
+// id whose job data is gone goes to failed_jobs (lost.go), unique keys
+// expire so that a lost job cannot block its successors forever, and ids
+// stay unique across a Redis that lost its data (the counter is seeded
+// from the clock).
 //
 // The operator's storage stays in the SQL database, as Laravel keeps
 // failed_jobs there whatever the queue connection: the driver wraps the SQL
