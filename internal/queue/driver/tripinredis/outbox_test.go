@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,6 +352,25 @@ func TestSQLSideEachDialect(t *testing.T) {
 		again := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"default"}})
 		if len(again) != 2 || again[0].UUID != got[0].UUID || again[0].MaxAttempts != 2 || again[0].Attempts != 1 {
 			t.Fatalf("claim after retry = %+v", again)
+		}
+
+		// The outbox seen by JobExists, and a lost job's failed row.
+		pending := insertTx(t, d, db, true, testJob("lost", "x"))[0].ID
+		if ok, err := d.JobExists(ctx, pending); err != nil || !ok {
+			t.Fatalf("outbox job exists = %v, %v", ok, err)
+		}
+		if n, err := d.RelayOutbox(ctx); err != nil || n != 1 {
+			t.Fatalf("relay = %d, %v", n, err)
+		}
+		deleteHash(t, d, pending)
+		if ok, err := d.JobExists(ctx, pending); err != nil || ok {
+			t.Fatalf("deleted job exists = %v, %v", ok, err)
+		}
+		mustClaim(t, d, driver.JobClaimParams{Queues: []string{"lost"}})
+		lost, err := d.FailedList(ctx, &driver.FailedListParams{Queue: "lost"})
+		if err != nil || len(lost) != 1 || !isLostPayload(lost[0].Payload) || lost[0].Connection != "redis" ||
+			!strings.Contains(lost[0].Exception, "was lost: the job's data was missing from Redis") {
+			t.Fatalf("lost job's failed row = %+v, %v", lost, err)
 		}
 	})
 }
