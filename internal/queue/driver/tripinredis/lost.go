@@ -17,9 +17,10 @@ import (
 // script that deletes the hash removes the id in the same step. An id
 // whose hash is gone therefore means the data went behind the queue's
 // back: evicted by a maxmemory-policy other than noeviction (which the
-// application refuses at start, see CheckServer), deleted by hand, or
-// half lost by a Redis that restarted between two writes of its log. The
-// job cannot run, and it must not vanish either: the claim that meets the
+// application refuses at start, see CheckServer, but which may be set
+// afterwards), or deleted by hand or by another program sharing the
+// server. (A restart cannot split a job: Redis persists each script's
+// writes together.) The job cannot run, and it must not vanish either: the claim that meets the
 // id moves it to the P lost hash in its script, and the claiming process
 // then writes one failed_jobs row per entry and deletes the entry. A
 // process that dies in between leaves the entry to the next claim of any

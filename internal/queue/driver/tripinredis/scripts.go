@@ -182,12 +182,13 @@ const luaJobFields = `{'uuid', 'queue', 'kind', 'payload', 'attempts', 'max_atte
 // (dbdriver.ClaimCharge). A claimed job's unique key is renewed for its
 // lease and the margin.
 //
-// A member whose job hash is gone cannot be claimed: its job was evicted,
-// deleted behind the queue's back, or lost by a Redis that restarted
-// between writes. Every script that deletes a hash removes its members in
-// the same step, so nothing else leaves such a member. It is never dropped
-// silently: it moves to the P lost hash (id → JSON of queue, state and
-// the time it was found), from which the caller writes a failed_jobs row.
+// A member whose job hash is gone cannot be claimed: its job was evicted
+// or deleted behind the queue's back. Every script that deletes a hash
+// removes its members in the same step, and Redis persists a script's
+// writes together, so nothing else leaves such a member. It is never
+// dropped silently: it moves to the P lost hash (id → JSON of queue,
+// state and the time it was found), from which the caller writes a
+// failed_jobs row.
 //
 // It returns the outbox sequence (P outbox, bumped by every
 // JobInsertManyTx, so the caller can tell whether the outbox may hold new

@@ -87,10 +87,11 @@ type Options struct {
 	// is next due: the key of a job waiting until available_at expires at
 	// available_at + UniqueTTLMargin, that of a running job at the end of
 	// its lease + UniqueTTLMargin, and every claim, heartbeat and retry
-	// renews it. A job deleted from Redis behind the queue's back thus
-	// blocks its successors for at most that long; a job that waits
-	// longer than the margin past its due time (every worker down) may be
-	// inserted a second time. DefaultUniqueTTLMargin when zero.
+	// renews it. A key whose job's hash is gone holds nothing at all; a
+	// job stuck in Redis some other way (its hash left, its id gone from
+	// its queue) blocks its successors for at most that long. A job that
+	// waits longer than the margin past its due time (every worker down)
+	// may be inserted a second time. DefaultUniqueTTLMargin when zero.
 	UniqueTTLMargin time.Duration
 }
 
