@@ -178,7 +178,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		c := s.FakeMidtrans.Client()
 		cfg.MidtransServerKey, cfg.MidtransSnapURL, cfg.MidtransAPIURL = c.ServerKey, c.SnapURL, c.APIURL
 	}
-	q, err := openQueue(ctx, env, queueOptions{Logger: logger})
+	q, err := openQueue(ctx, env, queueOptions{Logger: logger, ServerWarnings: true})
 	if err != nil {
 		return nil, err
 	}

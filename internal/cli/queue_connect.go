@@ -38,6 +38,10 @@ type queueOptions struct {
 	// NoSetups skips queueSetups: a client that only inserts built-in
 	// kinds or signals workers.
 	NoSetups bool
+	// ServerWarnings prints the queue server's warnings (a Redis without
+	// persistence) on stderr as well as in the log: the processes that
+	// hold jobs (`queue work`, serve) show them at start.
+	ServerWarnings bool
 }
 
 // openQueue returns a queue client on the configured connection: the
@@ -83,7 +87,7 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 			// Jobs live in Redis; the database keeps failed jobs,
 			// batches, pauses and the outbox of InsertTx, through its
 			// driver.
-			if d, err = redisQueueDriver(ctx, env, db, d, logger); err != nil {
+			if d, err = openRedisQueue(ctx, env, db, d, logger, o.ServerWarnings); err != nil {
 				return nil, err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
@@ -16,33 +17,65 @@ import (
 // redisQueueDriver returns the redis connection's driver: jobs in Redis at
 // REDIS_URL, standing on sqlDriver, the database driver of db, for failed
 // jobs, batches, pauses and the outbox of InsertTx. The Redis client and
-// the driver's outbox relay are closed when the command returns.
+// the driver's outbox relay are closed when the command returns. A nil
+// logger discards.
 func redisQueueDriver(ctx context.Context, env *Env, db *store.DB, sqlDriver driver.Driver, logger *slog.Logger) (*tripinredis.Driver, error) {
+	return openRedisQueue(ctx, env, db, sqlDriver, logger, false)
+}
+
+// openRedisQueue is redisQueueDriver; with warn, the server's warnings (no
+// persistence, settings that could not be read) are printed on stderr as
+// well as logged: `queue work` and serve show them at start.
+func openRedisQueue(ctx context.Context, env *Env, db *store.DB, sqlDriver driver.Driver, logger *slog.Logger, warn bool) (*tripinredis.Driver, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	cfg, err := env.Config()
 	if err != nil {
 		return nil, err
 	}
-	d, rdb, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, sqlDriver, logger)
+	d, rdb, check, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, sqlDriver, logger)
 	if err != nil {
 		return nil, err
 	}
 	// Closers run last first: the relay stops before its client closes.
 	env.onClose(func() { rdb.Close() })
 	env.onClose(func() { d.Close() })
+	if warn {
+		for _, w := range check.Warnings {
+			fmt.Fprintln(env.Stderr, "tripin: warning: "+w)
+		}
+	}
+	// The jobs this process finds lost (ids queued without their data)
+	// are counted on /metrics beside the worker's other counters.
+	lost := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "tripin", Subsystem: "queue", Name: "redis_lost_jobs_total",
+		Help: "Jobs this process found lost from Redis: their ids were still queued but their data was missing (evicted or deleted). Each is logged at error level and recorded in failed_jobs.",
+	}, func() float64 { return float64(d.LostJobs()) })
+	if err := env.Metrics(logger).Registry().Register(lost); err != nil {
+		// A second redis connection in one command: the first one's
+		// counter stays.
+		logger.Debug("queue: register the lost-jobs counter", "error", err)
+	}
 	return d, nil
 }
 
-// newRedisDriver connects to the Redis at url and returns the redis
-// driver over it and sqlDriver, its keys starting with prefix, and the client, which the caller closes
-// after the driver.
-func newRedisDriver(ctx context.Context, url, prefix string, db *store.DB, sqlDriver driver.Driver, logger *slog.Logger) (*tripinredis.Driver, *redis.Client, error) {
+// newRedisDriver connects to the Redis at url, checks its settings (see
+// tripinredis.CheckServer: a maxmemory-policy other than noeviction is
+// refused, missing persistence is logged as a warning) and returns the
+// redis driver over it and sqlDriver, its keys starting with prefix, the
+// client, which the caller closes after the driver, and the check.
+func newRedisDriver(ctx context.Context, url, prefix string, db *store.DB, sqlDriver driver.Driver, logger *slog.Logger) (*tripinredis.Driver, *redis.Client, *tripinredis.ServerCheck, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	sd, ok := sqlDriver.(tripinredis.SQLDriver)
 	if !ok {
-		return nil, nil, fmt.Errorf("queue: the %s queue driver has no failed-job storage for the redis connection", db.Dialect)
+		return nil, nil, nil, fmt.Errorf("queue: the %s queue driver has no failed-job storage for the redis connection", db.Dialect)
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, nil, fmt.Errorf("queue: REDIS_URL: %w", store.RedactError(err, url))
+		return nil, nil, nil, fmt.Errorf("queue: REDIS_URL: %w", store.RedactError(err, url))
 	}
 	rdb := redis.NewClient(opt)
 	// A server that is down is reported now, once, rather than by every
@@ -51,12 +84,20 @@ func newRedisDriver(ctx context.Context, url, prefix string, db *store.DB, sqlDr
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
 		rdb.Close()
-		return nil, nil, fmt.Errorf("queue: connect to redis at %s: %w", opt.Addr, store.RedactError(err, url))
+		return nil, nil, nil, fmt.Errorf("queue: connect to redis at %s: %w", opt.Addr, store.RedactError(err, url))
+	}
+	check, err := tripinredis.CheckServer(pingCtx, rdb)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, nil, err
+	}
+	for _, w := range check.Warnings {
+		logger.Warn(w, "addr", opt.Addr, "persistence", check.Persistence, "read_with", check.Source)
 	}
 	d, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd, Logger: logger})
 	if err != nil {
 		rdb.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return d, rdb, nil
+	return d, rdb, check, nil
 }

@@ -108,7 +108,7 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	client, err := openQueue(ctx, env, queueOptions{Connection: conn, Logger: logger})
+	client, err := openQueue(ctx, env, queueOptions{Connection: conn, Logger: logger, ServerWarnings: true})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
@@ -86,7 +87,7 @@ func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, lo
 	if err != nil {
 		return nil, err
 	}
-	client, err := scheduleQueueClient(ctx, cfg, db, logger)
+	client, jobs, err := scheduleQueueClient(ctx, cfg, db, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +101,16 @@ func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, lo
 		rc.Dispatcher = insertOnly{client}
 	case "database":
 		rc.Dispatcher = client
+	case "redis":
+		// InsertTx writes the job to the redis driver's outbox in the
+		// lock's transaction, so the job and the lock naming it commit
+		// together, as on the database connection; the driver tells
+		// whether the job is still in the outbox or in Redis, so the
+		// overlap lock is freed on the first tick after the job is gone.
+		rc.Dispatcher, rc.Jobs = client, jobs
 	default:
-		// The jobs table cannot see another backend's jobs: the overlap
-		// lock is freed by its expiry only.
+		// A backend the checker cannot see: the overlap lock is freed by
+		// its expiry only.
 		rc.Dispatcher, rc.NoJobChecker = insertOnly{client}, true
 	}
 	return schedule.NewRunner(rc)
@@ -116,20 +124,23 @@ func (i insertOnly) Insert(ctx context.Context, args queue.JobArgs, opts *queue.
 }
 
 // scheduleQueueClient returns a queue client that can insert the scheduled
-// jobs (and, on the sync connection, run them inline).
+// jobs (and, on the sync connection, run them inline), and on the redis
+// connection the driver's JobChecker, which the database connection does
+// not need (nil: the runner reads the jobs table).
 // TODO(queue): replace with the shared client constructor of `queue work`
 // when it exists, so that every backend (MySQL, Redis) is covered.
-func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*queue.Client, error) {
+func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*queue.Client, schedule.JobChecker, error) {
 	ws := queue.NewWorkers()
 	if _, err := expiry.Register(ws, expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	qc := &queue.Config{Workers: ws, Logger: logger, Location: cfg.AppTimezone, Connection: cfg.QueueConnection}
 	if cfg.QueueConnection == queue.ConnectionSync {
-		return queue.NewClient(nil, qc)
+		c, err := queue.NewClient(nil, qc)
+		return c, nil, err
 	}
 	if cfg.QueueConnection != "database" && cfg.QueueConnection != "redis" {
-		return nil, fmt.Errorf("schedule: QUEUE_CONNECTION=%s is not supported by the scheduler yet", cfg.QueueConnection)
+		return nil, nil, fmt.Errorf("schedule: QUEUE_CONNECTION=%s is not supported by the scheduler yet", cfg.QueueConnection)
 	}
 	var d driver.Driver
 	switch db.Dialect {
@@ -140,23 +151,27 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 	case store.MySQL:
 		md, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		d = md
 	default:
-		return nil, fmt.Errorf("schedule: no database queue driver for %s yet", db.Dialect)
+		return nil, nil, fmt.Errorf("schedule: no database queue driver for %s yet", db.Dialect)
 	}
+	var jobs schedule.JobChecker
 	if cfg.QueueConnection == "redis" {
 		// The scheduler only inserts: the driver starts no relay, and its
 		// client, needed for the process's lifetime, goes with the
-		// process (go-redis closes idle connections on its own).
-		rd, _, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, d, logger)
+		// process (go-redis closes idle connections on its own). Its
+		// server is checked as the workers' is: a maxmemory-policy that
+		// evicts is refused here too.
+		rd, _, _, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, d, logger)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		d = rd
+		d, jobs = rd, rd
 	}
-	return queue.NewClient(d, qc)
+	c, err := queue.NewClient(d, qc)
+	return c, jobs, err
 }
 
 // parseAt reads a --time flag: empty means now (by the database clock).
@@ -355,4 +370,5 @@ var (
 	_ schedule.Dispatcher   = (*queue.Client)(nil)
 	_ schedule.TxDispatcher = (*queue.Client)(nil)
 	_ expiry.TxInserter     = (*queue.Client)(nil)
+	_ schedule.JobChecker   = (*tripinredis.Driver)(nil)
 )

@@ -134,6 +134,17 @@ func (d *Driver) FailedRetry(ctx context.Context, p *driver.FailedRetryParams) (
 	if err != nil {
 		return nil, fmt.Errorf("queue: retry failed jobs: %w", err)
 	}
+	// A lost job's row (lost.go) has nothing to put back: asked for by
+	// id, that is an error; a retry of all leaves it where it is.
+	kept := rows[:0]
+	for _, f := range rows {
+		if !isLostPayload(f.Payload) {
+			kept = append(kept, f)
+		} else if !p.All {
+			return nil, fmt.Errorf("queue: retry failed jobs: failed job %d was lost from Redis with its data; there is nothing to retry: forget it with 'tripin queue forget %d'", f.ID, f.ID)
+		}
+	}
+	rows = kept
 	if len(rows) == 0 {
 		return nil, nil
 	}

@@ -65,6 +65,7 @@ const outboxBatch = 500
 func (d *Driver) prepareSQL() {
 	d.outboxMark = d.db.Rebind("UPDATE jobs SET reserved_at = ?, reserved_by = ? WHERE id = ?")
 	d.outboxSel = d.db.Rebind("SELECT " + dbdriver.JobColumns + " FROM jobs WHERE reserved_by LIKE ? ORDER BY id LIMIT ?")
+	d.outboxHas = d.db.Rebind("SELECT COUNT(*) FROM jobs WHERE reserved_by = ?")
 	d.failUndo = d.db.Rebind("DELETE FROM failed_jobs WHERE uuid = ? AND exception = ?")
 	switch d.db.Dialect {
 	case store.MySQL:
@@ -120,13 +121,10 @@ func (d *Driver) insertOutbox(ctx context.Context, tx *sql.Tx, params []*driver.
 	}
 	// The ids, and a bump of the outbox sequence that tells idle workers
 	// to look at the outbox, in one round trip.
-	pipe := d.rdb.Pipeline()
-	incr := pipe.IncrBy(ctx, d.key("id"), int64(len(pending)))
-	pipe.Incr(ctx, d.key("outbox"))
-	if _, err := pipe.Exec(ctx); err != nil {
+	top, err := drawScript.Run(ctx, d.rdb, d.scriptKeys(), d.prefix, len(pending)).Int64()
+	if err != nil {
 		return nil, err
 	}
-	top := incr.Val()
 	first := top - int64(len(pending)) + 1
 	res, err := d.sql.JobInsertManyTx(ctx, tx, pending)
 	if err != nil {
@@ -159,23 +157,26 @@ func (d *Driver) insertOutbox(ctx context.Context, tx *sql.Tx, params []*driver.
 // uniqueHolders returns the ids of the Redis jobs holding the unique keys
 // of params.
 func (d *Driver) uniqueHolders(ctx context.Context, params []*driver.JobInsertParams) (map[string]int64, error) {
-	var keys, names []string
+	args := []any{d.prefix}
+	var names []string
 	for _, p := range params {
 		if p.UniqueKey != "" {
-			keys, names = append(keys, d.key("unique:", p.UniqueKey)), append(names, p.UniqueKey)
+			args, names = append(args, p.UniqueKey), append(names, p.UniqueKey)
 		}
 	}
-	if len(keys) == 0 {
+	if len(names) == 0 {
 		return nil, nil
 	}
-	vals, err := d.rdb.MGet(ctx, keys...).Result()
+	ids, err := holdersScript.Run(ctx, d.rdb, d.scriptKeys(), args...).Int64Slice()
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]int64, len(keys))
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			id, _ := strconv.ParseInt(s, 10, 64)
+	if len(ids) != len(names) {
+		return nil, fmt.Errorf("the holders script returned %d ids for %d keys", len(ids), len(names))
+	}
+	out := make(map[string]int64, len(names))
+	for i, id := range ids {
+		if id > 0 {
 			out[names[i]] = id
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -352,38 +353,70 @@ func TestSQLSideEachDialect(t *testing.T) {
 		if len(again) != 2 || again[0].UUID != got[0].UUID || again[0].MaxAttempts != 2 || again[0].Attempts != 1 {
 			t.Fatalf("claim after retry = %+v", again)
 		}
+
+		// The outbox seen by JobExists, and a lost job's failed row.
+		pending := insertTx(t, d, db, true, testJob("lost", "x"))[0].ID
+		if ok, err := d.JobExists(ctx, pending); err != nil || !ok {
+			t.Fatalf("outbox job exists = %v, %v", ok, err)
+		}
+		if n, err := d.RelayOutbox(ctx); err != nil || n != 1 {
+			t.Fatalf("relay = %d, %v", n, err)
+		}
+		deleteHash(t, d, pending)
+		if ok, err := d.JobExists(ctx, pending); err != nil || ok {
+			t.Fatalf("deleted job exists = %v, %v", ok, err)
+		}
+		mustClaim(t, d, driver.JobClaimParams{Queues: []string{"lost"}})
+		lost, err := d.FailedList(ctx, &driver.FailedListParams{Queue: "lost"})
+		if err != nil || len(lost) != 1 || !isLostPayload(lost[0].Payload) || lost[0].Connection != "redis" ||
+			!strings.Contains(lost[0].Exception, "was lost: the job's data was missing from Redis") {
+			t.Fatalf("lost job's failed row = %+v, %v", lost, err)
+		}
 	})
 }
 
-// TestRelayAfterRedisLostItsData: a Redis restarted empty draws ids again
-// from 1, so an outbox row's id may belong to a new job by the time the
-// row is moved. The moved job then gets a fresh id rather than overwrite
-// the other, and the counter never draws a relayed id again.
+// TestRelayAfterRedisLostItsData: a Redis that lost its data (restarted
+// empty, here its keys deleted) seeds its id counter from its clock, so
+// the ids it draws next are above every id drawn before, those of the
+// outbox rows still waiting included: the rows are moved with the ids
+// InsertTx returned, and no id is ever given to two jobs.
 func TestRelayAfterRedisLostItsData(t *testing.T) {
 	d, db := newTestDriver(t)
 	ctx := context.Background()
-	mustInsert(t, d, testJob("default", "lost"))
+	before := mustInsert(t, d, testJob("default", "lost"))[0].ID
 	tx := insertTx(t, d, db, true, testJob("default", "tx"), testJob("default", "tx"))
+	if tx[0].ID <= before || tx[1].ID != tx[0].ID+1 {
+		t.Fatalf("outbox ids %v after %d: want the next two", tx, before)
+	}
 	deleteKeys(t, d.rdb.(*redis.Client), d.prefix) // the restart
 	direct := mustInsert(t, d, testJob("default", "new"), testJob("default", "new"))
-	if direct[1].ID != tx[0].ID {
-		t.Fatalf("after the wipe the counter drew %v, want it to reach %d again", direct, tx[0].ID)
+	for _, r := range direct {
+		if r.ID <= tx[1].ID {
+			t.Fatalf("after the wipe the counter drew %d, not above the outbox's %d", r.ID, tx[1].ID)
+		}
 	}
 	if n, err := d.RelayOutbox(ctx); err != nil || n != 2 {
 		t.Fatalf("relay = %d, %v; want 2", n, err)
 	}
 	next := mustInsert(t, d, testJob("default", "next"))[0].ID
+	if next <= direct[1].ID {
+		t.Fatalf("next id %d after %d", next, direct[1].ID)
+	}
 	got := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"default"}})
-	kinds := map[string]int{}
-	seen := map[int64]bool{}
+	byID := map[int64]string{}
 	for _, j := range got {
-		kinds[j.Kind]++
-		if seen[j.ID] {
+		if _, dup := byID[j.ID]; dup {
 			t.Fatalf("id %d claimed twice", j.ID)
 		}
-		seen[j.ID] = true
+		byID[j.ID] = j.Kind
 	}
-	if len(got) != 5 || kinds["new"] != 2 || kinds["tx"] != 2 || kinds["next"] != 1 || !seen[next] {
-		t.Fatalf("claimed %d jobs %v, want both new jobs, both moved ones and the next", len(got), kinds)
+	want := map[int64]string{tx[0].ID: "tx", tx[1].ID: "tx", direct[0].ID: "new", direct[1].ID: "new", next: "next"}
+	if len(byID) != len(want) {
+		t.Fatalf("claimed %v, want %v", byID, want)
+	}
+	for id, kind := range want {
+		if byID[id] != kind {
+			t.Fatalf("claimed %v, want %v: every job under the id its insert returned", byID, want)
+		}
 	}
 }

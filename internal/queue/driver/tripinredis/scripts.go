@@ -12,12 +12,13 @@ import "github.com/redis/go-redis/v9"
 //
 // Keys, under the prefix P:
 //
-//	P id                      INCR counter of job ids
+//	P id                      INCR counter of job ids, seeded from the clock
 //	P queues                  set of the queues that ever had a job
 //	P job:<id>                hash of one job (the jobs table's columns)
 //	P q:<queue>:pending       zset of waiting jobs, scored by available_at
 //	P q:<queue>:reserved      zset of running jobs, scored by lease_expires_at
-//	P unique:<key>            the id of the job holding a unique key
+//	P unique:<key>            the id of the job holding a unique key (with a TTL)
+//	P lost                    hash of ids found queued without their job hash
 //	P outbox                  counter bumped by every JobInsertManyTx
 //	P outbox:<sqlid>:<uuid>   marker of an outbox row already moved in
 //	P retried:<id>:<uuid>     marker of a failed job already put back
@@ -30,29 +31,63 @@ import "github.com/redis/go-redis/v9"
 // with delayed and ready jobs in one set and no migration step between them.
 
 // luaCommon is prepended to every script.
+//
+// seed gives a missing id counter its first value: Redis's clock in
+// microseconds. A Redis that lost its data (restarted without
+// persistence) thus draws ids above every id it drew before, as long as
+// it drew fewer than a million a second on average since it was seeded:
+// an id returned before the loss (an outbox row's, or one a scheduler
+// lock names) never comes back for another job. The ids stay below 2^53,
+// exact in Lua's numbers and in JavaScript, until the year 2255.
+//
+// holdKey makes the unique key uk name the job sid for ttl seconds, unless
+// another job holds it. The keys carry a TTL so that a job lost from
+// Redis cannot block its successors forever; the scripts that move a job
+// renew it from the job's next deadline (see Options.UniqueTTLMargin).
 const luaCommon = `
 local P = ARGV[1]
 local function member(id) return string.format('%019d', id) end
 local function idstr(id) return string.format('%d', id) end
 local function servernow() return tonumber(redis.call('TIME')[1]) end
+local function seed()
+  if redis.call('EXISTS', P .. 'id') == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', P .. 'id', string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  end
+end
+local function draw(n)
+  seed()
+  return redis.call('INCRBY', P .. 'id', n)
+end
+local function holdKey(uk, sid, ttl)
+  if not uk or uk == '' then return end
+  local ukey = P .. 'unique:' .. uk
+  local cur = redis.call('GET', ukey)
+  if not cur or cur == sid then
+    redis.call('SET', ukey, sid, 'EX', string.format('%d', math.max(ttl, 1)))
+  end
+end
 `
 
 // insertScript inserts jobs. ARGV: prefix, now ("" for the server clock),
-// count, then insertFields values per job: id ("" draws one from the
-// counter), uuid, queue, kind, payload, max_attempts, available_at (""
-// for now + delay), delay, created_at ("" for now), unique key, batch id,
-// marker ("" for none). It returns two integers per job: the id and a
-// status, 0 inserted, 1 skipped because another job holds its unique key
-// (the id is then the holder's), 2 skipped because its marker was already
-// set (the job was moved in before). Queues that got a job available now
-// are published on P notify.
+// the unique keys' TTL margin in seconds, count, then insertFields values
+// per job: id ("" draws one from the counter), uuid, queue, kind, payload,
+// max_attempts, available_at ("" for now + delay), delay, created_at (""
+// for now), unique key, batch id, marker ("" for none). It returns two
+// integers per job: the id and a status, 0 inserted, 1 skipped because
+// another job holds its unique key (the id is then the holder's), 2
+// skipped because its marker was already set (the job was moved in
+// before). A unique key whose holder's hash is gone (the job was deleted
+// behind the queue's back) holds nothing: the new job takes it. Queues
+// that got a job available now are published on P notify.
 var insertScript = redis.NewScript(luaCommon + `
 local now = tonumber(ARGV[2]) or servernow()
-local n = tonumber(ARGV[3])
+local margin = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local out = {}
 local wake = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 12
+  local b = 4 + i * 12
   local id = tonumber(ARGV[b + 1])
   local uuid, queue, kind, payload, maxa = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local at = tonumber(ARGV[b + 7]) or (now + tonumber(ARGV[b + 8]))
@@ -64,24 +99,28 @@ for i = 0, n - 1 do
   end
   if status == 0 and ukey ~= '' then
     local holder = redis.call('GET', P .. 'unique:' .. ukey)
-    if holder then
+    if holder and redis.call('EXISTS', P .. 'job:' .. holder) == 1 then
       status, id = 1, tonumber(holder)
     end
   end
   if status == 0 then
     if id then
-      -- An id drawn earlier (the outbox's) is kept unless a Redis that
-      -- lost its data has drawn it again since; the counter is moved past
-      -- it so that it is never drawn again.
+      -- An id drawn earlier (the outbox's) is kept unless it names
+      -- another job by now (which the clock-seeded counter prevents, bar
+      -- a clock set back); the counter is moved past it so that it is
+      -- never drawn again.
+      seed()
       if redis.call('EXISTS', P .. 'job:' .. idstr(id)) == 1 then
         id = nil
-      elseif (tonumber(redis.call('GET', P .. 'id')) or 0) < id then
+      elseif tonumber(redis.call('GET', P .. 'id')) < id then
         redis.call('SET', P .. 'id', idstr(id))
       end
     end
-    if not id then id = redis.call('INCR', P .. 'id') end
+    if not id then id = draw(1) end
     local sid = idstr(id)
-    if ukey ~= '' then redis.call('SET', P .. 'unique:' .. ukey, sid) end
+    if ukey ~= '' then
+      redis.call('SET', P .. 'unique:' .. ukey, sid, 'EX', string.format('%d', math.max(at - now, 0) + margin))
+    end
     redis.call('HSET', P .. 'job:' .. sid, 'uuid', uuid, 'queue', queue, 'kind', kind, 'payload', payload,
       'attempts', 0, 'max_attempts', maxa, 'available_at', at, 'created_at', created,
       'unique_key', ukey, 'batch_id', batch)
@@ -99,35 +138,74 @@ return out
 // insertFields is the number of ARGV values per job of insertScript.
 const insertFields = 12
 
+// holdersScript reads unique keys. ARGV: prefix, then the keys' names. It
+// returns per key the id of the job holding it, or 0 when no job does: a
+// key whose holder's hash is gone holds nothing, as in insertScript.
+var holdersScript = redis.NewScript(luaCommon + `
+local out = {}
+for i = 2, #ARGV do
+  local holder = redis.call('GET', P .. 'unique:' .. ARGV[i])
+  if holder and redis.call('EXISTS', P .. 'job:' .. holder) == 1 then
+    out[#out + 1] = tonumber(holder)
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+`)
+
+// drawScript draws count ids for the outbox and bumps the outbox sequence,
+// which tells idle workers to look at the outbox. ARGV: prefix, count. It
+// returns the last id drawn.
+var drawScript = redis.NewScript(luaCommon + `
+local top = draw(tonumber(ARGV[2]))
+redis.call('INCR', P .. 'outbox')
+return top
+`)
+
 // jobFields are the hash fields a claim returns after the id, in the order
 // of parseJobs.
 const luaJobFields = `{'uuid', 'queue', 'kind', 'payload', 'attempts', 'max_attempts', 'reserved_at',
   'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error', 'lease_expires_at'}`
 
 // claimScript reserves up to max jobs. ARGV: prefix, now ("" for the server
-// clock), lease in seconds, max, worker, then the queues in priority order.
-// Within a queue it takes first the jobs whose lease expired (the reserved
-// zset is scored by lease_expires_at, which the claiming worker set from
-// its own lease; they have waited longest), then the waiting jobs
-// available by now in (available_at, id) order; a queue is only drawn from
-// when the queues before it came up short. A waiting job's attempts go up
-// by one; an expired reservation that was never renewed (no heartbeat_at:
-// its worker never marked it started, and it is not itself such a
-// takeover) keeps its attempts and gets heartbeat_at 0, as the SQL
-// drivers do (dbdriver.ClaimCharge). It returns the outbox sequence (P
-// outbox, bumped by every JobInsertManyTx, so the caller can tell whether
-// the outbox may hold new rows), then claimValues values per job: the id,
-// then the fields of luaJobFields as they are after the claim. A member
-// whose hash is gone (completed while its zset entry was being read) is
-// dropped.
+// clock), lease in seconds, max, worker, the unique keys' TTL margin in
+// seconds, then the queues in priority order. Within a queue it takes
+// first the jobs whose lease expired (the reserved zset is scored by
+// lease_expires_at, which the claiming worker set from its own lease; they
+// have waited longest), then the waiting jobs available by now in
+// (available_at, id) order; a queue is only drawn from when the queues
+// before it came up short. A waiting job's attempts go up by one; an
+// expired reservation that was never renewed (no heartbeat_at: its worker
+// never marked it started, and it is not itself such a takeover) keeps its
+// attempts and gets heartbeat_at 0, as the SQL drivers do
+// (dbdriver.ClaimCharge). A claimed job's unique key is renewed for its
+// lease and the margin.
+//
+// A member whose job hash is gone cannot be claimed: its job was evicted
+// or deleted behind the queue's back. Every script that deletes a hash
+// removes its members in the same step, and Redis persists a script's
+// writes together, so nothing else leaves such a member. It is never
+// dropped silently: it moves to the P lost hash (id → JSON of queue,
+// state and the time it was found), from which the caller writes a
+// failed_jobs row.
+//
+// It returns the outbox sequence (P outbox, bumped by every
+// JobInsertManyTx, so the caller can tell whether the outbox may hold new
+// rows), the number of entries in P lost, the number k of members this
+// claim moved there and k pairs of their id and queue, then claimValues
+// values per job: the id, then the fields of luaJobFields as they are
+// after the claim.
 var claimScript = redis.NewScript(luaCommon + `
 local now = tonumber(ARGV[2]) or servernow()
 local lease = tonumber(ARGV[3])
 local left = tonumber(ARGV[4])
 local worker = ARGV[5]
+local margin = tonumber(ARGV[6])
 local fields = ` + luaJobFields + `
-local out = {redis.call('GET', P .. 'outbox') or '0'}
-for qi = 6, #ARGV do
+local jobs = {}
+local found = {}
+for qi = 7, #ARGV do
   if left <= 0 then break end
   local q = ARGV[qi]
   local rkey = P .. 'q:' .. q .. ':reserved'
@@ -149,10 +227,19 @@ for qi = 6, #ARGV do
           end
           redis.call('HSET', jkey, 'reserved_at', now, 'reserved_by', worker, 'lease_expires_at', now + lease)
           redis.call('ZADD', rkey, now + lease, m)
-          out[#out + 1] = sid
           local vals = redis.call('HMGET', jkey, unpack(fields))
-          for f = 1, #fields do out[#out + 1] = vals[f] or '' end
+          holdKey(vals[10], sid, lease + margin)
+          jobs[#jobs + 1] = sid
+          for f = 1, #fields do jobs[#jobs + 1] = vals[f] or '' end
           left = left - 1
+        else
+          local state = 'waiting'
+          if src[3] then state = 'running' end
+          local entry = cjson.encode({queue = q, state = state, found_at = now})
+          if redis.call('HSETNX', P .. 'lost', sid, entry) == 1 then
+            found[#found + 1] = sid
+            found[#found + 1] = q
+          end
         end
       end
       if #ms < want then break end
@@ -160,6 +247,9 @@ for qi = 6, #ARGV do
     if left <= 0 then break end
   end
 end
+local out = {redis.call('GET', P .. 'outbox') or '0', idstr(redis.call('HLEN', P .. 'lost')), idstr(#found / 2)}
+for _, v in ipairs(found) do out[#out + 1] = v end
+for _, v in ipairs(jobs) do out[#out + 1] = v end
 return out
 `)
 
@@ -202,21 +292,25 @@ end
 return stale
 `)
 
-// retryScript makes jobs wait again. ARGV: prefix, worker, then six
-// values per job: id, attempts (the claim's), now ("" for the server
-// clock), delay in seconds, error ("" to clear last_error, as the SQL
-// drivers store NULL), snooze ("1" gives the attempt back). It returns the
-// ids whose claim no longer holds (left unchanged).
+// retryScript makes jobs wait again. ARGV: prefix, worker, the unique
+// keys' TTL margin in seconds, then six values per job: id, attempts (the
+// claim's), now ("" for the server clock), delay in seconds, error ("" to
+// clear last_error, as the SQL drivers store NULL), snooze ("1" gives the
+// attempt back). A job's unique key is renewed until its new available_at
+// and the margin. It returns the ids whose claim no longer holds (left
+// unchanged).
 var retryScript = redis.NewScript(luaCommon + luaHeld + `
 local tnow = servernow()
+local margin = tonumber(ARGV[3])
 local wake = {}
 local stale = {}
-for i = 3, #ARGV, 6 do
+for i = 4, #ARGV, 6 do
   local sid = ARGV[i]
   local jkey = P .. 'job:' .. sid
   if held(jkey, ARGV[2], ARGV[i + 1]) then
     local q = redis.call('HGET', jkey, 'queue')
     local at = (tonumber(ARGV[i + 2]) or tnow) + tonumber(ARGV[i + 3])
+    holdKey(redis.call('HGET', jkey, 'unique_key'), sid, at - tnow + margin)
     local m = member(tonumber(sid))
     redis.call('ZREM', P .. 'q:' .. q .. ':reserved', m)
     redis.call('ZADD', P .. 'q:' .. q .. ':pending', at, m)
@@ -242,13 +336,17 @@ return stale
 
 // heartbeatScript renews the leases of jobs still held by a worker's
 // claims and marks them started. ARGV: prefix, worker, now ("" for the
-// server clock), lease in seconds, then pairs of id and attempts. It
-// returns the ids whose lease it could not renew.
+// server clock), lease in seconds, the unique keys' TTL margin in
+// seconds, then pairs of id and attempts. A renewed job's unique key is
+// renewed for the lease and the margin, so that a job running longer
+// than the margin keeps it. It returns the ids whose lease it could not
+// renew.
 var heartbeatScript = redis.NewScript(luaCommon + luaHeld + `
 local now = tonumber(ARGV[3]) or servernow()
 local lease = tonumber(ARGV[4])
+local margin = tonumber(ARGV[5])
 local lost = {}
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local sid = ARGV[i]
   local jkey = P .. 'job:' .. sid
   local q = redis.call('HGET', jkey, 'queue')
@@ -257,6 +355,7 @@ for i = 5, #ARGV, 2 do
   if q and held(jkey, ARGV[2], ARGV[i + 1]) and redis.call('ZSCORE', rkey, m) then
     redis.call('ZADD', rkey, now + lease, m)
     redis.call('HSET', jkey, 'lease_expires_at', now + lease, 'heartbeat_at', now)
+    holdKey(redis.call('HGET', jkey, 'unique_key'), sid, lease + margin)
   else
     lost[#lost + 1] = sid
   end

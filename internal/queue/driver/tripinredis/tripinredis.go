@@ -1,9 +1,17 @@
 // Package tripinredis is the queue driver for Redis (QUEUE_CONNECTION=redis),
 // as Laravel's redis queue connection, done atomically: jobs live in Redis,
 // one hash per job and per queue two sorted sets (waiting jobs scored by
-// available_at, running ones by reserved_at), and every change of state is
-// one Lua script, so that concurrent workers never take the same job and a
-// crash never leaves a job half moved. Time is Redis's clock (TIME).
+// available_at, running ones by the end of their lease), and every change
+// of state is one Lua script, so that concurrent workers never take the
+// same job and a crash never leaves a job half moved. Time is Redis's
+// clock (TIME).
+//
+// The driver never loses a job silently: the server must not evict keys
+// (CheckServer refuses a maxmemory-policy other than noeviction), a queued
+// id whose job data is gone goes to failed_jobs (lost.go), unique keys
+// expire so that a lost job cannot block its successors forever, and ids
+// stay unique across a Redis that lost its data (the counter is seeded
+// from the clock).
 //
 // The operator's storage stays in the SQL database, as Laravel keeps
 // failed_jobs there whatever the queue connection: the driver wraps the SQL
@@ -72,9 +80,24 @@ type Options struct {
 	// RelayInterval is how often a worker process moves committed outbox
 	// rows into Redis (DefaultRelayInterval).
 	RelayInterval time.Duration
-	// Logger receives the relay's warnings. Nil discards them.
+	// Logger receives the relay's warnings and the jobs found lost. Nil
+	// discards them.
 	Logger *slog.Logger
+	// UniqueTTLMargin is how long a unique key outlives the moment its job
+	// is next due: the key of a job waiting until available_at expires at
+	// available_at + UniqueTTLMargin, that of a running job at the end of
+	// its lease + UniqueTTLMargin, and every claim, heartbeat and retry
+	// renews it. A key whose job's hash is gone holds nothing at all; a
+	// job stuck in Redis some other way (its hash left, its id gone from
+	// its queue) blocks its successors for at most that long. A job that
+	// waits longer than the margin past its due time (every worker down)
+	// may be inserted a second time. DefaultUniqueTTLMargin when zero.
+	UniqueTTLMargin time.Duration
 }
+
+// DefaultUniqueTTLMargin is Options.UniqueTTLMargin's default: a day, far
+// longer than any backlog a running queue lets build up.
+const DefaultUniqueTTLMargin = 24 * time.Hour
 
 // Driver is the Redis queue driver. It implements driver.Driver,
 // driver.Admin, driver.Registry, driver.JobBrowser and driver.Listener.
@@ -102,8 +125,14 @@ type Driver struct {
 	stopOnce   sync.Once
 	relayDone  chan struct{}
 
+	margin    int64        // Options.UniqueTTLMargin in whole seconds
+	lostMu    sync.Mutex   // one write of lost jobs to failed_jobs at a time per process
+	lostFound atomic.Int64 // jobs this process found lost (see LostJobs)
+	lostWarn  atomic.Int64 // unix nanoseconds of the last failed lost-job write warning
+
 	outboxMark string // SQL statement marking outbox rows
 	outboxSel  string // SQL statement reading committed outbox rows
+	outboxHas  string // SQL statement counting the outbox rows of one job
 	failInsert string // SQL upsert into failed_jobs
 	failUndo   string // SQL delete of a failed_jobs row written for a lost claim
 }
@@ -149,6 +178,11 @@ func New(rdb redis.UniversalClient, opts Options) (*Driver, error) {
 	if d.relayEvery <= 0 {
 		d.relayEvery = DefaultRelayInterval
 	}
+	margin := opts.UniqueTTLMargin
+	if margin <= 0 {
+		margin = DefaultUniqueTTLMargin
+	}
+	d.margin = max(dbdriver.Seconds(margin), 1)
 	// Every SQL driver has the process registry today; a driver that
 	// lacked it gets the shared one on the same database rather than a
 	// nil interface that would pass a type assertion and then panic.
@@ -258,7 +292,7 @@ func (d *Driver) insert(ctx context.Context, jobs []insertArgs) ([]insertResult,
 	for start := 0; start < len(jobs); start += insertChunk {
 		chunk := jobs[start:min(start+insertChunk, len(jobs))]
 		args := make([]any, 0, 3+len(chunk)*insertFields)
-		args = append(args, d.prefix, "", len(chunk))
+		args = append(args, d.prefix, "", d.margin, len(chunk))
 		for _, j := range chunk {
 			args = append(args, optInt(j.id), j.uuid, j.queue, j.kind, j.payload, j.maxAttempts,
 				optInt(j.availableAt), j.delay, optInt(j.createdAt), j.uniqueKey, j.batchID, j.marker)
@@ -353,9 +387,11 @@ func (d *Driver) claimRelayDue(seq int64) bool {
 	return seq != d.relaySeq.Load() || time.Now().UnixNano()-d.lastRelay.Load() >= int64(claimRelayGap)
 }
 
+// claim runs claimScript. Members it found without their job hash are
+// reported and written to failed_jobs (see lost.go) before it returns.
 func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []string, limit int) ([]*driver.JobRow, int64, error) {
-	args := make([]any, 0, 5+len(queues))
-	args = append(args, d.prefix, nowArg(p.Now), dbdriver.LeaseSeconds(p), limit, p.WorkerID)
+	args := make([]any, 0, 6+len(queues))
+	args = append(args, d.prefix, nowArg(p.Now), dbdriver.LeaseSeconds(p), limit, p.WorkerID, d.margin)
 	for _, q := range queues {
 		args = append(args, q)
 	}
@@ -363,14 +399,26 @@ func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []s
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(vals) == 0 {
-		return nil, 0, errors.New("the claim script returned nothing")
+	if len(vals) < 3 {
+		return nil, 0, fmt.Errorf("the claim script returned %d values, want at least 3", len(vals))
 	}
-	seq, err := strconv.ParseInt(vals[0], 10, 64)
-	if err != nil {
-		return nil, 0, fmt.Errorf("outbox sequence %q: %w", vals[0], err)
+	var head [3]int64
+	for i := range head {
+		if head[i], err = strconv.ParseInt(vals[i], 10, 64); err != nil {
+			return nil, 0, fmt.Errorf("claim script value %d %q: %w", i, vals[i], err)
+		}
 	}
-	jobs, err := parseJobs(vals[1:])
+	seq, lost, found := head[0], head[1], int(head[2])
+	if found < 0 || 3+2*found > len(vals) {
+		return nil, 0, fmt.Errorf("the claim script reported %d lost jobs in %d values", found, len(vals))
+	}
+	if found > 0 {
+		d.reportLost(vals[3 : 3+2*found])
+	}
+	if lost > 0 {
+		d.recordLostJobs(ctx)
+	}
+	jobs, err := parseJobs(vals[3+2*found:])
 	return jobs, seq, err
 }
 
@@ -483,8 +531,8 @@ func (d *Driver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParam
 func (d *Driver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
 	var stale []int64
 	for _, group := range byWorker(params, func(p *driver.JobRetryParams) string { return p.WorkerID }) {
-		args := make([]any, 0, 2+6*len(group))
-		args = append(args, d.prefix, group[0].WorkerID)
+		args := make([]any, 0, 3+6*len(group))
+		args = append(args, d.prefix, group[0].WorkerID, d.margin)
 		for _, p := range group {
 			snooze := "0"
 			if p.Snooze {
@@ -525,7 +573,7 @@ func (d *Driver) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatPar
 	if lease <= 0 {
 		lease = driver.DefaultLease
 	}
-	lost, err := d.runIDs(ctx, heartbeatScript, leaseArgs([]any{d.prefix, p.WorkerID, nowArg(p.Now), dbdriver.Seconds(lease)}, p.Jobs))
+	lost, err := d.runIDs(ctx, heartbeatScript, leaseArgs([]any{d.prefix, p.WorkerID, nowArg(p.Now), dbdriver.Seconds(lease), d.margin}, p.Jobs))
 	if err != nil {
 		return nil, fmt.Errorf("queue: heartbeat jobs: %w", err)
 	}
