@@ -487,7 +487,19 @@ func testLeaseExpiry(t *testing.T, h *harness) {
 // a shorter one.
 func testLeaseStoredOnRow(t *testing.T, h *harness) {
 	now := h.now(t)
-	long, short := h.insertN(t, "long", 1)[0], h.insertN(t, "short", 1)[0]
+	// Available an hour ago, so that a second passing between the clock
+	// read and the inserts cannot hide them from claims at now.
+	var long, short int64
+	for _, q := range []string{"long", "short"} {
+		p := job(q, "noop")
+		p.AvailableAt = now.Add(-time.Hour)
+		id := h.insert(t, p)[0].ID
+		if q == "long" {
+			long = id
+		} else {
+			short = id
+		}
+	}
 	h.claim(t, driver.JobClaimParams{Queues: []string{"long"}, Max: 1, WorkerID: "patient", RetryAfter: 10 * time.Minute, Now: now})
 	h.claim(t, driver.JobClaimParams{Queues: []string{"short"}, Max: 1, WorkerID: "hasty", RetryAfter: 30 * time.Second, Now: now})
 	both := []string{"long", "short"}
