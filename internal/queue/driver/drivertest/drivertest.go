@@ -426,14 +426,16 @@ func testConcurrentClaimers(t *testing.T, h *harness) {
 
 func testLeaseExpiry(t *testing.T, h *harness) {
 	now := h.now(t)
-	id := h.insertN(t, "default", 1)[0]
+	first := job("default", "noop")
+	first.AvailableAt = now.Add(-time.Hour)
+	id := h.insert(t, first)[0].ID
 	lease := 60 * time.Second
-	first := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "dead", RetryAfter: lease, Now: now})
-	if len(first) != 1 || first[0].Attempts != 1 {
-		t.Fatalf("first claim = %+v, want job %d with attempts 1", first, id)
+	claimed := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "dead", RetryAfter: lease, Now: now})
+	if len(claimed) != 1 || claimed[0].Attempts != 1 {
+		t.Fatalf("first claim = %+v, want job %d with attempts 1", claimed, id)
 	}
-	if want := now.Add(lease).Truncate(time.Second); !first[0].LeaseExpiresAt.Equal(want) {
-		t.Fatalf("lease ends %v, want the claim's now + its lease %v", first[0].LeaseExpiresAt, want)
+	if want := now.Add(lease).Truncate(time.Second); !claimed[0].LeaseExpiresAt.Equal(want) {
+		t.Fatalf("lease ends %v, want the claim's now + its lease %v", claimed[0].LeaseExpiresAt, want)
 	}
 	for _, at := range []time.Duration{lease - 5*time.Second, lease} {
 		if got := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, RetryAfter: lease, Now: now.Add(at)}); len(got) != 0 {
