@@ -99,7 +99,7 @@ func (db *DB) BookingInsertTx(ctx context.Context, tx *sql.Tx, b *booking.Bookin
 // data-modifying WITH) that also computes the times, one round trip fewer
 // per booking; on SQLite the seat update returns the clock with the price;
 // MySQL, which cannot return both from an update, reads its clock with one
-// more statement. It fails like TourTakeSeatsTx and BookingInsertTx:
+// more statement, before it takes the tour's row lock. It fails like TourTakeSeatsTx and BookingInsertTx:
 // ESOLDOUT, ENOTFOUND, or ECONFLICT for a taken code.
 func (db *DB) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *booking.Booking, departsAfter string, hold time.Duration) error {
 	if db.Dialect != PgSQL {

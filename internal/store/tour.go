@@ -250,11 +250,20 @@ const sqliteClockMS = `CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) A
 // takeSeatsTx is TourTakeSeatsTx that, with clock, also returns the
 // database clock's time, read in the same transaction: on SQLite in the
 // update's own RETURNING, for no extra statement; on MySQL, which has no
-// UPDATE … RETURNING, with one SELECT after the update.
+// UPDATE … RETURNING, with one SELECT just before the update, so that the
+// tour's row lock, held from the update to the commit, is not held any
+// longer for it.
 func (db *DB) takeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string, clock bool) (int64, time.Time, error) {
 	const upd = `UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?`
 	var price int64
 	if db.Dialect == MySQL {
+		var now time.Time
+		if clock {
+			var err error
+			if now, err = mysqlClockTx(ctx, tx); err != nil {
+				return 0, time.Time{}, err
+			}
+		}
 		// MySQL and MariaDB have no UPDATE … RETURNING. Instead of a second
 		// round trip, LAST_INSERT_ID(price) hands the price back in the
 		// update's own OK packet (MySQL's documented idiom for returning a
@@ -270,11 +279,7 @@ WHERE id = ? AND quota >= ? AND departure_date > ?`, quantity, tourID, quantity,
 			if price, err = res.LastInsertId(); err != nil {
 				return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 			}
-			if !clock {
-				return price, time.Time{}, nil
-			}
-			now, err := mysqlClockTx(ctx, tx)
-			return price, now, err
+			return price, now, nil
 		}
 	} else {
 		var err error
