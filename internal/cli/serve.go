@@ -105,8 +105,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// SIGTERM the HTTP server drains first, then the worker finishes its
 	// running jobs, so a request that inserted a job is never cut off.
 	// Each is supervised: when its run ends — `queue restart`, too many
-	// abandoned jobs, the memory limit, a start-up error — it is started
-	// again with a backoff, and /readyz reports it down while it cannot be.
+	// abandoned jobs, a start-up error, a panic — it is started again with
+	// a backoff, and /readyz reports it down while it cannot be.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	if !*noWorker {
