@@ -161,8 +161,11 @@ type Store interface {
 	// BookingCreateTx takes b.Quantity seats of b.TourID (departing after
 	// departsAfter) and inserts b, setting its ID, UnitPrice and
 	// TotalAmount: TourTakeSeatsTx and BookingInsertTx in one call, which a
-	// store may run as one statement.
-	BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, departsAfter string) error
+	// store may run as one statement. It sets b.CreatedAt and b.UpdatedAt
+	// to the database's clock and b.ExpiresAt to that plus hold, because
+	// the expiry sweep and the booking's expiry job judge expires_at by the
+	// database's clock, never by the web server's.
+	BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, departsAfter string, hold time.Duration) error
 	BookingGet(ctx context.Context, id int64) (*Booking, error)
 	BookingGetTx(ctx context.Context, tx *sql.Tx, id int64) (*Booking, error)
 	BookingListByUser(ctx context.Context, userID int64, p Page) ([]*Booking, int, error)

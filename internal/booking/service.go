@@ -28,7 +28,9 @@ const (
 // ServiceParams configures a Service.
 type ServiceParams struct {
 	Store Store
-	// Now is the clock; nil means time.Now.
+	// Now is the clock of everything but a new booking's created_at and
+	// expires_at, which the store takes from the database's clock; nil
+	// means time.Now.
 	Now func() time.Time
 	// Location is APP_TIMEZONE: it decides what "today" is for departures
 	// and the date inside booking codes. Nil means UTC.
@@ -216,9 +218,12 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 	today := s.now().In(s.loc).Format(DateLayout)
 	b := &Booking{
 		Code: NewCode(now, s.loc), Status: StatusPending, UserID: p.UserID, TourID: p.TourID,
-		Quantity: p.Quantity, ExpiresAt: now.Add(s.expiry), CreatedAt: now, UpdatedAt: now,
+		Quantity: p.Quantity,
 	}
-	if err := s.store.BookingCreateTx(ctx, tx, b, today); err != nil {
+	// The store sets created_at and expires_at by the database's clock, in
+	// the statement that takes the seats: the hold ends when the expiry
+	// sweep, which reads the same clock, says so.
+	if err := s.store.BookingCreateTx(ctx, tx, b, today, s.expiry); err != nil {
 		return nil, err
 	}
 	for _, h := range s.onCreateTx {
@@ -235,7 +240,7 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 	}
 	err = s.store.IdempotencyInsertTx(ctx, tx, &IdempotencyRecord{
 		UserID: p.UserID, Key: p.IdempotencyKey, RequestHash: p.RequestHash,
-		StatusCode: http.StatusCreated, Body: body, BookingID: b.ID, CreatedAt: now,
+		StatusCode: http.StatusCreated, Body: body, BookingID: b.ID, CreatedAt: b.CreatedAt,
 	})
 	if apperr.Code(err) == apperr.ECONFLICT {
 		return nil, errIdempotencyRace

@@ -25,6 +25,7 @@ type fakeStore struct {
 	soldOut    func(tourID int64) bool
 	committed  int
 	rolledBack int
+	dbNow      time.Time // the database clock BookingCreateTx sets the times by
 }
 
 func (f *fakeStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -43,12 +44,15 @@ func (f *fakeStore) takeSeats(tourID int64) (int64, error) {
 	return f.price, nil
 }
 
-func (f *fakeStore) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, after string) error {
+func (f *fakeStore) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, after string, hold time.Duration) error {
 	price, err := f.takeSeats(b.TourID)
 	if err != nil {
 		return err
 	}
 	b.UnitPrice, b.TotalAmount = price, price*int64(b.Quantity)
+	// The store's clock (the database's) is not the service's.
+	b.CreatedAt = f.dbNow
+	b.UpdatedAt, b.ExpiresAt = b.CreatedAt, b.CreatedAt.Add(hold)
 	return f.BookingInsertTx(ctx, tx, b)
 }
 
@@ -96,7 +100,10 @@ func TestBookValidation(t *testing.T) {
 }
 
 func TestBookRunsHooksAndRetriesCodeClash(t *testing.T) {
-	f := &fakeStore{price: 750_000, codeClash: 2, idem: map[string]*IdempotencyRecord{}}
+	// The database's clock is two minutes behind the service's (the web
+	// server's): the booking's times follow the database.
+	dbNow := time.Date(2026, 11, 27, 2, 58, 0, 0, time.UTC)
+	f := &fakeStore{price: 750_000, codeClash: 2, idem: map[string]*IdempotencyRecord{}, dbNow: dbNow}
 	var hooked []*Booking
 	svc := newFakeService(f, func(ctx context.Context, tx *sql.Tx, b *Booking) error {
 		hooked = append(hooked, b)
@@ -107,7 +114,8 @@ func TestBookRunsHooksAndRetriesCodeClash(t *testing.T) {
 	b := res.Booking
 	require.Equal(t, int64(1_500_000), b.TotalAmount)
 	require.Equal(t, StatusPending, b.Status)
-	require.Equal(t, time.Date(2026, 11, 27, 3, 30, 0, 0, time.UTC), b.ExpiresAt)
+	require.Equal(t, dbNow, b.CreatedAt)
+	require.Equal(t, dbNow.Add(30*time.Minute), b.ExpiresAt, "expires_at is the database clock plus BOOKING_EXPIRY_MINUTES")
 	require.Equal(t, 2, f.rolledBack, "two clashing codes rolled back")
 	require.Equal(t, []*Booking{b}, hooked, "the hook saw the inserted booking, with its ID")
 	require.NotZero(t, hooked[0].ID)

@@ -215,7 +215,11 @@ func runScheduleRun(ctx context.Context, env *Env, args []string) error {
 	if ok {
 		results = r.RunTick(ctx, t)
 	} else {
-		results = r.RunDue(ctx)
+		// A clock that cannot be read skips the tick: cron runs the
+		// command again next minute.
+		if results, err = r.RunDue(ctx); err != nil {
+			return fmt.Errorf("schedule run: %w", err)
+		}
 	}
 	loc := r.Schedule().Location()
 	lines := make([]scheduleRunLine, 0, len(results))

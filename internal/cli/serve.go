@@ -77,13 +77,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	metrics.WatchBookings(db)
 	metrics.KeepQueues(workerQueues...)
 	mountPayments := httpapi.MountPayments(payments)
+	// The parts are filled in below, once the listener is up; /readyz
+	// lists a part left out by --no-worker or --no-scheduler as disabled.
+	parts := newServeParts(!*noWorker, !*noScheduler)
 	dash, err := newDashboard(cfg, db, logger, svc)
 	if err != nil {
 		return err
 	}
 	api := httpapi.New(httpapi.Params{
 		Config: cfg, DB: db, Logger: logger, Bookings: svc.Bookings, Accounts: svc.Accounts,
-		Metrics: metrics,
+		Metrics: metrics, Parts: parts.Statuses,
 		Mount: func(mux *http.ServeMux, s *httpapi.Server) {
 			mountPayments(mux, s)
 			// /metrics answers without a login, as Prometheus expects; it
@@ -101,17 +104,24 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The embedded worker and scheduler run on their own context: on
 	// SIGTERM the HTTP server drains first, then the worker finishes its
 	// running jobs, so a request that inserted a job is never cut off.
+	// Each is supervised: when its run ends — `queue restart`, too many
+	// abandoned jobs, a start-up error, a panic — it is started again with
+	// a backoff, and /readyz reports it down while it cannot be.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	if !*noWorker {
-		if err := svc.Queue.Start(bg, queue.WorkParams{Queues: workerQueues, Output: io.Discard}); err != nil {
-			return fmt.Errorf("serve: start worker: %w", err)
+		worker := newSupervisor(supervisorParams{Name: "worker", Logger: logger, Run: func(ctx context.Context) error {
+			return svc.Queue.Run(ctx, queue.WorkParams{Queues: workerQueues, Output: io.Discard})
+		}})
+		if err := worker.Start(bg); err != nil {
+			return err
 		}
+		parts.add(worker)
 		defer func() {
 			stopCtx, cancel := context.WithTimeout(context.Background(), queue.DefaultStopTimeout+5*time.Second)
 			defer cancel()
-			if err := svc.Queue.Stop(stopCtx); err != nil {
-				logger.Error("worker stopped with an error", slog.Any("error", err))
+			if err := worker.Stop(stopCtx); err != nil {
+				logger.Error("worker did not stop in time", slog.Any("error", err))
 			}
 		}()
 	}
@@ -120,13 +130,18 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := runner.Start(bg); err != nil {
-			return fmt.Errorf("serve: start scheduler: %w", err)
+		scheduler := newSupervisor(supervisorParams{Name: "scheduler", Logger: logger, Run: runner.Run,
+			Heartbeat: func() time.Time { return runner.Status().Heartbeat }})
+		if err := scheduler.Start(bg); err != nil {
+			return err
 		}
+		parts.add(scheduler)
 		defer func() {
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_ = runner.Stop(stopCtx)
+			if err := scheduler.Stop(stopCtx); err != nil {
+				logger.Error("scheduler did not stop in time", slog.Any("error", err))
+			}
 		}()
 	}
 

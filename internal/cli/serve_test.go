@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +17,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
@@ -242,4 +246,118 @@ func TestBenchQueueSmoke(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeKeepsItsWorkerAfterQueueRestart runs `serve`, then `tripin
+// queue restart` as an operator would after a deploy: the embedded worker
+// ends its run and serve starts a new one, so a booking made afterwards
+// still gets its invoice. /readyz counts the restart and stays ready.
+func TestServeKeepsItsWorkerAfterQueueRestart(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		dsn := storetest.NewDSN(t, d)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		base := "http://" + addr
+		cfg, err := config.FromMap(map[string]string{
+			"APP_ENV": "local", "APP_URL": base, "DB_CONNECTION": string(d), "DB_URL": dsn,
+			"LOG_FILE": filepath.Join(t.TempDir(), "tripin.log"), "MAIL_MAILER": "log",
+		})
+		require.NoError(t, err)
+		newEnv := func() (*Env, *bookingOutBuffer) {
+			out := &bookingOutBuffer{}
+			env := &Env{Stdout: out, Stderr: out, Cfg: cfg}
+			t.Cleanup(env.closeAll)
+			return env, out
+		}
+		ctx := context.Background()
+		dbEnv, dbOut := newEnv()
+		require.NoError(t, Run(ctx, dbEnv, []string{"migrate"}), dbOut.String())
+		db, err := dbEnv.OpenDB(ctx)
+		require.NoError(t, err)
+		// A customer (its password hashed at bcrypt's lowest cost, so the
+		// race detector does not spend seconds on it) and a tour; with a
+		// user in the database, serve seeds no demo data.
+		_, token, err := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost}).Register(ctx,
+			booking.NewUser{Name: "Sari", Email: "sari@example.com", Password: "rahasia123"})
+		require.NoError(t, err)
+		title, dest, date, price, capacity := "Bromo sunrise", "Probolinggo", time.Now().AddDate(0, 1, 0).Format(time.DateOnly), int64(350000), 10
+		tour, err := booking.NewService(booking.ServiceParams{Store: db}).CreateTour(ctx, booking.TourChanges{
+			Title: &title, Destination: &dest, DepartureDate: &date, Price: &price, Capacity: &capacity})
+		require.NoError(t, err)
+		invoices := func(bookingID int64) int {
+			var n int
+			require.NoError(t, db.QueryRowContext(ctx, db.Rebind("SELECT COUNT(*) FROM sent_emails WHERE booking_id = ? AND kind = 'invoice'"), bookingID).Scan(&n))
+			return n
+		}
+
+		env, out := newEnv()
+		serveCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- Run(serveCtx, env, []string{"serve", "--addr", addr}) }()
+		t.Cleanup(func() {
+			stop()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(60 * time.Second):
+				t.Errorf("serve did not stop")
+			}
+		})
+		client := &http.Client{Timeout: 30 * time.Second}
+		api := &flowClient{t: t, c: client, base: base, token: token}
+		waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
+			res, err := client.Get(base + "/healthz")
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		})
+		worker := func() httpapiPart {
+			var body struct {
+				Data struct {
+					Parts []httpapiPart `json:"parts"`
+				} `json:"data"`
+			}
+			api.do("GET", "/readyz", nil, nil, http.StatusOK, &body)
+			for _, p := range body.Data.Parts {
+				if p.Name == "worker" {
+					return p
+				}
+			}
+			t.Fatalf("/readyz lists no worker")
+			return httpapiPart{}
+		}
+		require.Equal(t, 0, worker().Restarts)
+
+		book := func() int64 {
+			var b struct {
+				Data struct {
+					ID int64 `json:"id"`
+				} `json:"data"`
+			}
+			api.do("POST", "/api/bookings", map[string]any{"tour_id": tour.ID, "quantity": 1}, nil, http.StatusCreated, &b)
+			return b.Data.ID
+		}
+		first := book()
+		waitUntil(t, 30*time.Second, "the first invoice is sent", func() bool { return invoices(first) == 1 })
+
+		restartEnv, restartOut := newEnv()
+		require.NoError(t, Run(ctx, restartEnv, []string{"queue", "restart"}), restartOut.String())
+		waitUntil(t, 30*time.Second, "serve restarts its worker", func() bool {
+			w := worker()
+			return w.Restarts == 1 && w.State == "up"
+		})
+
+		second := book()
+		waitUntil(t, 30*time.Second, "the invoice of a booking made after the restart is sent", func() bool { return invoices(second) == 1 })
+		require.Contains(t, out.String(), "queue restart signal", "the worker's run ended on the signal")
+		require.Equal(t, 1, worker().Restarts)
+	})
+}
+
+// httpapiPart is a part as /readyz lists it.
+type httpapiPart struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Restarts int    `json:"restarts"`
 }

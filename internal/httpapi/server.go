@@ -41,6 +41,10 @@ type Params struct {
 	LoginWindow   time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Parts, when set, reports the process's background parts (the
+	// embedded worker and scheduler) for /readyz, which answers 503 while
+	// one of them is down.
+	Parts func() []PartStatus
 }
 
 // Server is the API's http.Handler.
@@ -54,13 +58,14 @@ type Server struct {
 	handler  http.Handler
 	metrics  HTTPObserver
 	logins   *rateLimiter
+	parts    func() []PartStatus
 }
 
 // New builds the API server with its routes and middleware.
 func New(p Params) *Server {
 	s := &Server{
 		cfg: p.Config, db: p.DB, log: p.Logger, bookings: p.Bookings, accounts: p.Accounts,
-		mux: http.NewServeMux(), metrics: p.Metrics,
+		mux: http.NewServeMux(), metrics: p.Metrics, parts: p.Parts,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -55,32 +55,39 @@ func (j databaseJobs) JobExists(ctx context.Context, id int64) (bool, error) {
 	return n > 0, nil
 }
 
-// Clock tells the scheduler the time.
+// Clock tells the scheduler the time. Now fails when the time cannot be
+// read (the database is unreachable): the scheduler then skips the tick
+// instead of taking the time from another clock, because processes that
+// disagree on the time would disagree on the tick.
 type Clock interface {
-	Now() time.Time
+	Now(ctx context.Context) (time.Time, error)
 }
 
 // ClockFunc adapts a function to Clock.
-type ClockFunc func() time.Time
+type ClockFunc func(ctx context.Context) (time.Time, error)
 
 // Now calls f.
-func (f ClockFunc) Now() time.Time { return f() }
+func (f ClockFunc) Now(ctx context.Context) (time.Time, error) { return f(ctx) }
 
-// SystemClock is the local clock.
-var SystemClock Clock = ClockFunc(time.Now)
+// SystemClock is the local clock, for a runner without a database.
+var SystemClock Clock = ClockFunc(func(context.Context) (time.Time, error) { return time.Now(), nil })
+
+// clockTimeout bounds one read of the database clock.
+const clockTimeout = 5 * time.Second
 
 // DatabaseClock is the database server's clock, which every scheduler
-// process sharing the database agrees on, so they compute the same tick. It
-// falls back to the local clock when the database cannot be asked.
+// process sharing the database agrees on, so they compute the same tick.
+// When the database cannot be asked it fails; it never falls back to the
+// local clock.
 func DatabaseClock(db *store.DB) Clock {
-	return ClockFunc(func() time.Time {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return ClockFunc(func(ctx context.Context) (time.Time, error) {
+		ctx, cancel := context.WithTimeout(ctx, clockTimeout)
 		defer cancel()
 		t, err := db.Now(ctx)
 		if err != nil {
-			return time.Now()
+			return time.Time{}, fmt.Errorf("schedule: read the database clock: %w", err)
 		}
-		return t
+		return t, nil
 	})
 }
 
@@ -128,12 +135,43 @@ type Runner struct {
 	// registry and heartbeat are Config.Registry and HeartbeatInterval.
 	registry  driver.Registry
 	heartbeat time.Duration
-	// sleep waits d or until ctx ends; tests replace it.
+	// sleep waits d or until ctx ends; mono is the local monotonic clock
+	// that measures how long the loop slept. Tests replace both.
 	sleep func(ctx context.Context, d time.Duration) error
+	mono  func() time.Time
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
 	stopped chan struct{}
+
+	stMu   sync.Mutex
+	status Status
+}
+
+// Status is what the Run loop did last, for health checks (serve's
+// /readyz).
+type Status struct {
+	// Heartbeat is the local time of the loop's last iteration: it wakes
+	// at least once a minute while it runs.
+	Heartbeat time.Time
+	// LastTick is the last tick the loop ran.
+	LastTick time.Time
+	// ClockError is why the last read of the clock failed; nil after a
+	// successful read.
+	ClockError error
+}
+
+// Status returns what the Run loop did last.
+func (r *Runner) Status() Status {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	return r.status
+}
+
+func (r *Runner) setStatus(f func(*Status)) {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	f(&r.status)
 }
 
 // NewRunner checks cfg and returns a Runner.
@@ -173,7 +211,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		h, _ := os.Hostname()
 		r.host = h + ":" + strconv.Itoa(os.Getpid())
 	}
-	r.sleep = sleepCtx
+	r.sleep, r.mono = sleepCtx, time.Now
 	return r, nil
 }
 
@@ -204,9 +242,14 @@ type Result struct {
 }
 
 // RunDue runs every event due on the current tick (by the runner's clock)
-// and returns what each did.
-func (r *Runner) RunDue(ctx context.Context) []Result {
-	return r.RunTick(ctx, r.clock.Now())
+// and returns what each did. It fails, running nothing, when the clock
+// cannot be read.
+func (r *Runner) RunDue(ctx context.Context) ([]Result, error) {
+	now, err := r.clock.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.RunTick(ctx, now), nil
 }
 
 // RunTick runs every event due on the tick containing t, concurrently, and
@@ -214,19 +257,61 @@ func (r *Runner) RunDue(ctx context.Context) []Result {
 // is the first to claim them for the tick.
 func (r *Runner) RunTick(ctx context.Context, t time.Time) []Result {
 	tick := Tick(t)
-	due := r.sched.Due(tick)
-	out := make([]Result, len(due))
+	return r.runPlan(ctx, r.plan(tick.Add(-time.Minute), tick, false), tick.Minute() == 0, tick)
+}
+
+// planned is one event to run on a tick.
+type planned struct {
+	e    *Event
+	tick time.Time
+	// missed is set when the tick is one the loop did not reach in time
+	// (see plan).
+	missed bool
+}
+
+// plan lists the events to run when the loop reaches tick after last: the
+// events due on tick and, with catchUp, each event that was due on a tick
+// strictly between last and tick but is not due on tick itself, once, on
+// the latest such tick. Missed ticks are never replayed one by one.
+func (r *Runner) plan(last, tick time.Time, catchUp bool) []planned {
+	var out []planned
+	for _, e := range r.sched.events {
+		if e.Due(tick) {
+			out = append(out, planned{e: e, tick: tick})
+			continue
+		}
+		if !catchUp {
+			continue
+		}
+		for t := tick.Add(-time.Minute); t.After(last); t = t.Add(-time.Minute) {
+			if e.Due(t) {
+				out = append(out, planned{e: e, tick: t, missed: true})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// runPlan runs the planned events concurrently and waits for them; with
+// prune, it then prunes expired tick locks and old runs as of pruneAt.
+func (r *Runner) runPlan(ctx context.Context, plan []planned, prune bool, pruneAt time.Time) []Result {
+	out := make([]Result, len(plan))
 	var wg sync.WaitGroup
-	for i, e := range due {
+	for i, p := range plan {
+		if p.missed {
+			r.log.Warn("schedule: running a missed tick's event once", "event", p.e.name,
+				"tick", p.tick.In(p.e.loc).Format("2006-01-02 15:04 MST"))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = r.runEvent(ctx, e, tick, true)
+			out[i] = r.runEvent(ctx, p.e, p.tick, true)
 		}()
 	}
 	wg.Wait()
-	if tick.Minute() == 0 && r.locks != nil {
-		r.prune(ctx, tick)
+	if prune && r.locks != nil {
+		r.prune(ctx, pruneAt)
 	}
 	return out
 }
@@ -238,14 +323,62 @@ func (r *Runner) RunNow(ctx context.Context, name string) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("schedule: no event named %q", name)
 	}
-	return r.runEvent(ctx, e, Tick(r.clock.Now()), false), nil
+	now, err := r.clock.Now(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return r.runEvent(ctx, e, Tick(now), false), nil
 }
 
-// Run ticks on every minute boundary until ctx ends, then waits for the
-// ticks in progress. Like `schedule work`, it runs the current minute only
-// when started within its first seconds, so a restart never repeats a tick.
-// A slow event never delays the next tick.
+// The loop's clock policy (docs/OPERATIONS.md, "The scheduler's clock").
+const (
+	// maxRewindWait is how far the clock may go back behind the last tick
+	// run before the loop stops waiting for it to catch up: a clock that
+	// went back further is taken as a corrected clock, and the loop goes
+	// on from it.
+	maxRewindWait = 5 * time.Minute
+	// maxCatchUp is the longest gap after which the events due in the
+	// missed ticks still run once; after a longer gap (a clock that jumped
+	// hours ahead, a process suspended for hours) they are logged and
+	// skipped. It matches tickLockTTL, so a missed tick run late is still
+	// recognised by OnOneServer when another server ran it on time.
+	maxCatchUp = tickLockTTL
+	// wakeSlack wakes the loop just after a minute boundary: clocks that
+	// disagree by a few milliseconds land it before the boundary, and it
+	// sleeps the remainder.
+	wakeSlack = 20 * time.Millisecond
+)
+
+// Run ticks on every minute boundary of the runner's clock (the database's,
+// by default) until ctx ends, then waits for the ticks in progress. Like
+// `schedule work`, it runs the current minute only when started within its
+// first seconds, so a restart never repeats a tick. A slow event never
+// delays the next tick. It fails only when the clock cannot be read at
+// start; afterwards an unreadable clock skips the tick, with a warning,
+// and the next one is tried.
+//
+// Each tick runs at most once per loop, and the loop never sleeps longer
+// than until the next minute boundary, so it follows the clock wherever
+// it goes:
+//   - the clock went back (by up to maxRewindWait behind the last tick
+//     run): the ticks already run are not run again; the loop waits, a
+//     minute at most per sleep, for the clock to pass them;
+//   - the clock went back further: the earlier readings were wrong; the
+//     loop logs it and goes on from the clock's minute (OnOneServer events
+//     still skip the ticks whose lock, kept an hour, says they ran);
+//   - the clock jumped forward, or ticks were missed (an unreadable clock,
+//     a suspended process): each event due in the missed ticks runs once,
+//     on the latest of them, unless the gap exceeds maxCatchUp; the ticks
+//     are not replayed one by one.
 func (r *Runner) Run(ctx context.Context) error {
+	now, err := r.clock.Now(ctx)
+	if err != nil {
+		r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), err })
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("schedule: start: %w", err)
+	}
 	r.log.Info("schedule: worker started", "events", len(r.sched.events), "timezone", r.sched.loc.String(), "host", r.host)
 	if r.registry != nil {
 		rg := queue.Register(ctx, r.registry, queue.NewProcess(driver.ProcessScheduler),
@@ -260,33 +393,70 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	now := r.clock.Now()
 	last := Tick(now)
 	if now.Sub(last) < 2*time.Second {
 		last = last.Add(-time.Minute)
 	}
+	// read and readAt are the last successful reading of the clock and
+	// the local monotonic instant it was taken: after a failed read, the
+	// next boundary is estimated from them, never from the local wall
+	// clock.
+	read, readAt := now, r.mono()
+	first := true
 	for {
-		now = r.clock.Now()
-		tick := Tick(now)
-		if !tick.After(last) {
-			// Wake just after the boundary; clocks that disagree by a few
-			// milliseconds land us here again, and we sleep the remainder.
-			wait := last.Add(time.Minute).Sub(now) + 20*time.Millisecond
-			if err := r.sleep(ctx, wait); err != nil {
-				r.log.Info("schedule: worker stopping")
-				return nil
+		if !first {
+			now, err = r.clock.Now(ctx)
+		}
+		first = false
+		if ctx.Err() != nil {
+			r.log.Info("schedule: worker stopping")
+			return nil
+		}
+		var wait time.Duration
+		switch tick := Tick(now); {
+		case err != nil:
+			r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), err })
+			guess := read.Add(r.mono().Sub(readAt))
+			wait = Tick(guess).Add(time.Minute).Sub(guess) + wakeSlack
+			r.log.Warn("schedule: the clock cannot be read; tick skipped", "error", err, "retry_in", wait.Round(time.Millisecond).String())
+		case tick.After(last):
+			read, readAt = now, r.mono()
+			gap := tick.Sub(last)
+			catchUp := gap <= maxCatchUp
+			if missed := int(gap/time.Minute) - 1; missed > 0 {
+				r.log.Warn("schedule: ticks missed", "count", missed, "from", last.Add(time.Minute), "to", tick.Add(-time.Minute),
+					"catch_up", catchUp)
 			}
+			plan := r.plan(last, tick, catchUp)
+			prune := tick.Truncate(time.Hour).After(last)
+			last = tick
+			r.setStatus(func(s *Status) { s.Heartbeat, s.LastTick, s.ClockError = time.Now(), tick, nil })
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.runPlan(ctx, plan, prune, tick)
+			}()
 			continue
+		case last.Sub(now) > maxRewindWait:
+			read, readAt = now, r.mono()
+			r.log.Warn("schedule: the clock went back; going on from it", "last_tick", last, "now", now)
+			last = tick
+			wait = tick.Add(time.Minute).Sub(now) + wakeSlack
+			r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), nil })
+		default:
+			// The current tick ran already, or the clock went back a
+			// little: sleep to the next boundary of the clock as read.
+			read, readAt = now, r.mono()
+			if tick.Before(last) {
+				r.log.Warn("schedule: the clock went back; waiting for it to pass the last tick run", "last_tick", last, "now", now)
+			}
+			wait = tick.Add(time.Minute).Sub(now) + wakeSlack
+			r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), nil })
 		}
-		if missed := int(tick.Sub(last)/time.Minute) - 1; missed > 0 {
-			r.log.Warn("schedule: ticks missed", "count", missed, "from", last.Add(time.Minute), "to", tick.Add(-time.Minute))
+		if err := r.sleep(ctx, wait); err != nil {
+			r.log.Info("schedule: worker stopping")
+			return nil
 		}
-		last = tick
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.RunTick(ctx, tick)
-		}()
 	}
 }
 

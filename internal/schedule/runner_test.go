@@ -268,16 +268,41 @@ func TestNewRunnerChecksDependencies(t *testing.T) {
 	require.ErrorContains(t, err, "no dispatcher")
 }
 
-// fakeClock is a clock that only moves when the runner sleeps.
+// fakeClock is a clock that only moves when the runner sleeps. While
+// fail is set, reading it fails, as the database clock does when the
+// database cannot be reached.
 type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	fail error
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *fakeClock) Now(context.Context) (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail != nil {
+		return time.Time{}, c.fail
+	}
+	return c.now, nil
+}
+
+// get returns the clock's time even while reading it fails.
+func (c *fakeClock) get() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func (c *fakeClock) setFail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fail = err
 }
 
 func (c *fakeClock) advance(d time.Duration) {
@@ -309,7 +334,7 @@ func TestRunLoopTicksOnMinuteBoundaries(t *testing.T) {
 			// a Func that reads the clock instead.
 			s.events[0].fn = func(context.Context) error {
 				mu.Lock()
-				ticks = append(ticks, Tick(clock.Now()))
+				ticks = append(ticks, Tick(clock.get()))
 				n := len(ticks)
 				mu.Unlock()
 				if n == 4 {
@@ -414,8 +439,15 @@ func TestRunTickPrunesOnTheHour(t *testing.T) {
 }
 
 func TestDatabaseClock(t *testing.T) {
-	db, _ := openDB(t, store.SQLite)
-	require.WithinDuration(t, time.Now(), DatabaseClock(db).Now(), 5*time.Second)
-	db.Close()
-	require.WithinDuration(t, time.Now(), DatabaseClock(db).Now(), 5*time.Second, "falls back to the local clock")
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		db, _ := openDB(t, d)
+		ctx := context.Background()
+		now, err := DatabaseClock(db).Now(ctx)
+		require.NoError(t, err)
+		require.WithinDuration(t, time.Now(), now, 5*time.Second)
+		db.Close()
+		now, err = DatabaseClock(db).Now(ctx)
+		require.ErrorContains(t, err, "read the database clock", "an unreachable database is an error, never the local clock")
+		require.True(t, now.IsZero())
+	})
 }

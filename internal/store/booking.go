@@ -93,30 +93,39 @@ func (db *DB) BookingInsertTx(ctx context.Context, tx *sql.Tx, b *booking.Bookin
 }
 
 // BookingCreateTx takes the seats and inserts the booking, setting its ID,
-// unit price and total. On PostgreSQL the conditional update and the
-// insert are one statement (a data-modifying WITH), one round trip fewer
-// per booking; elsewhere it is TourTakeSeatsTx then BookingInsertTx. It
-// fails like those two: ESOLDOUT, ENOTFOUND, or ECONFLICT for a taken code.
-func (db *DB) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *booking.Booking, departsAfter string) error {
+// unit price and total, and its created_at and expires_at (created_at plus
+// hold) by the database's clock, as the expiry sweep reads it. On
+// PostgreSQL the conditional update and the insert are one statement (a
+// data-modifying WITH) that also computes the times, one round trip fewer
+// per booking; on SQLite the seat update returns the clock with the price;
+// MySQL, which cannot return both from an update, reads its clock with one
+// more statement, before it takes the tour's row lock. It fails like TourTakeSeatsTx and BookingInsertTx:
+// ESOLDOUT, ENOTFOUND, or ECONFLICT for a taken code.
+func (db *DB) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *booking.Booking, departsAfter string, hold time.Duration) error {
 	if db.Dialect != PgSQL {
-		price, err := db.TourTakeSeatsTx(ctx, tx, b.TourID, b.Quantity, departsAfter)
+		price, now, err := db.takeSeatsTx(ctx, tx, b.TourID, b.Quantity, departsAfter, true)
 		if err != nil {
 			return err
 		}
 		b.UnitPrice, b.TotalAmount = price, price*int64(b.Quantity)
+		b.CreatedAt, b.UpdatedAt, b.ExpiresAt = now, now, now.Add(hold).Truncate(time.Microsecond)
 		return db.BookingInsertTx(ctx, tx, b)
 	}
 	const q = `WITH t AS (
   UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?::date RETURNING id, price
+), c AS (
+  SELECT statement_timestamp() AS now
 )
 INSERT INTO bookings (code, user_id, tour_id, quantity, unit_price, total_amount, status, expires_at, created_at, updated_at)
-SELECT ?, ?, t.id, ?, t.price, t.price * ?, ?, ?, ?, ? FROM t
-RETURNING id, unit_price, total_amount`
+SELECT ?, ?, t.id, ?, t.price, t.price * ?, ?, c.now + ? * interval '1 microsecond', c.now, c.now FROM t, c
+RETURNING id, unit_price, total_amount, created_at, expires_at`
 	err := tx.QueryRowContext(ctx, db.Rebind(q), b.Quantity, b.TourID, b.Quantity, departsAfter,
-		b.Code, b.UserID, b.Quantity, int64(b.Quantity), string(b.Status), b.ExpiresAt, b.CreatedAt, b.UpdatedAt,
-	).Scan(&b.ID, &b.UnitPrice, &b.TotalAmount)
+		b.Code, b.UserID, b.Quantity, int64(b.Quantity), string(b.Status), hold.Microseconds(),
+	).Scan(&b.ID, &b.UnitPrice, &b.TotalAmount, &b.CreatedAt, &b.ExpiresAt)
 	switch {
 	case err == nil:
+		b.CreatedAt, b.ExpiresAt = b.CreatedAt.UTC(), b.ExpiresAt.UTC()
+		b.UpdatedAt = b.CreatedAt
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		// Nothing was updated, so nothing was inserted: say why.

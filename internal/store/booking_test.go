@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -353,13 +354,17 @@ func TestBookingCreateTx(t *testing.T) {
 		u := mkUser(t, db, "create@example.com")
 		tour := mkTour(t, db, "2026-12-01", 4)
 		departed := mkTour(t, db, "2026-11-27", 4)
+		const hold = 30*time.Minute + 1500*time.Microsecond
 		create := func(tourID int64, qty int, code string) (*booking.Booking, error) {
-			b := &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tourID, Quantity: qty,
-				ExpiresAt: testNow.Add(time.Hour), CreatedAt: testNow, UpdatedAt: testNow}
-			err := db.InTx(ctx, func(tx *sql.Tx) error { return db.BookingCreateTx(ctx, tx, b, "2026-11-27") })
+			b := &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tourID, Quantity: qty}
+			err := db.InTx(ctx, func(tx *sql.Tx) error { return db.BookingCreateTx(ctx, tx, b, "2026-11-27", hold) })
 			return b, err
 		}
+		before, err := db.Now(ctx)
+		require.NoError(t, err)
 		b, err := create(tour.ID, 3, "TRP-20261127-GGGGGG")
+		require.NoError(t, err)
+		after, err := db.Now(ctx)
 		require.NoError(t, err)
 		require.NotZero(t, b.ID)
 		require.Equal(t, int64(1_500_000), b.UnitPrice)
@@ -367,6 +372,14 @@ func TestBookingCreateTx(t *testing.T) {
 		stored, err := db.BookingGet(ctx, b.ID)
 		require.NoError(t, err)
 		require.Equal(t, b.TotalAmount, stored.TotalAmount)
+		// The times come from the database's clock, as the store keeps
+		// them, and the hold is added exactly.
+		require.Equal(t, stored.CreatedAt, b.CreatedAt)
+		require.Equal(t, stored.ExpiresAt, b.ExpiresAt)
+		require.Equal(t, stored.UpdatedAt, b.UpdatedAt)
+		require.Equal(t, hold, b.ExpiresAt.Sub(b.CreatedAt))
+		require.False(t, b.CreatedAt.Before(before.Add(-time.Millisecond)), "created %s, clock before %s", b.CreatedAt, before)
+		require.False(t, b.CreatedAt.After(after.Add(time.Millisecond)), "created %s, clock after %s", b.CreatedAt, after)
 
 		_, err = create(tour.ID, 2, "TRP-20261127-HHHHHH")
 		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
@@ -381,4 +394,34 @@ func TestBookingCreateTx(t *testing.T) {
 		require.Equal(t, 1, got.Quota, "failed attempts took nothing")
 		requireInvariant(t, db)
 	})
+}
+
+// TestBookingCreateTxUsesTheDatabaseClock moves MySQL's clock for one
+// session (SET timestamp) far from the local one: the booking's times
+// follow the database.
+func TestBookingCreateTxUsesTheDatabaseClock(t *testing.T) {
+	if !slices.Contains(storetest.Dialects(), store.MySQL) {
+		t.Skipf("%s not set", storetest.MySQLEnv)
+	}
+	ctx := context.Background()
+	db := storetest.Open(t, store.MySQL)
+	u := mkUser(t, db, "clock@example.com")
+	tour := mkTour(t, db, "2030-12-01", 4)
+	dbNow := time.Date(2029, 3, 4, 5, 6, 7, 250000000, time.UTC)
+	b := &booking.Booking{Code: "TRP-20290304-CLOCK1", Status: booking.StatusPending, UserID: u.ID, TourID: tour.ID, Quantity: 1}
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SET timestamp = ?", float64(dbNow.UnixMilli())/1000); err != nil {
+			return err
+		}
+		// The session clock must not outlive this transaction's connection.
+		defer tx.ExecContext(ctx, "SET timestamp = DEFAULT") //nolint:errcheck
+		return db.BookingCreateTx(ctx, tx, b, "2029-03-04", time.Hour)
+	})
+	require.NoError(t, err)
+	require.Equal(t, dbNow, b.CreatedAt)
+	require.Equal(t, dbNow.Add(time.Hour), b.ExpiresAt)
+	stored, err := db.BookingGet(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, dbNow, stored.CreatedAt)
+	require.Equal(t, dbNow.Add(time.Hour), stored.ExpiresAt)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -237,9 +238,32 @@ func (db *DB) TourDelete(ctx context.Context, id int64) error {
 // it read the tour again to tell "sold out" (ESOLDOUT) from "unknown or
 // departed" (ENOTFOUND).
 func (db *DB) TourTakeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string) (int64, error) {
+	price, _, err := db.takeSeatsTx(ctx, tx, tourID, quantity, departsAfter, false)
+	return price, err
+}
+
+// sqliteClockMS is SQLite's clock in whole milliseconds since the epoch
+// (the precision of its 'now'), the instant DB.Now reads, rounded so that
+// the float arithmetic cannot lose a millisecond.
+const sqliteClockMS = `CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`
+
+// takeSeatsTx is TourTakeSeatsTx that, with clock, also returns the
+// database clock's time, read in the same transaction: on SQLite in the
+// update's own RETURNING, for no extra statement; on MySQL, which has no
+// UPDATE … RETURNING, with one SELECT just before the update, so that the
+// tour's row lock, held from the update to the commit, is not held any
+// longer for it.
+func (db *DB) takeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string, clock bool) (int64, time.Time, error) {
 	const upd = `UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?`
 	var price int64
 	if db.Dialect == MySQL {
+		var now time.Time
+		if clock {
+			var err error
+			if now, err = mysqlClockTx(ctx, tx); err != nil {
+				return 0, time.Time{}, err
+			}
+		}
 		// MySQL and MariaDB have no UPDATE … RETURNING. Instead of a second
 		// round trip, LAST_INSERT_ID(price) hands the price back in the
 		// update's own OK packet (MySQL's documented idiom for returning a
@@ -247,26 +271,55 @@ func (db *DB) TourTakeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, qua
 		res, err := tx.ExecContext(ctx, `UPDATE tours SET quota = quota - ?, price = LAST_INSERT_ID(price)
 WHERE id = ? AND quota >= ? AND departure_date > ?`, quantity, tourID, quantity, departsAfter)
 		if err != nil {
-			return 0, fmt.Errorf("store: take seats: %w", err)
+			return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return 0, fmt.Errorf("store: take seats: %w", err)
+			return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 		} else if n == 1 {
 			if price, err = res.LastInsertId(); err != nil {
-				return 0, fmt.Errorf("store: take seats: %w", err)
+				return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 			}
-			return price, nil
+			return price, now, nil
 		}
 	} else {
-		err := db.txQueryRow(ctx, tx, upd+` RETURNING price`, quantity, tourID, quantity, departsAfter).Scan(&price)
+		var err error
+		var ms int64
+		if clock {
+			err = db.txQueryRow(ctx, tx, upd+` RETURNING price, `+sqliteClockMS, quantity, tourID, quantity, departsAfter).Scan(&price, &ms)
+		} else {
+			err = db.txQueryRow(ctx, tx, upd+` RETURNING price`, quantity, tourID, quantity, departsAfter).Scan(&price)
+		}
+		if err == nil && !clock {
+			return price, time.Time{}, nil
+		}
 		if err == nil {
-			return price, nil
+			return price, time.UnixMilli(ms).UTC(), nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("store: take seats: %w", err)
+			return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 		}
 	}
-	return 0, db.seatsRefused(ctx, tx, tourID, departsAfter)
+	return 0, time.Time{}, db.seatsRefused(ctx, tx, tourID, departsAfter)
+}
+
+// mysqlClockTx reads MySQL's clock to the microsecond. The DECIMAL is
+// parsed as text: a float64 would lose the last digit.
+func mysqlClockTx(ctx context.Context, tx *sql.Tx) (time.Time, error) {
+	var s string
+	if err := tx.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP(NOW(6))").Scan(&s); err != nil {
+		return time.Time{}, fmt.Errorf("store: database clock: %w", err)
+	}
+	secs, frac, _ := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: database clock %q: %w", s, err)
+	}
+	frac = (frac + "000000")[:6]
+	usec, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: database clock %q: %w", s, err)
+	}
+	return time.Unix(sec, usec*1000).UTC(), nil
 }
 
 // seatsRefused explains why a conditional seat update changed nothing:
