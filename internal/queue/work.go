@@ -212,8 +212,9 @@ func (c *Client) Stop(ctx context.Context) error {
 }
 
 // Stopped returns a channel closed when the run begun by Start has ended
-// on its own or by Stop (nil before Start). `serve` watches it to exit
-// when its worker gives up (ErrTooManyAbandoned).
+// on its own or by Stop (nil before Start), so that a caller can notice a
+// run that gave up (ErrTooManyAbandoned, ErrMemoryExceeded) or obeyed
+// `queue restart`, and start another.
 func (c *Client) Stopped() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
