@@ -17,6 +17,7 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
+	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -50,6 +51,9 @@ const expireUnpaidBookingsEvent = "expire-unpaid-bookings"
 // monitorQueuesEvent is the name of the queue check's event.
 const monitorQueuesEvent = "monitor-queues"
 
+// pruneOldRecordsEvent is the name of the retention prune's event.
+const pruneOldRecordsEvent = "prune-old-records"
+
 // defaultSchedule is the one place Tripin's scheduled tasks are defined,
 // read in APP_TIMEZONE.
 func defaultSchedule(cfg *config.Config) (*schedule.Schedule, error) {
@@ -58,6 +62,14 @@ func defaultSchedule(cfg *config.Config) (*schedule.Schedule, error) {
 			EveryFiveMinutes().
 			Name(expireUnpaidBookingsEvent).
 			WithoutOverlapping().
+			OnOneServer(),
+		// Every table with a retention (config.Retention) is pruned once
+		// an hour, by one server. The overlap lock's expiry is under an
+		// hour because with jobs in Redis only the expiry frees it.
+		schedule.Job(retention.PruneOldRecords{}).
+			Hourly().
+			Name(pruneOldRecordsEvent).
+			WithoutOverlapping(retention.OverlapExpiry).
 			OnOneServer(),
 	}
 	return schedule.New(cfg.AppTimezone, append(events, notificationEvents(cfg)...)...)
@@ -122,6 +134,9 @@ func (i insertOnly) Insert(ctx context.Context, args queue.JobArgs, opts *queue.
 func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*queue.Client, error) {
 	ws := queue.NewWorkers()
 	if _, err := expiry.Register(ws, expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
+		return nil, err
+	}
+	if _, err := retention.Register(ws, retention.Params{DB: db, Retention: cfg.Retention, Logger: logger}); err != nil {
 		return nil, err
 	}
 	qc := &queue.Config{Workers: ws, Logger: logger, Location: cfg.AppTimezone, Connection: cfg.QueueConnection}

@@ -195,7 +195,7 @@ func TestRetentionErrors(t *testing.T) {
 		{map[string]string{"QUEUE_PROCESSES_RETENTION_MINUTES": "1"}, "QUEUE_PROCESSES_RETENTION_MINUTES", "between 5 and"},
 		{map[string]string{"SCHEDULE_RUNS_RETENTION_DAYS": "0"}, "SCHEDULE_RUNS_RETENTION_DAYS", "between 1 and 30 days (the scheduler trims"},
 		{map[string]string{"SCHEDULE_RUNS_RETENTION_DAYS": "31"}, "SCHEDULE_RUNS_RETENTION_DAYS", "between 1 and 30 days"},
-		{map[string]string{"RETENTION_CHUNK_SIZE": "10"}, "RETENTION_CHUNK_SIZE", "between 100 and 50000"},
+		{map[string]string{"RETENTION_CHUNK_SIZE": "10"}, "RETENTION_CHUNK_SIZE", "between 100 and 10000"},
 		{map[string]string{"SENT_EMAILS_RETENTION_DAYS": "3"}, "SENT_EMAILS_RETENTION_DAYS", "at least QUEUE_FAILED_RETENTION_HOURS (168 hours)"},
 		{map[string]string{"QUEUE_FAILED_RETENTION_HOURS": "0"}, "SENT_EMAILS_RETENTION_DAYS", "must be 0 (keep forever) while QUEUE_FAILED_RETENTION_HOURS=0"},
 		{map[string]string{"QUEUE_FAILED_RETENTION_HOURS": "1", "SENT_EMAILS_RETENTION_DAYS": "1", "DB_QUEUE_RETRY_AFTER": "172800"}, "SENT_EMAILS_RETENTION_DAYS", "at least DB_QUEUE_RETRY_AFTER"},

@@ -147,7 +147,7 @@ func (p *parser) retention(retryAfter time.Duration) Retention {
 	for _, k := range retentionKeys {
 		*k.field(&r) = p.retentionValue(k)
 	}
-	r.ChunkSize = p.intRange(retentionChunkKey, DefaultRetentionChunkSize, 100, 50_000)
+	r.ChunkSize = p.intRange(retentionChunkKey, DefaultRetentionChunkSize, 100, 10_000)
 
 	// A sent_emails row is what stops an email job that comes back (a
 	// retry, a lease that ran out, an operator's `queue retry` of a failed
