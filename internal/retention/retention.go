@@ -156,6 +156,10 @@ type Report struct {
 // taken from the database clock, as every server agrees on it.
 func (p *Pruner) PruneOnce(ctx context.Context) (*Report, error) {
 	start := time.Now()
+	now, err := p.db.Now(ctx)
+	if err != nil {
+		return &Report{}, fmt.Errorf("retention: %w", err)
+	}
 	run, cancel := context.WithTimeout(ctx, p.budget)
 	defer cancel()
 	rep := &Report{}
@@ -178,10 +182,6 @@ func (p *Pruner) PruneOnce(ctx context.Context) (*Report, error) {
 		rep.Rows += r.Rows
 	}
 
-	now, err := p.db.Now(run)
-	if err != nil {
-		return rep, fmt.Errorf("retention: %w", err)
-	}
 	for _, t := range p.appTables() {
 		if run.Err() != nil {
 			rep.Stopped = rep.Stopped || ctx.Err() == nil
