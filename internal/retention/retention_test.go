@@ -68,7 +68,9 @@ func (f *fixture) markers(table, col string) []string {
 }
 
 // ago is the database clock minus d.
-func (f *fixture) ago(d time.Duration) time.Time { return f.now.Add(-d).UTC().Truncate(time.Microsecond) }
+func (f *fixture) ago(d time.Duration) time.Time {
+	return f.now.Add(-d).UTC().Truncate(time.Microsecond)
+}
 
 // seed writes the rows. Each name says whether the default retention
 // keeps it.
