@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
@@ -29,7 +30,10 @@ func pruneChunk(n int) int {
 // JobMetricsPruneChunks deletes metric points older than OlderThan.
 // job_metrics has no id: each chunk ends at the minute of its chunk-th
 // oldest point, so a statement deletes at most a chunk plus the points of
-// the other queues in that one minute.
+// the other queues in that one minute. Each chunk's scan starts after the
+// minute the last one ended at, so that it never walks the index entries
+// of the rows already deleted (InnoDB and PostgreSQL keep them until purge
+// or vacuum).
 func (b *Base) JobMetricsPruneChunks(ctx context.Context, p *driver.PruneChunksParams) (int, error) {
 	if p == nil {
 		return 0, errors.New("queue: prune job metrics: no params")
@@ -40,14 +44,15 @@ func (b *Base) JobMetricsPruneChunks(ctx context.Context, p *driver.PruneChunksP
 		return 0, fmt.Errorf("queue: prune job metrics: %w", err)
 	}
 	cut := at.Unix()
-	sel := b.q("SELECT minute FROM job_metrics WHERE minute < ? ORDER BY minute LIMIT 1 OFFSET ?")
+	sel := b.q("SELECT minute FROM job_metrics WHERE minute > ? AND minute < ? ORDER BY minute LIMIT 1 OFFSET ?")
+	after := int64(math.MinInt64)
 	total := 0
 	for {
 		var bound int64
-		err := b.reader().QueryRowContext(ctx, sel, cut, chunk-1).Scan(&bound)
+		err := b.reader().QueryRowContext(ctx, sel, after, cut, chunk-1).Scan(&bound)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Less than a chunk is left: the last statement takes it all.
-			n, err := b.exec(ctx, "DELETE FROM job_metrics WHERE minute < ?", cut)
+			n, err := b.exec(ctx, "DELETE FROM job_metrics WHERE minute > ? AND minute < ?", after, cut)
 			if err != nil {
 				return total, fmt.Errorf("queue: prune job metrics: %w", err)
 			}
@@ -56,19 +61,18 @@ func (b *Base) JobMetricsPruneChunks(ctx context.Context, p *driver.PruneChunksP
 		if err != nil {
 			return total, fmt.Errorf("queue: prune job metrics: %w", err)
 		}
-		n, err := b.exec(ctx, "DELETE FROM job_metrics WHERE minute <= ?", bound)
+		n, err := b.exec(ctx, "DELETE FROM job_metrics WHERE minute > ? AND minute <= ?", after, bound)
 		if err != nil {
 			return total, fmt.Errorf("queue: prune job metrics: %w", err)
 		}
 		total += n
-		if n == 0 {
-			return total, nil // another prune took these rows: it carries on
-		}
+		after = bound
 	}
 }
 
 // CompletedPruneChunks deletes completed-job history older than
-// OlderThan, oldest first, by id.
+// OlderThan, oldest first, by id. Each chunk's scan starts at the time the
+// last one ended at, past the index entries of the rows already deleted.
 func (b *Base) CompletedPruneChunks(ctx context.Context, p *driver.PruneChunksParams) (int, error) {
 	if p == nil {
 		return 0, errors.New("queue: prune completed jobs: no params")
@@ -78,10 +82,11 @@ func (b *Base) CompletedPruneChunks(ctx context.Context, p *driver.PruneChunksPa
 	if err != nil {
 		return 0, fmt.Errorf("queue: prune completed jobs: %w", err)
 	}
-	sel := b.q("SELECT id FROM completed_jobs WHERE completed_at < ? ORDER BY completed_at LIMIT ?")
+	sel := b.q("SELECT id, completed_at FROM completed_jobs WHERE completed_at >= ? AND completed_at < ? ORDER BY completed_at LIMIT ?")
+	from := int64(math.MinInt64)
 	total := 0
 	for {
-		ids, err := b.readIDs(ctx, sel, at.Unix(), chunk)
+		ids, last, err := b.readIDsAndTimes(ctx, sel, from, at.Unix(), chunk)
 		if err != nil || len(ids) == 0 {
 			if err != nil {
 				err = fmt.Errorf("queue: prune completed jobs: %w", err)
@@ -96,6 +101,7 @@ func (b *Base) CompletedPruneChunks(ctx context.Context, p *driver.PruneChunksPa
 		if len(ids) < chunk || n == 0 {
 			return total, nil
 		}
+		from = last
 	}
 }
 
@@ -142,22 +148,26 @@ func (b *Base) BatchPruneChunks(ctx context.Context, p *driver.BatchPruneChunksP
 	}
 }
 
-// readIDs reads integer ids on the read pool.
-func (b *Base) readIDs(ctx context.Context, query string, args ...any) ([]int64, error) {
+// readIDsAndTimes reads (id, unix time) rows on the read pool and returns
+// the ids and the latest time.
+func (b *Base) readIDsAndTimes(ctx context.Context, query string, args ...any) ([]int64, int64, error) {
 	rows, err := b.reader().QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer rows.Close()
-	var ids []int64
+	var (
+		ids  []int64
+		last int64
+	)
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+		var id, at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, 0, err
 		}
-		ids = append(ids, id)
+		ids, last = append(ids, id), max(last, at)
 	}
-	return ids, rows.Err()
+	return ids, last, rows.Err()
 }
 
 // readStrings reads string ids on the read pool, as statement arguments.
