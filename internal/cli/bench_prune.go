@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -52,13 +53,16 @@ type benchPruneResult struct {
 	SeedS       float64 `json:"seed_s"`
 	// PruneS is how long the prune took with the booking load beside it;
 	// PrunedRows how many rows it deleted (every old row of both tables).
-	PruneS      float64            `json:"prune_s"`
-	PrunedRows  int64              `json:"pruned_rows"`
-	RowsPerSec  float64            `json:"pruned_rows_per_sec"`
-	Tables      []retention.Result `json:"tables"`
-	Phases      []benchPrunePhase  `json:"phases"`
-	KeptOK      bool               `json:"kept_ok"`
-	InvariantOK bool               `json:"invariant_ok"`
+	PruneS     float64            `json:"prune_s"`
+	PrunedRows int64              `json:"pruned_rows"`
+	RowsPerSec float64            `json:"pruned_rows_per_sec"`
+	Tables     []retention.Result `json:"tables"`
+	Phases     []benchPrunePhase  `json:"phases"`
+	// WALMaxMB is the largest the SQLite write-ahead log grew during the
+	// prune (from empty), sampled every 100 ms.
+	WALMaxMB    float64 `json:"wal_max_mb,omitempty"`
+	KeptOK      bool    `json:"kept_ok"`
+	InvariantOK bool    `json:"invariant_ok"`
 }
 
 func runBenchPrune(ctx context.Context, env *Env, args []string) error {
@@ -129,6 +133,13 @@ func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if d == store.SQLite {
+		// Start the prune with an empty log, so that its peak is what the
+		// prune and the bookings beside it wrote, not the seeding.
+		if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			return fmt.Errorf("bench prune: checkpoint: %w", err)
+		}
+	}
 	done := make(chan struct{})
 	var (
 		rep  *retention.Report
@@ -138,8 +149,11 @@ func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 		defer close(done)
 		rep, perr = pruner.PruneOnce(ctx)
 	}()
+	walMax := make(chan int64, 1)
+	go func() { walMax <- benchPruneWatchWAL(db, done) }()
 	during := benchPruneLoad(ctx, "during prune", *concurrency, book, done)
 	<-done
+	res.WALMaxMB = bookingRound2(float64(<-walMax) / (1 << 20))
 	if perr != nil {
 		return perr
 	}
@@ -176,7 +190,11 @@ func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 	for _, t := range res.Tables {
 		fmt.Fprintf(env.Stdout, "; %s %d in %.2f s", t.Table, t.Rows, t.TookMS/1000)
 	}
-	fmt.Fprintf(env.Stdout, "\n  recent rows kept, every old one gone: %v; invariant: %v\n", res.KeptOK, res.InvariantOK)
+	fmt.Fprintf(env.Stdout, "\n  recent rows kept, every old one gone: %v; invariant: %v", res.KeptOK, res.InvariantOK)
+	if d == store.SQLite {
+		fmt.Fprintf(env.Stdout, "; largest WAL during the prune: %.0f MB", res.WALMaxMB)
+	}
+	fmt.Fprintln(env.Stdout)
 	for _, p := range res.Phases {
 		fmt.Fprintf(env.Stdout, "  %-13s %5.1f s  %7.0f bookings/s  p50 %6.2f ms  p99 %7.2f ms  max %7.2f ms  (%d errors)\n",
 			p.Phase, p.DurationS, p.BookingsSec, p.P50Ms, p.P99Ms, p.MaxMs, p.Errors)
@@ -256,6 +274,28 @@ func benchPruneSeed(ctx context.Context, db *store.DB, n int) error {
 		return fmt.Errorf("bench prune: analyze: %w", err)
 	}
 	return nil
+}
+
+// benchPruneWatchWAL samples the size of a SQLite database's write-ahead
+// log every 100 ms until stop is closed and returns the largest; 0 for the
+// other dialects.
+func benchPruneWatchWAL(db *store.DB, stop <-chan struct{}) int64 {
+	if db.Dialect != store.SQLite {
+		return 0
+	}
+	var largest int64
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if fi, err := os.Stat(db.Name + "-wal"); err == nil {
+			largest = max(largest, fi.Size())
+		}
+		select {
+		case <-stop:
+			return largest
+		case <-t.C:
+		}
+	}
 }
 
 func timer(d time.Duration) <-chan struct{} {
