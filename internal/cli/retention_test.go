@@ -202,3 +202,18 @@ func TestDashboardListsThePrune(t *testing.T) {
 	i := strings.Index(page, "prune-old-records")
 	require.Contains(t, page[i:], "dispatched", "the last run is shown")
 }
+
+// TestBenchPruneSmall runs the prune benchmark at a tiny size: every old
+// row goes, the recent ones stay, and the bookings beside it balance.
+func TestBenchPruneSmall(t *testing.T) {
+	env, out := scheduleTestEnv(t, map[string]string{})
+	require.NoError(t, Run(context.Background(), env, []string{"bench", "prune", "--backend", "sqlite", "--rows", "300",
+		"--chunk", "100", "--concurrency", "2", "--duration", "100ms", "--json"}), out.String())
+	var res benchPruneResult
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
+	require.Equal(t, int64(600), res.PrunedRows)
+	require.True(t, res.KeptOK)
+	require.True(t, res.InvariantOK)
+	require.Len(t, res.Phases, 3)
+	require.Positive(t, res.Phases[0].Bookings)
+}
