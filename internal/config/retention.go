@@ -94,7 +94,7 @@ type retentionKey struct {
 
 const (
 	day = 24 * time.Hour
-	// tenYears bounds every retention: a longer one is a typo.
+	// tenYearsDays bounds every retention: a longer one is a typo.
 	tenYearsDays = 3650
 )
 
