@@ -14,11 +14,12 @@ import (
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
 	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-// The application's job workers (the invoice and e-ticket emails, and the
-// two booking expiry jobs) are added to every queue client a command
+// The application's job workers (the invoice and e-ticket emails, the two
+// booking expiry jobs and the hourly prune) are added to every queue client a command
 // opens, so that `serve`, `queue work` and `schedule test` run every kind.
 func init() { addQueueSetup(setupAppWorkers) }
 
@@ -59,7 +60,12 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 		// `queue monitor` run, the dashboard) notifies too.
 		env.onClose(queue.SubscribeQueueBusy(notifier.HandleQueueBusy))
 	}
-	_, err = expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger})
+	if _, err := expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
+		return err
+	}
+	// The hourly prune: whatever the queue connection, the tables it
+	// prunes are in the database.
+	_, err = retention.Register(c.Workers(), retention.Params{DB: db, Retention: cfg.Retention, Logger: logger})
 	return err
 }
 

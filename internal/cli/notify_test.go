@@ -58,10 +58,10 @@ func TestNotifyScheduleChecksQueuesWhenAWebhookIsSet(t *testing.T) {
 	require.NoError(t, Run(context.Background(), env, []string{"schedule:list", "--json", "--time", "2026-11-27T10:01:00+07:00"}))
 	var got []map[string]any
 	require.NoError(t, json.Unmarshal(out.Bytes(), &got), out.String())
-	require.Len(t, got, 2)
-	require.Equal(t, "monitor-queues", got[1]["name"])
-	require.Equal(t, "* * * * *", got[1]["expression"])
-	require.Equal(t, true, got[1]["on_one_server"])
+	require.Len(t, got, 3)
+	require.Equal(t, "monitor-queues", got[2]["name"])
+	require.Equal(t, "* * * * *", got[2]["expression"])
+	require.Equal(t, true, got[2]["on_one_server"])
 
 	// Nobody to tell, no check; the sync connection has no queues to check.
 	for _, vals := range []map[string]string{{}, {"NOTIFY_SLACK_WEBHOOK_URL": "https://hooks.slack.test/x", "QUEUE_CONNECTION": "sync"}} {

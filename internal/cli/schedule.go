@@ -18,6 +18,7 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
+	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -51,6 +52,9 @@ const expireUnpaidBookingsEvent = "expire-unpaid-bookings"
 // monitorQueuesEvent is the name of the queue check's event.
 const monitorQueuesEvent = "monitor-queues"
 
+// pruneOldRecordsEvent is the name of the retention prune's event.
+const pruneOldRecordsEvent = "prune-old-records"
+
 // defaultSchedule is the one place Tripin's scheduled tasks are defined,
 // read in APP_TIMEZONE.
 func defaultSchedule(cfg *config.Config) (*schedule.Schedule, error) {
@@ -59,6 +63,15 @@ func defaultSchedule(cfg *config.Config) (*schedule.Schedule, error) {
 			EveryFiveMinutes().
 			Name(expireUnpaidBookingsEvent).
 			WithoutOverlapping().
+			OnOneServer(),
+		// Every table with a retention (config.Retention) is pruned once
+		// an hour, by one server. The overlap lock is freed as soon as the
+		// prune's job is gone, on every connection; its expiry, under an
+		// hour, only bounds a lock whose job can no longer be seen.
+		schedule.Job(retention.PruneOldRecords{}).
+			Hourly().
+			Name(pruneOldRecordsEvent).
+			WithoutOverlapping(retention.OverlapExpiry).
 			OnOneServer(),
 	}
 	return schedule.New(cfg.AppTimezone, append(events, notificationEvents(cfg)...)...)
@@ -132,6 +145,9 @@ func (i insertOnly) Insert(ctx context.Context, args queue.JobArgs, opts *queue.
 func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*queue.Client, schedule.JobChecker, error) {
 	ws := queue.NewWorkers()
 	if _, err := expiry.Register(ws, expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
+		return nil, nil, err
+	}
+	if _, err := retention.Register(ws, retention.Params{DB: db, Retention: cfg.Retention, Logger: logger}); err != nil {
 		return nil, nil, err
 	}
 	qc := &queue.Config{Workers: ws, Logger: logger, Location: cfg.AppTimezone, Connection: cfg.QueueConnection}

@@ -37,19 +37,29 @@ func TestScheduleListJSON(t *testing.T) {
 	require.NoError(t, Run(context.Background(), env, []string{"schedule:list", "--json", "--time", "2026-11-27T10:01:00+07:00"}))
 	var got []map[string]any
 	require.NoError(t, json.Unmarshal(out.Bytes(), &got), out.String())
-	require.Len(t, got, 1)
+	require.Len(t, got, 2)
 	require.Equal(t, "expire-unpaid-bookings", got[0]["name"])
 	require.Equal(t, "*/5 * * * *", got[0]["expression"])
 	require.Equal(t, "Asia/Jakarta", got[0]["timezone"])
 	require.Equal(t, "2026-11-27T10:05:00+07:00", got[0]["next_due"])
 	require.Equal(t, true, got[0]["without_overlapping"])
 	require.Equal(t, true, got[0]["on_one_server"])
+	// The hourly prune of every table with a retention, on one server,
+	// never twice at once (its lock expires within the hour).
+	require.Equal(t, "prune-old-records", got[1]["name"])
+	require.Equal(t, "0 * * * *", got[1]["expression"])
+	require.Equal(t, "PruneOldRecords", got[1]["kind"])
+	require.Equal(t, "2026-11-27T11:00:00+07:00", got[1]["next_due"])
+	require.Equal(t, true, got[1]["without_overlapping"])
+	require.Equal(t, true, got[1]["on_one_server"])
+	require.Equal(t, float64(55*60), got[1]["overlap_expiry_seconds"])
 }
 
 func TestScheduleListText(t *testing.T) {
 	env, out := scheduleTestEnv(t, map[string]string{"APP_TIMEZONE": "UTC"})
 	require.NoError(t, Run(context.Background(), env, []string{"schedule", "list", "--time", "2026-11-27T10:01:00Z"}))
-	require.Equal(t, "*/5 * * * *  expire-unpaid-bookings .......... Next Due: 4 minutes from now  [mutex, one server]\n", out.String())
+	require.Equal(t, "*/5 * * * *  expire-unpaid-bookings .......... Next Due: 4 minutes from now  [mutex, one server]\n"+
+		"0 * * * *    prune-old-records ............... Next Due: 59 minutes from now  [mutex, one server]\n", out.String())
 }
 
 func TestBookingsExpireCommand(t *testing.T) {

@@ -72,6 +72,10 @@ type Config struct {
 	// operators are told (0: never).
 	QueueMonitorMax int
 
+	// Retention is how long each kind of record is kept before the
+	// scheduled prune deletes it.
+	Retention Retention
+
 	LogLevel string
 	LogFile  string
 
@@ -86,8 +90,9 @@ var secretKeys = map[string]bool{
 	"MIDTRANS_SERVER_KEY": true, "NOTIFY_SLACK_WEBHOOK_URL": true, "NOTIFY_DISCORD_WEBHOOK_URL": true,
 }
 
-// Keys lists every configuration key Tripin reads, in the order of .env.example.
-var Keys = []string{
+// Keys lists every configuration key Tripin reads, in the order of
+// .env.example; the retention keys come last.
+var Keys = append([]string{
 	"APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE",
 	"DB_CONNECTION", "DB_DATABASE", "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_URL",
 	"QUEUE_CONNECTION", "REDIS_URL", "REDIS_QUEUE_PREFIX", "DB_QUEUE_RETRY_AFTER",
@@ -99,7 +104,7 @@ var Keys = []string{
 	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL", "NOTIFY_WINDOW",
 	"QUEUE_WAIT_THRESHOLDS", "QUEUE_MONITOR_MAX",
 	"LOG_LEVEL", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
-}
+}, retentionKeyNames()...)
 
 // Error is a configuration error naming the offending key.
 type Error struct {
@@ -222,6 +227,7 @@ func parse(p *parser) (*Config, error) {
 	c.NotifyWindow = time.Duration(p.intRange("NOTIFY_WINDOW", 60, 1, 86400)) * time.Second
 	c.QueueWaitThresholds = p.waitThresholds("QUEUE_WAIT_THRESHOLDS", DefaultQueueWaitThresholds)
 	c.QueueMonitorMax = p.intRange("QUEUE_MONITOR_MAX", 1000, 0, 1_000_000_000)
+	c.Retention = p.retention(c.DBQueueRetryAfter)
 
 	c.LogLevel = p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
 	c.LogFile = p.str("LOG_FILE", "storage/logs/tripin.log")
@@ -268,6 +274,7 @@ func (c *Config) Dump() []string {
 		"LOG_FILE": c.LogFile, "HTTP_ADDR": c.HTTPAddr,
 		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
 	}
+	c.Retention.dump(vals)
 	out := make([]string, 0, len(vals))
 	for k, v := range vals {
 		if secretKeys[k] && v != "" {

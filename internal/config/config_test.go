@@ -154,3 +154,77 @@ func TestEveryKeyReadIsLoaded(t *testing.T) {
 		require.Contains(t, Keys, k, "key %s is read but not listed in Keys", k)
 	}
 }
+
+func TestRetentionDefaults(t *testing.T) {
+	c, err := FromMap(map[string]string{})
+	require.NoError(t, err)
+	const day = 24 * time.Hour
+	require.Equal(t, Retention{
+		FailedJobs: 7 * day, Batches: 7 * day, CompletedJobs: day, JobMetrics: 30 * day,
+		QueueProcesses: time.Hour, IdempotencyKeys: day, SentEmails: 90 * day,
+		PaymentNotifications: 365 * day, RejectedPaymentNotifications: 7 * day,
+		OpsNotifications: 30 * day, ScheduleRuns: 30 * day, ExpiredTokens: day, ChunkSize: 1000,
+	}, c.Retention)
+	require.Less(t, c.Retention.RejectedPaymentNotifications, c.Retention.PaymentNotifications,
+		"rejected notifications go sooner than the accepted ones")
+	dump := c.Dump()
+	require.Contains(t, dump, "QUEUE_FAILED_RETENTION_HOURS=168")
+	require.Contains(t, dump, "PAYMENT_NOTIFICATIONS_RETENTION_DAYS=365")
+	require.Contains(t, dump, "QUEUE_PROCESSES_RETENTION_MINUTES=60")
+	require.Contains(t, dump, "RETENTION_CHUNK_SIZE=1000")
+}
+
+func TestRetentionValues(t *testing.T) {
+	c, err := FromMap(map[string]string{
+		"QUEUE_FAILED_RETENTION_HOURS": "0", "SENT_EMAILS_RETENTION_DAYS": "0",
+		"QUEUE_METRICS_RETENTION_DAYS": " 14 ", "IDEMPOTENCY_KEYS_RETENTION_HOURS": "0",
+		"QUEUE_PROCESSES_RETENTION_MINUTES": "5", "SCHEDULE_RUNS_RETENTION_DAYS": "2",
+		"PAYMENT_REJECTED_NOTIFICATIONS_RETENTION_DAYS": "1", "RETENTION_CHUNK_SIZE": "5000",
+	})
+	require.NoError(t, err)
+	r := c.Retention
+	require.Zero(t, r.FailedJobs, "0 keeps failed jobs forever")
+	require.Zero(t, r.SentEmails)
+	require.Zero(t, r.IdempotencyKeys)
+	require.Equal(t, 14*24*time.Hour, r.JobMetrics)
+	require.Equal(t, 5*time.Minute, r.QueueProcesses)
+	require.Equal(t, 48*time.Hour, r.ScheduleRuns)
+	require.Equal(t, 24*time.Hour, r.RejectedPaymentNotifications)
+	require.Equal(t, 5000, r.ChunkSize)
+	require.Contains(t, c.Dump(), "QUEUE_FAILED_RETENTION_HOURS=0")
+}
+
+func TestRetentionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		vals map[string]string
+		key  string
+		want string
+	}{
+		{map[string]string{"QUEUE_FAILED_RETENTION_HOURS": "7d"}, "QUEUE_FAILED_RETENTION_HOURS", "must be a whole number of hours, or 0 to keep forever"},
+		{map[string]string{"QUEUE_FAILED_RETENTION_HOURS": "-1"}, "QUEUE_FAILED_RETENTION_HOURS", "must be between 1 and 87600 hours, or 0 to keep forever"},
+		{map[string]string{"PAYMENT_NOTIFICATIONS_RETENTION_DAYS": "4000"}, "PAYMENT_NOTIFICATIONS_RETENTION_DAYS", "between 1 and 3650 days"},
+		{map[string]string{"QUEUE_PROCESSES_RETENTION_MINUTES": "1"}, "QUEUE_PROCESSES_RETENTION_MINUTES", "between 5 and"},
+		{map[string]string{"SCHEDULE_RUNS_RETENTION_DAYS": "0"}, "SCHEDULE_RUNS_RETENTION_DAYS", "between 1 and 30 days (the scheduler trims"},
+		{map[string]string{"SCHEDULE_RUNS_RETENTION_DAYS": "31"}, "SCHEDULE_RUNS_RETENTION_DAYS", "between 1 and 30 days"},
+		{map[string]string{"RETENTION_CHUNK_SIZE": "10"}, "RETENTION_CHUNK_SIZE", "between 100 and 10000"},
+		{map[string]string{"SENT_EMAILS_RETENTION_DAYS": "3"}, "SENT_EMAILS_RETENTION_DAYS", "at least QUEUE_FAILED_RETENTION_HOURS (168 hours)"},
+		{map[string]string{"QUEUE_FAILED_RETENTION_HOURS": "0"}, "SENT_EMAILS_RETENTION_DAYS", "must be 0 (keep forever) while QUEUE_FAILED_RETENTION_HOURS=0"},
+		{map[string]string{"QUEUE_FAILED_RETENTION_HOURS": "1", "SENT_EMAILS_RETENTION_DAYS": "1", "DB_QUEUE_RETRY_AFTER": "172800"}, "SENT_EMAILS_RETENTION_DAYS", "at least DB_QUEUE_RETRY_AFTER"},
+	} {
+		_, err := FromMap(tc.vals)
+		var ce *Error
+		require.ErrorAs(t, err, &ce, tc.vals)
+		require.Equal(t, tc.key, ce.Key, tc.vals)
+		require.Contains(t, ce.Reason, tc.want, tc.vals)
+		require.NotContains(t, err.Error(), "\n")
+	}
+}
+
+func TestRedisQueuePrefixFromEnvironment(t *testing.T) {
+	t.Setenv("REDIS_QUEUE_PREFIX", "staging:queue:")
+	t.Setenv("SENT_EMAILS_RETENTION_DAYS", "120")
+	c, err := Load("")
+	require.NoError(t, err)
+	require.Equal(t, "staging:queue:", c.RedisQueuePrefix)
+	require.Equal(t, 120*24*time.Hour, c.Retention.SentEmails)
+}

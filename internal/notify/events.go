@@ -22,10 +22,6 @@ type Stored struct {
 	CreatedAt time.Time
 }
 
-// Retention is how long sent events are kept, for the record, before the
-// send job deletes them.
-const Retention = 30 * 24 * time.Hour
-
 // querier is what the statements run on: the pool or a transaction.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -154,16 +150,6 @@ func (n *Notifier) markSent(ctx context.Context, at time.Time) (int64, error) {
 	res, err := n.db.ExecContext(ctx, store.Rebind(n.db.Dialect, q), at.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("notify: mark events sent: %w", err)
-	}
-	return res.RowsAffected()
-}
-
-// prune deletes events sent longer ago than Retention.
-func (n *Notifier) prune(ctx context.Context, now time.Time) (int64, error) {
-	res, err := n.db.ExecContext(ctx, store.Rebind(n.db.Dialect,
-		"DELETE FROM ops_notifications WHERE sent_at IS NOT NULL AND sent_at < ?"), now.Add(-Retention).Unix())
-	if err != nil {
-		return 0, fmt.Errorf("notify: prune sent events: %w", err)
 	}
 	return res.RowsAffected()
 }

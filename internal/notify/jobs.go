@@ -147,9 +147,6 @@ func (n *Notifier) Send(ctx context.Context, owner string) error {
 	if _, err := n.markSent(ctx, now); err != nil {
 		return err
 	}
-	if _, err := n.prune(ctx, now); err != nil {
-		n.log.Warn("notify: prune", "error", err)
-	}
 	switch {
 	case len(failures) > 0:
 		return errors.Join(failures...)

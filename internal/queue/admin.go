@@ -377,6 +377,14 @@ type RetentionConfig struct {
 	Batches       time.Duration
 	CompletedJobs time.Duration
 	Metrics       time.Duration
+	// Processes is how long the row of a process that stopped
+	// heartbeating without a clean stop is kept: StaleProcessAge when
+	// zero; a negative value keeps them.
+	Processes time.Duration
+	// ChunkSize caps the rows one statement deletes (1000 when zero).
+	// Metrics, completed jobs and batches are deleted in chunks only when
+	// the Admin is a driver.ChunkPruner; failed jobs always are.
+	ChunkSize int
 	// Interval between two prunes (1h).
 	Interval time.Duration
 }
@@ -402,38 +410,91 @@ func NewPruner(adm driver.Admin, cfg RetentionConfig, log *slog.Logger) *Pruner 
 	return &Pruner{adm: adm, cfg: cfg, log: log}
 }
 
+// PruneResult is what one prune did to one table.
+type PruneResult struct {
+	// Table is the table pruned.
+	Table string
+	// Rows is the number of rows deleted, also when Err is set: the
+	// chunks deleted before a failure stay deleted.
+	Rows int
+	Err  error
+	// Took is how long the prune ran.
+	Took time.Duration
+}
+
+// Prune runs every configured prune once, one table after the other, and
+// returns what each did. A table that fails does not stop the others; a
+// cancelled ctx stops the tables not yet started, which are left out.
+func (p *Pruner) Prune(ctx context.Context) []PruneResult {
+	var out []PruneResult
+	run := func(table string, fn func() (int, error)) {
+		if ctx.Err() != nil {
+			return
+		}
+		start := time.Now()
+		n, err := fn()
+		out = append(out, PruneResult{Table: table, Rows: n, Err: err, Took: time.Since(start)})
+	}
+	chunks, _ := p.adm.(driver.ChunkPruner)
+	if p.cfg.FailedJobs > 0 {
+		run("failed_jobs", func() (int, error) {
+			return p.adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: p.cfg.FailedJobs, ChunkSize: p.cfg.ChunkSize})
+		})
+	}
+	if p.cfg.Batches > 0 {
+		bp := driver.BatchPruneParams{OlderThan: p.cfg.Batches, Unfinished: 3 * p.cfg.Batches, Cancelled: 3 * p.cfg.Batches}
+		run("job_batches", func() (int, error) {
+			if chunks != nil {
+				return chunks.BatchPruneChunks(ctx, &driver.BatchPruneChunksParams{BatchPruneParams: bp, ChunkSize: p.cfg.ChunkSize})
+			}
+			return p.adm.BatchPrune(ctx, &bp)
+		})
+	}
+	if p.cfg.CompletedJobs > 0 {
+		run("completed_jobs", func() (int, error) {
+			if chunks != nil {
+				return chunks.CompletedPruneChunks(ctx, &driver.PruneChunksParams{OlderThan: p.cfg.CompletedJobs, ChunkSize: p.cfg.ChunkSize})
+			}
+			return p.adm.CompletedPrune(ctx, p.cfg.CompletedJobs)
+		})
+	}
+	if p.cfg.Metrics > 0 {
+		run("job_metrics", func() (int, error) {
+			if chunks != nil {
+				return chunks.JobMetricsPruneChunks(ctx, &driver.PruneChunksParams{OlderThan: p.cfg.Metrics, ChunkSize: p.cfg.ChunkSize})
+			}
+			return p.adm.JobMetricsPrune(ctx, p.cfg.Metrics)
+		})
+	}
+	// Rows of processes that died without a clean stop are worth nothing
+	// after StaleProcessAge, unless configured otherwise.
+	if age := p.processAge(); age > 0 {
+		if reg, ok := p.adm.(driver.Registry); ok {
+			run("queue_processes", func() (int, error) { return reg.ProcessPrune(ctx, age) })
+		}
+	}
+	return out
+}
+
+func (p *Pruner) processAge() time.Duration {
+	if p.cfg.Processes == 0 {
+		return StaleProcessAge
+	}
+	return p.cfg.Processes
+}
+
 // PruneOnce runs every configured prune once and returns the rows deleted.
 func (p *Pruner) PruneOnce(ctx context.Context) (int, error) {
 	total := 0
 	var errs []error
-	add := func(what string, n int, err error) {
-		total += n
-		if err != nil {
-			errs = append(errs, err)
-		} else if n > 0 {
-			p.log.Info("queue: pruned", "what", what, "rows", n)
+	for _, r := range p.Prune(ctx) {
+		total += r.Rows
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		} else if r.Rows > 0 {
+			p.log.Info("queue: pruned", "what", r.Table, "rows", r.Rows)
 		}
 	}
-	if p.cfg.FailedJobs > 0 {
-		n, err := p.adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: p.cfg.FailedJobs})
-		add("failed_jobs", n, err)
-	}
-	if p.cfg.Batches > 0 {
-		n, err := p.adm.BatchPrune(ctx, &driver.BatchPruneParams{OlderThan: p.cfg.Batches, Unfinished: 3 * p.cfg.Batches, Cancelled: 3 * p.cfg.Batches})
-		add("job_batches", n, err)
-	}
-	if p.cfg.CompletedJobs > 0 {
-		n, err := p.adm.CompletedPrune(ctx, p.cfg.CompletedJobs)
-		add("completed_jobs", n, err)
-	}
-	if p.cfg.Metrics > 0 {
-		n, err := p.adm.JobMetricsPrune(ctx, p.cfg.Metrics)
-		add("job_metrics", n, err)
-	}
-	// Rows of processes that died without a clean stop are worth nothing
-	// after StaleProcessAge, whatever the retention.
-	n, err := pruneProcesses(ctx, p.adm)
-	add("queue_processes", n, err)
 	if err := errors.Join(errs...); err != nil {
 		return total, fmt.Errorf("queue: prune: %w", err)
 	}

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -219,5 +220,42 @@ func TestPruneJob(t *testing.T) {
 		h.runUntilEmpty(c, opsParams("default"))
 		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM job_metrics"))
 		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM failed_jobs"))
+	})
+}
+
+// TestPrunerReportsEachTable: Prune reports each table's rows; metrics and
+// history go in chunks through a driver.ChunkPruner, or in one statement
+// through an Admin without it; a negative Processes keeps dead processes.
+func TestPrunerReportsEachTable(t *testing.T) {
+	eachOps(t, func(t *testing.T, h *opsHarness) {
+		ctx := context.Background()
+		reg, ok := h.adm.(driver.Registry)
+		require.True(t, ok)
+		require.NoError(t, reg.ProcessHeartbeat(ctx, &driver.Process{ID: "dead", Kind: driver.ProcessWorker, Host: "h", PID: 1}))
+		_, err := h.db.ExecContext(ctx, "UPDATE queue_processes SET last_heartbeat = last_heartbeat - 7200")
+		require.NoError(t, err)
+		_, chunked := h.adm.(driver.ChunkPruner)
+		require.True(t, chunked, "the SQL drivers prune in chunks")
+		for name, adm := range map[string]driver.Admin{"chunks": h.adm, "one statement": struct{ driver.Admin }{h.adm}} {
+			old := time.Now().Add(-48 * time.Hour)
+			var points []*driver.JobMetric
+			var done []*driver.CompletedJob
+			for i := range 5 {
+				points = append(points, &driver.JobMetric{Queue: fmt.Sprint("q", i), Minute: old, Processed: 1})
+				done = append(done, &driver.CompletedJob{UUID: fmt.Sprint(name, i), Queue: "q", Kind: "k", CompletedAt: old})
+			}
+			points = append(points, &driver.JobMetric{Queue: "q0", Minute: time.Now(), Processed: 1})
+			require.NoError(t, h.adm.JobMetricsRecord(ctx, points))
+			require.NoError(t, h.adm.CompletedRecord(ctx, done))
+			p := queue.NewPruner(adm, queue.RetentionConfig{CompletedJobs: 24 * time.Hour, Metrics: 24 * time.Hour, Processes: -1, ChunkSize: 2}, nil)
+			got := map[string]int{}
+			for _, r := range p.Prune(ctx) {
+				require.NoError(t, r.Err, name)
+				got[r.Table] = r.Rows
+			}
+			require.Equal(t, map[string]int{"completed_jobs": 5, "job_metrics": 5}, got, name)
+			require.Equal(t, 1, h.count("SELECT COUNT(*) FROM job_metrics"), name)
+		}
+		require.Equal(t, 1, h.count("SELECT COUNT(*) FROM queue_processes"), "a negative Processes keeps them")
 	})
 }

@@ -247,13 +247,3 @@ func withRegistry(hooked driver.Driver, d driver.Driver) driver.Driver {
 	}
 	return hooked
 }
-
-// pruneProcesses deletes the rows of processes that died without a clean
-// stop, when adm's backend keeps a registry.
-func pruneProcesses(ctx context.Context, adm driver.Admin) (int, error) {
-	reg, ok := adm.(driver.Registry)
-	if !ok {
-		return 0, nil
-	}
-	return reg.ProcessPrune(ctx, StaleProcessAge)
-}
