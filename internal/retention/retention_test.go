@@ -84,9 +84,15 @@ func (f *fixture) seed() {
 	tour := &booking.Tour{Title: "Komodo", Destination: "Labuan Bajo", DepartureDate: "2035-01-01", Price: 100,
 		Capacity: 50, Quota: 50, CreatedAt: f.now, UpdatedAt: f.now}
 	require.NoError(t, db.TourCreate(ctx, tour))
+	// Bookings take their times from the database clock: they are aged
+	// in SQL, with their idempotency keys.
 	book := func(at time.Time, key string) *booking.Booking {
-		svc := booking.NewService(booking.ServiceParams{Store: db, Now: func() time.Time { return at }, Expiry: 30 * time.Minute})
+		svc := booking.NewService(booking.ServiceParams{Store: db, Expiry: 30 * time.Minute})
 		res, err := svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 1, IdempotencyKey: key, RequestHash: key})
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, db.Rebind("UPDATE bookings SET created_at = ?, updated_at = ? WHERE id = ?"), at, at, res.Booking.ID)
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, db.Rebind("UPDATE idempotency_keys SET created_at = ? WHERE idem_key = ?"), at, key)
 		require.NoError(t, err)
 		return res.Booking
 	}
