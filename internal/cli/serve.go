@@ -110,9 +110,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	if !*noWorker {
+		// The worker's loop ticks every second however idle; thirty
+		// seconds without a tick is a wedged worker.
 		worker := newSupervisor(supervisorParams{Name: "worker", Logger: logger, Run: func(ctx context.Context) error {
 			return svc.Queue.Run(ctx, queue.WorkParams{Queues: workerQueues, Output: io.Discard})
-		}})
+		}, Heartbeat: svc.Queue.LastBeat, StaleAfter: 30 * time.Second})
 		if err := worker.Start(bg); err != nil {
 			return err
 		}
@@ -130,8 +132,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		// The scheduler's loop goes round at least once a minute.
 		scheduler := newSupervisor(supervisorParams{Name: "scheduler", Logger: logger, Run: runner.Run,
-			Heartbeat: func() time.Time { return runner.Status().Heartbeat }})
+			Heartbeat: func() time.Time { return runner.Status().Heartbeat }, StaleAfter: 3 * time.Minute})
 		if err := scheduler.Start(bg); err != nil {
 			return err
 		}

@@ -42,9 +42,14 @@ type supervisorParams struct {
 	// (the worker ends its run cleanly on `queue restart`).
 	Run func(ctx context.Context) error
 	// Heartbeat, when set, reports the part's own sign of life (the
-	// scheduler's last loop iteration) for /readyz.
+	// worker loop's one-second tick, the scheduler's last loop iteration)
+	// for /readyz.
 	Heartbeat func() time.Time
-	Logger    *slog.Logger
+	// StaleAfter, with Heartbeat, reports a running part down once its
+	// heartbeat is older than this: a run that is wedged without
+	// returning is not up.
+	StaleAfter time.Duration
+	Logger     *slog.Logger
 	// MinBackoff, MaxBackoff, BackoffReset, Settle and DownAfter default
 	// to the constants above; tests shorten them.
 	MinBackoff   time.Duration
@@ -206,6 +211,14 @@ func (s *supervisor) runOnce(ctx context.Context) (err error) {
 	return s.p.Run(ctx)
 }
 
+// maxTime returns the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // backoffDelay is min·2^(failures-1), capped at max.
 func backoffDelay(minDelay, maxDelay time.Duration, failures int) time.Duration {
 	d := minDelay
@@ -225,13 +238,22 @@ func (s *supervisor) Status() httpapi.PartStatus {
 		t := s.startedAt
 		st.StartedAt = &t
 	}
+	var stale time.Duration // how long the heartbeat of a running part is overdue
 	if s.p.Heartbeat != nil {
-		if hb := s.p.Heartbeat(); !hb.IsZero() {
+		hb := s.p.Heartbeat()
+		if !hb.IsZero() {
 			st.LastHeartbeat = &hb
+		}
+		if last := maxTime(hb, s.startedAt); s.running && s.p.StaleAfter > 0 && now.Sub(last) > s.p.StaleAfter {
+			stale = now.Sub(last)
 		}
 	}
 	failing := !s.failingSince.IsZero() && !(s.running && now.Sub(s.startedAt) >= s.p.Settle)
 	switch {
+	case s.started && !s.stopping && stale > 0:
+		st.State = httpapi.PartDown
+		st.Error = fmt.Sprintf("no heartbeat for %s: the %s is stuck", stale.Round(time.Second), s.p.Name)
+		return st
 	case !s.started:
 		st.State = httpapi.PartStarting
 	case s.stopping:

@@ -220,3 +220,41 @@ func TestReadyzReportsASupervisedPartDown(t *testing.T) {
 	require.Equal(t, map[string]string{"worker": boom.Error()}, body.Error.Fields, "only the failing part is named")
 	require.Greater(t, runs.count(), 2, "the worker was restarted before it was reported down")
 }
+
+// TestSupervisorReportsAWedgedPartDown: a part whose run has not returned
+// but whose heartbeat stopped is reported down with the reason, and up
+// again once its heartbeat moves.
+func TestSupervisorReportsAWedgedPartDown(t *testing.T) {
+	var mu sync.Mutex
+	beat := time.Now()
+	heartbeat := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return beat
+	}
+	runs := &partRuns{}
+	s := newSupervisor(supervisorParams{Name: "worker", Run: runs.run, Heartbeat: heartbeat, StaleAfter: time.Minute})
+	clock := time.Now()
+	s.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
+	require.NoError(t, s.Start(context.Background()))
+	defer stopSupervisor(t, s)
+	require.Eventually(t, func() bool { return runs.count() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, httpapi.PartUp, s.Status().State)
+
+	mu.Lock()
+	clock = clock.Add(2 * time.Minute)
+	mu.Unlock()
+	st := s.Status()
+	require.Equal(t, httpapi.PartDown, st.State)
+	require.Contains(t, st.Error, "no heartbeat for 2m0s")
+
+	mu.Lock()
+	beat = clock
+	mu.Unlock()
+	require.Equal(t, httpapi.PartUp, s.Status().State)
+	require.Equal(t, 1, runs.count(), "a wedged run is reported, not restarted")
+}

@@ -124,7 +124,7 @@ type Ops struct {
 	mwMu       sync.RWMutex
 	middleware map[string]func(data []byte) ([]Middleware, error)
 	heldMu     sync.Mutex
-	held       map[int64][]Middleware
+	held       map[driver.JobLease][]Middleware
 
 	batchMu sync.Mutex
 	batches map[string]batchState
@@ -143,7 +143,7 @@ func NewOps(d driver.Driver, cfg *OpsConfig) (*Ops, error) {
 		return nil, ErrNoAdmin
 	}
 	o := &Ops{d: d, adm: adm, middleware: map[string]func([]byte) ([]Middleware, error){},
-		held: map[int64][]Middleware{}, batches: map[string]batchState{}}
+		held: map[driver.JobLease][]Middleware{}, batches: map[string]batchState{}}
 	if cfg != nil {
 		o.cfg = *cfg
 	}
@@ -242,7 +242,7 @@ func (o *Ops) BeforeRun(ctx context.Context, row *driver.JobRow) error {
 		passed = append(passed, m)
 	}
 	o.heldMu.Lock()
-	o.held[row.ID] = passed
+	o.held[driver.LeaseOf(row)] = passed
 	o.heldMu.Unlock()
 	return nil
 }
@@ -285,8 +285,8 @@ func (o *Ops) AfterRun(ctx context.Context, row *driver.JobRow, out Outcome) {
 	// worker is stopping.
 	ctx = context.WithoutCancel(ctx)
 	o.heldMu.Lock()
-	mws := o.held[row.ID]
-	delete(o.held, row.ID)
+	mws := o.held[driver.LeaseOf(row)]
+	delete(o.held, driver.LeaseOf(row))
 	o.heldMu.Unlock()
 	// A worker that lost the job's lease leaves its middleware alone: the
 	// job's new holder, the same job, may hold the same locks now.
@@ -528,7 +528,7 @@ func (p *Pruner) Run(ctx context.Context) error {
 // measured from its claim to its outcome's write.
 func WithHooks(d driver.Driver, h Hooks) driver.Driver {
 	adm, _ := d.(driver.Admin)
-	hd := &hookedDriver{Driver: d, Admin: adm, h: h, rows: map[int64]claimedRow{}}
+	hd := &hookedDriver{Driver: d, Admin: adm, h: h, rows: map[driver.JobLease]claimedRow{}}
 	if l, ok := d.(driver.Listener); ok {
 		return withRegistry(&hookedListener{hookedDriver: hd, l: l}, d)
 	}
@@ -545,8 +545,10 @@ type hookedDriver struct {
 	driver.Admin
 	h Hooks
 
-	mu   sync.Mutex
-	rows map[int64]claimedRow
+	mu sync.Mutex
+	// rows are the jobs claimed and not settled yet, by claim: the same
+	// job claimed again by this process is another entry.
+	rows map[driver.JobLease]claimedRow
 }
 
 type hookedListener struct {
@@ -595,7 +597,7 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 		switch {
 		case err == nil:
 			d.mu.Lock()
-			d.rows[row.ID] = claimedRow{row: row, start: time.Now()}
+			d.rows[driver.LeaseOf(row)] = claimedRow{row: row, start: time.Now()}
 			d.mu.Unlock()
 			out = append(out, row)
 		case errors.Is(err, ErrSkip):
@@ -608,7 +610,7 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 				delay = time.Second
 			}
 			released = append(released, row)
-			retries = append(retries, &driver.JobRetryParams{ID: row.ID, WorkerID: p.WorkerID, Attempts: row.Attempts,
+			retries = append(retries, &driver.JobRetryParams{ID: row.ID, WorkerID: p.WorkerID, Claim: row.ClaimSeq,
 				Delay: delay, Snooze: true, Error: err.Error(), Now: p.Now})
 		}
 	}
@@ -648,15 +650,6 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 	return out, len(skipped), nil
 }
 
-// dbLeaseIDs returns the ids of leases.
-func dbLeaseIDs(leases []driver.JobLease) []int64 {
-	ids := make([]int64, len(leases))
-	for i, l := range leases {
-		ids[i] = l.ID
-	}
-	return ids
-}
-
 // idSet returns ids as a set.
 func idSet(ids []int64) map[int64]bool {
 	if len(ids) == 0 {
@@ -678,49 +671,96 @@ func outcomeOr(st OutcomeStatus, stale bool) OutcomeStatus {
 }
 
 // peek returns a claimed job's row without forgetting it.
-func (d *hookedDriver) peek(id int64) (claimedRow, bool) {
+func (d *hookedDriver) peek(l driver.JobLease) (claimedRow, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, ok := d.rows[id]
+	c, ok := d.rows[l]
 	return c, ok
 }
 
-// before passes each claimed job among ids to BeforeOutcome with status.
-func (d *hookedDriver) before(ctx context.Context, ids []int64, status func(i int) Outcome) error {
-	for i, id := range ids {
-		if c, ok := d.peek(id); ok {
+func (d *hookedDriver) take(l driver.JobLease) (claimedRow, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.rows[l]
+	delete(d.rows, l)
+	return c, ok
+}
+
+// deferredError reports the jobs whose outcome was not written because
+// BeforeOutcome failed for them; the outcomes of the others were. The
+// completer keeps the deferred ones for a later write.
+type deferredError struct {
+	ids []int64
+	err error
+}
+
+func (e *deferredError) Error() string {
+	return fmt.Sprintf("queue: the outcome of %d jobs waits for their bookkeeping: %v", len(e.ids), e.err)
+}
+
+func (e *deferredError) Unwrap() error { return e.err }
+
+// before passes each claimed job of leases to BeforeOutcome with its
+// status, and returns the indexes of those that may be written now and
+// the error of those that may not.
+func (d *hookedDriver) before(ctx context.Context, leases []driver.JobLease, status func(i int) Outcome) (ok []int, deferred *deferredError) {
+	for i, l := range leases {
+		if c, found := d.peek(l); found {
 			if err := d.h.BeforeOutcome(ctx, c.row, status(i)); err != nil {
-				return err
+				if deferred == nil {
+					deferred = &deferredError{err: err}
+				}
+				deferred.ids = append(deferred.ids, l.ID)
+				continue
 			}
 		}
+		ok = append(ok, i)
 	}
-	return nil
+	return ok, deferred
 }
 
-func (d *hookedDriver) take(id int64) (claimedRow, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok := d.rows[id]
-	delete(d.rows, id)
-	return c, ok
+// settled reports the jobs whose outcome was written to AfterRun: as
+// status, or lost when their claim no longer held.
+func (d *hookedDriver) settled(ctx context.Context, leases []driver.JobLease, stale []int64, out func(i int) Outcome) {
+	lost := idSet(stale)
+	for i, l := range leases {
+		if c, ok := d.take(l); ok {
+			o := out(i)
+			o.Status = outcomeOr(o.Status, lost[l.ID])
+			o.Runtime = time.Since(c.start)
+			d.h.AfterRun(ctx, c.row, o)
+		}
+	}
+}
+
+// pick returns the elements of xs at the indexes idx.
+func pick[T any](xs []T, idx []int) []T {
+	if len(idx) == len(xs) {
+		return xs
+	}
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = xs[j]
+	}
+	return out
 }
 
 // JobCompleteMany completes jobs, then reports them succeeded, or lost
-// when their claim no longer held.
+// when their claim no longer held. A job whose bookkeeping fails is left
+// out and reported in a *deferredError.
 func (d *hookedDriver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
-	ids := dbLeaseIDs(p.Jobs)
-	if err := d.before(ctx, ids, func(int) Outcome { return Outcome{Status: OutcomeSucceeded} }); err != nil {
-		return nil, err
-	}
-	stale, err := d.Driver.JobCompleteMany(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	lost := idSet(stale)
-	for _, j := range p.Jobs {
-		if c, ok := d.take(j.ID); ok {
-			d.h.AfterRun(ctx, c.row, Outcome{Status: outcomeOr(OutcomeSucceeded, lost[j.ID]), Runtime: time.Since(c.start)})
+	ok, deferred := d.before(ctx, p.Jobs, func(int) Outcome { return Outcome{Status: OutcomeSucceeded} })
+	var stale []int64
+	if len(ok) > 0 {
+		np := &driver.JobCompleteParams{WorkerID: p.WorkerID, Jobs: pick(p.Jobs, ok)}
+		var err error
+		if stale, err = d.Driver.JobCompleteMany(ctx, np); err != nil {
+			return nil, err
 		}
+		d.settled(ctx, np.Jobs, stale, func(int) Outcome { return Outcome{Status: OutcomeSucceeded} })
+	}
+	if deferred != nil {
+		return stale, deferred
 	}
 	return stale, nil
 }
@@ -728,31 +768,28 @@ func (d *hookedDriver) JobCompleteMany(ctx context.Context, p *driver.JobComplet
 // JobRetryMany retries jobs, then reports them retried or released, or
 // lost when their claim no longer held.
 func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
-	ids := make([]int64, len(params))
+	leases := make([]driver.JobLease, len(params))
 	for i, p := range params {
-		ids[i] = p.ID
+		leases[i] = driver.JobLease{ID: p.ID, Claim: p.Claim}
 	}
-	if err := d.before(ctx, ids, func(i int) Outcome {
-		if params[i].Snooze {
-			return Outcome{Status: OutcomeReleased}
+	status := func(p *driver.JobRetryParams) Outcome {
+		if p.Snooze {
+			return Outcome{Status: OutcomeReleased, Err: errors.New(p.Error)}
 		}
-		return Outcome{Status: OutcomeRetried}
-	}); err != nil {
-		return nil, err
+		return Outcome{Status: OutcomeRetried, Err: errors.New(p.Error)}
 	}
-	stale, err := d.Driver.JobRetryMany(ctx, params)
-	if err != nil {
-		return nil, err
-	}
-	lost := idSet(stale)
-	for _, p := range params {
-		if c, ok := d.take(p.ID); ok {
-			st := OutcomeRetried
-			if p.Snooze {
-				st = OutcomeReleased
-			}
-			d.h.AfterRun(ctx, c.row, Outcome{Status: outcomeOr(st, lost[p.ID]), Err: errors.New(p.Error), Runtime: time.Since(c.start)})
+	ok, deferred := d.before(ctx, leases, func(i int) Outcome { return status(params[i]) })
+	var stale []int64
+	if len(ok) > 0 {
+		np := pick(params, ok)
+		var err error
+		if stale, err = d.Driver.JobRetryMany(ctx, np); err != nil {
+			return nil, err
 		}
+		d.settled(ctx, pick(leases, ok), stale, func(i int) Outcome { return status(np[i]) })
+	}
+	if deferred != nil {
+		return stale, deferred
 	}
 	return stale, nil
 }
@@ -760,22 +797,24 @@ func (d *hookedDriver) JobRetryMany(ctx context.Context, params []*driver.JobRet
 // JobFailMany fails jobs for good, then reports them failed, or lost
 // when their claim no longer held.
 func (d *hookedDriver) JobFailMany(ctx context.Context, params []*driver.JobFailParams) ([]int64, error) {
-	ids := make([]int64, len(params))
+	leases := make([]driver.JobLease, len(params))
 	for i, p := range params {
-		ids[i] = p.ID
+		leases[i] = driver.JobLease{ID: p.ID, Claim: p.Claim}
 	}
-	if err := d.before(ctx, ids, func(int) Outcome { return Outcome{Status: OutcomeFailed} }); err != nil {
-		return nil, err
-	}
-	stale, err := d.Driver.JobFailMany(ctx, params)
-	if err != nil {
-		return nil, err
-	}
-	lost := idSet(stale)
-	for _, p := range params {
-		if c, ok := d.take(p.ID); ok {
-			d.h.AfterRun(ctx, c.row, Outcome{Status: outcomeOr(OutcomeFailed, lost[p.ID]), Err: errors.New(p.Exception), Runtime: time.Since(c.start)})
+	ok, deferred := d.before(ctx, leases, func(int) Outcome { return Outcome{Status: OutcomeFailed} })
+	var stale []int64
+	if len(ok) > 0 {
+		np := pick(params, ok)
+		var err error
+		if stale, err = d.Driver.JobFailMany(ctx, np); err != nil {
+			return nil, err
 		}
+		d.settled(ctx, pick(leases, ok), stale, func(i int) Outcome {
+			return Outcome{Status: OutcomeFailed, Err: errors.New(np[i].Exception)}
+		})
+	}
+	if deferred != nil {
+		return stale, deferred
 	}
 	return stale, nil
 }

@@ -234,10 +234,14 @@ func (o *Ops) recordBatch(ctx context.Context, row *driver.JobRow, failed bool) 
 	if err != nil {
 		return err
 	}
+	// Options that cannot be read will not be readable on a retry either:
+	// the job's outcome must not wait for them, so the counters move with
+	// no callbacks, and the loss is logged.
 	var opts batchOptions
 	if len(bt.Options) > 0 {
 		if err := json.Unmarshal(bt.Options, &opts); err != nil {
-			return fmt.Errorf("batch %s: options: %w", bt.ID, err)
+			o.log.Error("queue: batch options unreadable; its callbacks are skipped", "batch", bt.ID, "error", err)
+			opts = batchOptions{}
 		}
 	}
 	// The callbacks are inserted in the transaction that moves the
@@ -258,23 +262,35 @@ func (o *Ops) recordBatch(ctx context.Context, row *driver.JobRow, failed bool) 
 		if len(fire) == 0 {
 			return nil
 		}
-		ps := make([]*driver.JobInsertParams, len(fire))
-		for i, cb := range fire {
+		ps := make([]*driver.JobInsertParams, 0, len(fire))
+		for _, cb := range fire {
 			id := uuid.NewString()
 			payload, err := renewPayload(cb.Payload, id, bt.ID)
 			if err != nil {
-				return err
+				o.log.Error("queue: batch callback unreadable; skipped", "batch", bt.ID, "job", cb.Kind, "error", err)
+				continue
 			}
-			ps[i] = &driver.JobInsertParams{UUID: id, Queue: cb.Queue, Kind: cb.Kind, Payload: payload, MaxAttempts: cb.MaxAttempts}
+			ps = append(ps, &driver.JobInsertParams{UUID: id, Queue: cb.Queue, Kind: cb.Kind, Payload: payload, MaxAttempts: cb.MaxAttempts})
+		}
+		if len(ps) == 0 {
+			return nil
 		}
 		if _, err := o.d.JobInsertManyTx(ctx, tx, ps); err != nil {
 			return fmt.Errorf("batch %s: dispatch callbacks: %w", bt.ID, err)
 		}
 		return nil
 	}
-	_, err = o.adm.BatchRecordOutcome(ctx, &driver.BatchRecordOutcomeParams{
+	params := &driver.BatchRecordOutcomeParams{
 		BatchID: row.BatchID, JobUUID: row.UUID, Failed: failed, CancelOnFailure: !opts.AllowFailures, Then: dispatch,
-	})
+	}
+	// A worker that lost the job's lease records nothing: the job's new
+	// holder will.
+	if cc, ok := o.d.(driver.ClaimChecker); ok && row.ReservedBy != "" {
+		params.Held = func(ctx context.Context, tx *sql.Tx) (bool, error) {
+			return cc.ClaimHeldTx(ctx, tx, row.ReservedBy, driver.LeaseOf(row))
+		}
+	}
+	_, err = o.adm.BatchRecordOutcome(ctx, params)
 	return err
 }
 

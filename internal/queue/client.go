@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,6 +84,21 @@ type Client struct {
 
 	mu      sync.Mutex
 	running *runHandle
+	// beat is when (Unix nanoseconds) a run's loop last went round its
+	// one-second tick; 0 before any run.
+	beat atomic.Int64
+}
+
+// LastBeat returns when the loop of the client's current or last run last
+// ticked: every second while it is alive and not wedged, whether or not
+// there are jobs. It is the zero time before any run. A supervisor reports
+// a worker whose beat has stopped as down.
+func (c *Client) LastBeat() time.Time {
+	n := c.beat.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // InsertManyParams is one job of an InsertMany call.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,10 +87,10 @@ func (c *completer) held() []driver.JobLease {
 	out := make([]driver.JobLease, 0, len(c.completed)+len(c.retries)+len(c.fails))
 	out = append(out, c.completed...)
 	for _, r := range c.retries {
-		out = append(out, driver.JobLease{ID: r.ID, Attempts: r.Attempts})
+		out = append(out, driver.JobLease{ID: r.ID, Claim: r.Claim})
 	}
 	for _, f := range c.fails {
-		out = append(out, driver.JobLease{ID: f.ID, Attempts: f.Attempts})
+		out = append(out, driver.JobLease{ID: f.ID, Claim: f.Claim})
 	}
 	return out
 }
@@ -140,45 +141,60 @@ func (c *completer) write(ctx context.Context) int {
 	c.completed, c.retries, c.fails = nil, nil, nil
 	c.mu.Unlock()
 	n := 0
+	// Each step writes what it still holds; a *deferredError leaves only
+	// the jobs it names for the next try, the others being written.
 	steps := []struct {
 		name  string
-		count int
+		count func() int
 		fn    func() ([]int64, error)
+		keep  func(ids map[int64]bool)
 	}{
-		{"complete", len(ids), func() ([]int64, error) {
+		{"complete", func() int { return len(ids) }, func() ([]int64, error) {
 			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
 			defer cancel()
 			return c.d.JobCompleteMany(ctx, &driver.JobCompleteParams{WorkerID: c.worker, Jobs: ids})
+		}, func(keep map[int64]bool) {
+			ids = slices.DeleteFunc(ids, func(l driver.JobLease) bool { return !keep[l.ID] })
 		}},
-		{"retry", len(retries), func() ([]int64, error) {
+		{"retry", func() int { return len(retries) }, func() ([]int64, error) {
 			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
 			defer cancel()
 			return c.d.JobRetryMany(ctx, retries)
+		}, func(keep map[int64]bool) {
+			retries = slices.DeleteFunc(retries, func(p *driver.JobRetryParams) bool { return !keep[p.ID] })
 		}},
-		{"fail", len(fails), func() ([]int64, error) {
+		{"fail", func() int { return len(fails) }, func() ([]int64, error) {
 			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
 			defer cancel()
 			return c.d.JobFailMany(ctx, fails)
+		}, func(keep map[int64]bool) {
+			fails = slices.DeleteFunc(fails, func(p *driver.JobFailParams) bool { return !keep[p.ID] })
 		}},
 	}
 	for i, s := range steps {
-		if s.count == 0 {
-			continue
-		}
 		pause := 10 * time.Millisecond
-		for {
+		for s.count() > 0 {
+			count := s.count()
 			stale, err := s.fn()
-			if err == nil {
-				n += s.count
-				c.written.Add(int64(s.count))
+			var deferred *deferredError
+			if err == nil || errors.As(err, &deferred) {
+				done := count
+				if deferred != nil {
+					done -= len(deferred.ids)
+				}
+				n += done
+				c.written.Add(int64(done))
 				if len(stale) > 0 {
 					c.stale.Add(int64(len(stale)))
 					c.log.Warn("queue: lease lost before the outcome was recorded; another worker holds the job or it is gone, so nothing was written",
 						"step", s.name, "jobs", stale)
 				}
-				break
+				if deferred == nil {
+					break
+				}
+				s.keep(idSet(deferred.ids))
 			}
-			c.log.Warn("queue: record finished jobs; retrying", "step", s.name, "jobs", s.count, "error", err)
+			c.log.Warn("queue: record finished jobs; retrying", "step", s.name, "jobs", s.count(), "error", err)
 			if ctx.Err() != nil || !sleepCtx(ctx, pause) {
 				// Give the unwritten outcomes back for a later write.
 				c.mu.Lock()

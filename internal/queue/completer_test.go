@@ -35,8 +35,8 @@ func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
 	defer func() { require.NoError(t, c.close(ctx)) }()
 	require.Empty(t, c.held())
 	c.complete(driver.LeaseOf(rows[0]))
-	c.retry(&driver.JobRetryParams{ID: res[1].ID, WorkerID: "w", Attempts: 1, Delay: time.Minute, Error: "again"})
-	require.ElementsMatch(t, []driver.JobLease{{ID: res[0].ID, Attempts: 1}, {ID: res[1].ID, Attempts: 1}}, c.held())
+	c.retry(&driver.JobRetryParams{ID: res[1].ID, WorkerID: "w", Claim: 1, Delay: time.Minute, Error: "again"})
+	require.ElementsMatch(t, []driver.JobLease{{ID: res[0].ID, Claim: 1}, {ID: res[1].ID, Claim: 1}}, c.held())
 
 	require.Equal(t, 2, c.flush(ctx))
 	require.Empty(t, c.held(), "written outcomes are no longer held")
@@ -72,8 +72,8 @@ func TestCompleterStaleOutcomesChangeNothing(t *testing.T) {
 	c := newCompleter(ctx, d, slog.New(slog.DiscardHandler), "stalled", 1000, time.Hour)
 	defer func() { require.NoError(t, c.close(ctx)) }()
 	c.complete(driver.LeaseOf(old[0]))
-	c.retry(&driver.JobRetryParams{ID: old[1].ID, WorkerID: "stalled", Attempts: old[1].Attempts, Error: "late"})
-	c.fail(&driver.JobFailParams{ID: old[2].ID, WorkerID: "stalled", Attempts: old[2].Attempts, Exception: "late"})
+	c.retry(&driver.JobRetryParams{ID: old[1].ID, WorkerID: "stalled", Claim: old[1].ClaimSeq, Error: "late"})
+	c.fail(&driver.JobFailParams{ID: old[2].ID, WorkerID: "stalled", Claim: old[2].ClaimSeq, Exception: "late"})
 	require.Equal(t, 3, c.flush(ctx))
 	require.EqualValues(t, 3, c.stale.Load())
 	var reserved, failed int

@@ -62,7 +62,7 @@ func dieAroundOutcomes(t *testing.T, h *opsHarness, afterWrite bool) []*driver.J
 	var fails []*driver.JobFailParams
 	for _, r := range rows {
 		if r.Kind == (batchItemArgs{}).Kind() && asksToFail(t, r.Payload) {
-			fails = append(fails, &driver.JobFailParams{ID: r.ID, WorkerID: "doomed", Attempts: r.Attempts, Exception: "item failed"})
+			fails = append(fails, &driver.JobFailParams{ID: r.ID, WorkerID: "doomed", Claim: r.ClaimSeq, Exception: "item failed"})
 		} else {
 			ok = append(ok, r)
 		}
@@ -202,5 +202,48 @@ func TestOverlapLockOfAFinishedJobIsTakenOver(t *testing.T) {
 		require.EqualValues(t, 1, ran.Load(), "the second job ran")
 		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM jobs"))
 		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM cache_locks"))
+	})
+}
+
+// TestStaleWorkerLeavesTheBatchAlone: a worker that lost a batch job's
+// lease (another took it over) records nothing in the batch when its run
+// of the job ends: no counter moves, the batch is not cancelled and no
+// catch callback is dispatched; the job's holder decides.
+func TestStaleWorkerLeavesTheBatchAlone(t *testing.T) {
+	eachOps(t, func(t *testing.T, h *opsHarness) {
+		cc := h.batchWorkers()
+		ctx := context.Background()
+		c, _ := h.worker(nil)
+		bt, err := c.Batch(batchItemArgs{N: 1, Fail: true}).
+			Catch(batchCallbackArgs{Name: "catch"}).Then(batchCallbackArgs{Name: "then"}).Dispatch(ctx)
+		require.NoError(t, err)
+
+		ops, err := queue.NewOps(h.raw, &queue.OpsConfig{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ops.Close(ctx) })
+		stalled := queue.WithHooks(h.raw, ops)
+		now, err := h.raw.Now(ctx)
+		require.NoError(t, err)
+		rows, err := stalled.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "stalled", RetryAfter: time.Minute, Now: now.Add(-5 * time.Minute)})
+		require.NoError(t, err)
+		require.Len(t, rows, 0, "the batch job is not available five minutes ago")
+		rows, err = stalled.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "stalled", RetryAfter: time.Second, Now: now})
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		taken, err := h.raw.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "holder", RetryAfter: time.Hour, Now: now.Add(time.Minute)})
+		require.NoError(t, err)
+		require.Len(t, taken, 1, "the stalled worker's lease has passed")
+
+		stale, err := stalled.JobFailMany(ctx, []*driver.JobFailParams{{ID: rows[0].ID, WorkerID: "stalled", Claim: rows[0].ClaimSeq, Exception: "item failed"}})
+		require.NoError(t, err)
+		require.Equal(t, []int64{rows[0].ID}, stale)
+		got, err := c.BatchFind(ctx, bt.ID)
+		require.NoError(t, err)
+		require.Equal(t, 0, got.FailedJobs, "the stalled worker's failure was not counted")
+		require.False(t, got.Cancelled())
+		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM failed_jobs"))
+		require.Equal(t, 0, h.count("SELECT COUNT(*) FROM job_batch_outcomes"))
+		require.Empty(t, cc.counts())
+		require.Equal(t, 1, h.count("SELECT COUNT(*) FROM jobs"), "no catch callback was dispatched")
 	})
 }

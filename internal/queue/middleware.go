@@ -123,16 +123,15 @@ func (m *OverlapMiddleware) After(ctx context.Context, adm driver.Admin, row *dr
 	_ = adm.LockRelease(context.WithoutCancel(ctx), overlapPrefix+m.key, lockOwner(row))
 }
 
-// lockOwner names one attempt of a job as the owner of a lock: its id,
-// uuid and attempt number. The same job taken again after its worker died
-// is a later attempt (or the same one, when the claim gave it back), so
-// a lock can tell whether its holder's attempt is over.
+// lockOwner names one claim of a job as the owner of a lock: its id, uuid
+// and claim_seq. The same job taken again after its worker died is a later
+// claim, so a lock can tell whether its holder's run is over.
 func lockOwner(row *driver.JobRow) string {
-	return strconv.FormatInt(row.ID, 10) + ":" + row.UUID + ":" + strconv.Itoa(row.Attempts)
+	return strconv.FormatInt(row.ID, 10) + ":" + row.UUID + ":" + strconv.FormatInt(row.ClaimSeq, 10)
 }
 
-// holderRunning reports whether the attempt named by a lock owner may still
-// be running: its job is still in the queue, reserved, at that attempt.
+// holderRunning reports whether the claim named by a lock owner may still
+// be running: its job is still in the queue, reserved by that claim.
 // Owners it cannot read (written by an older version: a bare uuid) and
 // drivers that cannot look jobs up count as running, so their locks wait
 // for their expiry as before.
@@ -146,7 +145,7 @@ func holderRunning(ctx context.Context, adm driver.Admin, owner string) bool {
 		return true
 	}
 	id, err1 := strconv.ParseInt(parts[0], 10, 64)
-	attempts, err2 := strconv.Atoi(parts[2])
+	claim, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil {
 		return true
 	}
@@ -157,7 +156,7 @@ func holderRunning(ctx context.Context, adm driver.Admin, owner string) bool {
 	if err != nil {
 		return true
 	}
-	return j.UUID == parts[1] && !j.ReservedAt.IsZero() && j.Attempts == attempts
+	return j.UUID == parts[1] && !j.ReservedAt.IsZero() && j.ClaimSeq == claim
 }
 
 // rateLimitPrefix names the limiter rows of RateLimited.

@@ -380,6 +380,7 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 	}
 
 	defer r.register(bg)()
+	r.c.beat.Store(time.Now().UnixNano())
 	r.log.Info("queue: worker started", "connection", r.c.cfg.Connection, "queues", r.p.Queues, "concurrency", r.p.Concurrency)
 	defer close(r.done)
 
@@ -402,6 +403,8 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		markTicker  = time.NewTicker(min(startMarkInterval, max(r.c.cfg.RetryAfter/3, 10*time.Millisecond)))
 		hbDone      = make(chan heartbeatResult, 1)
 		hbInFlight  = false
+		renewDue    = false // every lease held is due for renewal
+		markDue     = false // jobs running for a while are due for their start mark
 		hardStopped = false
 		forceExit   = false
 		// minFetch is the number of free slots worth a claim at once;
@@ -437,6 +440,36 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		state = kind
 		if kind == hardStop {
 			stopTimer = time.After(r.p.StopTimeout)
+		}
+	}
+	// heartbeat sends the heartbeat that is due, unless one is under way:
+	// a renewal of every lease held (the running jobs and those whose
+	// outcome waits in the completer), which also marks the running ones
+	// started, or else the start marks of the jobs running for a while.
+	heartbeat := func() {
+		if hbInFlight || (!renewDue && !markDue) {
+			return
+		}
+		var leases []driver.JobLease
+		if renewDue {
+			leases = r.completer.held()
+			for e := range r.running {
+				if !e.lost {
+					leases = append(leases, e.lease())
+				}
+			}
+		} else {
+			cutoff := time.Now().Add(-startMarkDelay)
+			for e := range r.running {
+				if !e.marked && !e.lost && e.start.Before(cutoff) {
+					leases = append(leases, e.lease())
+				}
+			}
+		}
+		renewDue, markDue = false, false
+		if len(leases) > 0 {
+			hbInFlight = true
+			go r.heartbeat(bg, leases, hbDone)
 		}
 	}
 	pollDelay := func() time.Duration {
@@ -491,7 +524,7 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 				r.claimed++
 				if state != running {
 					// Claimed as the stop began: give it back untouched.
-					r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+					r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
 						Snooze: true, Error: "released: worker stopping", Now: r.c.now()})
 					continue
 				}
@@ -544,42 +577,21 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		case <-pollTimer.C:
 			wantFetch = true
 		case <-hbTicker.C:
-			// A job whose lease has passed without a renewal may be
-			// running elsewhere by now: stop it here.
+			// Every lease this worker holds is due for renewal. A renewal
+			// is never dropped: when a heartbeat is still under way, it
+			// goes out as soon as that one returns.
+			renewDue = true
 			r.expireUnrenewed()
-			if hbInFlight {
-				break
-			}
-			leases := r.completer.held()
-			for e := range r.running {
-				if !e.lost {
-					leases = append(leases, e.lease())
-				}
-			}
-			if len(leases) > 0 {
-				hbInFlight = true
-				go r.heartbeat(bg, leases, hbDone)
-			}
+			heartbeat()
 		case <-markTicker.C:
-			// Mark the jobs that have run for a while started, so that a
-			// takeover after their lease counts their attempt.
-			if hbInFlight {
-				break
-			}
-			var leases []driver.JobLease
-			cutoff := time.Now().Add(-startMarkDelay)
-			for e := range r.running {
-				if !e.marked && !e.lost && e.start.Before(cutoff) {
-					leases = append(leases, e.lease())
-				}
-			}
-			if len(leases) > 0 {
-				hbInFlight = true
-				go r.heartbeat(bg, leases, hbDone)
-			}
+			r.c.beat.Store(time.Now().UnixNano())
+			r.expireUnrenewed()
+			markDue = true
+			heartbeat()
 		case res := <-hbDone:
 			hbInFlight = false
 			r.renewed(res)
+			heartbeat()
 		case <-restart:
 			restart = nil
 			stop(softStop, nil, "queue restart signal")
@@ -685,7 +697,7 @@ func (r *runner) renewed(res heartbeatResult) {
 	lost := idSet(res.lost)
 	for _, l := range res.leases {
 		e := byID[l.ID]
-		if e == nil || e.row.Attempts != l.Attempts || e.lost {
+		if e == nil || e.row.ClaimSeq != l.Claim || e.lost {
 			continue
 		}
 		if lost[l.ID] {
@@ -699,18 +711,29 @@ func (r *runner) renewed(res heartbeatResult) {
 	}
 }
 
-// expireUnrenewed stops the running jobs whose lease has passed, by this
-// process's clock, since it was last renewed: heartbeats failed (the
+// expireUnrenewed stops the running jobs whose lease is about to pass, by
+// this process's clock, since it was last renewed: heartbeats failed (the
 // database is unreachable, or the connection is black-holed), and another
-// worker may take the job any moment.
+// worker may take the job any moment. It runs every second, and stops a
+// job leaseMargin before its lease ends: leases are kept in whole seconds
+// of the database clock, so one may end up to a second before this
+// process's reckoning of it.
 func (r *runner) expireUnrenewed() {
 	now := time.Now()
+	limit := r.c.cfg.RetryAfter - leaseMargin
+	if limit < r.c.cfg.RetryAfter/2 {
+		limit = r.c.cfg.RetryAfter / 2
+	}
 	for e := range r.running {
-		if !e.lost && now.Sub(e.renewed) > r.c.cfg.RetryAfter {
+		if !e.lost && now.Sub(e.renewed) >= limit {
 			r.loseLease(e, "its lease passed without a renewal")
 		}
 	}
 }
+
+// leaseMargin is how long before its lease ends, by this process's clock,
+// a worker whose heartbeats fail stops a job.
+const leaseMargin = 2 * time.Second
 
 // loseLease cancels a job whose lease this worker no longer holds. The
 // job keeps its slot until its handler returns.
@@ -840,7 +863,7 @@ func (r *runner) release(e *execution, why string) {
 	if e.timer != nil {
 		e.timer.Stop()
 	}
-	r.completer.retry(&driver.JobRetryParams{ID: e.row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: e.row.Attempts,
+	r.completer.retry(&driver.JobRetryParams{ID: e.row.ID, WorkerID: r.c.cfg.WorkerID, Claim: e.row.ClaimSeq,
 		Snooze: true, Error: why, Now: r.c.now()})
 	r.out.event(e, statusReleased, nil)
 }
@@ -858,7 +881,7 @@ func (r *runner) settle(e *execution, err error) {
 		return
 	}
 	if d, ok := IsSnooze(err); ok && !IsPermanent(err) {
-		r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+		r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
 			Delay: d, Snooze: true, Error: err.Error(), Now: r.c.now()})
 		r.out.event(e, statusReleased, err)
 		return
@@ -874,14 +897,14 @@ func (r *runner) settle(e *execution, err error) {
 	}
 	if final {
 		chain := ErrorChain(err)
-		r.completer.fail(&driver.JobFailParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+		r.completer.fail(&driver.JobFailParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
 			Connection: r.c.cfg.Connection, Exception: chain, Now: r.c.now()})
 		r.out.event(e, statusFailed, err)
 		r.log.Error("queue: job failed", "job", row.Kind, "id", row.ID, "uuid", row.UUID, "queue", row.Queue,
 			"attempt", row.Attempts, "error", err)
 		return
 	}
-	r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Attempts: row.Attempts,
+	r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
 		Delay: delay, Error: ErrorChain(err), Now: r.c.now()})
 	r.out.event(e, statusRetry, err)
 	r.log.Warn("queue: job attempt failed; will retry", "job", row.Kind, "id", row.ID, "queue", row.Queue,

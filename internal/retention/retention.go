@@ -50,11 +50,11 @@ func (PruneOldRecords) InsertOpts() queue.InsertOpts {
 const DefaultBudget = 20 * time.Minute
 
 // OverlapExpiry is the expiry of the scheduled event's WithoutOverlapping
-// lock. On the database connection the lock is freed as soon as the job
-// has finished; with jobs in Redis the scheduler cannot see the job, so
-// the lock is freed by this expiry only: under an hour, so that an hourly
-// event runs every hour, and longer than a run's timeout, so that two runs
-// never overlap.
+// lock. The lock is freed as soon as the scheduler sees the job gone, on
+// the database and redis connections alike; the expiry only bounds a lock
+// whose job can no longer be seen: under an hour, so that an hourly event
+// runs every hour, and longer than a run's timeout, so that two runs never
+// overlap.
 const OverlapExpiry = 55 * time.Minute
 
 // Params are a Pruner's dependencies.

@@ -148,7 +148,7 @@ func seedCopySource(t *testing.T, db *store.DB) *copySeed {
 	claimed, err := q.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 3, WorkerID: "copy-test", RetryAfter: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, claimed, 3)
-	stale, err := q.JobFailMany(ctx, []*driver.JobFailParams{{ID: claimed[0].ID, WorkerID: "copy-test", Attempts: 1, Connection: "database", Exception: "boom\nstack line"}})
+	stale, err := q.JobFailMany(ctx, []*driver.JobFailParams{{ID: claimed[0].ID, WorkerID: "copy-test", Claim: 1, Connection: "database", Exception: "boom\nstack line"}})
 	require.NoError(t, err)
 	require.Empty(t, stale)
 	stale, err = q.JobCompleteMany(ctx, driver.CompleteParamsOf(claimed[1:2]))

@@ -240,6 +240,10 @@ type BatchRecordOutcomeParams struct {
 	// CancelOnFailure cancels the batch in the same transaction when this
 	// is its first failure (a batch that does not allow failures).
 	CancelOnFailure bool
+	// Held, when set, runs first inside the transaction, after the
+	// batch's row is locked: when it reports false (the job's claim no
+	// longer holds: another worker took it over), nothing is recorded.
+	Held func(ctx context.Context, tx *sql.Tx) (bool, error)
 	// Then, when set, runs inside the transaction that moved the counters,
 	// and only when they moved: the caller dispatches the batch's callback
 	// jobs there (JobInsertManyTx), so that callbacks and counters commit

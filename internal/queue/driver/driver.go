@@ -26,12 +26,15 @@ type JobRow struct {
 	// renews it, by the database clock: set by the claim from its own
 	// lease, so that no worker judges another's lease by its own setting.
 	LeaseExpiresAt time.Time
-	AvailableAt    time.Time
-	CreatedAt      time.Time
-	UniqueKey      string
-	BatchID        string
-	ReservedBy     string
-	LastError      string
+	// ClaimSeq counts the job's claims; the claim that returned the row
+	// set it, and it names that claim in every outcome write (JobLease).
+	ClaimSeq    int64
+	AvailableAt time.Time
+	CreatedAt   time.Time
+	UniqueKey   string
+	BatchID     string
+	ReservedBy  string
+	LastError   string
 }
 
 // JobInsertParams describes one job to insert.
@@ -81,19 +84,18 @@ type JobClaimParams struct {
 	Now time.Time
 }
 
-// JobLease names one claim of a job: the job, the worker that claimed
-// it and the attempt number the claim gave it. Every outcome write and
-// every heartbeat matches all three, so that a worker whose lease was
-// taken over by another (it stalled past its lease) changes nothing: its
-// job has since been claimed again, which changed reserved_by or
-// attempts, or finished and left the table.
+// JobLease names one claim of a job: the job and its claim_seq, which
+// every claim moves on. Every outcome write and every heartbeat matches
+// it (and the worker that claimed), so that a worker whose lease was taken
+// over (it stalled past its lease) changes nothing: its job has since been
+// claimed again, by another worker or by itself, or has left the table.
 type JobLease struct {
-	ID       int64
-	Attempts int
+	ID    int64
+	Claim int64
 }
 
 // LeaseOf returns the lease of a claimed job.
-func LeaseOf(j *JobRow) JobLease { return JobLease{ID: j.ID, Attempts: j.Attempts} }
+func LeaseOf(j *JobRow) JobLease { return JobLease{ID: j.ID, Claim: j.ClaimSeq} }
 
 // CompleteParamsOf returns the params that complete jobs claimed by one
 // worker (that of the first job).
@@ -117,10 +119,10 @@ type JobCompleteParams struct {
 // JobRetryParams returns a reserved job to the queue.
 type JobRetryParams struct {
 	ID int64
-	// WorkerID and Attempts are the claim's: the retry is written only
-	// while the job is still reserved by that claim.
+	// WorkerID and Claim are the claim's (JobRow.ClaimSeq): the retry is
+	// written only while the job is still reserved by that claim.
 	WorkerID string
-	Attempts int
+	Claim    int64
 	// Delay after the database's current time (or Now) before the job is
 	// available again.
 	Delay time.Duration
@@ -135,10 +137,10 @@ type JobRetryParams struct {
 // JobFailParams moves a job for good from jobs to failed_jobs.
 type JobFailParams struct {
 	ID int64
-	// WorkerID and Attempts are the claim's: the job moves only while it
-	// is still reserved by that claim.
+	// WorkerID and Claim are the claim's (JobRow.ClaimSeq): the job moves
+	// only while it is still reserved by that claim.
 	WorkerID   string
-	Attempts   int
+	Claim      int64
 	Connection string
 	// Exception is the error chain (and the stack for a panic).
 	Exception string
@@ -169,8 +171,8 @@ type Driver interface {
 	// only if tx commits.
 	JobInsertManyTx(ctx context.Context, tx *sql.Tx, params []*JobInsertParams) ([]JobInsertResult, error)
 	// JobClaim reserves up to Max available jobs in one round trip, setting
-	// reserved_at, reserved_by, the lease's end (now + RetryAfter) and
-	// attempts+1. Distinct concurrent callers never receive the same job
+	// reserved_at, reserved_by, the lease's end (now + RetryAfter),
+	// claim_seq+1 and attempts+1. Distinct concurrent callers never receive the same job
 	// while its lease holds. Within each queue, in strict priority order,
 	// jobs whose lease expired are taken first, then pending jobs by
 	// available_at and id (first in, first out); the result is sorted by
@@ -216,6 +218,16 @@ type Driver interface {
 // running.
 type JobGetter interface {
 	JobGet(ctx context.Context, id int64) (*JobRow, error)
+}
+
+// ClaimChecker is an optional capability of a Driver: telling whether a
+// job is still held by one claim (JobLease) of a worker, inside the
+// caller's SQL transaction when the jobs live in that database, where the
+// job's row is also locked until the transaction ends. Bookkeeping written
+// before a job's outcome (a batch's counters) checks it, so that a worker
+// that lost its lease changes nothing there either.
+type ClaimChecker interface {
+	ClaimHeldTx(ctx context.Context, tx *sql.Tx, workerID string, lease JobLease) (bool, error)
 }
 
 // Listener is an optional capability of a Driver that can push "a job was

@@ -676,6 +676,16 @@ func (b *Base) BatchRecordOutcome(ctx context.Context, p *driver.BatchRecordOutc
 			return err
 		}
 		before := driver.BatchCounts{PendingJobs: bt.PendingJobs, FailedJobs: bt.FailedJobs}
+		if p.Held != nil {
+			held, err := p.Held(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if !held {
+				out = &driver.BatchOutcome{Before: before, Batch: bt}
+				return nil
+			}
+		}
 		var wasFailed bool
 		err = tx.QueryRowContext(ctx, b.q("SELECT failed FROM job_batch_outcomes WHERE batch_id = ? AND job_uuid = ?"), p.BatchID, p.JobUUID).Scan(&wasFailed)
 		seen := err == nil
@@ -736,25 +746,12 @@ func (b *Base) BatchRecordOutcome(ctx context.Context, p *driver.BatchRecordOutc
 
 // BatchPrune deletes old batches.
 func (b *Base) BatchPrune(ctx context.Context, p *driver.BatchPruneParams) (int, error) {
-	now, err := b.DB.Now(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("queue: prune batches: %w", err)
+	if p == nil {
+		p = &driver.BatchPruneParams{}
 	}
-	conds := []string{"(finished_at IS NOT NULL AND finished_at <= ?)"}
-	args := []any{now.Add(-p.OlderThan).Unix()}
-	if p.Unfinished > 0 {
-		conds = append(conds, "(finished_at IS NULL AND created_at <= ?)")
-		args = append(args, now.Add(-p.Unfinished).Unix())
-	}
-	if p.Cancelled > 0 {
-		conds = append(conds, "(cancelled_at IS NOT NULL AND cancelled_at <= ?)")
-		args = append(args, now.Add(-p.Cancelled).Unix())
-	}
-	n, err := b.exec(ctx, "DELETE FROM job_batches WHERE "+strings.Join(conds, " OR "), args...)
-	if err != nil {
-		return 0, fmt.Errorf("queue: prune batches: %w", err)
-	}
-	return n, nil
+	// In chunks, with their job outcomes first, so that no statement
+	// deletes more than a chunk of rows.
+	return b.BatchPruneChunks(ctx, &driver.BatchPruneChunksParams{BatchPruneParams: *p})
 }
 
 // LockAcquire takes key for owner: an expired lock, or one owner already

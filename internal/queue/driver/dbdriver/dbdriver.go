@@ -41,7 +41,7 @@ type Dialect struct {
 	// on PostgreSQL, one JSON parameter on SQLite, literals on MySQL).
 	IDList func(ids []int64) (cond string, args []any)
 	// LeaseList returns a condition matching the jobs of leases by id and
-	// attempts (the caller adds reserved_by), and its args, finding the
+	// claim_seq (the caller adds reserved_by), and its args, finding the
 	// rows by primary key.
 	LeaseList func(leases []driver.JobLease) (cond string, args []any)
 	// Returning is true when DELETE and UPDATE take RETURNING.
@@ -93,12 +93,12 @@ func NewBase(db *store.DB, d *Dialect, name string) *Base {
   reserved_at = NULL, reserved_by = NULL, lease_expires_at = NULL, heartbeat_at = NULL,
   available_at = COALESCE(?, ` + d.UnixNow + `) + ?,
   last_error = ?
-WHERE id = ? AND reserved_by = ? AND attempts = ?`)
-	b.failLockSQL = db.Rebind(`SELECT 1 FROM jobs WHERE id = ? AND reserved_by = ? AND attempts = ?` + d.LockRow)
+WHERE id = ? AND reserved_by = ? AND claim_seq = ?`)
+	b.failLockSQL = db.Rebind(`SELECT 1 FROM jobs WHERE id = ? AND reserved_by = ? AND claim_seq = ?` + d.LockRow)
 	b.failDeleteSQL = db.Rebind(`DELETE FROM jobs WHERE id = ?`)
 	b.heartbeatSQL = db.Rebind(`UPDATE jobs SET lease_expires_at = COALESCE(?, ` + d.UnixNow + `) + ?,
   heartbeat_at = COALESCE(?, ` + d.UnixNow + `)
-WHERE id = ? AND reserved_by = ? AND attempts = ? AND reserved_at IS NOT NULL`)
+WHERE id = ? AND reserved_by = ? AND claim_seq = ? AND reserved_at IS NOT NULL`)
 	b.cacheGetSQL = db.Rebind(`SELECT value FROM cache WHERE ` + quoteKey(d.Store) + ` = ? AND (expiration = 0 OR expiration > ` + d.UnixNow + `)`)
 	return b
 }
@@ -203,7 +203,7 @@ func (b *Base) retryMany(ctx context.Context, params []*driver.JobRetryParams) (
 		}
 		defer stmt.Close()
 		for _, p := range params {
-			res, err := stmt.ExecContext(ctx, p.Snooze, UnixOrNil(p.Now), Seconds(p.Delay), NullString(p.Error), p.ID, p.WorkerID, p.Attempts)
+			res, err := stmt.ExecContext(ctx, p.Snooze, UnixOrNil(p.Now), Seconds(p.Delay), NullString(p.Error), p.ID, p.WorkerID, p.Claim)
 			if err != nil {
 				return err
 			}
@@ -259,7 +259,7 @@ func (b *Base) failMany(ctx context.Context, params []*driver.JobFailParams) ([]
 			// The row is locked while its claim is checked, so that no
 			// claim takes it over between the copy and the delete.
 			var one int
-			err := lock.QueryRowContext(ctx, p.ID, p.WorkerID, p.Attempts).Scan(&one)
+			err := lock.QueryRowContext(ctx, p.ID, p.WorkerID, p.Claim).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
 				stale = append(stale, p.ID)
 				continue
@@ -309,7 +309,7 @@ func (b *Base) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatParam
 			defer stmt.Close()
 			now := UnixOrNil(p.Now)
 			for _, j := range p.Jobs {
-				res, err := stmt.ExecContext(ctx, now, Seconds(lease), now, j.ID, p.WorkerID, j.Attempts)
+				res, err := stmt.ExecContext(ctx, now, Seconds(lease), now, j.ID, p.WorkerID, j.Claim)
 				if err != nil {
 					return err
 				}
@@ -326,6 +326,20 @@ func (b *Base) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatParam
 		return nil, fmt.Errorf("queue: heartbeat jobs: %w", err)
 	}
 	return lost, nil
+}
+
+// ClaimHeldTx reports whether a job is still held by a worker's claim, and
+// locks its row until tx ends.
+func (b *Base) ClaimHeldTx(ctx context.Context, tx *sql.Tx, workerID string, l driver.JobLease) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, b.failLockSQL, l.ID, workerID, l.Claim).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue: check the claim of job %d: %w", l.ID, err)
+	}
+	return true, nil
 }
 
 // JobGet reads one job by id; driver.ErrNotFound once it has left the
@@ -452,7 +466,7 @@ func LeaseSeconds(p *driver.JobClaimParams) int64 {
 }
 
 // JobColumns are the columns ScanJob reads, in order.
-const JobColumns = "id, uuid, queue, kind, payload, attempts, max_attempts, reserved_at, available_at, created_at, unique_key, batch_id, reserved_by, last_error, lease_expires_at"
+const JobColumns = "id, uuid, queue, kind, payload, attempts, max_attempts, reserved_at, available_at, created_at, unique_key, batch_id, reserved_by, last_error, lease_expires_at, claim_seq"
 
 // ScanJob reads one row of JobColumns.
 func ScanJob(rows interface{ Scan(...any) error }) (*driver.JobRow, error) {
@@ -463,7 +477,7 @@ func ScanJob(rows interface{ Scan(...any) error }) (*driver.JobRow, error) {
 		unique, batch, by, last sql.NullString
 	)
 	if err := rows.Scan(&j.ID, &j.UUID, &j.Queue, &j.Kind, &j.Payload, &j.Attempts, &j.MaxAttempts,
-		&reservedAt, &availableAt, &createdAt, &unique, &batch, &by, &last, &leaseEnd); err != nil {
+		&reservedAt, &availableAt, &createdAt, &unique, &batch, &by, &last, &leaseEnd, &j.ClaimSeq); err != nil {
 		return nil, err
 	}
 	if reservedAt.Valid {
@@ -522,7 +536,7 @@ func SortClaimed(jobs []*driver.JobRow, queues []string) {
 	})
 }
 
-// JSONLeases renders leases as a JSON array of [id, attempts] pairs, for
+// JSONLeases renders leases as a JSON array of [id, claim_seq] pairs, for
 // SQLite's json_each.
 func JSONLeases(leases []driver.JobLease) string {
 	var b strings.Builder
@@ -535,7 +549,7 @@ func JSONLeases(leases []driver.JobLease) string {
 		b.WriteByte('[')
 		b.WriteString(strconv.FormatInt(l.ID, 10))
 		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(l.Attempts))
+		b.WriteString(strconv.FormatInt(l.Claim, 10))
 		b.WriteByte(']')
 	}
 	b.WriteByte(']')

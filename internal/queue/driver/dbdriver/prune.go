@@ -137,6 +137,9 @@ func (b *Base) BatchPruneChunks(ctx context.Context, p *driver.BatchPruneChunksP
 			}
 			return total, err
 		}
+		if err := b.pruneBatchOutcomes(ctx, ids, chunk); err != nil {
+			return total, fmt.Errorf("queue: prune batches: %w", err)
+		}
 		n, err := b.exec(ctx, "DELETE FROM job_batches WHERE id IN ("+placeholders(len(ids))+")", ids...)
 		if err != nil {
 			return total, fmt.Errorf("queue: prune batches: %w", err)
@@ -171,6 +174,44 @@ func (b *Base) readIDsAndTimes(ctx context.Context, query string, args ...any) (
 }
 
 // readStrings reads string ids on the read pool, as statement arguments.
+// pruneBatchOutcomes deletes the job outcomes of batches, chunk rows per
+// statement, so that deleting a batch never cascades to more rows than
+// that in one statement.
+func (b *Base) pruneBatchOutcomes(ctx context.Context, batchIDs []any, chunk int) error {
+	sel := b.q("SELECT batch_id, job_uuid FROM job_batch_outcomes WHERE batch_id IN (" + placeholders(len(batchIDs)) + ") LIMIT ?")
+	args := append(batchIDs[:len(batchIDs):len(batchIDs)], chunk)
+	for {
+		rows, err := b.reader().QueryContext(ctx, sel, args...)
+		if err != nil {
+			return err
+		}
+		var keys []any
+		var conds []string
+		for rows.Next() {
+			var batch, job string
+			if err := rows.Scan(&batch, &job); err != nil {
+				rows.Close()
+				return err
+			}
+			keys = append(keys, batch, job)
+			conds = append(conds, "(?, ?)")
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(conds) == 0 {
+			return nil
+		}
+		if _, err := b.exec(ctx, "DELETE FROM job_batch_outcomes WHERE (batch_id, job_uuid) IN ("+strings.Join(conds, ", ")+")", keys...); err != nil {
+			return err
+		}
+		if len(conds) < chunk {
+			return nil
+		}
+	}
+}
+
 func (b *Base) readStrings(ctx context.Context, query string, args ...any) ([]any, error) {
 	rows, err := b.reader().QueryContext(ctx, query, args...)
 	if err != nil {

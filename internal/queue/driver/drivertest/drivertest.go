@@ -42,6 +42,7 @@ func Exercise(t *testing.T, setup Setup) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseStoredOnRow", testLeaseStoredOnRow},
 		{"StaleOutcomes", testStaleOutcomes},
+		{"SameWorkerRetakesItsJob", testSameWorkerRetakesItsJob},
 		{"JobGet", testJobGet},
 		{"Heartbeat", testHeartbeat},
 		{"Retry", testRetry},
@@ -169,12 +170,12 @@ func Complete(ctx context.Context, d driver.Driver, jobs []*driver.JobRow) ([]in
 
 // retryOf returns the params that retry a claimed job.
 func retryOf(j *driver.JobRow) *driver.JobRetryParams {
-	return &driver.JobRetryParams{ID: j.ID, WorkerID: j.ReservedBy, Attempts: j.Attempts}
+	return &driver.JobRetryParams{ID: j.ID, WorkerID: j.ReservedBy, Claim: j.ClaimSeq}
 }
 
 // failOf returns the params that fail a claimed job for good.
 func failOf(j *driver.JobRow, exception string) *driver.JobFailParams {
-	return &driver.JobFailParams{ID: j.ID, WorkerID: j.ReservedBy, Attempts: j.Attempts, Connection: "database", Exception: exception}
+	return &driver.JobFailParams{ID: j.ID, WorkerID: j.ReservedBy, Claim: j.ClaimSeq, Connection: "database", Exception: exception}
 }
 
 func (h *harness) now(t *testing.T) time.Time {
@@ -516,6 +517,41 @@ func testLeaseStoredOnRow(t *testing.T, h *harness) {
 	}
 }
 
+// testSameWorkerRetakesItsJob: a worker that takes its own job back after
+// the lease of a claim it never renewed (the attempt is given back, so
+// reserved_by and attempts are what they were) holds a new claim: the old
+// claim's outcomes and heartbeats change nothing, the new claim's do.
+func testSameWorkerRetakesItsJob(t *testing.T, h *harness) {
+	now := h.now(t)
+	p := job("default", "noop")
+	p.AvailableAt = now.Add(-time.Hour)
+	id := h.insert(t, p)[0].ID
+	old := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "w", RetryAfter: time.Minute, Now: now.Add(-3 * time.Minute)})
+	again := h.claim(t, driver.JobClaimParams{Queues: []string{"default"}, Max: 1, WorkerID: "w", RetryAfter: time.Hour})
+	if len(old) != 1 || len(again) != 1 || again[0].ID != id {
+		t.Fatalf("claims = %v then %v, want job %d twice", ids(old), ids(again), id)
+	}
+	if again[0].Attempts != old[0].Attempts || again[0].ReservedBy != old[0].ReservedBy {
+		t.Fatalf("retaken job: attempts %d by %q, want %d by %q (the attempt given back)", again[0].Attempts, again[0].ReservedBy, old[0].Attempts, old[0].ReservedBy)
+	}
+	if again[0].ClaimSeq == old[0].ClaimSeq {
+		t.Fatalf("both claims have claim_seq %d, want a new one", again[0].ClaimSeq)
+	}
+	if lost, err := h.d.JobHeartbeatMany(h.ctx, &driver.JobHeartbeatParams{WorkerID: "w", Jobs: []driver.JobLease{driver.LeaseOf(old[0])}, Lease: time.Hour}); err != nil || !slices.Equal(lost, []int64{id}) {
+		t.Fatalf("heartbeat of the old claim = lost %v, %v; want it lost", lost, err)
+	}
+	if stale, err := h.d.JobCompleteMany(h.ctx, driver.CompleteParamsOf(old)); err != nil || !slices.Equal(stale, []int64{id}) {
+		t.Fatalf("complete by the old claim = stale %v, %v; want it stale", stale, err)
+	}
+	if stale, err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{retryOf(old[0])}); err != nil || !slices.Equal(stale, []int64{id}) {
+		t.Fatalf("retry by the old claim = stale %v, %v; want it stale", stale, err)
+	}
+	if stale, err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{failOf(old[0], "late")}); err != nil || !slices.Equal(stale, []int64{id}) {
+		t.Fatalf("fail by the old claim = stale %v, %v; want it stale", stale, err)
+	}
+	h.complete(t, again)
+}
+
 // testJobGet: a job can be read by id while it is in the queue, waiting or
 // running, and is not found once it has completed.
 func testJobGet(t *testing.T, h *harness) {
@@ -581,10 +617,9 @@ func testStaleOutcomes(t *testing.T, h *harness) {
 	if err != nil || !slices.Equal(lost, inserted) {
 		t.Fatalf("heartbeat of lost leases = lost %v, %v; want all of %v", lost, err, inserted)
 	}
-	// A claim by the same worker name but of another attempt is not the
-	// old claim either.
+	// A lease naming another claim of the job is not the holder's either.
 	wrong := driver.CompleteParamsOf(taken[:1])
-	wrong.Jobs[0].Attempts++
+	wrong.Jobs[0].Claim++
 	if stale, err := h.d.JobCompleteMany(h.ctx, wrong); err != nil || len(stale) != 1 {
 		t.Fatalf("complete with the wrong attempt = stale %v, %v; want it stale", stale, err)
 	}
@@ -872,7 +907,7 @@ func testComplete(t *testing.T, h *harness) {
 	if stale, err := h.d.JobCompleteMany(h.ctx, &driver.JobCompleteParams{WorkerID: "worker-1"}); err != nil || len(stale) > 0 {
 		t.Fatalf("complete nothing: stale %v, %v", stale, err)
 	}
-	again := &driver.JobCompleteParams{WorkerID: "worker-1", Jobs: []driver.JobLease{driver.LeaseOf(got[0]), {ID: 1 << 40, Attempts: 1}}}
+	again := &driver.JobCompleteParams{WorkerID: "worker-1", Jobs: []driver.JobLease{driver.LeaseOf(got[0]), {ID: 1 << 40, Claim: 1}}}
 	if stale, err := h.d.JobCompleteMany(h.ctx, again); err != nil || !slices.Equal(stale, []int64{got[0].ID, 1 << 40}) {
 		t.Fatalf("complete an already completed and an unknown job = stale %v, %v; want both stale", stale, err)
 	}

@@ -59,15 +59,15 @@ var dialect = &dbdriver.Dialect{
 		return "id IN (" + dbdriver.LiteralIDs(ids) + ")", nil
 	},
 	// The id list finds the rows by primary key; the row constructor
-	// checks their attempts.
+	// checks their claims.
 	LeaseList: func(leases []driver.JobLease) (string, []any) {
 		var b strings.Builder
-		b.WriteString("id IN (" + dbdriver.LiteralIDs(dbdriver.LeaseIDs(leases)) + ") AND (id, attempts) IN (")
+		b.WriteString("id IN (" + dbdriver.LiteralIDs(dbdriver.LeaseIDs(leases)) + ") AND (id, claim_seq) IN (")
 		for i, l := range leases {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(" + strconv.FormatInt(l.ID, 10) + "," + strconv.Itoa(l.Attempts) + ")")
+			b.WriteString("(" + strconv.FormatInt(l.ID, 10) + "," + strconv.FormatInt(l.Claim, 10) + ")")
 		}
 		b.WriteByte(')')
 		return b.String(), nil
@@ -382,7 +382,7 @@ func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []s
 	// from left to right with the new values, and both read reserved_at
 	// as it was.
 	_, err = conn.ExecContext(ctx, "UPDATE jobs SET attempts = attempts + "+dbdriver.ClaimCharge+", heartbeat_at = "+dbdriver.ClaimMark+
-		", reserved_at = ?, reserved_by = ?, lease_expires_at = ? WHERE id IN ("+dbdriver.LiteralIDs(ids)+"); COMMIT", at, p.WorkerID, at+lease)
+		", claim_seq = claim_seq + 1, reserved_at = ?, reserved_by = ?, lease_expires_at = ? WHERE id IN ("+dbdriver.LiteralIDs(ids)+"); COMMIT", at, p.WorkerID, at+lease)
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +392,7 @@ func (d *Driver) claim(ctx context.Context, p *driver.JobClaimParams, queues []s
 		if !free[j.ID] {
 			j.Attempts++
 		}
+		j.ClaimSeq++
 		j.ReservedAt = reservedAt
 		j.ReservedBy = p.WorkerID
 		j.LeaseExpiresAt = leaseEnd

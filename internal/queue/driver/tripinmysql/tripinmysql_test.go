@@ -103,8 +103,8 @@ func TestSeedSQL(t *testing.T) {
 		t.Fatalf("claim = %v, %v; want the first two jobs", claimed, err)
 	}
 	stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{
-		{ID: res[0].ID, WorkerID: "w", Attempts: 1, Connection: "database", Exception: "old failure", Now: now.Add(-8 * 24 * time.Hour)},
-		{ID: res[1].ID, WorkerID: "w", Attempts: 1, Connection: "database", Exception: "new failure"},
+		{ID: res[0].ID, WorkerID: "w", Claim: 1, Connection: "database", Exception: "old failure", Now: now.Add(-8 * 24 * time.Hour)},
+		{ID: res[1].ID, WorkerID: "w", Claim: 1, Connection: "database", Exception: "new failure"},
 	})
 	if err != nil || len(stale) > 0 {
 		t.Fatalf("fail: stale %v, %v", stale, err)

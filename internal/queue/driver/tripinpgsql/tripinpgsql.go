@@ -51,14 +51,14 @@ var dialect = &dbdriver.Dialect{
 		return "id = ANY(?::bigint[])", []any{ids}
 	},
 	// = ANY finds the rows by primary key; the row comparison, a hashed
-	// subplan built once, checks their attempts.
+	// subplan built once, checks their claims.
 	LeaseList: func(leases []driver.JobLease) (string, []any) {
 		ids := dbdriver.LeaseIDs(leases)
-		att := make([]int32, len(leases))
+		claims := make([]int64, len(leases))
 		for i, l := range leases {
-			att[i] = int32(l.Attempts)
+			claims[i] = l.Claim
 		}
-		return "id = ANY(?::bigint[]) AND (id, attempts) IN (SELECT * FROM unnest(?::bigint[], ?::int[]))", []any{ids, ids, att}
+		return "id = ANY(?::bigint[]) AND (id, claim_seq) IN (SELECT * FROM unnest(?::bigint[], ?::bigint[]))", []any{ids, ids, claims}
 	},
 	Returning: true,
 	LockRow:   " FOR UPDATE",
@@ -231,11 +231,12 @@ const claimSQL = `WITH clock AS (
   LIMIT $3
 )
 UPDATE jobs SET attempts = attempts + ` + dbdriver.ClaimCharge + `, heartbeat_at = ` + dbdriver.ClaimMark + `,
-  reserved_at = (SELECT now FROM clock), reserved_by = $5, lease_expires_at = (SELECT now FROM clock) + $4::bigint
+  claim_seq = claim_seq + 1, reserved_at = (SELECT now FROM clock), reserved_by = $5,
+  lease_expires_at = (SELECT now FROM clock) + $4::bigint
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM locked))
 RETURNING jobs.id, jobs.uuid::text, jobs.queue, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts,
   jobs.reserved_at, jobs.available_at, jobs.created_at, jobs.unique_key, jobs.batch_id, jobs.reserved_by, jobs.last_error,
-  jobs.lease_expires_at`
+  jobs.lease_expires_at, jobs.claim_seq`
 
 // JobClaim reserves up to Max available jobs in one statement.
 func (d *Driver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([]*driver.JobRow, error) {

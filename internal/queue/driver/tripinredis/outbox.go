@@ -66,7 +66,6 @@ func (d *Driver) prepareSQL() {
 	d.outboxMark = d.db.Rebind("UPDATE jobs SET reserved_at = ?, reserved_by = ? WHERE id = ?")
 	d.outboxSel = d.db.Rebind("SELECT " + dbdriver.JobColumns + " FROM jobs WHERE reserved_by LIKE ? ORDER BY id LIMIT ?")
 	d.outboxHas = d.db.Rebind("SELECT COUNT(*) FROM jobs WHERE reserved_by = ?")
-	d.failUndo = d.db.Rebind("DELETE FROM failed_jobs WHERE uuid = ? AND exception = ?")
 	switch d.db.Dialect {
 	case store.MySQL:
 		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)

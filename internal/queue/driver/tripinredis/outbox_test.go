@@ -331,8 +331,8 @@ func TestSQLSideEachDialect(t *testing.T) {
 		}
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 		stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{
-			{ID: got[0].ID, WorkerID: "w", Attempts: 1, Exception: "first", Now: at},
-			{ID: got[1].ID, WorkerID: "w", Attempts: 1, Connection: "redis", Exception: "second"},
+			{ID: got[0].ID, WorkerID: "w", Claim: 1, Exception: "first", Now: at},
+			{ID: got[1].ID, WorkerID: "w", Claim: 1, Connection: "redis", Exception: "second"},
 		})
 		if err != nil || len(stale) > 0 {
 			t.Fatalf("fail: stale %v, %v", stale, err)

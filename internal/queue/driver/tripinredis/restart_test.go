@@ -76,7 +76,7 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 	doomed := mustInsert(t, d, testJob("doomed", "x"))[0].ID
 	before = append(before, doomed)
 	claimed := mustClaim(t, d, driver.JobClaimParams{Queues: []string{"doomed"}, WorkerID: "w"})
-	if stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: doomed, WorkerID: "w", Attempts: claimed[0].Attempts, Exception: "boom"}}); err != nil || len(stale) > 0 {
+	if stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: doomed, WorkerID: "w", Claim: claimed[0].ClaimSeq, Exception: "boom"}}); err != nil || len(stale) > 0 {
 		t.Fatalf("fail = %v, %v", stale, err)
 	}
 	if _, err := d.BatchCreate(ctx, &driver.BatchCreateParams{ID: "batch-1", Name: "reminders", TotalJobs: 2}); err != nil {

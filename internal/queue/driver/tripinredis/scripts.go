@@ -166,7 +166,8 @@ return top
 // jobFields are the hash fields a claim returns after the id, in the order
 // of parseJobs.
 const luaJobFields = `{'uuid', 'queue', 'kind', 'payload', 'attempts', 'max_attempts', 'reserved_at',
-  'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error', 'lease_expires_at'}`
+  'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error', 'lease_expires_at',
+  'claim_seq'}`
 
 // claimScript reserves up to max jobs. ARGV: prefix, now ("" for the server
 // clock), lease in seconds, max, worker, the unique keys' TTL margin in
@@ -225,6 +226,7 @@ for qi = 7, #ARGV do
             redis.call('HINCRBY', jkey, 'attempts', 1)
             redis.call('HDEL', jkey, 'heartbeat_at')
           end
+          redis.call('HINCRBY', jkey, 'claim_seq', 1)
           redis.call('HSET', jkey, 'reserved_at', now, 'reserved_by', worker, 'lease_expires_at', now + lease)
           redis.call('ZADD', rkey, now + lease, m)
           local vals = redis.call('HMGET', jkey, unpack(fields))
@@ -254,21 +256,21 @@ return out
 `)
 
 // claimValues is the number of values per job claimScript returns.
-const claimValues = 15
+const claimValues = 16
 
 // luaHeld is prepended to the scripts that write a job's outcome: held
-// reports whether the job hash jkey is still reserved by the claim of
-// worker that gave it attempts, so that a worker whose lease was taken
-// over changes nothing.
+// reports whether the job hash jkey is still reserved by worker's claim
+// number claim (claim_seq, which every claim moves on), so that a worker
+// whose lease was taken over, by another or by itself, changes nothing.
 const luaHeld = `
-local function held(jkey, worker, attempts)
-  local v = redis.call('HMGET', jkey, 'reserved_by', 'attempts')
-  return v[1] == worker and v[2] == attempts
+local function held(jkey, worker, claim)
+  local v = redis.call('HMGET', jkey, 'reserved_by', 'claim_seq')
+  return v[1] == worker and v[2] == claim
 end
 `
 
 // completeScript deletes jobs still held by a worker's claims and frees
-// their unique keys. ARGV: prefix, worker, then pairs of id and attempts.
+// their unique keys. ARGV: prefix, worker, then pairs of id and claim_seq.
 // It returns the ids whose claim no longer holds (left unchanged).
 var completeScript = redis.NewScript(luaCommon + luaHeld + `
 local stale = {}
@@ -293,7 +295,7 @@ return stale
 `)
 
 // retryScript makes jobs wait again. ARGV: prefix, worker, the unique
-// keys' TTL margin in seconds, then six values per job: id, attempts (the
+// keys' TTL margin in seconds, then six values per job: id, claim_seq (the
 // claim's), now ("" for the server clock), delay in seconds, error ("" to
 // clear last_error, as the SQL drivers store NULL), snooze ("1" gives the
 // attempt back). A job's unique key is renewed until its new available_at
@@ -334,10 +336,34 @@ for q in pairs(wake) do redis.call('PUBLISH', P .. 'notify', q) end
 return stale
 `)
 
+// failHoldScript is the first step of failing jobs for good: it checks
+// that each job is still held by the worker's claim and, if so, moves its
+// lease hold seconds on, so that no claim can take it over while its
+// failed_jobs row is written to the SQL database. ARGV: prefix, worker,
+// hold seconds, then pairs of id and claim_seq. It returns the ids whose
+// claim no longer holds (left unchanged).
+var failHoldScript = redis.NewScript(luaCommon + luaHeld + `
+local now = servernow()
+local hold = tonumber(ARGV[3])
+local stale = {}
+for i = 4, #ARGV, 2 do
+  local sid = ARGV[i]
+  local jkey = P .. 'job:' .. sid
+  local q = redis.call('HGET', jkey, 'queue')
+  if q and held(jkey, ARGV[2], ARGV[i + 1]) then
+    redis.call('ZADD', P .. 'q:' .. q .. ':reserved', now + hold, member(tonumber(sid)))
+    redis.call('HSET', jkey, 'lease_expires_at', now + hold)
+  else
+    stale[#stale + 1] = sid
+  end
+end
+return stale
+`)
+
 // heartbeatScript renews the leases of jobs still held by a worker's
 // claims and marks them started. ARGV: prefix, worker, now ("" for the
 // server clock), lease in seconds, the unique keys' TTL margin in
-// seconds, then pairs of id and attempts. A renewed job's unique key is
+// seconds, then pairs of id and claim_seq. A renewed job's unique key is
 // renewed for the lease and the margin, so that a job running longer
 // than the margin keeps it. It returns the ids whose lease it could not
 // renew.

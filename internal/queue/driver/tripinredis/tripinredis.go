@@ -134,7 +134,6 @@ type Driver struct {
 	outboxSel  string // SQL statement reading committed outbox rows
 	outboxHas  string // SQL statement counting the outbox rows of one job
 	failInsert string // SQL upsert into failed_jobs
-	failUndo   string // SQL delete of a failed_jobs row written for a lost claim
 }
 
 var (
@@ -464,6 +463,7 @@ func parseJob(v []string) (*driver.JobRow, error) {
 	j.ReservedAt, j.AvailableAt, j.CreatedAt = unix(v[7]), unix(v[8]), unix(v[9])
 	j.UniqueKey, j.BatchID, j.ReservedBy, j.LastError = v[10], v[11], v[12], v[13]
 	j.LeaseExpiresAt = unix(v[14])
+	j.ClaimSeq = num(v[15])
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", v[0], err)
 	}
@@ -481,7 +481,7 @@ func idArgs(prefix []any, ids []int64) []any {
 // leaseArgs appends each lease's id and attempts to args.
 func leaseArgs(args []any, leases []driver.JobLease) []any {
 	for _, l := range leases {
-		args = append(args, strconv.FormatInt(l.ID, 10), strconv.Itoa(l.Attempts))
+		args = append(args, strconv.FormatInt(l.ID, 10), strconv.FormatInt(l.Claim, 10))
 	}
 	return args
 }
@@ -538,7 +538,7 @@ func (d *Driver) JobRetryMany(ctx context.Context, params []*driver.JobRetryPara
 			if p.Snooze {
 				snooze = "1"
 			}
-			args = append(args, strconv.FormatInt(p.ID, 10), strconv.Itoa(p.Attempts), nowArg(p.Now), dbdriver.Seconds(p.Delay), p.Error, snooze)
+			args = append(args, strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Claim, 10), nowArg(p.Now), dbdriver.Seconds(p.Delay), p.Error, snooze)
 		}
 		s, err := d.runIDs(ctx, retryScript, args)
 		if err != nil {
@@ -580,14 +580,19 @@ func (d *Driver) JobHeartbeatMany(ctx context.Context, p *driver.JobHeartbeatPar
 	return lost, nil
 }
 
+// failHold is how long a job being failed is kept from other claims while
+// its failed_jobs row is written.
+const failHold = 10 * time.Minute
+
 // JobFailMany moves jobs still held by their claim for good to the SQL
 // failed_jobs table, then deletes them from Redis, and returns the jobs
 // whose claim no longer holds. The two stores cannot share a transaction,
-// so the order is the safe one: a crash between the two leaves the job
-// reserved in Redis, to be taken again when its lease ends (at-least-once,
-// never lost), and a second failure replaces its failed_jobs row by uuid.
-// A claim that is lost between the check and the delete (the worker
-// stalled past its lease right there) has its failed_jobs row taken back.
+// so the steps are ordered: a script checks each claim and holds the job
+// (its lease moves failHold on, so no other claim can take it meanwhile),
+// the failed_jobs rows are written, then the jobs are deleted. A crash
+// before the delete leaves the job reserved in Redis, to be taken again
+// when the hold ends (at-least-once, never lost), and a second failure
+// replaces its failed_jobs row by uuid.
 //
 // The row is written here rather than by the SQL driver's JobFailMany,
 // which copies the job from its own jobs table, where a Redis job is not.
@@ -595,38 +600,38 @@ func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams
 	if len(params) == 0 {
 		return nil, nil
 	}
+	var stale []int64
+	for _, group := range byWorker(params, func(p *driver.JobFailParams) string { return p.WorkerID }) {
+		args := []any{d.prefix, group[0].WorkerID, dbdriver.Seconds(failHold)}
+		for _, p := range group {
+			args = append(args, strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Claim, 10))
+		}
+		s, err := d.runIDs(ctx, failHoldScript, args)
+		if err != nil {
+			return nil, fmt.Errorf("queue: fail jobs: %w", err)
+		}
+		stale = append(stale, s...)
+	}
+	lost := make(map[int64]bool, len(stale))
+	for _, id := range stale {
+		lost[id] = true
+	}
+	var held []*driver.JobFailParams
+	for _, p := range params {
+		if !lost[p.ID] {
+			held = append(held, p)
+		}
+	}
+	if len(held) == 0 {
+		return stale, nil
+	}
 	pipe := d.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(params))
-	for i, p := range params {
-		cmds[i] = pipe.HMGet(ctx, d.key("job:", strconv.FormatInt(p.ID, 10)), "uuid", "queue", "payload", "reserved_by", "attempts")
+	cmds := make([]*redis.SliceCmd, len(held))
+	for i, p := range held {
+		cmds[i] = pipe.HMGet(ctx, d.key("job:", strconv.FormatInt(p.ID, 10)), "uuid", "queue", "payload")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("queue: fail jobs: %w", err)
-	}
-	type failed struct {
-		p                    *driver.JobFailParams
-		uuid, queue, payload string
-	}
-	var (
-		rows  []failed
-		stale []int64
-	)
-	for i, c := range cmds {
-		v := c.Val()
-		p := params[i]
-		u, ok := v[0].(string)
-		by, _ := v[3].(string)
-		att, _ := v[4].(string)
-		if !ok || by != p.WorkerID || att != strconv.Itoa(p.Attempts) {
-			stale = append(stale, p.ID) // gone, or taken over by another claim
-			continue
-		}
-		q, _ := v[1].(string)
-		pl, _ := v[2].(string)
-		rows = append(rows, failed{p: p, uuid: u, queue: q, payload: pl})
-	}
-	if len(rows) == 0 {
-		return stale, nil
 	}
 	err := d.db.InTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, d.failInsert)
@@ -634,12 +639,16 @@ func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams
 			return err
 		}
 		defer stmt.Close()
-		for _, r := range rows {
-			conn := r.p.Connection
+		for i, p := range held {
+			v := cmds[i].Val()
+			u, _ := v[0].(string)
+			q, _ := v[1].(string)
+			pl, _ := v[2].(string)
+			conn := p.Connection
 			if conn == "" {
 				conn = d.name
 			}
-			if _, err := stmt.ExecContext(ctx, r.uuid, conn, r.queue, r.payload, r.p.Exception, d.timestamp(r.p.Now)); err != nil {
+			if _, err := stmt.ExecContext(ctx, u, conn, q, pl, p.Exception, d.timestamp(p.Now)); err != nil {
 				return err
 			}
 		}
@@ -648,25 +657,19 @@ func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams
 	if err != nil {
 		return nil, fmt.Errorf("queue: fail jobs: %w", err)
 	}
-	byID := make(map[int64]failed, len(rows))
-	for _, r := range rows {
-		byID[r.p.ID] = r
-	}
-	for _, group := range byWorker(rows, func(r failed) string { return r.p.WorkerID }) {
-		cp := &driver.JobCompleteParams{WorkerID: group[0].p.WorkerID}
-		for _, r := range group {
-			cp.Jobs = append(cp.Jobs, driver.JobLease{ID: r.p.ID, Attempts: r.p.Attempts})
+	for _, group := range byWorker(held, func(p *driver.JobFailParams) string { return p.WorkerID }) {
+		cp := &driver.JobCompleteParams{WorkerID: group[0].WorkerID}
+		for _, p := range group {
+			cp.Jobs = append(cp.Jobs, driver.JobLease{ID: p.ID, Claim: p.Claim})
 		}
-		lost, err := d.JobCompleteMany(ctx, cp)
+		gone, err := d.JobCompleteMany(ctx, cp)
 		if err != nil {
 			return nil, fmt.Errorf("queue: fail jobs: %w", err)
 		}
-		for _, id := range lost {
-			r := byID[id]
-			if _, err := d.db.ExecContext(ctx, d.failUndo, r.uuid, r.p.Exception); err != nil {
-				return nil, fmt.Errorf("queue: fail jobs: take back the failed row of job %d: %w", id, err)
-			}
-			stale = append(stale, id)
+		if len(gone) > 0 {
+			// Held a moment ago: only an operator's clear or flush can
+			// have removed them since, and their failure stands.
+			d.log.Warn("queue: jobs failed for good were gone from Redis before their delete", "jobs", gone)
 		}
 	}
 	return stale, nil

@@ -335,7 +335,7 @@ func TestFailAndRetryFromFailed(t *testing.T) {
 	p.Payload = []byte(`{"uuid":"3f1c1a52-3f57-4d1c-9a0e-5d1d2f6b7c01","job":"SendInvoiceEmail","maxTries":5,"data":{"id":1}}`)
 	id := mustInsert(t, d, p)[0].ID
 	mustClaim(t, d, driver.JobClaimParams{Queues: []string{"emails"}})
-	stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: id, WorkerID: "w", Attempts: 1, Connection: "redis", Exception: "mail: smtp: 550 no such user\nstack"}})
+	stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: id, WorkerID: "w", Claim: 1, Connection: "redis", Exception: "mail: smtp: 550 no such user\nstack"}})
 	if err != nil || len(stale) > 0 {
 		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
@@ -382,7 +382,7 @@ func TestFailAndRetryFromFailed(t *testing.T) {
 
 	// A retry interrupted after the push and before the delete, run again,
 	// does not push twice.
-	if stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: got[0].ID, WorkerID: "w", Attempts: got[0].Attempts, Exception: "again"}}); err != nil || len(stale) > 0 {
+	if stale, err := d.JobFailMany(ctx, []*driver.JobFailParams{{ID: got[0].ID, WorkerID: "w", Claim: got[0].ClaimSeq, Exception: "again"}}); err != nil || len(stale) > 0 {
 		t.Fatalf("fail: stale %v, %v", stale, err)
 	}
 	f, err := d.FailedGet(ctx, p.UUID)

@@ -52,10 +52,10 @@ var dialect = &dbdriver.Dialect{
 		return "id IN (SELECT value FROM json_each(?))", []any{dbdriver.JSONIDs(ids)}
 	},
 	// The first condition finds the rows by rowid; the second, an
-	// uncorrelated subquery SQLite builds once, checks their attempts.
+	// uncorrelated subquery SQLite builds once, checks their claims.
 	LeaseList: func(leases []driver.JobLease) (string, []any) {
 		j := dbdriver.JSONLeases(leases)
-		return "id IN (SELECT value ->> 0 FROM json_each(?)) AND (id, attempts) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))", []any{j, j}
+		return "id IN (SELECT value ->> 0 FROM json_each(?)) AND (id, claim_seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))", []any{j, j}
 	},
 	Returning: true,
 	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
@@ -197,7 +197,7 @@ func claimSQL(n int) string {
 	const nowArg = "COALESCE(?1, " + now + ")"
 	var b strings.Builder
 	b.WriteString("UPDATE jobs SET attempts = attempts + " + dbdriver.ClaimCharge + ",\n  heartbeat_at = " + dbdriver.ClaimMark +
-		",\n  reserved_at = " + nowArg + ", reserved_by = ?2, lease_expires_at = " + nowArg + " + ?3\nWHERE id IN (SELECT id FROM (")
+		",\n  claim_seq = claim_seq + 1, reserved_at = " + nowArg + ", reserved_by = ?2, lease_expires_at = " + nowArg + " + ?3\nWHERE id IN (SELECT id FROM (")
 	for i := range n {
 		if i > 0 {
 			b.WriteString("\n  UNION ALL ")
