@@ -457,6 +457,10 @@ func (r *Runner) readClock(ctx context.Context) (now, follow time.Time, err erro
 	if err != nil {
 		return time.Time{}, time.Time{}, err
 	}
+	// A reading from time.Now (SystemClock) carries a monotonic reading,
+	// which Before would compare instead of the wall clock, hiding the
+	// very jumps looked for here: keep the wall clock only.
+	now = now.Round(0)
 	r.tickMu.Lock()
 	defer r.tickMu.Unlock()
 	// The estimate is taken at the instant the read began: the clock was
