@@ -88,3 +88,22 @@ func finishJobs(t testing.TB, db *store.DB, kind string) {
 	_, err := db.Exec(db.Rebind("DELETE FROM jobs WHERE kind = ?"), kind)
 	require.NoError(t, err)
 }
+
+// panicDispatcher panics on every insert, as a dispatcher with a bug would.
+type panicDispatcher struct{ db *store.DB }
+
+func (d *panicDispatcher) Insert(context.Context, queue.JobArgs, *queue.InsertOpts) (*queue.InsertResult, error) {
+	panic("dispatcher bug")
+}
+
+// panicTxDispatcher is panicDispatcher with InsertTx, which inserts the
+// job in the lock's transaction and then panics, leaving the transaction
+// open.
+type panicTxDispatcher struct{ panicDispatcher }
+
+func (d *panicTxDispatcher) InsertTx(ctx context.Context, tx *sql.Tx, args queue.JobArgs, opts *queue.InsertOpts) (*queue.InsertResult, error) {
+	if _, err := insertJobRow(ctx, d.db, tx, args); err != nil {
+		return nil, err
+	}
+	panic("dispatcher bug in a transaction")
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,6 +145,23 @@ type Runner struct {
 	cancel  context.CancelFunc
 	stopped chan struct{}
 
+	// tickMu guards the fields below, which outlive one Run, so a loop
+	// that serve's supervisor starts again on the same Runner keeps them.
+	tickMu sync.Mutex
+	// done is, per event name, the latest tick this process planned the
+	// event on (RunDue and the Run loop; RunTick and RunNow, run on
+	// demand, leave it alone). A tick at or before it is never planned
+	// again, wherever the clock goes.
+	done map[string]time.Time
+	// follow and followAt are the time the loop follows and the local
+	// monotonic instant it was taken (see readClock): the last reading of
+	// the clock that was not behind, carried forward while the clock is.
+	follow, followAt time.Time
+
+	// ticks counts the ticks in progress, which Run waits for before it
+	// returns.
+	ticks sync.WaitGroup
+
 	stMu   sync.Mutex
 	status Status
 }
@@ -212,6 +230,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		r.host = h + ":" + strconv.Itoa(os.Getpid())
 	}
 	r.sleep, r.mono = sleepCtx, time.Now
+	r.done = map[string]time.Time{}
 	return r, nil
 }
 
@@ -243,21 +262,30 @@ type Result struct {
 
 // RunDue runs every event due on the current tick (by the runner's clock)
 // and returns what each did. It fails, running nothing, when the clock
-// cannot be read.
+// cannot be read. It is `schedule run`, which cron starts every minute, so
+// it does not run a tick again after the clock went back: it leaves out an
+// event this Runner already planned on the tick or a later one, and an
+// OnOneServer event whose run on the tick or a later one, by any server,
+// is in schedule_runs (see runEvent). What it leaves out is logged, not
+// returned.
 func (r *Runner) RunDue(ctx context.Context) ([]Result, error) {
 	now, err := r.clock.Now(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.RunTick(ctx, now), nil
+	tick := Tick(now)
+	plan := r.claim(r.plan(tick.Add(-time.Minute), tick, false))
+	return r.runPlan(ctx, plan, true, tick.Minute() == 0, tick), nil
 }
 
 // RunTick runs every event due on the tick containing t, concurrently, and
 // waits for them. Events that use OnOneServer run here only if this process
-// is the first to claim them for the tick.
+// is the first to claim them for the tick. It runs the tick it is given
+// even if that tick ran already (`schedule run --time`, for recovery):
+// only an OnOneServer event's tick lock, kept an hour, holds it back.
 func (r *Runner) RunTick(ctx context.Context, t time.Time) []Result {
 	tick := Tick(t)
-	return r.runPlan(ctx, r.plan(tick.Add(-time.Minute), tick, false), tick.Minute() == 0, tick)
+	return r.runPlan(ctx, r.plan(tick.Add(-time.Minute), tick, false), false, tick.Minute() == 0, tick)
 }
 
 // planned is one event to run on a tick.
@@ -293,27 +321,89 @@ func (r *Runner) plan(last, tick time.Time, catchUp bool) []planned {
 	return out
 }
 
+// claim drops from plan each event this Runner already planned on the same
+// tick or a later one, and records the others' ticks as done. Within one
+// Run the loop's own last tick already keeps a tick from being planned
+// twice; claim is what holds across a loop that serve's supervisor starts
+// again on the same Runner, and across RunDue calls.
+func (r *Runner) claim(plan []planned) []planned {
+	r.tickMu.Lock()
+	defer r.tickMu.Unlock()
+	out := plan[:0]
+	for _, p := range plan {
+		if done, ok := r.done[p.e.name]; ok && !p.tick.After(done) {
+			r.log.Info("schedule: skipped", "event", p.e.name, "tick", tickString(p.e, p.tick),
+				"reason", "this process already ran this tick or a later one", "last_tick", tickString(p.e, done))
+			continue
+		}
+		r.done[p.e.name] = p.tick
+		out = append(out, p)
+	}
+	return out
+}
+
+// tickString formats a tick in the event's time zone, as the logs show it.
+func tickString(e *Event, tick time.Time) string {
+	return tick.In(e.loc).Format("2006-01-02 15:04 MST")
+}
+
+// outcomeAlreadyRan is what runEvent returns for an OnOneServer event
+// whose tick, or a later one, schedule_runs says ran already. It is
+// neither recorded nor returned by RunDue: the event did nothing.
+const outcomeAlreadyRan Outcome = "already_ran"
+
 // runPlan runs the planned events concurrently and waits for them; with
 // prune, it then prunes expired tick locks and old runs as of pruneAt.
-func (r *Runner) runPlan(ctx context.Context, plan []planned, prune bool, pruneAt time.Time) []Result {
+// With guarded (RunDue and the Run loop), OnOneServer events look in
+// schedule_runs before running (see runEvent).
+func (r *Runner) runPlan(ctx context.Context, plan []planned, guarded, prune bool, pruneAt time.Time) []Result {
 	out := make([]Result, len(plan))
 	var wg sync.WaitGroup
 	for i, p := range plan {
 		if p.missed {
-			r.log.Warn("schedule: running a missed tick's event once", "event", p.e.name,
-				"tick", p.tick.In(p.e.loc).Format("2006-01-02 15:04 MST"))
+			r.log.Warn("schedule: running a missed tick's event once", "event", p.e.name, "tick", tickString(p.e, p.tick))
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = r.runEvent(ctx, p.e, p.tick, true)
+			out[i] = r.runScheduled(ctx, p.e, p.tick, guarded)
 		}()
 	}
 	wg.Wait()
 	if prune && r.locks != nil {
 		r.prune(ctx, pruneAt)
 	}
-	return out
+	kept := out[:0]
+	for _, res := range out {
+		if res.Outcome != outcomeAlreadyRan {
+			kept = append(kept, res)
+		}
+	}
+	return kept
+}
+
+// runScheduled is runEvent for one event of a tick, in the event's own
+// goroutine, where nothing else would catch a panic: a panic in a
+// dispatcher, a lock or run-log statement or a driver is recovered here,
+// logged with the event's name and the stack, and recorded as a failed
+// run, so one bad event cannot take the scheduler (or the serve process
+// that embeds it) down. An overlap lock the event had claimed is left to
+// expire (claimTTL for a job): whether the job went into the queue before
+// the panic is unknown, and holding the event back a while is the safe
+// side.
+func (r *Runner) runScheduled(ctx context.Context, e *Event, tick time.Time, guarded bool) (res Result) {
+	started := time.Now()
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		res = Result{Event: e.name, Tick: tick, Outcome: OutcomeFailed, Err: fmt.Errorf("schedule: panic: %v", p)}
+		r.log.Error("schedule: panic while running an event", "event", e.name, "tick", tickString(e, tick),
+			"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		r.recordSafely(ctx, res, started)
+	}()
+	return r.runEvent(ctx, e, tick, true, guarded)
 }
 
 // RunNow runs the event named name at once, as `schedule test` does: it
@@ -327,16 +417,18 @@ func (r *Runner) RunNow(ctx context.Context, name string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return r.runEvent(ctx, e, Tick(now), false), nil
+	return r.runEvent(ctx, e, Tick(now), false, false), nil
 }
 
-// The loop's clock policy (docs/OPERATIONS.md, "The scheduler's clock").
+// The loop's clock policy (docs/OPERATIONS.md, "The database clock").
 const (
-	// maxRewindWait is how far the clock may go back behind the last tick
-	// run before the loop stops waiting for it to catch up: a clock that
-	// went back further is taken as a corrected clock, and the loop goes
-	// on from it.
-	maxRewindWait = 5 * time.Minute
+	// clockNoise is how far a reading of the clock may fall behind the
+	// time the loop follows before the clock counts as gone back. The
+	// estimate it is compared with is taken when the read begins, so a
+	// slow read makes the reading later, never earlier; the allowance
+	// covers the drift between the local monotonic clock and the
+	// database's and the resolution of the database's clock.
+	clockNoise = time.Second
 	// maxCatchUp is the longest gap after which the events due in the
 	// missed ticks still run once; after a longer gap (a clock that jumped
 	// hours ahead, a process suspended for hours) they are logged and
@@ -349,6 +441,48 @@ const (
 	wakeSlack = 20 * time.Millisecond
 )
 
+// readClock reads the runner's clock and returns the reading and the time
+// the loop follows. The followed time is the reading, unless the reading
+// is behind the followed time carried forward on the local monotonic
+// clock since it was last taken from the clock: then the clock went back,
+// and the followed time is that estimate. So the followed time never goes
+// back: the loop neither reaches a tick it ran again nor waits for the
+// clock to pass it, and it takes the clock again as soon as the clock
+// reads at or past the estimate. A clock that jumps forward is followed at
+// once.
+func (r *Runner) readClock(ctx context.Context) (now, follow time.Time, err error) {
+	before := r.mono()
+	now, err = r.clock.Now(ctx)
+	after := r.mono()
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	// A reading from time.Now (SystemClock) carries a monotonic reading,
+	// which Before would compare instead of the wall clock, hiding the
+	// very jumps looked for here: keep the wall clock only.
+	now = now.Round(0)
+	r.tickMu.Lock()
+	defer r.tickMu.Unlock()
+	// The estimate is taken at the instant the read began: the clock was
+	// read at or after it, so an honest reading is never behind it.
+	if !r.follow.IsZero() && now.Before(r.follow.Add(before.Sub(r.followAt)).Add(-clockNoise)) {
+		return now, r.follow.Add(after.Sub(r.followAt)), nil
+	}
+	// The reading is taken as of the instant the read ended, which
+	// places it at or behind the clock's true time, never ahead.
+	r.follow, r.followAt = now, after
+	return now, now, nil
+}
+
+// estimate is the followed time now, from its last reading and the local
+// monotonic clock; the loop uses it to guess the next minute boundary
+// while the clock cannot be read, never the local wall clock.
+func (r *Runner) estimate() time.Time {
+	r.tickMu.Lock()
+	defer r.tickMu.Unlock()
+	return r.follow.Add(r.mono().Sub(r.followAt))
+}
+
 // Run ticks on every minute boundary of the runner's clock (the database's,
 // by default) until ctx ends, then waits for the ticks in progress. Like
 // `schedule work`, it runs the current minute only when started within its
@@ -357,21 +491,25 @@ const (
 // start; afterwards an unreadable clock skips the tick, with a warning,
 // and the next one is tried.
 //
-// Each tick runs at most once per loop, and the loop never sleeps longer
-// than until the next minute boundary, so it follows the clock wherever
-// it goes:
-//   - the clock went back (by up to maxRewindWait behind the last tick
-//     run): the ticks already run are not run again; the loop waits, a
-//     minute at most per sleep, for the clock to pass them;
-//   - the clock went back further: the earlier readings were wrong; the
-//     loop logs it and goes on from the clock's minute (OnOneServer events
-//     still skip the ticks whose lock, kept an hour, says they ran);
+// Each tick runs at most once, and the loop never sleeps longer than until
+// the next minute boundary, so it looks at the clock at least once a
+// minute:
+//   - the clock went back, by any amount: the loop ticks on, on the local
+//     monotonic clock carried forward from the last reading that was not
+//     behind (see readClock), so the events due next still run on time
+//     and none runs twice; it takes the clock again once the clock catches
+//     up. A clock corrected back for good never catches up: the loop stays
+//     ahead of it by the correction until the process restarts. (The
+//     ticks already run are also remembered per event, so a loop started
+//     again on the same Runner, as serve's supervisor does, skips them;
+//     and OnOneServer events consult schedule_runs, so a process started
+//     after the jump does not run them again.)
 //   - the clock jumped forward, or ticks were missed (an unreadable clock,
 //     a suspended process): each event due in the missed ticks runs once,
 //     on the latest of them, unless the gap exceeds maxCatchUp; the ticks
 //     are not replayed one by one.
 func (r *Runner) Run(ctx context.Context) error {
-	now, err := r.clock.Now(ctx)
+	now, follow, err := r.readClock(ctx)
 	if err != nil {
 		r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), err })
 		if ctx.Err() != nil {
@@ -391,21 +529,16 @@ func (r *Runner) Run(ctx context.Context) error {
 			_ = rg.Stop(sctx) // Stop has logged a failure.
 		}()
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	last := Tick(now)
-	if now.Sub(last) < 2*time.Second {
+	defer r.ticks.Wait()
+	last := Tick(follow)
+	if follow.Sub(last) < 2*time.Second {
 		last = last.Add(-time.Minute)
 	}
-	// read and readAt are the last successful reading of the clock and
-	// the local monotonic instant it was taken: after a failed read, the
-	// next boundary is estimated from them, never from the local wall
-	// clock.
-	read, readAt := now, r.mono()
+	behind := false
 	first := true
 	for {
 		if !first {
-			now, err = r.clock.Now(ctx)
+			now, follow, err = r.readClock(ctx)
 		}
 		first = false
 		if ctx.Err() != nil {
@@ -413,44 +546,42 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		}
 		var wait time.Duration
-		switch tick := Tick(now); {
-		case err != nil:
+		if err != nil {
 			r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), err })
-			guess := read.Add(r.mono().Sub(readAt))
+			guess := r.estimate()
 			wait = Tick(guess).Add(time.Minute).Sub(guess) + wakeSlack
 			r.log.Warn("schedule: the clock cannot be read; tick skipped", "error", err, "retry_in", wait.Round(time.Millisecond).String())
-		case tick.After(last):
-			read, readAt = now, r.mono()
-			gap := tick.Sub(last)
-			catchUp := gap <= maxCatchUp
-			if missed := int(gap/time.Minute) - 1; missed > 0 {
-				r.log.Warn("schedule: ticks missed", "count", missed, "from", last.Add(time.Minute), "to", tick.Add(-time.Minute),
-					"catch_up", catchUp)
+		} else {
+			switch lag := follow.Sub(now); {
+			case lag > 0 && !behind:
+				behind = true
+				r.log.Warn("schedule: the clock went back; ticking on the monotonic clock until it catches up",
+					"now", now, "following", follow, "behind_by", lag.Round(time.Millisecond).String(), "last_tick", last)
+			case lag == 0 && behind:
+				behind = false
+				r.log.Info("schedule: the clock caught up; ticking on it again", "now", now)
 			}
-			plan := r.plan(last, tick, catchUp)
-			prune := tick.Truncate(time.Hour).After(last)
-			last = tick
-			r.setStatus(func(s *Status) { s.Heartbeat, s.LastTick, s.ClockError = time.Now(), tick, nil })
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.runPlan(ctx, plan, prune, tick)
-			}()
-			continue
-		case last.Sub(now) > maxRewindWait:
-			read, readAt = now, r.mono()
-			r.log.Warn("schedule: the clock went back; going on from it", "last_tick", last, "now", now)
-			last = tick
-			wait = tick.Add(time.Minute).Sub(now) + wakeSlack
-			r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), nil })
-		default:
-			// The current tick ran already, or the clock went back a
-			// little: sleep to the next boundary of the clock as read.
-			read, readAt = now, r.mono()
-			if tick.Before(last) {
-				r.log.Warn("schedule: the clock went back; waiting for it to pass the last tick run", "last_tick", last, "now", now)
+			if tick := Tick(follow); tick.After(last) {
+				gap := tick.Sub(last)
+				catchUp := gap <= maxCatchUp
+				if missed := int(gap/time.Minute) - 1; missed > 0 {
+					r.log.Warn("schedule: ticks missed", "count", missed, "from", last.Add(time.Minute), "to", tick.Add(-time.Minute),
+						"catch_up", catchUp)
+				}
+				plan := r.claim(r.plan(last, tick, catchUp))
+				prune := tick.Truncate(time.Hour).After(last)
+				last = tick
+				r.setStatus(func(s *Status) { s.Heartbeat, s.LastTick, s.ClockError = time.Now(), tick, nil })
+				r.ticks.Add(1)
+				go func() {
+					defer r.ticks.Done()
+					r.runPlan(ctx, plan, true, prune, tick)
+				}()
+				continue
 			}
-			wait = tick.Add(time.Minute).Sub(now) + wakeSlack
+			// The current tick ran already: sleep to the next minute
+			// boundary of the time followed.
+			wait = Tick(follow).Add(time.Minute).Sub(follow) + wakeSlack
 			r.setStatus(func(s *Status) { s.Heartbeat, s.ClockError = time.Now(), nil })
 		}
 		if err := r.sleep(ctx, wait); err != nil {
@@ -531,9 +662,14 @@ func newToken(host string) string {
 	return "run:" + host + ":" + hex.EncodeToString(b)
 }
 
-func (r *Runner) runEvent(ctx context.Context, e *Event, tick time.Time, scheduled bool) Result {
+// runEvent runs e on tick. A scheduled run of an OnOneServer event first
+// takes the tick's lock; a guarded one (RunDue and the loop) then also
+// looks in schedule_runs, since the lock is kept only an hour: a run of
+// this tick or a later one recorded by any server means the clock went
+// back and the tick ran already, so the event is skipped.
+func (r *Runner) runEvent(ctx context.Context, e *Event, tick time.Time, scheduled, guarded bool) Result {
 	res := Result{Event: e.name, Tick: tick}
-	log := r.log.With("event", e.name, "tick", tick.In(e.loc).Format("2006-01-02 15:04 MST"))
+	log := r.log.With("event", e.name, "tick", tickString(e, tick))
 	started := time.Now()
 	if scheduled && e.oneSrv {
 		ok, err := r.locks.Acquire(ctx, tickKey(e.name, tick), r.host, tickLockTTL)
@@ -547,6 +683,21 @@ func (r *Runner) runEvent(ctx context.Context, e *Event, tick time.Time, schedul
 			res.Outcome = OutcomeOtherServer
 			log.Info("schedule: skipped", "reason", "another server took this tick")
 			return res
+		}
+		if guarded {
+			latest, found, err := r.latestRecordedTick(ctx, e.name)
+			if err != nil {
+				res.Outcome, res.Err = OutcomeFailed, err
+				log.Error("schedule: run failed", "err", err)
+				r.record(ctx, res, started)
+				return res
+			}
+			if found && !latest.Before(tick) {
+				res.Outcome = outcomeAlreadyRan
+				log.Warn("schedule: skipped", "reason", "a run of this tick or a later one is recorded: the clock went back",
+					"last_tick", tickString(e, latest))
+				return res
+			}
 		}
 	}
 	token := newToken(r.host)
@@ -597,6 +748,30 @@ func (r *Runner) runEvent(ctx context.Context, e *Event, tick time.Time, schedul
 	}
 	r.record(ctx, res, started)
 	return res
+}
+
+// recentRuns is how many of an event's latest runs latestRecordedTick
+// reads: a short range of the (name, id) index, whatever the size of
+// schedule_runs (an every-minute event adds 1,440 rows a day). Runs are
+// recorded in tick order but for a few that finish out of order, so the
+// latest tick recorded is among them.
+const recentRuns = 64
+
+// latestRecordedTick returns the latest tick among the event's latest runs
+// in schedule_runs, by any server, and false when it has none. It reads
+// the primary pool, which another server's run was written to.
+func (r *Runner) latestRecordedTick(ctx context.Context, name string) (time.Time, bool, error) {
+	var tick sql.NullInt64
+	err := r.db.DB.QueryRowContext(ctx, r.db.Rebind(
+		"SELECT MAX(tick) FROM (SELECT tick FROM schedule_runs WHERE name = ? ORDER BY id DESC LIMIT ?) recent"),
+		name, recentRuns).Scan(&tick)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("schedule: latest run of %s: %w", name, err)
+	}
+	if !tick.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(tick.Int64, 0).UTC(), true, nil
 }
 
 // runFunc runs fn, turning a panic into an error so one bad task cannot
@@ -732,11 +907,29 @@ func (r *Runner) record(ctx context.Context, res Result, started time.Time) {
 	}
 }
 
+// recordSafely is record for a run that panicked: the panic may have come
+// from the database layer record uses, and a second one must not escape.
+func (r *Runner) recordSafely(ctx context.Context, res Result, started time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("schedule: panic while recording a run", "event", res.Event, "panic", fmt.Sprint(p))
+		}
+	}()
+	r.record(ctx, res, started)
+}
+
 // runRetention is how long schedule_runs keeps a run.
 const runRetention = 30 * 24 * time.Hour
 
 // prune removes expired tick locks and old runs, once an hour.
 func (r *Runner) prune(ctx context.Context, tick time.Time) {
+	// Pruning runs in the tick's goroutine, where a panic would end the
+	// process; the next hour tries again.
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("schedule: panic while pruning", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
 	if n, err := r.locks.PruneExpired(ctx, "schedule:"); err != nil {
 		r.log.Warn("schedule: prune locks", "err", err)
 	} else if n > 0 {

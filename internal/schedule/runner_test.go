@@ -100,6 +100,71 @@ func TestRunnerFuncFailureAndPanic(t *testing.T) {
 	require.Contains(t, last["panics"].Error, "oops")
 }
 
+func TestRunnerRecoversAPanicInDispatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		for _, tx := range []bool{false, true} {
+			t.Run(fmt.Sprintf("tx=%v", tx), func(t *testing.T) {
+				db, _ := openDB(t, d)
+				ctx := context.Background()
+				var disp Dispatcher = &panicDispatcher{db: db}
+				if tx {
+					disp = &panicTxDispatcher{panicDispatcher{db: db}}
+				}
+				logs := &syncBuffer{}
+				var fine atomic.Int32
+				r := newRunner(t, db, disp, "h1", logs,
+					Job(kindArgs{"Bad"}).Name("bad").WithoutOverlapping().OnOneServer(),
+					Func("fine", func(context.Context) error { fine.Add(1); return nil }),
+				)
+				tick := at(jakarta, "2026-11-27 10:05:00")
+				res := r.RunTick(ctx, tick)
+				require.Equal(t, map[string]Outcome{"bad": OutcomeFailed, "fine": OutcomeRan}, outcomes(res))
+				for _, res := range res {
+					if res.Event == "bad" {
+						require.ErrorContains(t, res.Err, "panic: dispatcher bug")
+					}
+				}
+				require.Equal(t, int32(1), fine.Load(), "the tick's other events ran")
+				require.Contains(t, logs.String(), "schedule: panic while running an event")
+				require.Contains(t, logs.String(), "event=bad")
+				require.Contains(t, logs.String(), "helpers_test.go", "the stack is logged, down to the panicking dispatcher")
+
+				last, err := r.Runs().Last(ctx)
+				require.NoError(t, err)
+				require.Equal(t, OutcomeFailed, last["bad"].Outcome, "the run is recorded as failed")
+				require.Contains(t, last["bad"].Error, "panic: dispatcher bug")
+				require.Equal(t, 0, countJobs(t, db, "Bad"), "the transaction the panic left open was rolled back")
+
+				// Whether a job went into the queue before the panic is
+				// unknown, so the overlap claim is kept until it expires.
+				res = r.RunTick(ctx, tick.Add(time.Minute))
+				require.Equal(t, OutcomeOverlapping, outcomes(res)["bad"])
+				expireLock(t, db, overlapKey("bad"))
+				res = r.RunTick(ctx, tick.Add(2*time.Minute))
+				require.Equal(t, OutcomeFailed, outcomes(res)["bad"], "tried again, it panics again, and is recovered again")
+				require.Equal(t, int32(3), fine.Load())
+			})
+		}
+	})
+}
+
+func TestRunLoopCarriesOnAfterAPanicInDispatch(t *testing.T) {
+	db, _ := openDB(t, store.SQLite)
+	// Off the hour: the hourly prune would delete these runs, which the
+	// local clock dates years before the fake clock's 2030.
+	s := &clockScript{t: t, db: db, disp: &panicDispatcher{db: db}, clock: &fakeClock{now: year2030("10:01:00.5")}, until: year2030("10:04:30")}
+	rec := s.run(Job(kindArgs{"Bad"}).Name("bad"), Func("fine", noop))
+	require.Equal(t, minutes("10:01", "10:04", 1), rec.ran()["fine"], "the loop carried on")
+	require.Equal(t, 4, rec.count("schedule: panic while running an event"))
+	runs, err := s.r.Runs().List(context.Background(), "bad", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 4)
+	for _, run := range runs {
+		require.Equal(t, OutcomeFailed, run.Outcome)
+		require.Contains(t, run.Error, "panic: dispatcher bug")
+	}
+}
+
 func TestRunnerOnOneServer(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		db, _ := openDB(t, d)
