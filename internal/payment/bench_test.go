@@ -8,7 +8,8 @@ import (
 )
 
 // BenchmarkHandleNotification measures the webhook's work per notification
-// (verify, store, lock, pay, queue hook, commit) on each backend:
+// (verify, ask the fake Midtrans' Status API over loopback, store, lock,
+// pay, queue hook, commit) on each backend:
 //
 //	go test -run XXX -bench HandleNotification ./internal/payment/
 func BenchmarkHandleNotification(b *testing.B) {
@@ -20,7 +21,7 @@ func BenchmarkHandleNotification(b *testing.B) {
 			bodies := make([][]byte, b.N)
 			for i := range bodies {
 				_, code := f.booking(b, tour, user, 1, BookingPending, false)
-				bodies[i] = signed(code, 150000, "settlement", "")
+				bodies[i] = f.notify(code, 150000, "settlement", "")
 			}
 			ctx := context.Background()
 			b.ResetTimer()

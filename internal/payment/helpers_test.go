@@ -213,6 +213,19 @@ func (f *fixture) state(t testing.TB, id int64) bookingState {
 	return s
 }
 
+// notify tells the fake Midtrans that the transaction of code is now in
+// status (as a payment would) and returns the signed notification it
+// sends for it, so that the Status API check agrees with it. The
+// transaction's amount is set the first time only, as at Midtrans.
+func (f *fixture) notify(code string, amount int64, status, fraud string) []byte {
+	f.fake.SetStatus(code, amount, status, fraud)
+	body, err := f.fake.Notification(code)
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
 // signed returns a correctly signed notification for a booking code.
 func signed(code string, amount int64, status, fraud string) []byte {
 	return midtrans.BuildNotification(testServerKey, midtrans.NotificationParams{
