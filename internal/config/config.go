@@ -354,7 +354,7 @@ func (c *Config) Dump() []string {
 		// Payments (issue 13, part B).
 		"PAYMENT_SIMULATOR": strconv.FormatBool(c.PaymentSimulator), "PAYMENT_REJECTED_RATE_LIMIT": strconv.Itoa(c.PaymentRejectedRateLimit),
 		"PAYMENT_REJECTED_STORE_LIMIT": strconv.Itoa(c.PaymentRejectedStoreLimit),
-		"BOOKING_EXPIRY_MINUTES": strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
+		"BOOKING_EXPIRY_MINUTES":       strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
 		"NOTIFY_SLACK_WEBHOOK_URL": c.NotifySlackWebhookURL, "NOTIFY_DISCORD_WEBHOOK_URL": c.NotifyDiscordWebhookURL,
 		"NOTIFY_WINDOW": strconv.Itoa(int(c.NotifyWindow.Seconds())), "QUEUE_MONITOR_MAX": strconv.Itoa(c.QueueMonitorMax),
 		"QUEUE_WAIT_THRESHOLDS": FormatWaitThresholds(c.QueueWaitThresholds), "LOG_LEVEL": c.LogLevel,
