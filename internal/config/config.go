@@ -351,10 +351,7 @@ func (c *Config) Dump() []string {
 		"MIDTRANS_SERVER_KEY": c.MidtransServerKey, "MIDTRANS_CLIENT_KEY": c.MidtransClientKey,
 		"MIDTRANS_IS_PRODUCTION": strconv.FormatBool(c.MidtransIsProduction), "MIDTRANS_SNAP_URL": c.MidtransSnapURL,
 		"MIDTRANS_API_URL": c.MidtransAPIURL, "MIDTRANS_VERIFY_STATUS": strconv.FormatBool(c.MidtransVerifyStatus),
-		// Payments (issue 13, part B).
-		"PAYMENT_SIMULATOR": strconv.FormatBool(c.PaymentSimulator), "PAYMENT_REJECTED_RATE_LIMIT": strconv.Itoa(c.PaymentRejectedRateLimit),
-		"PAYMENT_REJECTED_STORE_LIMIT": strconv.Itoa(c.PaymentRejectedStoreLimit),
-		"BOOKING_EXPIRY_MINUTES":       strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
+		"BOOKING_EXPIRY_MINUTES": strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
 		"NOTIFY_SLACK_WEBHOOK_URL": c.NotifySlackWebhookURL, "NOTIFY_DISCORD_WEBHOOK_URL": c.NotifyDiscordWebhookURL,
 		"NOTIFY_WINDOW": strconv.Itoa(int(c.NotifyWindow.Seconds())), "QUEUE_MONITOR_MAX": strconv.Itoa(c.QueueMonitorMax),
 		"QUEUE_WAIT_THRESHOLDS": FormatWaitThresholds(c.QueueWaitThresholds), "LOG_LEVEL": c.LogLevel,
@@ -362,6 +359,10 @@ func (c *Config) Dump() []string {
 		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
 	}
 	c.Retention.dump(vals)
+	// Payments (issue 13, part B).
+	vals["PAYMENT_SIMULATOR"] = strconv.FormatBool(c.PaymentSimulator)
+	vals["PAYMENT_REJECTED_RATE_LIMIT"] = strconv.Itoa(c.PaymentRejectedRateLimit)
+	vals["PAYMENT_REJECTED_STORE_LIMIT"] = strconv.Itoa(c.PaymentRejectedStoreLimit)
 	out := make([]string, 0, len(vals))
 	for k, v := range vals {
 		if secretKeys[k] && v != "" {
