@@ -166,10 +166,17 @@ func (f *fixture) user(t testing.TB) int64 {
 		"Ayu Lestari", "ayu-"+randHex(4)+"@example.com", "x", now, now)
 }
 
+// tour creates a tour departing in a month: late payments may still take
+// its seats.
 func (f *fixture) tour(t testing.TB, capacity int) int64 {
+	return f.tourDeparting(t, capacity, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
+}
+
+// tourDeparting creates a tour departing on date (YYYY-MM-DD).
+func (f *fixture) tourDeparting(t testing.TB, capacity int, date string) int64 {
 	now := time.Now().UTC()
 	return f.insert(t, `INSERT INTO tours (title, destination, description, departure_date, price, capacity, quota, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, "Bromo Sunrise & Madakaripura Waterfall", "Bromo", "", "2026-12-20", 150000, capacity, capacity, now, now)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, "Bromo Sunrise & Madakaripura Waterfall", "Bromo", "", date, 150000, capacity, capacity, now, now)
 }
 
 // booking creates a booking of quantity seats in status. Pending and paid

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -520,4 +521,58 @@ func TestNewRequiresServerKey(t *testing.T) {
 	_, err := New(Params{DB: f.db, Config: &cfg})
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "MIDTRANS_SERVER_KEY"))
+}
+
+// TestLatePaymentDepartedTour: a settlement for an expired or cancelled
+// booking whose tour departs today or has departed never takes seats back,
+// however many are free: the booking is flagged needs_refund and the
+// operators are told, once.
+func TestLatePaymentDepartedTour(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		user := f.user(t)
+		today := time.Now().In(f.cfg.AppTimezone)
+		for _, c := range []struct {
+			name, date, status string
+		}{
+			{"departed yesterday", today.AddDate(0, 0, -1).Format(time.DateOnly), BookingExpired},
+			{"departs today", today.Format(time.DateOnly), BookingCancelled},
+			{"departed last year", today.AddDate(-1, 0, 0).Format(time.DateOnly), BookingFailed},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tour := f.tourDeparting(t, 10, c.date)
+				id, code := f.booking(t, tour, user, 2, c.status, false)
+				late := len(f.latePayments())
+
+				out, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
+				require.NoError(t, err)
+				require.Equal(t, OutcomeNeedsRefund, out)
+				st := f.state(t, id)
+				require.Equal(t, c.status, st.Status)
+				require.True(t, st.NeedsRefund)
+				require.Equal(t, 10, st.Quota, "all ten seats are free and none was taken")
+				require.Equal(t, 0, f.paidCalls(id), "no e-ticket")
+				require.Equal(t, 1, f.lateCalls(id))
+				got := f.latePayments()
+				require.Len(t, got, late+1)
+				require.True(t, got[late].Departed)
+				require.Equal(t, c.status, got[late].Status)
+
+				out, err = f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
+				require.NoError(t, err)
+				require.Equal(t, OutcomeDuplicate, out)
+				require.Equal(t, 1, f.lateCalls(id))
+			})
+		}
+		// A tour departing tomorrow still takes its seats back.
+		tour := f.tourDeparting(t, 10, today.AddDate(0, 0, 1).Format(time.DateOnly))
+		id, code := f.booking(t, tour, user, 2, BookingExpired, false)
+		out, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
+		require.NoError(t, err)
+		require.Equal(t, OutcomePaidLate, out)
+		require.Equal(t, 8, f.state(t, id).Quota)
+		requireInvariant(t, f.db)
+	})
 }
