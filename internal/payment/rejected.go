@@ -33,6 +33,21 @@ const (
 	rejectedStoredKey     = "payment:rejected-stored"
 )
 
+// addressBuckets is how many counters the per-address limit spreads the
+// addresses over. Each counter is a row of queue_rate_limits that nothing
+// deletes, so the addresses are hashed into a fixed number of them: a
+// flood from a million addresses leaves at most this many rows. Two
+// addresses that share a bucket share a limit, which is harmless: the
+// limit only ever applies to rejected notifications, never to genuine
+// ones.
+const addressBuckets = 4096
+
+// addressBucket returns the limiter key of an address.
+func addressBucket(ip string) string {
+	sum := sha256.Sum256([]byte(addressKey(ip)))
+	return fmt.Sprintf("%s%03x", rejectedPerAddressKey, (int(sum[0])<<8|int(sum[1]))%addressBuckets)
+}
+
 // RetryAfterError is inside the error of a notification answered 429: the
 // HTTP handler sets Retry-After from it.
 type RetryAfterError struct {
@@ -84,7 +99,7 @@ func (s *Service) reject(ctx context.Context, rec notificationRecord, out Outcom
 	store := true
 	if s.limiter != nil && s.rejectedPerMinute > 0 && rec.RemoteIP != "" {
 		res, err := s.limiter.RateLimitHit(ctx, &driver.RateLimitHitParams{
-			Key: rejectedPerAddressKey + addressKey(rec.RemoteIP), Limit: s.rejectedPerMinute, Period: time.Minute})
+			Key: addressBucket(rec.RemoteIP), Limit: s.rejectedPerMinute, Period: time.Minute})
 		switch {
 		case err != nil:
 			s.log.ErrorContext(ctx, "payment: count rejected notification", append(logArgs, "err", err)...)

@@ -123,11 +123,17 @@ func TestRejectedNotificationsBounded(t *testing.T) {
 		// One IPv6 /64 is one address.
 		answered(time.Now(), 2*perAddress, func(i int) string { return fmt.Sprintf("2001:db8:0:1::%x", i+1) })
 		require.Positive(t, statuses[http.StatusTooManyRequests])
-		// The other half from one address each: none is throttled, and
-		// past the store limit none is stored.
+		// The other half from one address each: none is throttled unless
+		// its bucket of addresses (addressBuckets) has been sent more than
+		// the limit (the long run's 50,000 addresses fill them), and past
+		// the store limit none is stored.
+		hits := map[string]int{addressBucket("198.51.100.7"): total / 2, addressBucket("2001:db8:0:1::1"): 2 * perAddress}
 		for i := range total / 2 {
-			got := send(i, fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
-			require.NotEqual(t, http.StatusTooManyRequests, got)
+			ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+			hits[addressBucket(ip)]++
+			if got := send(i, ip); hits[addressBucket(ip)] <= perAddress {
+				require.NotEqual(t, http.StatusTooManyRequests, got, "%s is counted apart", ip)
+			}
 		}
 		t.Logf("%s: %d rejected callbacks answered %v", d, total+2*perAddress, statuses)
 		require.Greater(t, stored1+total/2, stored, "more were answered than may be stored")
@@ -163,7 +169,11 @@ func TestRejectedNotificationsBounded(t *testing.T) {
 		require.LessOrEqual(t, n, stored*hours, "rows kept")
 		require.LessOrEqual(t, bytes, n*RejectedPayloadBytes)
 		require.Positive(t, big, "some stored bodies were large")
-		t.Logf("%s: %d rows, %d bytes of body kept", d, n, bytes)
+		// The limiter's own rows are bounded too, however many addresses.
+		var counters int
+		require.NoError(t, f.db.QueryRow("SELECT COUNT(*) FROM queue_rate_limits").Scan(&counters))
+		require.LessOrEqual(t, counters, addressBuckets+1)
+		t.Logf("%s: %d rows, %d bytes of body kept; %d limiter rows", d, n, bytes, counters)
 
 		// Nothing changed, and a genuine notification from the throttled
 		// address is still applied.
@@ -210,6 +220,18 @@ func TestAddressKey(t *testing.T) {
 	} {
 		require.Equal(t, want, addressKey(in), in)
 	}
+}
+
+// TestAddressBuckets: an address always counts in the same bucket, an
+// IPv6 /64 in one, and a million addresses in at most addressBuckets.
+func TestAddressBuckets(t *testing.T) {
+	require.Equal(t, addressBucket("198.51.100.7"), addressBucket("198.51.100.7"))
+	require.Equal(t, addressBucket("2001:db8:0:1::1"), addressBucket("2001:db8:0:1::abcd"))
+	seen := map[string]bool{}
+	for i := range 1 << 20 {
+		seen[addressBucket(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))] = true
+	}
+	require.Len(t, seen, addressBuckets, "a million addresses fill every bucket and no more")
 }
 
 func TestHeadUTF8(t *testing.T) {
