@@ -93,7 +93,9 @@ func newRecord(d Delivery, received time.Time) notificationRecord {
 // order matters: the limiter is asked before anything is written, so an
 // address past its limit costs one counter update and stores nothing. If
 // the limiter cannot be asked, the rejection is answered but not stored:
-// nothing that cannot be counted may grow the table.
+// nothing that cannot be counted may grow the table. The log follows the
+// table: a warning per stored rejection, and one when the store limit is
+// reached; the rest is at debug level.
 func (s *Service) reject(ctx context.Context, rec notificationRecord, out Outcome, reason string, answer error) (Outcome, error) {
 	logArgs := []any{"outcome", string(out), "reason", reason, "order_id", clip(rec.OrderID, 64), "remote_ip", rec.RemoteIP}
 	store := true
@@ -111,8 +113,9 @@ func (s *Service) reject(ctx context.Context, rec notificationRecord, out Outcom
 				Message: "Too many rejected notifications from this address; retry later.",
 				Err:     &RetryAfterError{RetryAfter: res.RetryAfter}}
 		case res.Remaining == 0:
-			s.log.WarnContext(ctx, "payment: address reached its limit of rejected notifications; it is answered 429 for the rest of the minute",
-				append(logArgs, "limit_per_minute", s.rejectedPerMinute)...)
+			// Said with the record below, if it is stored: the log, too,
+			// grows no faster than the table.
+			logArgs = append(logArgs, "address_limit_reached", true, "limit_per_minute", s.rejectedPerMinute)
 		}
 	}
 	if store && s.limiter != nil && s.rejectedStorePerHour > 0 {
