@@ -1,11 +1,17 @@
 // Package payment takes bookings' payments through Midtrans: it creates the
 // Snap transaction a customer pays with, and it turns Midtrans' HTTP
 // notifications into booking state changes with a forward-only, idempotent
-// state machine. It also offers the payment simulator and the e-ticket page.
+// state machine. It also offers the payment simulator (only where it is
+// safe, behind signed links or the booking's owner), the e-ticket page, and
+// the job that expires the Snap transaction of a booking that was cancelled
+// or expired.
 //
-// The state machine, for a notification with a valid signature whose
-// gross_amount equals the booking's total, applied under the booking's row
-// lock:
+// A notification is applied only once its signature verifies, its
+// status_code fits its transaction_status, its gross_amount is the
+// booking's total and, unless MIDTRANS_VERIFY_STATUS is off, Midtrans'
+// Status API has confirmed the transaction's status: that answer, not the
+// notification, is what the state machine acts on. The state machine,
+// under the booking's row lock:
 //
 //	notification                    pending          paid        expired/cancelled/failed   refunded
 //	settlement, capture+accept      paid (+e-ticket) duplicate   paid again if seats are    ignored
@@ -23,6 +29,10 @@
 //	                                seats back       seats back  cleared (held no seats)
 //	partial_refund                  ignored          stays paid  recorded                   ignored
 //	                                                 (recorded)
+//
+// A tour "has departed" from its departure date (in APP_TIMEZONE): its
+// seats are never sold again, not even to a late payment of a booking that
+// once held them.
 //
 // A partial refund keeps a paid booking paid and its seats held: the
 // customer still travels (a fee or one of several travellers was refunded),
