@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
@@ -14,6 +15,7 @@ import (
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
 	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -48,6 +50,9 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 		return err
 	}
 	mail.AddWorkers(c.Workers(), sender)
+	// Without a server key (a worker beside a local serve) the jobs that
+	// expire Snap transactions fail at once instead of retrying.
+	payment.AddWorkers(c.Workers(), payments)
 	// Every worker sends the notifications and runs the queue check; with
 	// no webhook configured the send only marks leftover events skipped.
 	notifier, err := notifierFor(ctx, env, c)
@@ -60,7 +65,8 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 		// `queue monitor` run, the dashboard) notifies too.
 		env.onClose(queue.SubscribeQueueBusy(notifier.HandleQueueBusy))
 	}
-	if _, err := expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
+	if _, err := expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger,
+		OnExpiredTx: expireSnapsOnExpiredTx(db, c)}); err != nil {
 		return err
 	}
 	// The hourly prune: whatever the queue connection, the tables it
@@ -145,8 +151,8 @@ func mailLoader(cfg *config.Config, db *store.DB, payments *payment.Service) mai
 		switch {
 		case r.SnapRedirectURL.Valid && r.SnapRedirectURL.String != "":
 			m.PaymentURL = r.SnapRedirectURL.String
-		case cfg.SimulatorEnabled():
-			m.PaymentURL = cfg.AppURL + "/simulator/" + r.Code
+		case cfg.SimulatorEnabled() && payments != nil:
+			m.PaymentURL = payments.SimulatorURL(r.Code, r.ExpiresAt)
 		}
 		if payments != nil {
 			m.TicketURL = payments.TicketURL(r.BookingID)
@@ -195,6 +201,9 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 	}
 	s.Payments, err = payment.New(payment.Params{
 		DB: db, Config: cfg, Logger: logger,
+		// Rejected notifications are counted in the database, which
+		// every server shares whatever the queue connection.
+		Limiter: dbdriver.NewAdmin(db),
 		OnPaidTx: func(ctx context.Context, tx *sql.Tx, bookingID int64) error {
 			return mail.DispatchETicketTx(ctx, q, tx, bookingID)
 		},
@@ -202,24 +211,58 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		// flags the booking needs_refund: both commit, or Midtrans sends
 		// the payment again.
 		OnLatePaymentTx: func(ctx context.Context, tx *sql.Tx, p payment.LatePayment) error {
-			late := notify.LatePayment{BookingID: p.BookingID, Code: p.Code, Amount: p.Amount, Status: p.Status, TransactionID: p.TransactionID}
+			status := p.Status
+			if p.Departed {
+				// The message reads "arrived after it was expired and
+				// its tour departed; refund needed".
+				status += " and its tour departed"
+			}
+			late := notify.LatePayment{BookingID: p.BookingID, Code: p.Code, Amount: p.Amount, Status: status, TransactionID: p.TransactionID}
 			return notifier.RecordTx(ctx, tx, late.Event())
 		},
 		OnLatePayment: func(ctx context.Context, p payment.LatePayment) {
 			logger.Warn("payment arrived for a booking whose seats are gone; refund needed",
 				slog.String("booking", p.Code), slog.Int64("amount", p.Amount),
-				slog.String("status", p.Status), slog.String("transaction_id", p.TransactionID))
+				slog.String("status", p.Status), slog.Bool("departed", p.Departed), slog.String("transaction_id", p.TransactionID))
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	if s.FakeMidtrans != nil {
+		// The fake's Snap pages lead to the simulator, through a signed
+		// link that lasts the booking's hold, when the simulator is on.
+		var redirect func(orderID, token string) string
+		if cfg.SimulatorEnabled() {
+			redirect = func(orderID, _ string) string {
+				return s.Payments.SimulatorURL(orderID, time.Now().Add(cfg.BookingExpiry()))
+			}
+		}
+		s.FakeMidtrans.SetRedirectURL(redirect)
+	}
 	s.Bookings = booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
 		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
+		// A cancelled booking's Snap transaction is expired at Midtrans.
+		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
+			return payment.ExpireSnapsTx(ctx, tx, db.Dialect, q, []int64{b.ID})
+		}},
 	})
 	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db})
 	return s, nil
+}
+
+// expireSnapsOnExpiredTx returns the expiry hook that inserts, in the
+// transaction that expires bookings, the jobs that expire their Snap
+// transactions at Midtrans.
+func expireSnapsOnExpiredTx(db *store.DB, q payment.JobInserter) func(ctx context.Context, tx *sql.Tx, done []expiry.Expired) error {
+	return func(ctx context.Context, tx *sql.Tx, done []expiry.Expired) error {
+		ids := make([]int64, len(done))
+		for i, e := range done {
+			ids[i] = e.ID
+		}
+		return payment.ExpireSnapsTx(ctx, tx, db.Dialect, q, ids)
+	}
 }
 
 // bookingJobsTx returns the booking hook that inserts, in the booking's own

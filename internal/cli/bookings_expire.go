@@ -42,7 +42,14 @@ func runBookingsExpire(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	x, err := expiry.New(expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), ChunkSize: *chunk, Logger: logger})
+	// The queue takes the jobs that expire the released bookings' Snap
+	// transactions at Midtrans, inserted with each chunk.
+	q, err := openQueue(ctx, env, queueOptions{Logger: logger})
+	if err != nil {
+		return err
+	}
+	x, err := expiry.New(expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), ChunkSize: *chunk, Logger: logger,
+		OnExpiredTx: expireSnapsOnExpiredTx(db, q)})
 	if err != nil {
 		return err
 	}

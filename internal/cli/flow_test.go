@@ -231,6 +231,18 @@ func runBookingFlow(t *testing.T, d store.Dialect) {
 	api.do("POST", payPath, nil, nil, http.StatusOK, &pay2)
 	require.Equal(t, pay1.Data, pay2.Data, "a repeated pay call answers the same Snap transaction")
 
+	// In local mode the Snap page is the simulator, behind a signed link
+	// that only opens as it was signed (the invoice's too).
+	require.True(t, strings.HasPrefix(pay1.Data.RedirectURL, base+"/simulator/"+bk.Code+"?"), pay1.Data.RedirectURL)
+	invoiceLink := regexp.MustCompile(regexp.QuoteMeta(base+"/simulator/"+bk.Code) + `\?\S+`).FindString(inv.Text)
+	for _, link := range []string{pay1.Data.RedirectURL, invoiceLink} {
+		res, body := api.raw("GET", strings.TrimPrefix(link, base), false)
+		require.Equal(t, http.StatusOK, res.StatusCode, "%s: %s", link, body)
+		require.Contains(t, body, bk.Code)
+		res, body = api.raw("GET", strings.Replace(strings.TrimPrefix(link, base), "signature=", "signature=00", 1), false)
+		require.Equal(t, http.StatusForbidden, res.StatusCode, body)
+	}
+
 	// Settlement through the simulator: the booking becomes paid.
 	var sim struct {
 		Data struct {

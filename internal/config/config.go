@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/url"
@@ -19,7 +20,7 @@ import (
 // Config is the whole process configuration. It is loaded once and passed down;
 // nothing in Tripin reads the environment after Load.
 type Config struct {
-	AppEnv      string // local, production or testing
+	AppEnv      string // local, staging, production or testing
 	AppDebug    bool
 	AppURL      string
 	AppTimezone *time.Location
@@ -55,6 +56,22 @@ type Config struct {
 	MidtransSnapURL      string
 	MidtransAPIURL       string
 	MidtransVerifyStatus bool
+
+	// Payments (issue 13, part B): the simulator switch and the limits on
+	// rejected Midtrans notifications.
+
+	// PaymentSimulator is whether the payment simulator answers: on by
+	// default only in local mode, on elsewhere only when PAYMENT_SIMULATOR
+	// asks for it with Midtrans sandbox keys, never in production.
+	PaymentSimulator bool
+	// PaymentRejectedRateLimit is how many rejected notifications one
+	// client address may send per minute before it is answered 429 and
+	// nothing more of it is stored (0: no limit).
+	PaymentRejectedRateLimit int
+	// PaymentRejectedStoreLimit is how many rejected notifications are
+	// stored per hour, from all addresses together; past it they are
+	// still answered but not stored (0: no limit).
+	PaymentRejectedStoreLimit int
 
 	BookingExpiryMinutes int
 	BookingMaxQuantity   int
@@ -100,6 +117,8 @@ var Keys = append([]string{
 	"MAIL_FROM_ADDRESS", "MAIL_FROM_NAME", "MAIL_TEMPLATES_DIR",
 	"MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION", "MIDTRANS_SNAP_URL",
 	"MIDTRANS_API_URL", "MIDTRANS_VERIFY_STATUS",
+	// Payments (issue 13, part B).
+	"PAYMENT_SIMULATOR", "PAYMENT_REJECTED_RATE_LIMIT", "PAYMENT_REJECTED_STORE_LIMIT",
 	"BOOKING_EXPIRY_MINUTES", "BOOKING_MAX_QUANTITY",
 	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL", "NOTIFY_WINDOW",
 	"QUEUE_WAIT_THRESHOLDS", "QUEUE_MONITOR_MAX",
@@ -145,7 +164,7 @@ func FromMap(vals map[string]string) (*Config, error) {
 // parse reads every key through p.
 func parse(p *parser) (*Config, error) {
 	c := &Config{}
-	c.AppEnv = p.oneOf("APP_ENV", "local", "local", "production", "testing")
+	c.AppEnv = p.oneOf("APP_ENV", "local", "local", "staging", "production", "testing")
 	c.AppDebug = p.bool("APP_DEBUG", c.AppEnv == "local")
 	c.AppURL = p.url("APP_URL", "http://localhost:8080")
 	tzName := p.str("APP_TIMEZONE", "Asia/Jakarta")
@@ -212,10 +231,18 @@ func parse(p *parser) (*Config, error) {
 	}
 	c.MidtransSnapURL = p.url("MIDTRANS_SNAP_URL", snap)
 	c.MidtransAPIURL = p.url("MIDTRANS_API_URL", api)
-	c.MidtransVerifyStatus = p.bool("MIDTRANS_VERIFY_STATUS", false)
+	// A notification's signature does not cover transaction_status, so
+	// every notification is confirmed with the Status API unless an
+	// operator turns it off (an escape hatch for a Midtrans outage).
+	c.MidtransVerifyStatus = p.bool("MIDTRANS_VERIFY_STATUS", true)
 	if c.AppEnv == "production" && c.MidtransServerKey == "" {
 		p.fail("MIDTRANS_SERVER_KEY", "is required when APP_ENV=production")
 	}
+
+	// Payments (issue 13, part B).
+	c.PaymentSimulator = p.paymentSimulator(c)
+	c.PaymentRejectedRateLimit = p.intRange("PAYMENT_REJECTED_RATE_LIMIT", DefaultPaymentRejectedRateLimit, 0, 1_000_000)
+	c.PaymentRejectedStoreLimit = p.intRange("PAYMENT_REJECTED_STORE_LIMIT", DefaultPaymentRejectedStoreLimit, 0, 1_000_000)
 
 	// A payment page needs at least a minute of hold left, so the hold is at
 	// least two minutes.
@@ -248,9 +275,66 @@ func (c *Config) BookingExpiry() time.Duration {
 // IsProduction reports whether APP_ENV=production.
 func (c *Config) IsProduction() bool { return c.AppEnv == "production" }
 
-// SimulatorEnabled reports whether the payment simulator may answer: never in
-// production or against Midtrans' production endpoints.
-func (c *Config) SimulatorEnabled() bool { return !c.IsProduction() && !c.MidtransIsProduction }
+// SimulatorEnabled reports whether the payment simulator may answer
+// (PAYMENT_SIMULATOR): in local mode by default, elsewhere only when asked
+// for with sandbox keys, and never in production or against Midtrans'
+// production endpoints.
+func (c *Config) SimulatorEnabled() bool { return c.PaymentSimulator }
+
+// The defaults of the payment keys (issue 13, part B).
+const (
+	// DefaultPaymentRejectedRateLimit lets a client address send 30
+	// rejected notifications a minute: far more than a misconfigured but
+	// honest sender needs to be noticed, far fewer than a flood.
+	DefaultPaymentRejectedRateLimit = 30
+	// DefaultPaymentRejectedStoreLimit stores at most 500 rejected
+	// notifications an hour: with the 3-day retention of rejected ones,
+	// at most 36,000 rows of about 1.5 KiB each (about 50 MiB).
+	DefaultPaymentRejectedStoreLimit = 500
+)
+
+// sandboxServerKeyPrefix starts every Midtrans sandbox server key;
+// production keys start with "Mid-server-".
+const sandboxServerKeyPrefix = "SB-"
+
+// paymentSimulator reads PAYMENT_SIMULATOR. Unset, the simulator is on in
+// local mode only. Set to true, it must be safe: the simulator marks
+// bookings paid without any money moving, so it is refused at start in
+// production, against Midtrans' production endpoints, and outside local
+// mode with anything but a sandbox server key.
+func (p *parser) paymentSimulator(c *Config) bool {
+	const key = "PAYMENT_SIMULATOR"
+	safe := ""
+	switch {
+	case c.IsProduction():
+		safe = "must not be true when APP_ENV=production: the simulator marks bookings paid without a payment"
+	case c.MidtransIsProduction:
+		safe = "must not be true when MIDTRANS_IS_PRODUCTION=true: the simulator marks bookings paid without a payment"
+	case c.MidtransServerKey != "" && !strings.HasPrefix(c.MidtransServerKey, sandboxServerKeyPrefix):
+		safe = "needs a Midtrans sandbox server key (SB-Mid-server-…)"
+	case c.AppEnv != "local" && c.MidtransServerKey == "":
+		safe = "needs Midtrans sandbox keys outside APP_ENV=local: set MIDTRANS_SERVER_KEY to an SB-Mid-server-… key"
+	}
+	if p.str(key, "") == "" {
+		return c.AppEnv == "local" && safe == ""
+	}
+	on := p.bool(key, false)
+	if on && safe != "" {
+		p.fail(key, safe)
+		return false
+	}
+	return on
+}
+
+// SigningKey returns the secret Tripin signs its links with (the payment
+// simulator's). It is derived from MIDTRANS_SERVER_KEY, domain-separated
+// so that a signature says nothing about the server key, until APP_KEY
+// exists to take its place; callers read it when they sign, after any
+// local stand-in key has been put into the configuration.
+func (c *Config) SigningKey() []byte {
+	k := sha256.Sum256([]byte("tripin link signing key\x00" + c.MidtransServerKey))
+	return k[:]
+}
 
 // Dump returns every key with its effective value, secrets masked, sorted by
 // key. It is what `tripin config` style diagnostics may print.
@@ -275,6 +359,10 @@ func (c *Config) Dump() []string {
 		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
 	}
 	c.Retention.dump(vals)
+	// Payments (issue 13, part B).
+	vals["PAYMENT_SIMULATOR"] = strconv.FormatBool(c.PaymentSimulator)
+	vals["PAYMENT_REJECTED_RATE_LIMIT"] = strconv.Itoa(c.PaymentRejectedRateLimit)
+	vals["PAYMENT_REJECTED_STORE_LIMIT"] = strconv.Itoa(c.PaymentRejectedStoreLimit)
 	out := make([]string, 0, len(vals))
 	for k, v := range vals {
 		if secretKeys[k] && v != "" {

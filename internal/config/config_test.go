@@ -34,7 +34,7 @@ func TestMySQLDefaults(t *testing.T) {
 
 func TestInvalidValuesNameTheKey(t *testing.T) {
 	cases := map[string]map[string]string{
-		"APP_ENV":                  {"APP_ENV": "staging"},
+		"APP_ENV":                  {"APP_ENV": "development"},
 		"APP_TIMEZONE":             {"APP_TIMEZONE": "Mars/Olympus"},
 		"DB_CONNECTION":            {"DB_CONNECTION": "oracle"},
 		"DB_PORT":                  {"DB_PORT": "abc"},
@@ -162,7 +162,7 @@ func TestRetentionDefaults(t *testing.T) {
 	require.Equal(t, Retention{
 		FailedJobs: 7 * day, Batches: 7 * day, CompletedJobs: day, JobMetrics: 30 * day,
 		QueueProcesses: time.Hour, IdempotencyKeys: day, SentEmails: 90 * day,
-		PaymentNotifications: 365 * day, RejectedPaymentNotifications: 7 * day,
+		PaymentNotifications: 365 * day, RejectedPaymentNotifications: 3 * day,
 		OpsNotifications: 30 * day, ScheduleRuns: 30 * day, ExpiredTokens: day, ChunkSize: 1000,
 	}, c.Retention)
 	require.Less(t, c.Retention.RejectedPaymentNotifications, c.Retention.PaymentNotifications,
@@ -227,4 +227,88 @@ func TestRedisQueuePrefixFromEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "staging:queue:", c.RedisQueuePrefix)
 	require.Equal(t, 120*24*time.Hour, c.Retention.SentEmails)
+}
+
+// TestPaymentSimulatorSwitch: the simulator is on by default in local mode
+// only; PAYMENT_SIMULATOR=true turns it on elsewhere with sandbox keys and
+// stops the process in production, against Midtrans' production endpoints
+// or with a production key.
+func TestPaymentSimulatorSwitch(t *testing.T) {
+	const sandbox, live = "SB-Mid-server-abc123", "Mid-server-abc123"
+	on := []map[string]string{
+		{},
+		{"APP_ENV": "local", "MIDTRANS_SERVER_KEY": sandbox},
+		{"APP_ENV": "local", "PAYMENT_SIMULATOR": "true"},
+		{"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": sandbox, "PAYMENT_SIMULATOR": "true"},
+		{"APP_ENV": "testing", "MIDTRANS_SERVER_KEY": sandbox, "PAYMENT_SIMULATOR": "on"},
+	}
+	off := []map[string]string{
+		{"APP_ENV": "local", "PAYMENT_SIMULATOR": "false"},
+		{"APP_ENV": "local", "MIDTRANS_IS_PRODUCTION": "true"},
+		{"APP_ENV": "local", "MIDTRANS_SERVER_KEY": live},
+		{"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": sandbox},
+		{"APP_ENV": "testing", "MIDTRANS_SERVER_KEY": sandbox},
+		{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": live},
+		{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": sandbox, "PAYMENT_SIMULATOR": "false"},
+	}
+	refused := []struct {
+		want string
+		vals map[string]string
+	}{
+		{"APP_ENV=production", map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": sandbox, "PAYMENT_SIMULATOR": "true"}},
+		{"MIDTRANS_IS_PRODUCTION=true", map[string]string{"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": sandbox, "MIDTRANS_IS_PRODUCTION": "true", "PAYMENT_SIMULATOR": "true"}},
+		{"MIDTRANS_IS_PRODUCTION=true", map[string]string{"APP_ENV": "local", "MIDTRANS_IS_PRODUCTION": "true", "PAYMENT_SIMULATOR": "true"}},
+		{"SB-Mid-server", map[string]string{"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": live, "PAYMENT_SIMULATOR": "true"}},
+		{"sandbox keys", map[string]string{"APP_ENV": "testing", "PAYMENT_SIMULATOR": "true"}},
+	}
+	for _, vals := range on {
+		c, err := FromMap(vals)
+		require.NoError(t, err, "%v", vals)
+		require.True(t, c.SimulatorEnabled(), "%v", vals)
+	}
+	for _, vals := range off {
+		c, err := FromMap(vals)
+		require.NoError(t, err, "%v", vals)
+		require.False(t, c.SimulatorEnabled(), "%v", vals)
+	}
+	for _, r := range refused {
+		_, err := FromMap(r.vals)
+		var ce *Error
+		require.ErrorAs(t, err, &ce, "%v", r.vals)
+		require.Equal(t, "PAYMENT_SIMULATOR", ce.Key)
+		require.Contains(t, err.Error(), r.want)
+		require.NotContains(t, err.Error(), "\n")
+		require.NotContains(t, err.Error(), "abc123", "the key itself is not repeated")
+	}
+}
+
+// TestPaymentDefaults: notifications are confirmed with the Status API
+// unless turned off, and rejected notifications are limited by default,
+// 0 meaning no limit.
+func TestPaymentDefaults(t *testing.T) {
+	c, err := FromMap(map[string]string{})
+	require.NoError(t, err)
+	require.True(t, c.MidtransVerifyStatus)
+	require.Equal(t, DefaultPaymentRejectedRateLimit, c.PaymentRejectedRateLimit)
+	require.Equal(t, DefaultPaymentRejectedStoreLimit, c.PaymentRejectedStoreLimit)
+	require.Equal(t, 3*24*time.Hour, c.Retention.RejectedPaymentNotifications)
+
+	c, err = FromMap(map[string]string{"MIDTRANS_VERIFY_STATUS": "false", "PAYMENT_REJECTED_RATE_LIMIT": "0", "PAYMENT_REJECTED_STORE_LIMIT": "0"})
+	require.NoError(t, err)
+	require.False(t, c.MidtransVerifyStatus)
+	require.Zero(t, c.PaymentRejectedRateLimit)
+	require.Zero(t, c.PaymentRejectedStoreLimit)
+	for _, key := range []string{"PAYMENT_REJECTED_RATE_LIMIT", "PAYMENT_REJECTED_STORE_LIMIT"} {
+		_, err := FromMap(map[string]string{key: "-1"})
+		var ce *Error
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, key, ce.Key)
+	}
+
+	// The signing key follows the server key and is not the server key.
+	a, _ := FromMap(map[string]string{"MIDTRANS_SERVER_KEY": "SB-Mid-server-one"})
+	b, _ := FromMap(map[string]string{"MIDTRANS_SERVER_KEY": "SB-Mid-server-two"})
+	require.Len(t, a.SigningKey(), 32)
+	require.NotEqual(t, a.SigningKey(), b.SigningKey())
+	require.NotContains(t, string(a.SigningKey()), "SB-Mid-server-one")
 }

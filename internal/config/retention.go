@@ -66,7 +66,7 @@ const (
 	DefaultIdempotencyKeysRetention              = 24 * time.Hour
 	DefaultSentEmailsRetention                   = 90 * 24 * time.Hour
 	DefaultPaymentNotificationsRetention         = 365 * 24 * time.Hour
-	DefaultRejectedPaymentNotificationsRetention = 7 * 24 * time.Hour
+	DefaultRejectedPaymentNotificationsRetention = 3 * 24 * time.Hour
 	DefaultOpsNotificationsRetention             = 30 * 24 * time.Hour
 	DefaultScheduleRunsRetention                 = 30 * 24 * time.Hour
 	DefaultExpiredTokensRetention                = 24 * time.Hour

@@ -73,6 +73,13 @@ type Deps struct {
 	// OnReleaseTx hooks run); without it a chunk is expired with one
 	// set-based update, which is several times faster.
 	Releaser Releaser
+	// OnExpiredTx, when set, runs inside each transaction that expired
+	// bookings, with the bookings it expired, whichever way they were
+	// released: the Snap transactions of those bookings are expired at
+	// Midtrans by jobs it inserts (payment.ExpireSnapsTx), so that they
+	// exist if and only if the bookings were expired. An error rolls the
+	// transaction back.
+	OnExpiredTx func(ctx context.Context, tx *sql.Tx, expired []Expired) error
 	// ChunkSize bounds the bookings per transaction (DefaultChunkSize).
 	ChunkSize int
 	Logger    *slog.Logger
@@ -86,6 +93,7 @@ type Expirer struct {
 	db       *store.DB
 	expiry   time.Duration
 	releaser Releaser
+	onTx     func(ctx context.Context, tx *sql.Tx, expired []Expired) error
 	chunk    int
 	log      *slog.Logger
 	now      func() time.Time
@@ -99,7 +107,7 @@ func New(deps Deps) (*Expirer, error) {
 	if deps.Expiry <= 0 {
 		return nil, fmt.Errorf("expiry: expiry %s must be positive", deps.Expiry)
 	}
-	x := &Expirer{db: deps.DB, expiry: deps.Expiry, releaser: deps.Releaser, chunk: deps.ChunkSize, log: deps.Logger, now: deps.Now}
+	x := &Expirer{db: deps.DB, expiry: deps.Expiry, releaser: deps.Releaser, onTx: deps.OnExpiredTx, chunk: deps.ChunkSize, log: deps.Logger, now: deps.Now}
 	if x.chunk <= 0 {
 		x.chunk = DefaultChunkSize
 	}
@@ -251,8 +259,19 @@ func (x *Expirer) Sweep(ctx context.Context) (*SweepResult, error) {
 }
 
 // expireTx expires locked candidates, through the Releaser when there is
-// one, and returns those it expired.
+// one, runs OnExpiredTx on them, and returns those it expired.
 func (x *Expirer) expireTx(ctx context.Context, tx *sql.Tx, due []store.ExpiryCandidate, now time.Time) ([]Expired, error) {
+	out, err := x.releaseTx(ctx, tx, due, now)
+	if err != nil || x.onTx == nil || len(out) == 0 {
+		return out, err
+	}
+	if err := x.onTx(ctx, tx, out); err != nil {
+		return nil, fmt.Errorf("expiry: on expired: %w", err)
+	}
+	return out, nil
+}
+
+func (x *Expirer) releaseTx(ctx context.Context, tx *sql.Tx, due []store.ExpiryCandidate, now time.Time) ([]Expired, error) {
 	out := make([]Expired, 0, len(due))
 	if x.releaser == nil {
 		if err := x.db.ExpiryExpireTx(ctx, tx, due, now); err != nil {

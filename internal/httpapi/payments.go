@@ -9,8 +9,8 @@ import (
 // MountPayments returns a Params.Mount function that adds the payment
 // routes (see payment.Handlers) to the API: the Midtrans callback, the
 // payment simulator, POST /api/bookings/{id}/pay and the e-ticket page.
-// It gives the handlers the server's authentication and error writer, so
-// their answers have the API's shape. h.Service and h.Config must be set
+// It gives the handlers the server's authentication, error writer and
+// client address, so their answers have the API's shape. h.Service and h.Config must be set
 // before the server takes requests.
 func MountPayments(h *payment.Handlers) func(mux *http.ServeMux, s *Server) {
 	return func(mux *http.ServeMux, s *Server) {
@@ -25,6 +25,9 @@ func MountPayments(h *payment.Handlers) func(mux *http.ServeMux, s *Server) {
 			}
 			return u.ID, u.IsAdmin, true
 		}
+		// Rejected notifications are limited per client address, as the
+		// server sees it behind its proxies.
+		h.ClientIP = clientIP
 		h.Mount(mux, s.RequireUser)
 	}
 }

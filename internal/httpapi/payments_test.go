@@ -29,6 +29,7 @@ func TestPaymentFlow(t *testing.T) {
 		t.Cleanup(fake.Close)
 		pcfg, err := config.FromMap(map[string]string{
 			"APP_ENV": "testing", "MIDTRANS_SERVER_KEY": key, "MIDTRANS_SNAP_URL": fake.URL, "MIDTRANS_API_URL": fake.URL,
+			"PAYMENT_SIMULATOR": "true",
 		})
 		require.NoError(t, err)
 		h := &payment.Handlers{Config: pcfg}
@@ -110,14 +111,19 @@ func TestPaymentFlow(t *testing.T) {
 		res = a.do("GET", path+"00", "", nil)
 		require.Equal(t, 404, res.Status)
 
-		// The simulator drives a second booking to a refund.
+		// The simulator drives a second booking to a refund, for its owner
+		// only.
 		res = a.do("POST", "/api/bookings", tok, map[string]any{"tour_id": tour.ID, "quantity": 1})
 		require.Equal(t, 201, res.Status)
 		code2 := res.data()["code"].(string)
 		res = a.do("POST", "/api/payments/simulate", "", map[string]any{"order_id": code2, "transaction_status": "settlement"})
+		require.Equal(t, 401, res.Status, string(res.Raw))
+		res = a.do("POST", "/api/payments/simulate", other, map[string]any{"order_id": code2, "transaction_status": "settlement"})
+		require.Equal(t, 404, res.Status, string(res.Raw))
+		res = a.do("POST", "/api/payments/simulate", tok, map[string]any{"order_id": code2, "transaction_status": "settlement"})
 		require.Equal(t, 200, res.Status, string(res.Raw))
 		require.Equal(t, "paid", res.data()["outcome"])
-		res = a.do("POST", "/api/payments/simulate", "", map[string]any{"order_id": code2, "transaction_status": "refund"})
+		res = a.do("POST", "/api/payments/simulate", tok, map[string]any{"order_id": code2, "transaction_status": "refund"})
 		require.Equal(t, "refunded", res.data()["outcome"])
 		require.Equal(t, 8, a.quota(tour.ID))
 		a.requireInvariant()

@@ -84,6 +84,11 @@ func FuzzHandleNotification(f *testing.F) {
 			}
 		}
 
+		// Midtrans' Status API, asked before anything changes, agrees
+		// with the notification about the booking's transaction.
+		if len(raw) == 0 && orderID == code {
+			fx.fake.SetStatus(code, 300000, status, fraud)
+		}
 		out, err := fx.svc.HandleNotification(ctx, body)
 		if err != nil {
 			var ae *apperr.Error
@@ -111,13 +116,16 @@ func FuzzHandleNotification(f *testing.F) {
 		}
 		amount, aerr := midtrans.ParseAmount(n.GrossAmount)
 		if verified && n.OrderID == code && aerr == nil && amount == 300000 && n.StatusCode == "200" &&
-			classify(n.TransactionStatus, n.FraudStatus) == evPaid {
+			classify(n.TransactionStatus, n.FraudStatus) == evPaid && len(raw) == 0 {
 			if out != OutcomePaid || st.Status != BookingPaid {
 				t.Fatalf("a verified payment did not pay: outcome %q, booking %+v", out, st)
 			}
 		}
 		if verified && (aerr != nil || amount != 300000) && st.Status != BookingPending {
 			t.Fatalf("a wrong amount changed the booking: %+v", st)
+		}
+		if verified && !midtrans.StatusCodeFits(n.StatusCode, n.TransactionStatus, n.FraudStatus) && st.Status != BookingPending {
+			t.Fatalf("a status_code that does not fit its status changed the booking: %+v", st)
 		}
 		requireInvariant(t, fx.db)
 	})

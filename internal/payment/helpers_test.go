@@ -166,10 +166,17 @@ func (f *fixture) user(t testing.TB) int64 {
 		"Ayu Lestari", "ayu-"+randHex(4)+"@example.com", "x", now, now)
 }
 
+// tour creates a tour departing in a month: late payments may still take
+// its seats.
 func (f *fixture) tour(t testing.TB, capacity int) int64 {
+	return f.tourDeparting(t, capacity, time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
+}
+
+// tourDeparting creates a tour departing on date (YYYY-MM-DD).
+func (f *fixture) tourDeparting(t testing.TB, capacity int, date string) int64 {
 	now := time.Now().UTC()
 	return f.insert(t, `INSERT INTO tours (title, destination, description, departure_date, price, capacity, quota, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, "Bromo Sunrise & Madakaripura Waterfall", "Bromo", "", "2026-12-20", 150000, capacity, capacity, now, now)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, "Bromo Sunrise & Madakaripura Waterfall", "Bromo", "", date, 150000, capacity, capacity, now, now)
 }
 
 // booking creates a booking of quantity seats in status. Pending and paid
@@ -211,6 +218,19 @@ func (f *fixture) state(t testing.TB, id int64) bookingState {
 	require.NoError(t, err)
 	s.TxStatus = tx.String
 	return s
+}
+
+// notify tells the fake Midtrans that the transaction of code is now in
+// status (as a payment would) and returns the signed notification it
+// sends for it, so that the Status API check agrees with it. The
+// transaction's amount is set the first time only, as at Midtrans.
+func (f *fixture) notify(code string, amount int64, status, fraud string) []byte {
+	f.fake.SetStatus(code, amount, status, fraud)
+	body, err := f.fake.Notification(code)
+	if err != nil {
+		panic(err)
+	}
+	return body
 }
 
 // signed returns a correctly signed notification for a booking code.

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,10 +21,10 @@ import (
 // Handlers are the HTTP endpoints of payments. The API server mounts them
 // with Mount, giving them its authentication and error writer:
 //
-//	POST /api/midtrans/callback      Callback       public (Midtrans signs it)
-//	POST /api/payments/simulate      Simulate       public, 404 unless the simulator is enabled
-//	GET  /simulator/{code}           SimulatorPage  public, 404 unless the simulator is enabled
-//	POST /simulator/{code}           SimulatorForm  public, 404 unless the simulator is enabled
+//	POST /api/midtrans/callback      Callback       public (Midtrans signs it; rejected ones limited per address)
+//	POST /api/payments/simulate      Simulate       the booking's owner or an admin; 404 unless the simulator is enabled
+//	GET  /simulator/{code}           SimulatorPage  a signed link (SimulatorURL); 404 unless the simulator is enabled
+//	POST /simulator/{code}           SimulatorForm  a signed link (SimulatorURL); 404 unless the simulator is enabled
 //	POST /api/bookings/{id}/pay      Pay            authenticated user (the booking's owner)
 //	GET  /api/bookings/{id}/ticket   Ticket         owner or admin, or a signed link (TicketURL)
 type Handlers struct {
@@ -36,13 +37,26 @@ type Handlers struct {
 	// WriteError answers with err in the API's error shape; nil uses an
 	// equivalent local writer.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
+	// ClientIP returns the address a request came from, by the server's
+	// proxy rules; nil uses the connection's address. Rejected
+	// notifications are limited per address.
+	ClientIP func(r *http.Request) string
 }
 
 // Mount registers every payment route on mux. requireUser wraps the routes
 // that need a logged-in user (the server's RequireUser).
 func (h *Handlers) Mount(mux *http.ServeMux, requireUser func(http.HandlerFunc) http.Handler) {
 	mux.HandleFunc("POST /api/midtrans/callback", h.Callback)
-	mux.HandleFunc("POST /api/payments/simulate", h.Simulate)
+	authSimulate := requireUser(h.Simulate)
+	mux.HandleFunc("POST /api/payments/simulate", func(w http.ResponseWriter, r *http.Request) {
+		// Where the simulator is off the route does not exist, for the
+		// logged-in and the anonymous alike: 404 before any 401.
+		if !h.Config.SimulatorEnabled() {
+			h.notFound(w, r)
+			return
+		}
+		authSimulate.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /simulator/{code}", h.SimulatorPage)
 	mux.HandleFunc("POST /simulator/{code}", h.SimulatorForm)
 	mux.Handle("POST /api/bookings/{id}/pay", requireUser(h.Pay))
@@ -57,10 +71,12 @@ func (h *Handlers) Mount(mux *http.ServeMux, requireUser func(http.HandlerFunc) 
 	})
 }
 
-// Callback receives a Midtrans HTTP notification. It answers 200 as soon as
-// the notification is stored and applied (a few milliseconds: no network
-// call unless MIDTRANS_VERIFY_STATUS is on), 400 for a malformed body, 403
-// for a bad signature, 404 for an unknown order and 422 for a wrong amount.
+// Callback receives a Midtrans HTTP notification. It answers 200 once the
+// notification is confirmed with the Status API, stored and applied, 400
+// for a malformed body, 403 for a bad signature, 404 for an unknown order
+// or transaction, 422 for a wrong amount or status_code, 429 (with
+// Retry-After) for an address past its limit of rejected notifications,
+// and 503 when the Status API cannot be reached (Midtrans retries).
 func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, midtrans.MaxNotificationSize+1))
 	if err != nil {
@@ -71,12 +87,31 @@ func (h *Handlers) Callback(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, apperr.Errorf(apperr.ETOOLARGE, "The notification is larger than %d bytes.", midtrans.MaxNotificationSize))
 		return
 	}
-	out, err := h.Service.HandleNotification(r.Context(), body)
+	out, err := h.Service.Receive(r.Context(), Delivery{Body: body, RemoteIP: h.clientIP(r)})
 	if err != nil {
+		var ra *RetryAfterError
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", ra.Seconds())
+		}
 		h.writeError(w, r, err)
 		return
 	}
 	writeData(w, http.StatusOK, map[string]string{"outcome": string(out)})
+}
+
+func (h *Handlers) clientIP(r *http.Request) string {
+	if h.ClientIP != nil {
+		return h.ClientIP(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handlers) notFound(w http.ResponseWriter, r *http.Request) {
+	h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
 }
 
 // simulateRequest is the body of POST /api/payments/simulate.
@@ -85,11 +120,17 @@ type simulateRequest struct {
 	TransactionStatus string `json:"transaction_status"`
 }
 
-// Simulate plays Midtrans for a booking: it builds a correctly signed
-// notification and sends it through the same handler as Callback.
+// Simulate plays Midtrans for a booking of the logged-in user (any
+// booking, for an admin): it builds a correctly signed notification and
+// sends it through the same handler as Callback.
 func (h *Handlers) Simulate(w http.ResponseWriter, r *http.Request) {
 	if !h.Config.SimulatorEnabled() {
-		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
+		h.notFound(w, r)
+		return
+	}
+	uid, admin, ok := h.user(r)
+	if !ok {
+		h.writeError(w, r, apperr.Errorf(apperr.EUNAUTHORIZED, "Unauthenticated."))
 		return
 	}
 	var req simulateRequest
@@ -104,7 +145,7 @@ func (h *Handlers) Simulate(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &apperr.Error{Code: apperr.EMALFORMED, Message: "The body must be a JSON object with order_id and transaction_status strings.", Err: err})
 		return
 	}
-	out, err := h.Service.Simulate(r.Context(), req.OrderID, req.TransactionStatus)
+	out, err := h.Service.SimulateAs(r.Context(), uid, admin, req.OrderID, req.TransactionStatus)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -189,7 +230,7 @@ button.pay{background:#059669;color:#fff;border-color:#059669}
 </head>
 <body>
 <h1>Midtrans payment simulator</h1>
-<p class="note">Local and testing only: each button sends a correctly signed Midtrans notification for this booking through the real webhook handler.</p>
+<p class="note">Local, staging and testing only (PAYMENT_SIMULATOR): each button sends a correctly signed Midtrans notification for this booking through the real webhook handler.</p>
 {{if .Outcome}}<p class="result">Sent <b>{{.Sent}}</b>: outcome <b>{{.Outcome}}</b>.</p>{{end}}
 <dl>
 <dt>Order</dt><dd>{{.Code}}</dd>
@@ -211,13 +252,18 @@ button.pay{background:#059669;color:#fff;border-color:#059669}
 </html>
 `))
 
-// SimulatorPage shows a booking with one button per Midtrans outcome.
+// SimulatorPage shows a booking with one button per Midtrans outcome, to
+// whoever holds a signed, unexpired link to it (SimulatorURL).
 func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
 	if !h.Config.SimulatorEnabled() {
-		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
+		h.notFound(w, r)
 		return
 	}
 	code := r.PathValue("code")
+	if err := h.Service.checkSimulatorLink(code, r.URL.Query()); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	b, err := getBookingByCode(r.Context(), h.Service.db.Read, h.Service.db.Dialect, code)
 	if errors.Is(err, errNoBooking) {
 		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id."))
@@ -241,11 +287,16 @@ func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// SimulatorForm handles the simulator page's buttons and redirects back to
-// the page with the outcome.
+// SimulatorForm handles the simulator page's buttons, which post to the
+// page's own signed link, and redirects back to the page with the outcome.
 func (h *Handlers) SimulatorForm(w http.ResponseWriter, r *http.Request) {
 	if !h.Config.SimulatorEnabled() {
-		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "The requested URL was not found."))
+		h.notFound(w, r)
+		return
+	}
+	link := r.URL.Query()
+	if err := h.Service.checkSimulatorLink(r.PathValue("code"), link); err != nil {
+		h.writeError(w, r, err)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
@@ -262,7 +313,7 @@ func (h *Handlers) SimulatorForm(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		out = Outcome(apperr.Message(err))
 	}
-	q := url.Values{"sent": {status}, "outcome": {string(out)}}
+	q := url.Values{"sent": {status}, "outcome": {string(out)}, "expires": {link.Get("expires")}, "signature": {link.Get("signature")}}
 	http.Redirect(w, r, "/simulator/"+url.PathEscape(code)+"?"+q.Encode(), http.StatusSeeOther)
 }
 

@@ -28,6 +28,8 @@ func testServer(t *testing.T, f *fixture) *httptest.Server {
 	}
 	h := &Handlers{
 		Service: f.svc, Config: f.cfg,
+		// Tests name the client's address in a header, to play many.
+		ClientIP: func(r *http.Request) string { return r.Header.Get("X-Test-Client-IP") },
 		User: func(r *http.Request) (int64, bool, bool) {
 			p, ok := r.Context().Value(ctxKey{}).(principal)
 			return p.id, p.admin, ok
@@ -118,7 +120,7 @@ func TestCallbackHTTP(t *testing.T) {
 	require.Equal(t, 413, a.Status)
 
 	start := time.Now()
-	a = call(t, "POST", cb, "", string(signed(code, 300000, "settlement", "")))
+	a = call(t, "POST", cb, "", string(f.notify(code, 300000, "settlement", "")))
 	elapsed := time.Since(start)
 	require.Equal(t, 200, a.Status, a.Body)
 	require.Equal(t, "paid", a.Data["outcome"])
@@ -138,7 +140,7 @@ func TestCallbackHTTP(t *testing.T) {
 
 func TestPayAndTicketHTTP(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, store.SQLite)
+	f := newFixture(t, store.SQLite, withEnv("PAYMENT_SIMULATOR", "true"))
 	srv := testServer(t, f)
 	user := f.user(t)
 	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
@@ -181,50 +183,97 @@ func TestPayAndTicketHTTP(t *testing.T) {
 	require.Equal(t, 200, a.Status)
 }
 
+// TestSimulatorHTTP: with the simulator on, its API answers the booking's
+// owner or an admin, and its page the holder of a signed, unexpired link;
+// with it off (production, Midtrans' production endpoints, or staging and
+// testing without PAYMENT_SIMULATOR) neither exists, for anyone.
 func TestSimulatorHTTP(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, store.SQLite)
+	f := newFixture(t, store.SQLite, withEnv("PAYMENT_SIMULATOR", "true"), withEnv("APP_URL", "https://tripin.example"))
 	srv := testServer(t, f)
-	id, code := f.booking(t, f.tour(t, 10), f.user(t), 2, BookingPending, false)
+	user := f.user(t)
+	owner := strconv.FormatInt(user, 10)
+	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+	sim := srv.URL + "/api/payments/simulate"
 
-	a := call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":"`+code+`","transaction_status":"nonsense"}`)
+	a := call(t, "POST", sim, "", `{"order_id":"`+code+`","transaction_status":"settlement"}`)
+	require.Equal(t, 401, a.Status, "not logged in")
+	a = call(t, "POST", sim, strconv.FormatInt(user+1000, 10), `{"order_id":"`+code+`","transaction_status":"settlement"}`)
+	require.Equal(t, 404, a.Status, "someone else's booking")
+	a = call(t, "POST", sim, owner, `{"order_id":"`+code+`","transaction_status":"nonsense"}`)
 	require.Equal(t, 422, a.Status)
 	require.Contains(t, a.Error.Fields, "transaction_status")
-	a = call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":1}`)
+	a = call(t, "POST", sim, owner, `{"order_id":1}`)
 	require.Equal(t, 400, a.Status)
-	a = call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":"TRP-NONE","transaction_status":"settlement"}`)
+	a = call(t, "POST", sim, owner, `{"order_id":"TRP-NONE","transaction_status":"settlement"}`)
 	require.Equal(t, 404, a.Status)
+	require.Equal(t, BookingPending, f.state(t, id).Status)
 
-	a = call(t, "GET", srv.URL+"/simulator/"+code, "", "")
-	require.Equal(t, 200, a.Status)
+	// The page opens from its signed link only.
+	link, err := url.Parse(f.svc.SimulatorURL(code, time.Now().Add(30*time.Minute)))
+	require.NoError(t, err)
+	require.Equal(t, "https://tripin.example/simulator/"+code, link.Scheme+"://"+link.Host+link.Path)
+	a = call(t, "GET", srv.URL+link.RequestURI(), "", "")
+	require.Equal(t, 200, a.Status, a.Body)
 	require.Contains(t, a.Body, code)
 	require.Contains(t, a.Body, `value="settlement"`)
-	a = call(t, "GET", srv.URL+"/simulator/TRP-NONE", "", "")
-	require.Equal(t, 404, a.Status)
+	q := link.Query()
+	forged := url.Values{"expires": {q.Get("expires")}, "signature": {strings.Repeat("0", len(q.Get("signature")))}}
+	later := url.Values{"expires": {strconv.FormatInt(time.Now().Add(48*time.Hour).Unix(), 10)}, "signature": {q.Get("signature")}}
+	expired, err := url.Parse(f.svc.SimulatorURL(code, time.Now().Add(-SimulatorLinkGrace-time.Minute)))
+	require.NoError(t, err)
+	for name, path := range map[string]string{
+		"unsigned": "/simulator/" + code, "forged": "/simulator/" + code + "?" + forged.Encode(),
+		"stretched": "/simulator/" + code + "?" + later.Encode(), "expired": expired.RequestURI(),
+		"another booking's": "/simulator/TRP-NONE?" + q.Encode(),
+	} {
+		a = call(t, "GET", srv.URL+path, "", "")
+		require.Equal(t, 403, a.Status, name)
+		require.Equal(t, "forbidden", a.Error.Code, name)
+		res, err := http.PostForm(srv.URL+path, url.Values{"transaction_status": {"settlement"}})
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, 403, res.StatusCode, name)
+	}
+	require.Equal(t, BookingPending, f.state(t, id).Status, "no refused link changed the booking")
 
-	// The page's buttons post a form and come back with the outcome.
-	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).
-		PostForm(srv.URL+"/simulator/"+code, url.Values{"transaction_status": {"pending"}})
+	// The page's buttons post to its own link and come back to it with the
+	// outcome.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.PostForm(srv.URL+link.RequestURI(), url.Values{"transaction_status": {"pending"}})
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	require.Contains(t, res.Header.Get("Location"), "outcome=pending")
+	back := res.Header.Get("Location")
+	require.Contains(t, back, "outcome=pending")
+	a = call(t, "GET", srv.URL+back, "", "")
+	require.Equal(t, 200, a.Status, a.Body)
+	require.Contains(t, a.Body, "outcome <b>pending</b>")
 
-	a = call(t, "POST", srv.URL+"/api/payments/simulate", "", `{"order_id":"`+code+`","transaction_status":"settlement"}`)
+	a = call(t, "POST", sim, owner, `{"order_id":"`+code+`","transaction_status":"settlement"}`)
 	require.Equal(t, 200, a.Status, a.Body)
 	require.Equal(t, "paid", a.Data["outcome"])
 	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	a = call(t, "POST", sim, "admin-"+strconv.FormatInt(user+1000, 10), `{"order_id":"`+code+`","transaction_status":"settlement"}`)
+	require.Equal(t, 200, a.Status, "an admin may simulate any booking")
+	require.Equal(t, "duplicate", a.Data["outcome"])
 
-	// Production: neither exists.
-	for _, env := range [][2]string{{"APP_ENV", "production"}, {"MIDTRANS_IS_PRODUCTION", "true"}} {
+	// Off: neither exists, whoever asks.
+	for _, env := range [][2]string{{"APP_ENV", "production"}, {"MIDTRANS_IS_PRODUCTION", "true"}, {"APP_ENV", "staging"}, {"APP_ENV", "testing"}} {
 		g := newFixture(t, store.SQLite, withEnv(env[0], env[1]))
+		require.False(t, g.cfg.SimulatorEnabled(), env)
 		gsrv := testServer(t, g)
-		_, gcode := g.booking(t, g.tour(t, 10), g.user(t), 1, BookingPending, false)
-		a = call(t, "POST", gsrv.URL+"/api/payments/simulate", "", `{"order_id":"`+gcode+`","transaction_status":"settlement"}`)
+		gu := g.user(t)
+		_, gcode := g.booking(t, g.tour(t, 10), gu, 1, BookingPending, false)
+		for _, tok := range []string{"", strconv.FormatInt(gu, 10), "admin-1"} {
+			a = call(t, "POST", gsrv.URL+"/api/payments/simulate", tok, `{"order_id":"`+gcode+`","transaction_status":"settlement"}`)
+			require.Equal(t, 404, a.Status, env)
+		}
+		glink, err := url.Parse(g.svc.SimulatorURL(gcode, time.Now().Add(time.Hour)))
+		require.NoError(t, err)
+		a = call(t, "GET", gsrv.URL+glink.RequestURI(), "", "")
 		require.Equal(t, 404, a.Status, env)
-		a = call(t, "GET", gsrv.URL+"/simulator/"+gcode, "", "")
-		require.Equal(t, 404, a.Status, env)
-		res, err := http.PostForm(gsrv.URL+"/simulator/"+gcode, url.Values{"transaction_status": {"settlement"}})
+		res, err := http.PostForm(gsrv.URL+glink.RequestURI(), url.Values{"transaction_status": {"settlement"}})
 		require.NoError(t, err)
 		res.Body.Close()
 		require.Equal(t, 404, res.StatusCode)

@@ -110,7 +110,7 @@ func TestExpiryPaymentRace(t *testing.T) {
 					defer wg.Done()
 					<-start
 					time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
-					if _, err := f.svc.HandleNotification(ctx, signed(b.code, qty*150000, "settlement", "")); err != nil {
+					if _, err := f.svc.HandleNotification(ctx, f.notify(b.code, qty*150000, "settlement", "")); err != nil {
 						errs <- err
 					}
 				}()

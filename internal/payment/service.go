@@ -1,15 +1,22 @@
 // Package payment takes bookings' payments through Midtrans: it creates the
 // Snap transaction a customer pays with, and it turns Midtrans' HTTP
 // notifications into booking state changes with a forward-only, idempotent
-// state machine. It also offers the payment simulator and the e-ticket page.
+// state machine. It also offers the payment simulator (only where it is
+// safe, behind signed links or the booking's owner), the e-ticket page, and
+// the job that expires the Snap transaction of a booking that was cancelled
+// or expired.
 //
-// The state machine, for a notification with a valid signature whose
-// gross_amount equals the booking's total, applied under the booking's row
-// lock:
+// A notification is applied only once its signature verifies, its
+// status_code fits its transaction_status, its gross_amount is the
+// booking's total and, unless MIDTRANS_VERIFY_STATUS is off, Midtrans'
+// Status API has confirmed the transaction's status: that answer, not the
+// notification, is what the state machine acts on. The state machine,
+// under the booking's row lock:
 //
 //	notification                    pending          paid        expired/cancelled/failed   refunded
 //	settlement, capture+accept      paid (+e-ticket) duplicate   paid again if seats are    ignored
-//	                                                             left, else needs_refund
+//	                                                             left and the tour has not
+//	                                                             departed, else needs_refund
 //	pending, authorize              pending          ignored     ignored                    ignored
 //	capture+challenge (or no fraud) challenge        ignored     ignored                    ignored
 //	deny, failure, capture+deny     failed,          ignored     ignored                    ignored
@@ -22,6 +29,10 @@
 //	                                seats back       seats back  cleared (held no seats)
 //	partial_refund                  ignored          stays paid  recorded                   ignored
 //	                                                 (recorded)
+//
+// A tour "has departed" from its departure date (in APP_TIMEZONE): its
+// seats are never sold again, not even to a late payment of a booking that
+// once held them.
 //
 // A partial refund keeps a paid booking paid and its seats held: the
 // customer still travels (a fee or one of several travellers was refunded),
@@ -77,14 +88,21 @@ const (
 	OutcomeUnknownOrder   Outcome = "unknown_order"   // rejected: 404
 	OutcomeAmountMismatch Outcome = "amount_mismatch" // rejected: gross_amount is not the booking total
 	OutcomeMalformed      Outcome = "malformed"       // rejected: 400
-	OutcomeStatusMismatch Outcome = "status_mismatch" // rejected: a payment whose status_code is not 200
-	OutcomeStatusCheck    Outcome = "status_check_failed"
-	OutcomeError          Outcome = "error" // processing failed (nothing changed); Midtrans retries
+	OutcomeStatusMismatch Outcome = "status_mismatch" // rejected: status_code does not fit transaction_status
+	// OutcomeUnknownTransaction is a signed notification for an order the
+	// Status API does not know: rejected, 404.
+	OutcomeUnknownTransaction Outcome = "unknown_transaction"
+	OutcomeStatusCheck        Outcome = "status_check_failed" // the Status API could not be asked: 503, Midtrans retries
+	OutcomeError              Outcome = "error"               // processing failed (nothing changed); Midtrans retries
+	// OutcomeThrottled answers an address past its limit of rejected
+	// notifications: 429, nothing stored.
+	OutcomeThrottled Outcome = "throttled"
 )
 
 // LatePayment describes a payment that arrived after its booking had given
-// its seats away and could not take them again. The booking is flagged
-// needs_refund; OnLatePayment tells operations.
+// its seats away and could not take them again: they were sold, or the
+// tour has departed. The booking is flagged needs_refund; OnLatePayment
+// tells operations.
 type LatePayment struct {
 	BookingID     int64
 	Code          string
@@ -94,6 +112,27 @@ type LatePayment struct {
 	Status        string // the booking's status: expired, cancelled or failed
 	TransactionID string
 	PaymentType   string
+	// Departed is true when the tour had already departed, so the booking
+	// could not take its seats again whatever was left.
+	Departed bool
+}
+
+// tourDeparted reports whether a tour departs today or earlier, in
+// APP_TIMEZONE: the day it stops taking bookings. The date is read without
+// a lock; it does not change once a tour has bookings that matter here.
+func (s *Service) tourDeparted(ctx context.Context, tx *sql.Tx, tourID int64) (bool, error) {
+	var dep flexTime
+	err := tx.QueryRowContext(ctx, store.Rebind(s.db.Dialect, "SELECT departure_date FROM tours WHERE id = ?"), tourID).Scan(&dep)
+	if err != nil {
+		return false, fmt.Errorf("payment: read departure of tour %d: %w", tourID, err)
+	}
+	loc := s.cfg.AppTimezone
+	if loc == nil {
+		loc = time.UTC
+	}
+	// A DATE comes back as midnight UTC (or as text): its calendar date
+	// is the departure day, compared with today where the tours run.
+	return time.Time(dep).UTC().Format(time.DateOnly) <= s.now().In(loc).Format(time.DateOnly), nil
 }
 
 // Params are the dependencies of a Service.
@@ -120,6 +159,13 @@ type Params struct {
 	// needs_refund. It should be quick or hand off to a job; errors are its
 	// own to log. The flag is in the database either way.
 	OnLatePayment func(ctx context.Context, p LatePayment)
+	// Limiter counts rejected notifications per sender and stored, across
+	// servers (PAYMENT_REJECTED_RATE_LIMIT, PAYMENT_REJECTED_STORE_LIMIT);
+	// nil counts nothing and stores every rejected one, bounded in size.
+	Limiter RateLimiter
+	// Links signs the payment simulator's links; nil signs them with
+	// Config.SigningKey.
+	Links LinkSigner
 }
 
 // Service takes payments. Create it with New.
@@ -136,6 +182,11 @@ type Service struct {
 	// claimStale is how old a Snap claim must be before another request
 	// may take it over; it exceeds the client's timeout.
 	claimStale time.Duration
+
+	limiter              RateLimiter
+	rejectedPerMinute    int
+	rejectedStorePerHour int
+	links                LinkSigner
 }
 
 // NewClient returns a Midtrans client configured from cfg.
@@ -157,6 +208,11 @@ func New(p Params) (*Service, error) {
 	s := &Service{
 		db: p.DB, cfg: p.Config, client: p.Client, serverKey: p.Config.MidtransServerKey, log: p.Logger,
 		now: p.Now, onPaidTx: p.OnPaidTx, onLatePayment: p.OnLatePayment, onLateTx: p.OnLatePaymentTx,
+		limiter: p.Limiter, rejectedPerMinute: p.Config.PaymentRejectedRateLimit,
+		rejectedStorePerHour: p.Config.PaymentRejectedStoreLimit, links: p.Links,
+	}
+	if s.links == nil {
+		s.links = HMACSigner{Key: p.Config.SigningKey()}
 	}
 	if s.client == nil {
 		s.client = NewClient(p.Config)
@@ -219,69 +275,106 @@ func classify(transactionStatus, fraudStatus string) event {
 }
 
 // HandleNotification verifies, stores and applies one Midtrans HTTP
-// notification. Every body is stored raw in payment_notifications, verified
-// or not. The errors are *apperr.Error values: EMALFORMED for a body that is
-// not a notification, EFORBIDDEN for a bad signature, ENOTFOUND for an
-// unknown order, EINVALID for an amount that is not the booking's total,
-// EUNAVAILABLE when the optional status check cannot reach Midtrans; in all
-// those cases no booking or tour changes. Duplicates succeed with
-// OutcomeDuplicate or OutcomeIgnored.
+// notification that came from no known address; Receive is the same with
+// the sender's address, which the HTTP handler always knows.
 func (s *Service) HandleNotification(ctx context.Context, raw []byte) (Outcome, error) {
+	return s.Receive(ctx, Delivery{Body: raw})
+}
+
+// Delivery is one notification as it arrived.
+type Delivery struct {
+	// Body is the raw request body.
+	Body []byte
+	// RemoteIP is the address of the client that sent it (after the
+	// server's proxy rules); rejected notifications are limited per
+	// address. Empty when unknown.
+	RemoteIP string
+}
+
+// Receive verifies, stores and applies one Midtrans HTTP notification.
+//
+// It is checked in order of cost, and a notification that fails a check
+// changes nothing: the body must decode (EMALFORMED), carry a valid
+// signature (EFORBIDDEN), a status_code that fits its transaction_status
+// (EINVALID), name a booking (ENOTFOUND) and its total (EINVALID). Then,
+// unless MIDTRANS_VERIFY_STATUS is off, Midtrans' Status API is asked for
+// the transaction's current status and that answer, not the notification,
+// is applied: the signature does not cover transaction_status. A Status
+// API that cannot be reached answers EUNAVAILABLE, so that Midtrans sends
+// the notification again; one that does not know the transaction rejects
+// it (ENOTFOUND).
+//
+// A rejected notification is stored as a bounded record (the body's
+// SHA-256, its first RejectedPayloadBytes, the reason and the address),
+// within PAYMENT_REJECTED_STORE_LIMIT an hour; an address past
+// PAYMENT_REJECTED_RATE_LIMIT rejections a minute is answered
+// ERATELIMITED (with a RetryAfterError inside) and nothing of it is
+// stored. Every other notification is stored whole, in the transaction of
+// what it changed. Duplicates succeed with OutcomeDuplicate or
+// OutcomeIgnored.
+func (s *Service) Receive(ctx context.Context, d Delivery) (Outcome, error) {
+	return s.handle(ctx, d, s.cfg.MidtransVerifyStatus)
+}
+
+// handle is Receive, with the Status API check on or off: the simulator's
+// own notifications, which Midtrans never saw, skip it.
+func (s *Service) handle(ctx context.Context, d Delivery, confirm bool) (Outcome, error) {
 	received := s.now().UTC()
-	n, err := midtrans.DecodeNotification(raw)
+	rec := newRecord(d, received)
+	n, err := midtrans.DecodeNotification(d.Body)
 	if err != nil {
-		if len(raw) > midtrans.MaxNotificationSize {
-			raw = raw[:midtrans.MaxNotificationSize]
-		}
-		rec := notificationRecord{Outcome: OutcomeMalformed, Payload: raw, ReceivedAt: received, ProcessedAt: &received}
-		if serr := s.storeNotification(ctx, rec); serr != nil {
-			return OutcomeMalformed, serr
-		}
-		return OutcomeMalformed, &apperr.Error{Code: apperr.EMALFORMED, Message: "The notification is not valid JSON with the required fields.", Err: err}
+		return s.reject(ctx, rec, OutcomeMalformed, err.Error(),
+			&apperr.Error{Code: apperr.EMALFORMED, Message: "The notification is not valid JSON with the required fields.", Err: err})
 	}
-	rec := notificationRecord{
-		OrderID: n.OrderID, TransactionID: n.TransactionID, TransactionStatus: n.TransactionStatus,
-		StatusCode: n.StatusCode, GrossAmount: n.GrossAmount, FraudStatus: n.FraudStatus,
-		Payload: raw, ReceivedAt: received,
-	}
+	rec.OrderID, rec.TransactionID, rec.TransactionStatus = n.OrderID, n.TransactionID, n.TransactionStatus
+	rec.StatusCode, rec.GrossAmount, rec.FraudStatus = n.StatusCode, n.GrossAmount, n.FraudStatus
 	if !midtrans.VerifySignature(n, s.serverKey) {
-		rec.Outcome, rec.ProcessedAt = OutcomeBadSignature, &received
-		if serr := s.storeNotification(ctx, rec); serr != nil {
-			return OutcomeBadSignature, serr
-		}
-		s.log.WarnContext(ctx, "payment: notification with a bad signature", "order_id", clip(n.OrderID, 64),
-			"transaction_status", clip(n.TransactionStatus, 32))
-		return OutcomeBadSignature, apperr.Errorf(apperr.EFORBIDDEN, "The notification signature is invalid.")
+		return s.reject(ctx, rec, OutcomeBadSignature, "the signature_key does not verify",
+			apperr.Errorf(apperr.EFORBIDDEN, "The notification signature is invalid."))
 	}
 	rec.SignatureValid = true
-	// transaction_status is not covered by Midtrans' signature. A payment
-	// always carries status_code 200, so a signed pending (201), deny (202)
-	// or expire (407) notification replayed with its status rewritten to
-	// settlement is refused here; MIDTRANS_VERIFY_STATUS closes the rest.
-	if classify(n.TransactionStatus, n.FraudStatus) == evPaid && n.StatusCode != "200" {
-		rec.Outcome, rec.ProcessedAt = OutcomeStatusMismatch, &received
-		if serr := s.storeNotification(ctx, rec); serr != nil {
-			return OutcomeStatusMismatch, serr
-		}
-		s.log.WarnContext(ctx, "payment: payment notification without status_code 200", "order_id", n.OrderID)
-		return OutcomeStatusMismatch, &apperr.Error{Code: apperr.EINVALID, Message: "status_code does not match transaction_status.",
-			Fields: map[string]string{"status_code": "must be 200 for a payment"}}
+	// transaction_status and fraud_status are not covered by the
+	// signature, status_code is: a signed pending (201), deny (202) or
+	// expire (407) replayed with its status rewritten shows here. The
+	// statuses that share a code with the original are left to the
+	// Status API check.
+	if !midtrans.StatusCodeFits(n.StatusCode, n.TransactionStatus, n.FraudStatus) {
+		return s.reject(ctx, rec, OutcomeStatusMismatch,
+			fmt.Sprintf("status_code %s does not fit transaction_status %s", clip(n.StatusCode, 16), clip(n.TransactionStatus, 32)),
+			&apperr.Error{Code: apperr.EINVALID, Message: "status_code does not match transaction_status.",
+				Fields: map[string]string{"status_code": "does not match transaction_status"}})
 	}
-	if s.cfg.MidtransVerifyStatus {
-		st, err := s.client.Status(ctx, n.OrderID)
-		if err == nil && st.OrderID != "" && st.OrderID != n.OrderID {
-			err = fmt.Errorf("payment: status check answered for order %q", st.OrderID)
-		}
+	// Cheap checks against the booking before anything calls Midtrans:
+	// an unknown order or a wrong amount costs one read.
+	b, err := getBookingByCode(ctx, s.db.Read, s.db.Dialect, n.OrderID)
+	switch {
+	case errors.Is(err, errNoBooking):
+		return s.reject(ctx, rec, OutcomeUnknownOrder, "no booking has this order_id",
+			apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id."))
+	case err != nil:
+		return s.failed(ctx, rec, n.OrderID, err)
+	}
+	if reject := amountMismatch(n.GrossAmount, b.TotalAmount); reject != nil {
+		return s.reject(ctx, rec, OutcomeAmountMismatch, "gross_amount "+clip(n.GrossAmount, 32)+" is not the booking total", reject)
+	}
+	if confirm {
+		st, out, reason, err := s.confirm(ctx, n)
 		if err != nil {
-			rec.Outcome, rec.ProcessedAt = OutcomeStatusCheck, &received
-			if serr := s.storeNotification(ctx, rec); serr != nil {
-				return OutcomeStatusCheck, serr
+			if out == OutcomeStatusCheck {
+				rec.Outcome, rec.Reason, rec.ProcessedAt = out, reason, &received
+				if serr := s.storeNotification(ctx, rec); serr != nil {
+					return out, serr
+				}
+				s.log.ErrorContext(ctx, "payment: status check failed", "order_id", n.OrderID, "err", err)
+				return out, err
 			}
-			s.log.ErrorContext(ctx, "payment: status check failed", "order_id", n.OrderID, "err", err)
-			return OutcomeStatusCheck, &apperr.Error{Code: apperr.EUNAVAILABLE, Message: "The payment status cannot be confirmed now; retry later.", Err: err}
+			return s.reject(ctx, rec, out, reason, err)
+		}
+		if reject := amountMismatch(st.GrossAmount, b.TotalAmount); reject != nil {
+			return s.reject(ctx, rec, OutcomeAmountMismatch, "the Status API answers gross_amount "+clip(st.GrossAmount, 32), reject)
 		}
 		// Midtrans' current status is the truth; the notification may be
-		// older than it.
+		// older than it, or rewritten.
 		n.TransactionStatus, n.FraudStatus, n.GrossAmount = st.TransactionStatus, st.FraudStatus, st.GrossAmount
 		if st.TransactionID != "" {
 			n.TransactionID = st.TransactionID
@@ -289,39 +382,33 @@ func (s *Service) HandleNotification(ctx context.Context, raw []byte) (Outcome, 
 		if st.PaymentType != "" {
 			n.PaymentType = st.PaymentType
 		}
+		rec.Reason = "confirmed by the Status API: " + clip(st.TransactionStatus, 32)
 	}
 
 	var (
-		out    Outcome
-		reject error
-		late   *LatePayment
+		out     Outcome
+		late    *LatePayment
+		missing bool
 	)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		out, reject, late = "", nil, nil
+		out, late, missing = "", nil, false
 		now := s.now().UTC()
 		b, err := lockBookingByCode(ctx, tx, s.db.Dialect, n.OrderID)
-		switch {
-		case errors.Is(err, errNoBooking):
-			out = OutcomeUnknownOrder
-			reject = apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id.")
-		case err != nil:
+		if errors.Is(err, errNoBooking) {
+			// Deleted since it was read: nothing to apply or store here.
+			missing = true
+			return nil
+		}
+		if err != nil {
 			return err
-		default:
-			amount, aerr := midtrans.ParseAmount(n.GrossAmount)
-			if aerr != nil || amount != b.TotalAmount {
-				out = OutcomeAmountMismatch
-				reject = &apperr.Error{Code: apperr.EINVALID, Message: "gross_amount does not match the booking total.",
-					Fields: map[string]string{"gross_amount": "must equal the booking total"}, Err: aerr}
-				break
-			}
-			out, late, err = s.apply(ctx, tx, b, n, now)
-			if err != nil {
-				return err
-			}
-			if late != nil && s.onLateTx != nil {
-				if err := s.onLateTx(ctx, tx, *late); err != nil {
-					return fmt.Errorf("late payment hook: %w", err)
-				}
+		}
+		out, late, err = s.apply(ctx, tx, b, n, now)
+		if err != nil {
+			return err
+		}
+		if late != nil && s.onLateTx != nil {
+			if err := s.onLateTx(ctx, tx, *late); err != nil {
+				return fmt.Errorf("late payment hook: %w", err)
 			}
 		}
 		// The notification is stored in the same transaction as what it
@@ -332,28 +419,66 @@ func (s *Service) HandleNotification(ctx context.Context, raw []byte) (Outcome, 
 		return err
 	})
 	if err != nil {
-		// Nothing changed; keep the body for the record. Midtrans retries
-		// on the error answer.
-		rec.Outcome = OutcomeError
-		if serr := s.storeNotification(context.WithoutCancel(ctx), rec); serr != nil {
-			s.log.ErrorContext(ctx, "payment: store failed notification", "order_id", n.OrderID, "err", serr)
-		}
-		return OutcomeError, fmt.Errorf("payment: handle notification for %q: %w", n.OrderID, err)
+		return s.failed(ctx, rec, n.OrderID, err)
+	}
+	if missing {
+		return s.reject(ctx, rec, OutcomeUnknownOrder, "no booking has this order_id",
+			apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id."))
 	}
 	logArgs := []any{"order_id", n.OrderID, "transaction_status", n.TransactionStatus, "outcome", string(out)}
-	switch {
-	case reject != nil:
-		s.log.WarnContext(ctx, "payment: notification rejected", logArgs...)
-		return out, reject
-	case late != nil:
-		s.log.WarnContext(ctx, "payment: late payment needs a refund", append(logArgs, "booking_id", late.BookingID)...)
+	if late != nil {
+		s.log.WarnContext(ctx, "payment: late payment needs a refund", append(logArgs, "booking_id", late.BookingID, "departed", late.Departed)...)
 		if s.onLatePayment != nil {
 			s.onLatePayment(ctx, *late)
 		}
-	default:
-		s.log.InfoContext(ctx, "payment: notification applied", logArgs...)
+		return out, nil
 	}
+	s.log.InfoContext(ctx, "payment: notification applied", logArgs...)
 	return out, nil
+}
+
+// confirm asks the Status API for the transaction of a verified
+// notification. On failure it returns the outcome to record with its
+// reason and the error to answer: OutcomeStatusCheck (EUNAVAILABLE, so
+// Midtrans retries) when Midtrans could not be asked, and
+// OutcomeUnknownTransaction (ENOTFOUND) when it does not know the order.
+func (s *Service) confirm(ctx context.Context, n midtrans.Notification) (midtrans.StatusResponse, Outcome, string, error) {
+	st, err := s.client.Status(ctx, n.OrderID)
+	if errors.Is(err, midtrans.ErrTransactionNotFound) {
+		return st, OutcomeUnknownTransaction, "the Status API does not know this order",
+			&apperr.Error{Code: apperr.ENOTFOUND, Message: "Midtrans does not know this transaction.", Err: err}
+	}
+	if err == nil && st.OrderID != "" && st.OrderID != n.OrderID {
+		err = fmt.Errorf("payment: status check answered for order %q", clip(st.OrderID, 64))
+	}
+	if err == nil && st.TransactionStatus == "" {
+		err = errors.New("payment: status check answered no transaction_status")
+	}
+	if err != nil {
+		return st, OutcomeStatusCheck, clip("the Status API could not be asked: "+err.Error(), 255),
+			&apperr.Error{Code: apperr.EUNAVAILABLE, Message: "The payment status cannot be confirmed now; retry later.", Err: err}
+	}
+	return st, "", "", nil
+}
+
+// amountMismatch checks a gross_amount against a booking's total.
+func amountMismatch(gross string, total int64) error {
+	amount, err := midtrans.ParseAmount(gross)
+	if err == nil && amount == total {
+		return nil
+	}
+	return &apperr.Error{Code: apperr.EINVALID, Message: "gross_amount does not match the booking total.",
+		Fields: map[string]string{"gross_amount": "must equal the booking total"}, Err: err}
+}
+
+// failed records a notification whose processing failed on Tripin's side
+// (nothing changed) and answers the error, so that Midtrans sends it again.
+func (s *Service) failed(ctx context.Context, rec notificationRecord, orderID string, err error) (Outcome, error) {
+	rec.Outcome, rec.Reason = OutcomeError, clip("processing failed: "+err.Error(), 255)
+	if serr := s.storeNotification(context.WithoutCancel(ctx), rec); serr != nil {
+		s.log.ErrorContext(ctx, "payment: store failed notification", "order_id", orderID, "err", serr)
+	}
+	return OutcomeError, fmt.Errorf("payment: handle notification for %q: %w", orderID, err)
 }
 
 // apply moves a locked booking forward for a verified notification.
@@ -373,9 +498,18 @@ func (s *Service) apply(ctx context.Context, tx *sql.Tx, b bookingRow, n midtran
 			if b.NeedsRefund {
 				return OutcomeDuplicate, nil, nil
 			}
-			ok, err := takeSeats(ctx, tx, d, b.TourID, b.Quantity, now)
+			// A tour that has departed is never sold again, not even to
+			// the booking that once held the seats: the customer could not
+			// travel, so the money goes back.
+			departed, err := s.tourDeparted(ctx, tx, b.TourID)
 			if err != nil {
 				return "", nil, err
+			}
+			ok := false
+			if !departed {
+				if ok, err = takeSeats(ctx, tx, d, b.TourID, b.Quantity, now); err != nil {
+					return "", nil, err
+				}
 			}
 			if ok {
 				if err := updateBooking(ctx, tx, d, b.ID, bookingChange{Status: BookingPaid, PaidAt: &now}, f, now); err != nil {
@@ -388,7 +522,7 @@ func (s *Service) apply(ctx context.Context, tx *sql.Tx, b bookingRow, n midtran
 			}
 			return OutcomeNeedsRefund, &LatePayment{
 				BookingID: b.ID, Code: b.Code, TourID: b.TourID, Quantity: b.Quantity, Amount: b.TotalAmount,
-				Status: b.Status, TransactionID: n.TransactionID, PaymentType: n.PaymentType,
+				Status: b.Status, TransactionID: n.TransactionID, PaymentType: n.PaymentType, Departed: departed,
 			}, nil
 		case BookingPaid:
 			return OutcomeDuplicate, nil, nil
@@ -473,55 +607,6 @@ func (s *Service) paid(ctx context.Context, tx *sql.Tx, bookingID int64) error {
 		return fmt.Errorf("payment: on paid: %w", err)
 	}
 	return nil
-}
-
-// SimulatedStatuses are the transaction statuses Simulate accepts.
-// "challenge" simulates a card capture held for fraud review.
-var SimulatedStatuses = []string{
-	midtrans.StatusSettlement, midtrans.StatusCapture, "challenge", midtrans.StatusPending, midtrans.StatusDeny,
-	midtrans.StatusCancel, midtrans.StatusExpire, midtrans.StatusFailure, midtrans.StatusRefund, midtrans.StatusPartialRefund,
-}
-
-// Simulate builds a correctly signed notification for the booking with code
-// orderID, as Midtrans would send for transactionStatus, and feeds it
-// through HandleNotification. It answers ENOTFOUND when the simulator is
-// disabled (production), as if it did not exist.
-func (s *Service) Simulate(ctx context.Context, orderID, transactionStatus string) (Outcome, error) {
-	if !s.cfg.SimulatorEnabled() {
-		return "", apperr.Errorf(apperr.ENOTFOUND, "Not found.")
-	}
-	p := midtrans.NotificationParams{OrderID: orderID, TransactionStatus: transactionStatus}
-	switch transactionStatus {
-	case midtrans.StatusCapture:
-		p.FraudStatus = midtrans.FraudAccept
-	case "challenge":
-		p.TransactionStatus, p.FraudStatus = midtrans.StatusCapture, midtrans.FraudChallenge
-	default:
-		known := false
-		for _, st := range SimulatedStatuses {
-			known = known || st == transactionStatus
-		}
-		if !known {
-			return "", apperr.Invalid(map[string]string{"transaction_status": "must be one of settlement, capture, challenge, pending, deny, cancel, expire, failure, refund, partial_refund"})
-		}
-	}
-	if orderID == "" {
-		return "", apperr.Invalid(map[string]string{"order_id": "is required"})
-	}
-	b, err := getBookingByCode(ctx, s.db.Read, s.db.Dialect, orderID)
-	if errors.Is(err, errNoBooking) {
-		return "", apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id.")
-	}
-	if err != nil {
-		return "", err
-	}
-	p.GrossAmount = b.TotalAmount
-	p.TransactionID = b.TxID.String
-	if p.TransactionID == "" {
-		p.TransactionID = "sim-" + randomHex(12)
-	}
-	p.TransactionTime = s.now().In(midtrans.WIB).Format("2006-01-02 15:04:05")
-	return s.HandleNotification(ctx, midtrans.BuildNotification(s.serverKey, p))
 }
 
 func randomHex(n int) string {

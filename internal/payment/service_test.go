@@ -3,9 +3,12 @@ package payment
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -112,7 +115,7 @@ func TestStateMachine(t *testing.T) {
 					id, code := f.booking(t, tour, user, q, s.status, s.needsRefund)
 					w := expect(s, n)
 
-					out, err := f.svc.HandleNotification(ctx, signed(code, q*150000, n.status, n.fraud))
+					out, err := f.svc.HandleNotification(ctx, f.notify(code, q*150000, n.status, n.fraud))
 					require.NoError(t, err)
 					require.Equal(t, w.outcome, out)
 					st := f.state(t, id)
@@ -122,7 +125,7 @@ func TestStateMachine(t *testing.T) {
 					require.Equal(t, map[bool]int{true: 1, false: 0}[w.ticket], f.paidCalls(id))
 
 					// The same notification again changes nothing.
-					out2, err := f.svc.HandleNotification(ctx, signed(code, q*150000, n.status, n.fraud))
+					out2, err := f.svc.HandleNotification(ctx, f.notify(code, q*150000, n.status, n.fraud))
 					require.NoError(t, err)
 					require.Equal(t, st, f.state(t, id))
 					require.Equal(t, map[bool]int{true: 1, false: 0}[w.ticket], f.paidCalls(id))
@@ -150,7 +153,7 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		id, code := f.booking(t, tour, user, 3, BookingExpired, false)
 		f.booking(t, tour, user, 2, BookingPaid, false) // only 2 seats left
 
-		out, err := f.svc.HandleNotification(ctx, signed(code, 3*150000, "settlement", ""))
+		out, err := f.svc.HandleNotification(ctx, f.notify(code, 3*150000, "settlement", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomeNeedsRefund, out)
 		st := f.state(t, id)
@@ -160,20 +163,22 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		require.Equal(t, 0, f.paidCalls(id))
 		late := f.latePayments()
 		require.Len(t, late, 1)
+		tx, _ := f.fake.Transaction(code)
 		require.Equal(t, LatePayment{BookingID: id, Code: code, TourID: tour, Quantity: 3, Amount: 450000,
-			Status: BookingExpired, TransactionID: "tx-" + code, PaymentType: "bank_transfer"}, late[0])
+			Status: BookingExpired, TransactionID: tx.TransactionID, PaymentType: "bank_transfer"}, late[0],
+			"the transaction as the Status API answered it")
 
 		require.Equal(t, 1, f.lateCalls(id))
 
 		// A duplicate does not notify twice.
-		out, err = f.svc.HandleNotification(ctx, signed(code, 3*150000, "settlement", ""))
+		out, err = f.svc.HandleNotification(ctx, f.notify(code, 3*150000, "settlement", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomeDuplicate, out)
 		require.Len(t, f.latePayments(), 1)
 		require.Equal(t, 1, f.lateCalls(id))
 
 		// The refund operations then make closes the case.
-		out, err = f.svc.HandleNotification(ctx, signed(code, 3*150000, "refund", ""))
+		out, err = f.svc.HandleNotification(ctx, f.notify(code, 3*150000, "refund", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomeRefunded, out)
 		st = f.state(t, id)
@@ -200,7 +205,7 @@ func TestLatePaymentHookFailureRollsBack(t *testing.T) {
 		f.failOn[id] = true
 		f.mu.Unlock()
 
-		out, err := f.svc.HandleNotification(ctx, signed(code, 2*150000, "settlement", ""))
+		out, err := f.svc.HandleNotification(ctx, f.notify(code, 2*150000, "settlement", ""))
 		require.ErrorIs(t, err, errTestHook)
 		require.Equal(t, OutcomeError, out)
 		require.False(t, f.state(t, id).NeedsRefund)
@@ -210,7 +215,7 @@ func TestLatePaymentHookFailureRollsBack(t *testing.T) {
 		f.mu.Lock()
 		f.failOn[id] = false
 		f.mu.Unlock()
-		out, err = f.svc.HandleNotification(ctx, signed(code, 2*150000, "settlement", ""))
+		out, err = f.svc.HandleNotification(ctx, f.notify(code, 2*150000, "settlement", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomeNeedsRefund, out)
 		require.True(t, f.state(t, id).NeedsRefund)
@@ -229,7 +234,7 @@ func TestOutOfOrderAndDuplicates(t *testing.T) {
 		tour := f.tour(t, 10)
 		send := func(code, status, fraud string) Outcome {
 			t.Helper()
-			out, err := f.svc.HandleNotification(ctx, signed(code, 2*150000, status, fraud))
+			out, err := f.svc.HandleNotification(ctx, f.notify(code, 2*150000, status, fraud))
 			require.NoError(t, err)
 			return out
 		}
@@ -272,8 +277,19 @@ func TestRejectedNotificationsChangeNothing(t *testing.T) {
 		user := f.user(t)
 		tour := f.tour(t, 10)
 		id, code := f.booking(t, tour, user, 2, BookingPending, false)
-		before := f.state(t, id)
+		// Midtrans knows code as settled; it has never heard of code2, and
+		// it says code3 was paid for another amount.
+		f.fake.SetStatus(code, 300000, "settlement", "")
+		id2, code2 := f.booking(t, tour, user, 2, BookingPending, false)
+		id3, code3 := f.booking(t, tour, user, 2, BookingPending, false)
+		f.fake.SetStatus(code3, 150000, "settlement", "")
+		before := map[int64]bookingState{id: f.state(t, id), id2: f.state(t, id2), id3: f.state(t, id3)}
 		good := signed(code, 300000, "settlement", "")
+		rewrite := func(raw []byte, from, to string) []byte {
+			out := bytes.Replace(raw, []byte(from), []byte(to), 1)
+			require.NotEqual(t, raw, out, "nothing to rewrite")
+			return out
+		}
 
 		cases := []struct {
 			name    string
@@ -288,11 +304,25 @@ func TestRejectedNotificationsChangeNothing(t *testing.T) {
 			{"re-signed wrong amount", signed(code, 3000, "settlement", ""), apperr.EINVALID, OutcomeAmountMismatch},
 			{"re-signed fractional amount", signedRaw(code, "200", "300000.50", "settlement"), apperr.EINVALID, OutcomeAmountMismatch},
 			{"re-signed garbage amount", signedRaw(code, "200", "lots", "settlement"), apperr.EINVALID, OutcomeAmountMismatch},
-			{"pending replayed as settlement", bytes.Replace(signed(code, 300000, "pending", ""), []byte(`"transaction_status":"pending"`),
-				[]byte(`"transaction_status":"settlement"`), 1), apperr.EINVALID, OutcomeStatusMismatch},
+			// transaction_status and fraud_status are outside the
+			// signature; status_code is inside, and gives them away.
+			{"pending replayed as settlement", rewrite(signed(code, 300000, "pending", ""), `"transaction_status":"pending"`,
+				`"transaction_status":"settlement"`), apperr.EINVALID, OutcomeStatusMismatch},
+			{"pending replayed as cancel", rewrite(signed(code, 300000, "pending", ""), `"transaction_status":"pending"`,
+				`"transaction_status":"cancel"`), apperr.EINVALID, OutcomeStatusMismatch},
+			{"expire replayed as settlement", rewrite(signed(code, 300000, "expire", ""), `"transaction_status":"expire"`,
+				`"transaction_status":"settlement"`), apperr.EINVALID, OutcomeStatusMismatch},
+			{"deny replayed as refund", rewrite(signed(code, 300000, "deny", ""), `"transaction_status":"deny"`,
+				`"transaction_status":"refund"`), apperr.EINVALID, OutcomeStatusMismatch},
+			{"settlement replayed as expire", rewrite(good, `"transaction_status":"settlement"`,
+				`"transaction_status":"expire"`), apperr.EINVALID, OutcomeStatusMismatch},
+			{"challenged capture replayed as accepted", rewrite(signed(code, 300000, "capture", "challenge"), `"fraud_status":"challenge"`,
+				`"fraud_status":"accept"`), apperr.EINVALID, OutcomeStatusMismatch},
 			{"unknown order", signed("TRP-NOPE", 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownOrder},
 			{"NUL in order", signed("TRP-\x00", 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownOrder},
 			{"huge order", signed(strings.Repeat("X", 300), 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownOrder},
+			{"unknown at Midtrans", signed(code2, 300000, "settlement", ""), apperr.ENOTFOUND, OutcomeUnknownTransaction},
+			{"Midtrans answers another amount", signed(code3, 300000, "settlement", ""), apperr.EINVALID, OutcomeAmountMismatch},
 			{"malformed", []byte(`{"order_id":`), apperr.EMALFORMED, OutcomeMalformed},
 			{"missing signature", []byte(`{"order_id":"` + code + `","status_code":"200","gross_amount":"300000.00","transaction_status":"settlement"}`), apperr.EMALFORMED, OutcomeMalformed},
 		}
@@ -300,24 +330,34 @@ func TestRejectedNotificationsChangeNothing(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				var n int
 				require.NoError(t, f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM payment_notifications").Scan(&n))
-				out, err := f.svc.HandleNotification(ctx, c.raw)
+				out, err := f.svc.Receive(ctx, Delivery{Body: c.raw, RemoteIP: "203.0.113.7"})
 				require.Error(t, err)
 				require.Equal(t, c.code, apperr.Code(err))
 				require.Equal(t, c.outcome, out)
-				require.Equal(t, before, f.state(t, id))
-				require.Equal(t, 0, f.paidCalls(id))
-				// Stored raw all the same.
+				for id, st := range before {
+					require.Equal(t, st, f.state(t, id))
+					require.Equal(t, 0, f.paidCalls(id))
+				}
+				// Stored all the same, as a bounded record: the body (whole
+				// when it is this small), its hash and size, why, from where.
 				var m int
-				var outcome string
-				var valid bool
-				var payload string
+				var (
+					outcome, payload, sum, reason, ip string
+					valid                             bool
+					size                              int
+				)
 				require.NoError(t, f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM payment_notifications").Scan(&m))
 				require.Equal(t, n+1, m)
-				require.NoError(t, f.db.QueryRowContext(ctx, "SELECT outcome, signature_valid, payload FROM payment_notifications ORDER BY id DESC LIMIT 1").
-					Scan(&outcome, &valid, &payload))
+				require.NoError(t, f.db.QueryRowContext(ctx, `SELECT outcome, signature_valid, payload, payload_sha256, payload_bytes, reason, remote_ip
+					FROM payment_notifications ORDER BY id DESC LIMIT 1`).Scan(&outcome, &valid, &payload, &sum, &size, &reason, &ip))
 				require.Equal(t, string(c.outcome), outcome)
 				require.Equal(t, c.outcome != OutcomeBadSignature && c.outcome != OutcomeMalformed, valid)
 				require.Equal(t, string(c.raw), payload)
+				require.Equal(t, sha256Hex(c.raw), sum)
+				require.Equal(t, len(c.raw), size)
+				require.NotEmpty(t, reason)
+				require.Equal(t, "203.0.113.7", ip)
+				require.Contains(t, RejectedOutcomes(), c.outcome, "pruned with the rejected ones")
 			})
 		}
 		// The genuine one still works afterwards.
@@ -326,6 +366,11 @@ func TestRejectedNotificationsChangeNothing(t *testing.T) {
 		require.Equal(t, OutcomePaid, out)
 		requireInvariant(t, f.db)
 	})
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // signedRaw signs arbitrary raw strings, as someone holding the key could.
@@ -345,7 +390,7 @@ func TestOnPaidTxFailureRollsBack(t *testing.T) {
 	f.mu.Lock()
 	f.failOn[id] = true
 	f.mu.Unlock()
-	_, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
+	_, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
 	require.ErrorIs(t, err, errTestHook)
 	require.Equal(t, BookingPending, f.state(t, id).Status)
 	rows := notificationRows(t, f.db, code)
@@ -356,46 +401,75 @@ func TestOnPaidTxFailureRollsBack(t *testing.T) {
 	f.mu.Lock()
 	f.failOn[id] = false
 	f.mu.Unlock()
-	out, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
+	out, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
 	require.NoError(t, err)
 	require.Equal(t, OutcomePaid, out)
 	require.Equal(t, 1, f.paidCalls(id))
 }
 
+// TestVerifyStatus: with the Status API check (the default) Midtrans'
+// answer is what is applied, not the notification; when Midtrans cannot be
+// asked the notification is answered 503 and changes nothing, so that
+// Midtrans sends it again; turned off, the notification is applied as sent.
 func TestVerifyStatus(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, store.SQLite, withEnv("MIDTRANS_VERIFY_STATUS", "true"))
+	f := newFixture(t, store.SQLite)
+	require.True(t, f.cfg.MidtransVerifyStatus, "on by default")
 	ctx := context.Background()
 	user := f.user(t)
 	tour := f.tour(t, 10)
 	id, code := f.booking(t, tour, user, 2, BookingPending, false)
 
 	// Midtrans says the transaction is still pending: a settlement
-	// notification (say, replayed with a rewritten status) does not pay.
+	// notification (a replayed one, say, or one of another environment
+	// signed with a leaked key) does not pay.
 	f.fake.SetStatus(code, 300000, "pending", "")
 	out, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
 	require.NoError(t, err)
 	require.Equal(t, OutcomePending, out)
 	require.Equal(t, BookingPending, f.state(t, id).Status)
-
+	// Nor does a refund replayed from a settlement's 200 (the one rewrite
+	// status_code cannot give away) end a paid booking.
 	f.fake.SetStatus(code, 300000, "settlement", "")
 	out, err = f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
 	require.NoError(t, err)
 	require.Equal(t, OutcomePaid, out)
+	out, err = f.svc.HandleNotification(ctx, signed(code, 300000, "refund", ""))
+	require.NoError(t, err)
+	require.Equal(t, OutcomeDuplicate, out, "Midtrans says settlement: the refund is not applied")
+	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	rows := notificationRows(t, f.db, code)
+	require.Equal(t, OutcomeDuplicate, rows[len(rows)-1].Outcome)
 
-	// Unknown at Midtrans, or Midtrans unreachable: 503 so Midtrans retries.
-	_, code2 := f.booking(t, tour, user, 1, BookingPending, false)
-	_, err = f.svc.HandleNotification(ctx, signed(code2, 150000, "settlement", ""))
-	require.Equal(t, apperr.EUNAVAILABLE, apperr.Code(err))
+	// Midtrans unreachable: 503, nothing changes, the attempt is recorded
+	// (not as rejected: Midtrans sends it again).
+	id2, code2 := f.booking(t, tour, user, 1, BookingPending, false)
+	f.fake.SetStatus(code2, 150000, "settlement", "")
 	f.fake.Close()
-	_, err = f.svc.HandleNotification(ctx, signed(code2, 150000, "settlement", ""))
+	out, err = f.svc.HandleNotification(ctx, signed(code2, 150000, "settlement", ""))
 	require.Equal(t, apperr.EUNAVAILABLE, apperr.Code(err))
+	require.Equal(t, OutcomeStatusCheck, out)
 	require.NotContains(t, err.Error(), testServerKey)
+	require.Equal(t, BookingPending, f.state(t, id2).Status)
+	require.Equal(t, 0, f.paidCalls(id2))
+	rows = notificationRows(t, f.db, code2)
+	require.Len(t, rows, 1)
+	require.Equal(t, OutcomeStatusCheck, rows[0].Outcome)
+	require.NotContains(t, RejectedOutcomes(), OutcomeStatusCheck)
+
+	// The escape hatch: off, the notification is applied as sent.
+	g := newFixture(t, store.SQLite, withEnv("MIDTRANS_VERIFY_STATUS", "false"))
+	g.fake.Close()
+	id3, code3 := g.booking(t, g.tour(t, 5), g.user(t), 1, BookingPending, false)
+	out, err = g.svc.HandleNotification(ctx, signed(code3, 150000, "settlement", ""))
+	require.NoError(t, err)
+	require.Equal(t, OutcomePaid, out)
+	require.Equal(t, BookingPaid, g.state(t, id3).Status)
 }
 
 func TestSimulate(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, store.SQLite)
+	f := newFixture(t, store.SQLite, withEnv("PAYMENT_SIMULATOR", "true"))
 	ctx := context.Background()
 	user := f.user(t)
 	tour := f.tour(t, 10)
@@ -405,22 +479,38 @@ func TestSimulate(t *testing.T) {
 	require.Equal(t, apperr.EINVALID, apperr.Code(err))
 	_, err = f.svc.Simulate(ctx, "TRP-NOPE", "settlement")
 	require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+	// Midtrans never saw these transactions: the simulator's notifications
+	// skip the Status API check (the fake would answer 404 for them).
+	_, known := f.fake.Transaction(code)
+	require.False(t, known)
 	out, err := f.svc.Simulate(ctx, code, "challenge")
 	require.NoError(t, err)
 	require.Equal(t, OutcomeChallenge, out)
-	out, err = f.svc.Simulate(ctx, code, "capture")
+	// Only the owner or an admin may simulate through SimulateAs.
+	_, err = f.svc.SimulateAs(ctx, user+1000, false, code, "capture")
+	require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+	out, err = f.svc.SimulateAs(ctx, user, false, code, "capture")
 	require.NoError(t, err)
 	require.Equal(t, OutcomePaid, out)
 	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	out, err = f.svc.SimulateAs(ctx, user+1000, true, code, "capture")
+	require.NoError(t, err)
+	require.Equal(t, OutcomeDuplicate, out)
 	rows := notificationRows(t, f.db, code)
-	require.Len(t, rows, 2)
+	require.Len(t, rows, 3)
 	require.True(t, rows[1].SignatureValid)
 
-	// The simulator does not exist in production.
-	g := newFixture(t, store.SQLite, withEnv("MIDTRANS_IS_PRODUCTION", "true"))
-	_, code2 := g.booking(t, g.tour(t, 5), g.user(t), 1, BookingPending, false)
-	_, err = g.svc.Simulate(ctx, code2, "settlement")
-	require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+	// Off: in testing without PAYMENT_SIMULATOR, and against production
+	// endpoints, the simulator does not exist.
+	for _, opts := range [][]fixtureOpt{nil, {withEnv("MIDTRANS_IS_PRODUCTION", "true")}} {
+		g := newFixture(t, store.SQLite, opts...)
+		u := g.user(t)
+		_, code2 := g.booking(t, g.tour(t, 5), u, 1, BookingPending, false)
+		_, err = g.svc.Simulate(ctx, code2, "settlement")
+		require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+		_, err = g.svc.SimulateAs(ctx, u, true, code2, "settlement")
+		require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
+	}
 }
 
 func TestNewRequiresServerKey(t *testing.T) {
@@ -431,4 +521,58 @@ func TestNewRequiresServerKey(t *testing.T) {
 	_, err := New(Params{DB: f.db, Config: &cfg})
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "MIDTRANS_SERVER_KEY"))
+}
+
+// TestLatePaymentDepartedTour: a settlement for an expired or cancelled
+// booking whose tour departs today or has departed never takes seats back,
+// however many are free: the booking is flagged needs_refund and the
+// operators are told, once.
+func TestLatePaymentDepartedTour(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		user := f.user(t)
+		today := time.Now().In(f.cfg.AppTimezone)
+		for _, c := range []struct {
+			name, date, status string
+		}{
+			{"departed yesterday", today.AddDate(0, 0, -1).Format(time.DateOnly), BookingExpired},
+			{"departs today", today.Format(time.DateOnly), BookingCancelled},
+			{"departed last year", today.AddDate(-1, 0, 0).Format(time.DateOnly), BookingFailed},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tour := f.tourDeparting(t, 10, c.date)
+				id, code := f.booking(t, tour, user, 2, c.status, false)
+				late := len(f.latePayments())
+
+				out, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
+				require.NoError(t, err)
+				require.Equal(t, OutcomeNeedsRefund, out)
+				st := f.state(t, id)
+				require.Equal(t, c.status, st.Status)
+				require.True(t, st.NeedsRefund)
+				require.Equal(t, 10, st.Quota, "all ten seats are free and none was taken")
+				require.Equal(t, 0, f.paidCalls(id), "no e-ticket")
+				require.Equal(t, 1, f.lateCalls(id))
+				got := f.latePayments()
+				require.Len(t, got, late+1)
+				require.True(t, got[late].Departed)
+				require.Equal(t, c.status, got[late].Status)
+
+				out, err = f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
+				require.NoError(t, err)
+				require.Equal(t, OutcomeDuplicate, out)
+				require.Equal(t, 1, f.lateCalls(id))
+			})
+		}
+		// A tour departing tomorrow still takes its seats back.
+		tour := f.tourDeparting(t, 10, today.AddDate(0, 0, 1).Format(time.DateOnly))
+		id, code := f.booking(t, tour, user, 2, BookingExpired, false)
+		out, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
+		require.NoError(t, err)
+		require.Equal(t, OutcomePaidLate, out)
+		require.Equal(t, 8, f.state(t, id).Quota)
+		requireInvariant(t, f.db)
+	})
 }

@@ -210,20 +210,32 @@ type notificationRecord struct {
 	OrderID, TransactionID, TransactionStatus, StatusCode, GrossAmount, FraudStatus string
 	SignatureValid                                                                  bool
 	Outcome                                                                         Outcome
-	Payload                                                                         []byte
-	ReceivedAt                                                                      time.Time
-	ProcessedAt                                                                     *time.Time
+	// Reason says why a notification was rejected or how it was
+	// confirmed, for the operator reading the table.
+	Reason string
+	// Payload is the body as stored: whole, or its first
+	// RejectedPayloadBytes for a rejected notification.
+	Payload []byte
+	// PayloadSHA256 and PayloadBytes describe the whole body as received.
+	PayloadSHA256 string
+	PayloadBytes  int
+	// RemoteIP is the sender's address, when known.
+	RemoteIP    string
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
 }
 
 // insertNotification stores a notification and returns its id.
 func insertNotification(ctx context.Context, q queryer, d store.Dialect, r notificationRecord) (int64, error) {
 	query := `INSERT INTO payment_notifications (order_id, transaction_id, transaction_status, status_code,
-		gross_amount, fraud_status, signature_valid, outcome, payload, received_at, processed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		gross_amount, fraud_status, signature_valid, outcome, payload, received_at, processed_at,
+		payload_sha256, payload_bytes, reason, remote_ip)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	args := []any{nullString(clip(r.OrderID, 255)), nullString(clip(r.TransactionID, 255)),
 		nullString(clip(r.TransactionStatus, 64)), nullString(clip(r.StatusCode, 16)),
 		nullString(clip(r.GrossAmount, 64)), nullString(clip(r.FraudStatus, 64)), r.SignatureValid,
-		string(r.Outcome), sanitize(string(r.Payload)), r.ReceivedAt, nullTimePtr(r.ProcessedAt)}
+		string(r.Outcome), sanitize(string(r.Payload)), r.ReceivedAt, nullTimePtr(r.ProcessedAt),
+		nullString(r.PayloadSHA256), r.PayloadBytes, nullString(clip(r.Reason, 255)), nullString(clip(r.RemoteIP, 64))}
 	if d == store.PgSQL {
 		var id int64
 		if err := q.QueryRowContext(ctx, store.Rebind(d, query+" RETURNING id"), args...).Scan(&id); err != nil {

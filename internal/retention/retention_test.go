@@ -114,18 +114,19 @@ func (f *fixture) seed() {
 		require.NoError(t, sent.RecordSent(ctx, &mail.SentEmail{BookingID: 1, Kind: kind, MessageID: "<m>", Recipient: "a@b.c", SentAt: at}))
 	}
 
-	// Payment notifications: accepted ones 365 days, rejected ones 7.
+	// Payment notifications: accepted ones 365 days, rejected ones 3.
 	for _, n := range []struct {
 		order   string
 		outcome any
 		age     time.Duration
 	}{
-		{"gone-bad-signature-8d", "bad_signature", 8 * day},
+		{"gone-bad-signature-4d", "bad_signature", 4 * day},
 		{"gone-unknown-order-8d", "unknown_order", 8 * day},
 		{"gone-malformed-8d", "malformed", 8 * day},
 		{"gone-amount-mismatch-8d", "amount_mismatch", 8 * day},
 		{"gone-status-mismatch-8d", "status_mismatch", 8 * day},
-		{"kept-bad-signature-6d", "bad_signature", 6 * day},
+		{"gone-unknown-transaction-4d", "unknown_transaction", 4 * day},
+		{"kept-bad-signature-2d", "bad_signature", 2 * day},
 		{"kept-paid-300d", "paid", 300 * day},
 		{"kept-error-8d", "error", 8 * day},
 		{"kept-status-check-8d", "status_check_failed", 8 * day},
@@ -277,7 +278,7 @@ func TestPruneKeepsWhatIsWithinRetention(t *testing.T) {
 
 		// What went is logged per table at info.
 		require.Contains(t, logs.String(), `level=INFO msg="retention: pruned" table=idempotency_keys rows=2`)
-		require.Contains(t, logs.String(), `table="payment_notifications (rejected)" rows=5`)
+		require.Contains(t, logs.String(), `table="payment_notifications (rejected)" rows=6`)
 		require.Contains(t, logs.String(), `table=job_metrics rows=15`)
 		require.NotContains(t, logs.String(), "level=WARN")
 

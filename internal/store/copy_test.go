@@ -108,7 +108,8 @@ func seedCopySource(t *testing.T, db *store.DB) *copySeed {
 		return err
 	}))
 
-	cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing", "MIDTRANS_SERVER_KEY": copyServerKey})
+	// The payment is seeded offline: no Midtrans to confirm it with.
+	cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing", "MIDTRANS_SERVER_KEY": copyServerKey, "MIDTRANS_VERIFY_STATUS": "false"})
 	require.NoError(t, err)
 	pay, err := payment.New(payment.Params{DB: db, Config: cfg, Now: func() time.Time { return testNow.Add(2 * time.Minute) }})
 	require.NoError(t, err)

@@ -238,10 +238,13 @@ func FormatAmount(rupiah int64) string {
 }
 
 // StatusCodeFor returns the status_code Midtrans sends with a transaction
-// status (and, for captures, a fraud status).
+// status (and, for captures, a fraud status): 200 for a success (a card
+// authorised, captured or settled, a cancel, a refund), 201 for pending
+// (and a capture held for review), 202 for a denial or failure, 407 for
+// an expiry.
 func StatusCodeFor(transactionStatus, fraudStatus string) string {
 	switch transactionStatus {
-	case StatusPending, StatusAuthorize:
+	case StatusPending:
 		return "201"
 	case StatusCapture:
 		if fraudStatus == FraudChallenge {
@@ -258,6 +261,59 @@ func StatusCodeFor(transactionStatus, fraudStatus string) string {
 	default:
 		return "200"
 	}
+}
+
+// ExpectedStatusCodes returns the status_code values a genuine
+// notification (or status answer) carries with transactionStatus and
+// fraudStatus, or nil for the statuses Tripin records but never acts on
+// (chargeback and those Midtrans may add). The signature covers
+// status_code but not transaction_status or fraud_status, so a signed
+// notification replayed with its status rewritten shows as a status_code
+// that does not fit. Where Midtrans' documentation allows two codes, both
+// are accepted: a genuine notification refused here would never be
+// applied.
+func ExpectedStatusCodes(transactionStatus, fraudStatus string) []string {
+	switch transactionStatus {
+	case StatusSettlement, StatusCancel, StatusRefund, StatusPartialRefund:
+		return []string{"200"}
+	case StatusCapture:
+		switch fraudStatus {
+		case FraudAccept:
+			return []string{"200"}
+		case FraudChallenge:
+			return []string{"201"}
+		case FraudDeny:
+			return []string{"202"}
+		}
+		// A capture without a fraud status is held for review by Tripin;
+		// Midtrans answers it as a success or a pending.
+		return []string{"200", "201"}
+	case StatusPending:
+		return []string{"201"}
+	case StatusAuthorize:
+		return []string{"200", "201"}
+	case StatusDeny, StatusFailure:
+		return []string{"202"}
+	case StatusExpire:
+		return []string{"407"}
+	}
+	return nil
+}
+
+// StatusCodeFits reports whether statusCode is one a genuine notification
+// carries with transactionStatus and fraudStatus (always true for the
+// statuses ExpectedStatusCodes does not know).
+func StatusCodeFits(statusCode, transactionStatus, fraudStatus string) bool {
+	want := ExpectedStatusCodes(transactionStatus, fraudStatus)
+	if want == nil {
+		return true
+	}
+	for _, c := range want {
+		if c == statusCode {
+			return true
+		}
+	}
+	return false
 }
 
 // NotificationParams describe a notification to build with

@@ -66,6 +66,14 @@ func NewServer(serverKey string) *Server {
 // Close shuts the fake down.
 func (s *Server) Close() { s.srv.Close() }
 
+// SetRedirectURL replaces RedirectURL while the fake is serving; nil
+// restores the fake's own payment page.
+func (s *Server) SetRedirectURL(fn func(orderID, token string) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.RedirectURL = fn
+}
+
 // Client returns a midtrans.Client pointed at the fake with its key.
 func (s *Server) Client() *midtrans.Client {
 	return &midtrans.Client{ServerKey: s.ServerKey, SnapURL: s.URL, APIURL: s.URL, Timeout: 5 * time.Second}
