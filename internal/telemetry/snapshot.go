@@ -16,6 +16,7 @@ type snapshot[T any] struct {
 	m       *Metrics
 	ttl     time.Duration
 	timeout time.Duration
+	now     func() time.Time
 
 	mu      sync.Mutex
 	at      time.Time
@@ -25,7 +26,7 @@ type snapshot[T any] struct {
 }
 
 func newSnapshot[T any](m *Metrics, source string, opts Options) *snapshot[T] {
-	return &snapshot[T]{source: source, m: m, ttl: opts.CacheFor, timeout: opts.Timeout}
+	return &snapshot[T]{source: source, m: m, ttl: opts.CacheFor, timeout: opts.Timeout, now: opts.Now}
 }
 
 // get returns the cached result, or reads it with load when it is older
@@ -35,7 +36,7 @@ func newSnapshot[T any](m *Metrics, source string, opts Options) *snapshot[T] {
 func (s *snapshot[T]) get(load func(ctx context.Context) (T, error)) (T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.at.IsZero() && time.Since(s.at) < s.ttl {
+	if !s.at.IsZero() && s.now().Sub(s.at) < s.ttl {
 		return s.val, s.err
 	}
 	// A scrape has no context of its own: the timeout is what keeps a
@@ -43,7 +44,7 @@ func (s *snapshot[T]) get(load func(ctx context.Context) (T, error)) (T, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	s.val, s.err = load(ctx)
-	s.at = time.Now()
+	s.at = s.now()
 	switch {
 	case s.err != nil:
 		s.m.readErrors.WithLabelValues(s.source).Inc()

@@ -43,6 +43,9 @@ type Options struct {
 	// StaleAfter is how old a process's heartbeat may be for it to count
 	// as live (60s).
 	StaleAfter time.Duration
+	// Now is the clock the cache times are read on (time.Now); tests set
+	// it to move time without sleeping.
+	Now func() time.Time
 }
 
 // Metrics holds one process's metrics and their registry. Create it with
@@ -84,6 +87,9 @@ var httpDurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 func New(opts Options) *Metrics {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.CacheFor <= 0 {
 		opts.CacheFor = DefaultCacheFor

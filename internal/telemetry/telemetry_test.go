@@ -415,7 +415,13 @@ func TestQueueStatsCachedAndErrorsLoggedOnce(t *testing.T) {
 	drv, _ := queuetest.Driver(t, store.SQLite)
 	sd := &statsDriver{Driver: drv, Admin: drv.(driver.Admin)}
 	logs := &syncBuffer{}
-	m := telemetry.New(telemetry.Options{CacheFor: time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	// The cache runs on a clock the test moves, so that a slow machine
+	// cannot let a second pass between two scrapes meant to be cached.
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	tick := func() { clock.Add(int64(1100 * time.Millisecond)) }
+	m := telemetry.New(telemetry.Options{CacheFor: time.Second, Now: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	m.WatchQueue(sd)
 	m.KeepQueues("default")
 	ts := httptest.NewServer(m.Handler())
@@ -437,7 +443,7 @@ func TestQueueStatsCachedAndErrorsLoggedOnce(t *testing.T) {
 	}
 	require.Equal(t, 1.0, f.value(t, "tripin_queue_jobs", "queue", "default", "state", "pending"))
 	require.Equal(t, int64(1), sd.calls.Load())
-	time.Sleep(1100 * time.Millisecond)
+	tick()
 	f = scrape(t, ts.URL)
 	require.Equal(t, 2.0, f.value(t, "tripin_queue_jobs", "queue", "default", "state", "pending"))
 	require.Equal(t, int64(2), sd.calls.Load())
@@ -446,7 +452,7 @@ func TestQueueStatsCachedAndErrorsLoggedOnce(t *testing.T) {
 	// scrape, counts each failed read and logs the run of failures once.
 	sd.fail.Store(true)
 	for range 3 {
-		time.Sleep(1100 * time.Millisecond)
+		tick()
 		f = scrape(t, ts.URL)
 		require.Nil(t, f["tripin_queue_jobs"])
 		require.NotNil(t, f["go_goroutines"])
@@ -454,7 +460,7 @@ func TestQueueStatsCachedAndErrorsLoggedOnce(t *testing.T) {
 	require.Equal(t, 3.0, f.value(t, "tripin_metrics_read_errors_total", "source", "queue_stats"))
 	require.Equal(t, 1, strings.Count(logs.String(), "read for metrics failed"), logs.String())
 	sd.fail.Store(false)
-	time.Sleep(1100 * time.Millisecond)
+	tick()
 	f = scrape(t, ts.URL)
 	require.Equal(t, 2.0, f.value(t, "tripin_queue_jobs", "queue", "default", "state", "pending"))
 	require.Contains(t, logs.String(), "works again")
