@@ -51,8 +51,6 @@ var dialect = &dbdriver.Dialect{
 	IDList: func(ids []int64) (string, []any) {
 		return "id = ANY(?::bigint[])", []any{ids}
 	},
-	// = ANY finds the rows by primary key; the row comparison, a hashed
-	// subplan built once, checks their claims.
 	// The id array finds the rows by primary key; each row's claim is
 	// then looked up in a JSON object keyed by id, a lookup local to the
 	// row. A semi-join against unnest(ids, claims) reads the same but is
