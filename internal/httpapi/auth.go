@@ -60,7 +60,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, r, apperr.Invalid(fields))
 		return
 	}
-	key := booking.NormalizeEmail(req.Email) + "|" + clientIP(r)
+	key := booking.NormalizeEmail(req.Email) + "|" + ClientIP(r)
 	if ok, wait := s.logins.allow(key); !ok {
 		secs := int(wait.Seconds() + 0.999)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))

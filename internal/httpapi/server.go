@@ -58,6 +58,7 @@ type Server struct {
 	handler  http.Handler
 	metrics  HTTPObserver
 	logins   *rateLimiter
+	proxies  *TrustedProxies
 	parts    func() []PartStatus
 }
 
@@ -82,6 +83,9 @@ func New(p Params) *Server {
 		window = time.Minute
 	}
 	s.logins = newRateLimiter(attempts, window, now)
+	if p.Config != nil {
+		s.proxies = NewTrustedProxies(p.Config.TrustedProxies)
+	}
 	s.routes()
 	if p.Mount != nil {
 		p.Mount(s.mux, s)
@@ -92,6 +96,7 @@ func New(p Params) *Server {
 	h = s.recoverPanics(h)
 	h = s.observe(h)
 	h = s.requestID(h)
+	h = s.resolveClient(h)
 	s.handler = h
 	return s
 }
