@@ -1,9 +1,9 @@
 // Package retention deletes the records Tripin no longer needs, so that
 // no table grows without bound: the queue's failed jobs, batches, history,
-// metrics and dead processes (through the queue's own Pruner), and the
-// application's idempotency keys, sent-email records, payment
-// notifications, operator notifications, scheduler runs and expired
-// tokens (through the store). How long each is kept comes from the
+// metrics, limiter windows that are over and dead processes (through the
+// queue's own Pruner), and the application's idempotency keys, sent-email
+// records, payment notifications, operator notifications, scheduler runs
+// and expired tokens (through the store). How long each is kept comes from the
 // configuration (config.Retention); zero keeps that kind forever.
 //
 // The work is the PruneOldRecords job, which the scheduler dispatches every
@@ -104,7 +104,7 @@ func New(p Params) (*Pruner, error) {
 	}
 	qp := queue.NewPruner(adm, queue.RetentionConfig{
 		FailedJobs: r.FailedJobs, Batches: r.Batches, CompletedJobs: r.CompletedJobs,
-		Metrics: r.JobMetrics, Processes: processes, ChunkSize: r.ChunkSize,
+		Metrics: r.JobMetrics, RateLimits: r.RateLimits, Processes: processes, ChunkSize: r.ChunkSize,
 	}, nil)
 	return &Pruner{db: p.DB, queue: qp, r: r, budget: budget, log: log}, nil
 }

@@ -214,6 +214,15 @@ func (f *fixture) seed() {
 	}
 	require.NoError(t, f.adm.JobMetricsRecord(ctx, points))
 
+	// Limiter windows (60 minutes after they ended); a row written before
+	// windows had an end is kept, its period unknown.
+	for name, end := range map[string]*int64{
+		"gone-ended-2h": ptr(f.now.Unix() - 7200), "kept-ended-30m": ptr(f.now.Unix() - 1800),
+		"kept-current": ptr(f.now.Unix() + 30), "kept-legacy": nil,
+	} {
+		f.exec(`INSERT INTO queue_rate_limits (name, window_start, hits, expires_at) VALUES (?, 0, 1, ?)`, name, end)
+	}
+
 	// Processes (60 minutes after their last heartbeat).
 	reg := f.adm.(driver.Registry)
 	for id, age := range map[string]time.Duration{"gone-dead-2h": 2 * time.Hour, "kept-alive": 0} {
@@ -227,8 +236,9 @@ var tables = map[string]string{
 	"idempotency_keys": "idem_key", "sent_emails": "kind", "payment_notifications": "COALESCE(order_id, '')",
 	"ops_notifications": "subject", "schedule_runs": "host", "personal_access_tokens": "name",
 	"failed_jobs": "uuid", "job_batches": "id", "completed_jobs": "uuid", "job_metrics": "queue",
-	"queue_processes": "id",
+	"queue_processes": "id", "queue_rate_limits": "name",
 }
+
 
 // kept filters markers to those the default retention keeps.
 func kept(markers []string) []string {
