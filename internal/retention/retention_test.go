@@ -239,7 +239,6 @@ var tables = map[string]string{
 	"queue_processes": "id", "queue_rate_limits": "name",
 }
 
-
 // kept filters markers to those the default retention keeps.
 func kept(markers []string) []string {
 	out := []string{}
