@@ -170,7 +170,7 @@ func (f *fixture) seed() {
 		"kept-valid": ptr(f.now.Add(day)), "kept-no-expiry": nil,
 	} {
 		hash := strings.Repeat("0", 64-len(name)) + name
-		require.NoError(t, db.TokenCreate(ctx, u.ID, name, hash, f.ago(10*day)))
+		require.NoError(t, db.TokenCreate(ctx, u.ID, name, hash, f.ago(10*day), time.Time{}))
 		if exp != nil {
 			require.NoError(t, db.TokenExpireAt(ctx, hash, *exp))
 		}
