@@ -73,7 +73,7 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 	}
 	// The hourly prune: whatever the queue connection, the tables it
 	// prunes are in the database.
-	_, err = retention.Register(c.Workers(), retention.Params{DB: db, Retention: cfg.Retention, Logger: logger})
+	_, err = retention.Register(c.Workers(), retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger})
 	return err
 }
 
