@@ -82,8 +82,8 @@ type Pruner struct {
 	queue    *queue.Pruner
 	r        config.Retention
 	tokenTTL time.Duration
-	budget time.Duration
-	log    *slog.Logger
+	budget   time.Duration
+	log      *slog.Logger
 }
 
 // New returns a Pruner.
