@@ -222,7 +222,9 @@ func startAccountServe(t *testing.T, d store.Dialect, vals map[string]string) *a
 		}
 		env.closeAll()
 	})
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	// A generous timeout: under -race on a loaded machine, 40 logins at
+	// once queue for SQLite's one writer and a few bcrypt checks.
+	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
 		select {
 		case err := <-done:
