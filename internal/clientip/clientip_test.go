@@ -1,4 +1,4 @@
-package httpapi_test
+package clientip_test
 
 import (
 	"crypto/tls"
@@ -8,16 +8,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/httpapi"
+	"github.com/tripintravel/tripin/internal/clientip"
 )
 
 func TestClientResolve(t *testing.T) {
 	nets, err := config.ParseTrustedProxies("127.0.0.1, 10.0.0.0/8, fd00::/8")
 	require.NoError(t, err)
-	trusted := httpapi.NewTrustedProxies(nets)
+	trusted := clientip.NewTrustedProxies(nets)
 	cases := []struct {
 		name    string
-		proxies *httpapi.TrustedProxies
+		proxies *clientip.TrustedProxies
 		remote  string
 		xff     []string
 		proto   string
@@ -25,7 +25,7 @@ func TestClientResolve(t *testing.T) {
 		ip      string
 		https   bool
 	}{
-		{name: "no proxy trusted: headers ignored", proxies: httpapi.NewTrustedProxies(nil), remote: "127.0.0.1:5000",
+		{name: "no proxy trusted: headers ignored", proxies: clientip.NewTrustedProxies(nil), remote: "127.0.0.1:5000",
 			xff: []string{"203.0.113.9"}, proto: "https", ip: "127.0.0.1"},
 		{name: "direct client forging headers", proxies: trusted, remote: "198.51.100.7:5000",
 			xff: []string{"203.0.113.9"}, proto: "https", ip: "198.51.100.7"},
@@ -61,9 +61,9 @@ func TestClientResolve(t *testing.T) {
 			if c.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
-			r = httpapi.WithClient(r, c.proxies)
-			require.Equal(t, c.ip, httpapi.ClientIP(r))
-			require.Equal(t, c.https, httpapi.RequestIsHTTPS(r))
+			r = clientip.WithClient(r, c.proxies)
+			require.Equal(t, c.ip, clientip.IP(r))
+			require.Equal(t, c.https, clientip.RequestIsHTTPS(r))
 		})
 	}
 	// Without WithClient: the connection, no header believed.
@@ -71,8 +71,8 @@ func TestClientResolve(t *testing.T) {
 	r.RemoteAddr = "127.0.0.1:9"
 	r.Header.Set("X-Forwarded-For", "203.0.113.9")
 	r.Header.Set("X-Forwarded-Proto", "https")
-	require.Equal(t, "127.0.0.1", httpapi.ClientIP(r))
-	require.False(t, httpapi.RequestIsHTTPS(r))
+	require.Equal(t, "127.0.0.1", clientip.IP(r))
+	require.False(t, clientip.RequestIsHTTPS(r))
 }
 
 func TestParseTrustedProxies(t *testing.T) {
