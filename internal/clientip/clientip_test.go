@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/clientip"
+	"github.com/tripintravel/tripin/internal/config"
 )
 
 func TestClientResolve(t *testing.T) {
