@@ -184,9 +184,17 @@ type UserStore interface {
 	UserCreate(ctx context.Context, u *User) error
 	UserGet(ctx context.Context, id int64) (*User, error)
 	UserGetByEmail(ctx context.Context, email string) (*User, error)
-	// TokenCreate stores the SHA-256 hash (hex) of a new API token.
-	TokenCreate(ctx context.Context, userID int64, name, hash string, now time.Time) error
-	// TokenUser returns the user owning the token with this hash.
-	TokenUser(ctx context.Context, hash string, now time.Time) (*User, error)
+	// TokenCreate stores the SHA-256 hash (hex) of a new API token that
+	// expires at expiresAt.
+	TokenCreate(ctx context.Context, userID int64, name, hash string, now, expiresAt time.Time) error
+	// TokenUser returns the user owning the unexpired token with this
+	// hash; a token with no expiry must have been created after
+	// issuedAfter.
+	TokenUser(ctx context.Context, hash string, now, issuedAfter time.Time) (*User, error)
 	TokenDelete(ctx context.Context, hash string) error
+	// TokenDeleteUser revokes every token of a user.
+	TokenDeleteUser(ctx context.Context, userID int64) (int64, error)
+	// UserSetPassword stores a new password hash and revokes every token
+	// of the user, together.
+	UserSetPassword(ctx context.Context, userID int64, hash string, now time.Time) error
 }

@@ -15,9 +15,11 @@ import (
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
 	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/throttle"
 )
 
 // The application's job workers (the invoice and e-ticket emails, the two
@@ -71,7 +73,7 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 	}
 	// The hourly prune: whatever the queue connection, the tables it
 	// prunes are in the database.
-	_, err = retention.Register(c.Workers(), retention.Params{DB: db, Retention: cfg.Retention, Logger: logger})
+	_, err = retention.Register(c.Workers(), retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger})
 	return err
 }
 
@@ -170,6 +172,9 @@ type services struct {
 	// FakeMidtrans is the local stand-in for Midtrans when APP_ENV=local
 	// runs without a server key; nil otherwise.
 	FakeMidtrans *midtranstest.Server
+	// Limiter counts logins and registrations for every web server: in
+	// Redis with the redis queue connection, else in the database.
+	Limiter throttle.Limiter
 }
 
 // buildServices wires the booking service (whose transaction also inserts
@@ -248,7 +253,11 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 			return payment.ExpireSnapsTx(ctx, tx, db.Dialect, q, []int64{b.ID})
 		}},
 	})
-	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db})
+	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db, TokenTTL: cfg.AuthTokenTTL})
+	s.Limiter = dbdriver.NewAdmin(db)
+	if a, ok := q.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
+		s.Limiter = a
+	}
 	return s, nil
 }
 

@@ -321,6 +321,9 @@ func startWALBenchServer(server, dir, dbPath, addr string) (*walBenchServer, err
 		"APP_ENV=local", "APP_DEBUG=false", "DB_CONNECTION=sqlite", "DB_DATABASE=" + dbPath,
 		"QUEUE_CONNECTION=database", "MAIL_MAILER=log", "LOG_LEVEL=warn",
 		"LOG_FILE=" + filepath.Join(dir, "logs", "tripin.log"),
+		// A load generator is one client: the limits meant for real
+		// clients would measure themselves.
+		"LOGIN_RATE_LIMIT=0", "LOGIN_IP_RATE_LIMIT=0", "REGISTER_RATE_LIMIT=0",
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

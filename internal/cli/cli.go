@@ -207,8 +207,11 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 // Env is what commands share: output streams, the configuration (loaded
 // once, on first use) and resources to close at exit.
 type Env struct {
-	Stdout  io.Writer
-	Stderr  io.Writer
+	Stdout io.Writer
+	Stderr io.Writer
+	// Stdin is where commands read input (a password with
+	// --password-stdin); nil means os.Stdin.
+	Stdin   io.Reader
 	EnvFile string
 	// Cfg, when set before Run, is used instead of loading .env and the
 	// environment (tests set it).
@@ -226,6 +229,14 @@ type Env struct {
 	// mu: loggers are built while mu is held.
 	logMu   sync.Mutex
 	logFile *logFile
+}
+
+// stdin returns the command's standard input.
+func (e *Env) stdin() io.Reader {
+	if e.Stdin == nil {
+		return os.Stdin
+	}
+	return e.Stdin
 }
 
 // Metrics returns the command's Prometheus metrics, created on first use:

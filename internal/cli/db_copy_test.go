@@ -68,6 +68,8 @@ func seededSQLiteSource(t *testing.T, demo bool) (*dbCopyCLI, string) {
 	path := filepath.Join(t.TempDir(), "source.db")
 	src := newDBCopyCLI(t, store.SQLite, path)
 	if demo {
+		// A local installation: only there are demo accounts seeded.
+		src.cfg.AppEnv = "local"
 		src.mustRun("migrate", "--seed")
 	} else {
 		src.mustRun("migrate")

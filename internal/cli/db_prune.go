@@ -38,7 +38,7 @@ func runDBPrune(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := retention.New(retention.Params{DB: db, Retention: cfg.Retention, Logger: logger})
+	p, err := retention.New(retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -147,7 +147,7 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 	if _, err := expiry.Register(ws, expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
 		return nil, nil, err
 	}
-	if _, err := retention.Register(ws, retention.Params{DB: db, Retention: cfg.Retention, Logger: logger}); err != nil {
+	if _, err := retention.Register(ws, retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger}); err != nil {
 		return nil, nil, err
 	}
 	qc := &queue.Config{Workers: ws, Logger: logger, Location: cfg.AppTimezone, Connection: cfg.QueueConnection}

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
@@ -14,7 +17,7 @@ import (
 func init() {
 	register(&Command{
 		Name: "db seed", Aliases: []string{"db:seed"}, Usage: "",
-		Summary: "seed demo tours, an admin and a demo customer",
+		Summary: "seed demo tours, and with APP_ENV=local a demo admin and customer",
 		Run: func(ctx context.Context, env *Env, args []string) error {
 			if _, err := parseFlags(newFlags(env, "db seed"), args); err != nil {
 				return err
@@ -56,39 +59,51 @@ var demoTours = []demoTour{
 	{"Belitung Island Escape", "Belitung", "Granite boulder beaches and island hopping in the Java Sea.", 24, 2_900_000, 22},
 }
 
-// runSeed creates the demo admin, the demo customer and the demo tours.
-// It is idempotent: accounts are matched by email and tours by title.
+// runSeed seeds the demo data the environment allows (see seedDemo) and
+// says what it did. It is idempotent: accounts are matched by email and
+// tours by title.
 func runSeed(ctx context.Context, env *Env, db *store.DB) error {
 	cfg, err := env.Config()
 	if err != nil {
 		return err
 	}
+	if cfg.IsProduction() {
+		return errors.New("db seed: refusing with APP_ENV=production: demo tours would be sold and demo accounts have a known password; create the first admin with 'tripin user create --admin'")
+	}
 	n, err := seedDemo(ctx, cfg, db)
 	if err != nil {
 		return fmt.Errorf("db seed: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "Seeded %d record(s) (demo accounts %s and %s).\n", n, demoAdminEmail, demoCustomerEmail)
+	if cfg.AppEnv == "local" {
+		fmt.Fprintf(env.Stdout, "Seeded %d record(s) (demo accounts %s and %s).\n", n, demoAdminEmail, demoCustomerEmail)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "Seeded %d demo tour(s); demo accounts are created only with APP_ENV=local (create an admin with 'tripin user create --admin').\n", n)
 	return nil
 }
 
+// seedDemo creates the demo tours and, in local mode only, the demo admin
+// and the demo customer, whose password everyone knows.
 func seedDemo(ctx context.Context, cfg *config.Config, db *store.DB) (int, error) {
-	accounts := booking.NewAccounts(booking.AccountsParams{Store: db})
 	created := 0
-	for _, u := range []booking.NewUser{
-		{Name: "Tripin Admin", Email: demoAdminEmail, Password: demoPassword, IsAdmin: true},
-		{Name: "Demo Customer", Email: demoCustomerEmail, Password: demoPassword},
-	} {
-		_, err := db.UserGetByEmail(ctx, u.Email)
-		if err == nil {
-			continue
+	if cfg.AppEnv == "local" {
+		accounts := booking.NewAccounts(booking.AccountsParams{Store: db})
+		for _, u := range []booking.NewUser{
+			{Name: "Tripin Admin", Email: demoAdminEmail, Password: demoPassword, IsAdmin: true},
+			{Name: "Demo Customer", Email: demoCustomerEmail, Password: demoPassword},
+		} {
+			_, err := db.UserGetByEmail(ctx, u.Email)
+			if err == nil {
+				continue
+			}
+			if !apperr.IsNotFound(err) {
+				return created, err
+			}
+			if _, err := accounts.CreateUser(ctx, u); err != nil {
+				return created, err
+			}
+			created++
 		}
-		if !apperr.IsNotFound(err) {
-			return created, err
-		}
-		if _, err := accounts.CreateUser(ctx, u); err != nil {
-			return created, err
-		}
-		created++
 	}
 	svc := newBookingService(cfg, db)
 	today := time.Now().In(cfg.AppTimezone)
@@ -111,6 +126,29 @@ func seedDemo(ctx context.Context, cfg *config.Config, db *store.DB) (int, error
 		created++
 	}
 	return created, nil
+}
+
+// checkDemoAccounts refuses to serve outside local mode while a demo
+// account still has the demo password (a database seeded before demo
+// accounts became local-only, or copied from a laptop): anyone could log
+// in as its admin.
+func checkDemoAccounts(ctx context.Context, cfg *config.Config, db *store.DB) error {
+	if cfg.AppEnv == "local" {
+		return nil
+	}
+	for _, email := range []string{demoAdminEmail, demoCustomerEmail} {
+		u, err := db.UserGetByEmail(ctx, email)
+		if apperr.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(demoPassword)) == nil {
+			return fmt.Errorf("serve: the demo account %s still has the demo password %q and APP_ENV=%s; set a new one with 'tripin user password --email %s'", email, demoPassword, cfg.AppEnv, email)
+		}
+	}
+	return nil
 }
 
 // newBookingService builds the booking service from the configuration,

@@ -64,6 +64,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDemoAccounts(ctx, cfg, db); err != nil {
+		return err
+	}
 
 	svc, err := buildServices(ctx, env, cfg, db, logger)
 	if err != nil {
@@ -86,7 +89,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	api := httpapi.New(httpapi.Params{
 		Config: cfg, DB: db, Logger: logger, Bookings: svc.Bookings, Accounts: svc.Accounts,
-		Metrics: metrics, Parts: parts.Statuses,
+		Metrics: metrics, Parts: parts.Statuses, Limiter: svc.Limiter,
 		Mount: func(mux *http.ServeMux, s *httpapi.Server) {
 			mountPayments(mux, s)
 			// /metrics answers without a login, as Prometheus expects; it
@@ -248,6 +251,6 @@ func newDashboard(cfg *config.Config, db *store.DB, logger *slog.Logger, svc *se
 	return dashboard.New(dashboard.Params{
 		DB: db, Admin: adm, Driver: adm, Accounts: svc.Accounts,
 		Schedule: sched, Runs: schedule.NewRunLog(db), Config: cfg, Logger: logger,
-		Queues: workerQueues, DefaultMaxAttempts: queue.DefaultTries,
+		Queues: workerQueues, DefaultMaxAttempts: queue.DefaultTries, Limiter: svc.Limiter,
 	}), nil
 }

@@ -91,7 +91,7 @@ func TestUserCreateCommand(t *testing.T) {
 }
 
 func TestDBSeedIsIdempotent(t *testing.T) {
-	env, _ := bookingTestEnv(t, nil)
+	env, _ := bookingTestEnv(t, map[string]string{"APP_ENV": "local"})
 	ctx := context.Background()
 	require.NoError(t, Run(ctx, env, []string{"migrate"}))
 	require.NoError(t, Run(ctx, env, []string{"db", "seed"}))

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -76,6 +77,24 @@ type Config struct {
 	BookingExpiryMinutes int
 	BookingMaxQuantity   int
 
+	// Accounts and sessions (issue 13, part A); see accounts.go.
+
+	// AuthTokenTTL is how long an API token authenticates after the login
+	// or registration that issued it (absolute, not sliding).
+	AuthTokenTTL time.Duration
+	// LoginRateLimit is how many login attempts one account may receive
+	// per minute, counted before the password is checked (0: no limit).
+	LoginRateLimit int
+	// LoginIPRateLimit is how many login attempts one client address may
+	// make per minute over all accounts (0: no limit).
+	LoginIPRateLimit int
+	// RegisterRateLimit is how many accounts one client address may
+	// register per hour (0: no limit).
+	RegisterRateLimit int
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed; empty trusts none.
+	TrustedProxies []netip.Prefix
+
 	NotifySlackWebhookURL   string
 	NotifyDiscordWebhookURL string
 	// NotifyWindow is the shortest time between two messages on one
@@ -120,6 +139,8 @@ var Keys = append([]string{
 	// Payments (issue 13, part B).
 	"PAYMENT_SIMULATOR", "PAYMENT_REJECTED_RATE_LIMIT", "PAYMENT_REJECTED_STORE_LIMIT",
 	"BOOKING_EXPIRY_MINUTES", "BOOKING_MAX_QUANTITY",
+	// Accounts and sessions (issue 13, part A).
+	"AUTH_TOKEN_TTL", "LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT", "REGISTER_RATE_LIMIT", "TRUSTED_PROXIES",
 	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL", "NOTIFY_WINDOW",
 	"QUEUE_WAIT_THRESHOLDS", "QUEUE_MONITOR_MAX",
 	"LOG_LEVEL", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
@@ -249,6 +270,9 @@ func parse(p *parser) (*Config, error) {
 	c.BookingExpiryMinutes = p.intRange("BOOKING_EXPIRY_MINUTES", 30, 2, 7*24*60)
 	c.BookingMaxQuantity = p.intRange("BOOKING_MAX_QUANTITY", 10, 1, 1000)
 
+	// Accounts and sessions (issue 13, part A).
+	p.accounts(c)
+
 	c.NotifySlackWebhookURL = p.optionalURL("NOTIFY_SLACK_WEBHOOK_URL")
 	c.NotifyDiscordWebhookURL = p.optionalURL("NOTIFY_DISCORD_WEBHOOK_URL")
 	c.NotifyWindow = time.Duration(p.intRange("NOTIFY_WINDOW", 60, 1, 86400)) * time.Second
@@ -363,6 +387,8 @@ func (c *Config) Dump() []string {
 	vals["PAYMENT_SIMULATOR"] = strconv.FormatBool(c.PaymentSimulator)
 	vals["PAYMENT_REJECTED_RATE_LIMIT"] = strconv.Itoa(c.PaymentRejectedRateLimit)
 	vals["PAYMENT_REJECTED_STORE_LIMIT"] = strconv.Itoa(c.PaymentRejectedStoreLimit)
+	// Accounts and sessions (issue 13, part A).
+	c.dumpAccounts(vals)
 	out := make([]string, 0, len(vals))
 	for k, v := range vals {
 		if secretKeys[k] && v != "" {

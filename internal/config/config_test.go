@@ -163,7 +163,7 @@ func TestRetentionDefaults(t *testing.T) {
 		FailedJobs: 7 * day, Batches: 7 * day, CompletedJobs: day, JobMetrics: 30 * day,
 		QueueProcesses: time.Hour, IdempotencyKeys: day, SentEmails: 90 * day,
 		PaymentNotifications: 365 * day, RejectedPaymentNotifications: 3 * day,
-		OpsNotifications: 30 * day, ScheduleRuns: 30 * day, ExpiredTokens: day, ChunkSize: 1000,
+		OpsNotifications: 30 * day, ScheduleRuns: 30 * day, ExpiredTokens: day, RateLimits: time.Hour, ChunkSize: 1000,
 	}, c.Retention)
 	require.Less(t, c.Retention.RejectedPaymentNotifications, c.Retention.PaymentNotifications,
 		"rejected notifications go sooner than the accepted ones")

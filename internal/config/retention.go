@@ -51,6 +51,11 @@ type Retention struct {
 	// ExpiredTokens (AUTH_EXPIRED_TOKENS_RETENTION_HOURS) keeps API and
 	// dashboard tokens this long after they expired.
 	ExpiredTokens time.Duration
+	// RateLimits (QUEUE_RATE_LIMITS_RETENTION_MINUTES) keeps a limiter
+	// window's row (logins, registrations, rejected payment notifications,
+	// rate-limited jobs) this long after the window ended. A window that is
+	// over counts nothing, so this only bounds the table.
+	RateLimits time.Duration
 	// ChunkSize (RETENTION_CHUNK_SIZE) is the most rows one DELETE
 	// statement removes, so that no prune holds a lock for long.
 	ChunkSize int
@@ -70,6 +75,7 @@ const (
 	DefaultOpsNotificationsRetention             = 30 * 24 * time.Hour
 	DefaultScheduleRunsRetention                 = 30 * 24 * time.Hour
 	DefaultExpiredTokensRetention                = 24 * time.Hour
+	DefaultRateLimitsRetention                   = time.Hour
 	DefaultRetentionChunkSize                    = 1000
 )
 
@@ -126,6 +132,8 @@ var retentionKeys = []retentionKey{
 		func(r *Retention) *time.Duration { return &r.ScheduleRuns }},
 	{"AUTH_EXPIRED_TOKENS_RETENTION_HOURS", time.Hour, "hours", DefaultExpiredTokensRetention, 1, tenYearsDays * 24, false,
 		func(r *Retention) *time.Duration { return &r.ExpiredTokens }},
+	{"QUEUE_RATE_LIMITS_RETENTION_MINUTES", time.Minute, "minutes", DefaultRateLimitsRetention, 1, tenYearsDays * 24 * 60, false,
+		func(r *Retention) *time.Duration { return &r.RateLimits }},
 }
 
 // retentionChunkKey sets Retention.ChunkSize.

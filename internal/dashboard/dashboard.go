@@ -21,9 +21,11 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/throttle"
 )
 
 //go:embed templates/*.html
@@ -67,6 +69,10 @@ type Params struct {
 	// Now is the clock for "today" and relative times; nil means time.Now.
 	// Queue ages come from the database clock.
 	Now func() time.Time
+	// Limiter counts login attempts against the API's limits (Config's
+	// LOGIN_RATE_LIMIT and LOGIN_IP_RATE_LIMIT) on the API's counters.
+	// Nil means Admin, the queue's storage, which has the limiter.
+	Limiter throttle.Limiter
 }
 
 // Dashboard serves the ops UI. Mount it on the API's mux, or serve it
@@ -81,7 +87,7 @@ type Dashboard struct {
 	mux      *http.ServeMux
 	browser  driver.JobBrowser
 	registry driver.Registry
-	logins   *loginLimiter
+	throttle *throttle.Throttle
 }
 
 // New builds the dashboard. It panics when a template does not parse,
@@ -105,7 +111,15 @@ func New(p Params) *Dashboard {
 	d.pages = parsePages()
 	sub, _ := fs.Sub(staticFS, "static")
 	d.static = http.StripPrefix(Prefix+"/assets/", http.FileServerFS(sub))
-	d.logins = newLoginLimiter(5, time.Minute, d.now)
+	lim := p.Limiter
+	if lim == nil {
+		lim = p.Admin
+	}
+	limits := throttle.Limits{LoginPerAccount: config.DefaultLoginRateLimit, LoginPerAddress: config.DefaultLoginIPRateLimit}
+	if p.Config != nil {
+		limits = httpapi.ThrottleLimits(p.Config)
+	}
+	d.throttle = throttle.New(lim, limits)
 	d.mux = http.NewServeMux()
 	d.Mount(d.mux)
 	return d

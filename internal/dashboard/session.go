@@ -6,15 +6,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/httpapi"
+	"github.com/tripintravel/tripin/internal/throttle"
 )
 
 // The cookies the dashboard sets. Both are scoped to Prefix, HttpOnly and
@@ -169,10 +172,11 @@ func (d *Dashboard) refuseCSRF(w http.ResponseWriter, r *http.Request, why strin
 		why+" Nothing was changed. Reload the page and try again.")
 }
 
-// secure reports whether cookies must be Secure: the request came over TLS
-// or the app is served over https (behind a proxy that terminates TLS).
+// secure reports whether cookies must be Secure: the client came over
+// HTTPS (TLS, or a trusted proxy's X-Forwarded-Proto; see
+// httpapi.RequestIsHTTPS) or the app is served over https.
 func (d *Dashboard) secure(r *http.Request) bool {
-	return r.TLS != nil || (d.p.Config != nil && strings.HasPrefix(strings.ToLower(d.p.Config.AppURL), "https://"))
+	return httpapi.RequestIsHTTPS(r) || (d.p.Config != nil && strings.HasPrefix(strings.ToLower(d.p.Config.AppURL), "https://"))
 }
 
 func (d *Dashboard) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
@@ -232,9 +236,21 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 		d.showLogin(w, r, http.StatusUnprocessableEntity, lp)
 		return
 	}
-	limitKey := clientIP(r) + "|" + email
-	if !d.logins.allow(limitKey) {
-		lp.Error = "Too many failed attempts. Wait a minute and try again."
+	if len(email) > booking.MaxEmailLen {
+		lp.Email, lp.Error = "", "The email may not be longer than 255 characters."
+		d.showLogin(w, r, http.StatusUnprocessableEntity, lp)
+		return
+	}
+	// Counted before the password is checked, with the API's limits and
+	// counters: the form is no second door for guessing.
+	if err := d.throttle.Login(r.Context(), email, httpapi.ClientIP(r)); err != nil {
+		var ra *throttle.RetryAfterError
+		if !errors.As(err, &ra) {
+			d.internalError(w, r, err)
+			return
+		}
+		w.Header().Set("Retry-After", ra.Header())
+		lp.Error = fmt.Sprintf("Too many login attempts. Wait %d seconds and try again.", ra.Seconds())
 		d.showLogin(w, r, http.StatusTooManyRequests, lp)
 		return
 	}
@@ -244,7 +260,6 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 			d.internalError(w, r, err)
 			return
 		}
-		d.logins.fail(limitKey)
 		lp.Error = "These credentials do not match our records."
 		d.showLogin(w, r, http.StatusUnauthorized, lp)
 		return
@@ -261,20 +276,14 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 		d.showLogin(w, r, http.StatusForbidden, lp)
 		return
 	}
-	tok, err := d.p.Accounts.IssueToken(r.Context(), u.ID, tokenName)
+	// The cookie's Max-Age only asks the browser to forget the session;
+	// the expiry on the token itself ends it on the server too (after
+	// sessionTTL, or the API token lifetime if that is shorter).
+	tok, err := d.p.Accounts.IssueTokenTTL(r.Context(), u.ID, tokenName, sessionTTL)
 	if err != nil {
 		d.internalError(w, r, err)
 		return
 	}
-	// The cookie's Max-Age only asks the browser to forget the session;
-	// the expiry on the token itself ends it on the server too.
-	if d.p.DB != nil {
-		if err := d.p.DB.TokenExpireAt(r.Context(), booking.HashToken(tok), d.now().Add(sessionTTL)); err != nil {
-			d.internalError(w, r, err)
-			return
-		}
-	}
-	d.logins.reset(limitKey)
 	d.log.Info("dashboard: administrator logged in", slog.Int64("user_id", u.ID))
 	d.setCookie(w, r, loginCookie, "", -1)
 	d.setCookie(w, r, sessionCookie, tok, int(sessionTTL/time.Second))
@@ -315,71 +324,4 @@ func randomToken() string {
 		panic("dashboard: crypto/rand failed: " + err.Error())
 	}
 	return hex.EncodeToString(b[:])
-}
-
-// clientIP is the connection's address; forwarded headers are not
-// trusted, as in the API.
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
-}
-
-// loginLimiter allows a few failed logins per client and email in a
-// window, so that the form cannot be used to guess passwords quickly.
-// It lives in memory: each process limits on its own, which still caps
-// guessing at a few attempts per minute per process.
-type loginLimiter struct {
-	mu       sync.Mutex
-	max      int
-	window   time.Duration
-	now      func() time.Time
-	failures map[string][]time.Time
-}
-
-func newLoginLimiter(max int, window time.Duration, now func() time.Time) *loginLimiter {
-	return &loginLimiter{max: max, window: window, now: now, failures: map[string][]time.Time{}}
-}
-
-func (l *loginLimiter) recent(key string) []time.Time {
-	cut := l.now().Add(-l.window)
-	kept := l.failures[key][:0]
-	for _, t := range l.failures[key] {
-		if t.After(cut) {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) == 0 {
-		delete(l.failures, key)
-		return nil
-	}
-	l.failures[key] = kept
-	return kept
-}
-
-func (l *loginLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.recent(key)) < l.max
-}
-
-func (l *loginLimiter) fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// Keys of one-off failures would pile up forever; a sweep when the
-	// map grows keeps it bounded by the clients of the last window.
-	if len(l.failures) > 10000 {
-		for k := range l.failures {
-			l.recent(k)
-		}
-	}
-	l.failures[key] = append(l.recent(key), l.now())
-}
-
-func (l *loginLimiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
 }

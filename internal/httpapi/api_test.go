@@ -55,15 +55,25 @@ func (b *syncBuffer) String() string {
 
 func newAPI(t *testing.T, d store.Dialect, mount func(*http.ServeMux, *httpapi.Server)) *api {
 	t.Helper()
-	cfg, err := config.FromMap(map[string]string{
+	return newAPIWith(t, d, nil, mount)
+}
+
+// newAPIWith is newAPI with configuration values of its own.
+func newAPIWith(t *testing.T, d store.Dialect, vals map[string]string, mount func(*http.ServeMux, *httpapi.Server)) *api {
+	t.Helper()
+	all := map[string]string{
 		"APP_ENV": "testing", "BOOKING_MAX_QUANTITY": "5", "HTTP_MAX_BODY_BYTES": "4096", "LOG_FILE": "",
-	})
+	}
+	for k, v := range vals {
+		all[k] = v
+	}
+	cfg, err := config.FromMap(all)
 	require.NoError(t, err)
 	db := storetest.Open(t, d)
 	svc := booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
 	})
-	acc := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost})
+	acc := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost, TokenTTL: cfg.AuthTokenTTL})
 	logs := &syncBuffer{}
 	srv := httpapi.New(httpapi.Params{
 		Config: cfg, DB: db, Bookings: svc, Accounts: acc, Mount: mount,

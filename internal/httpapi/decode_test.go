@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -57,28 +56,4 @@ func TestDecodeBookingRequest(t *testing.T) {
 	require.Equal(t, apperr.EMALFORMED, apperr.Code(err))
 	require.Equal(t, bookingRequest{TourID: 1, Quantity: 2}.hash(), bookingRequest{TourID: 1, Quantity: 2}.hash())
 	require.NotEqual(t, bookingRequest{TourID: 1, Quantity: 2}.hash(), bookingRequest{TourID: 12, Quantity: 2}.hash())
-}
-
-func TestRateLimiter(t *testing.T) {
-	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	l := newRateLimiter(2, time.Minute, func() time.Time { return now })
-	ok, _ := l.allow("k")
-	require.True(t, ok)
-	l.fail("k")
-	l.fail("k")
-	ok, wait := l.allow("k")
-	require.False(t, ok)
-	require.Equal(t, time.Minute, wait)
-	ok, _ = l.allow("other")
-	require.True(t, ok)
-	now = now.Add(time.Minute)
-	ok, _ = l.allow("k")
-	require.True(t, ok, "the window has passed")
-	l.fail("k")
-	l.fail("k")
-	ok, _ = l.allow("k")
-	require.False(t, ok)
-	l.reset("k")
-	ok, _ = l.allow("k")
-	require.True(t, ok)
 }

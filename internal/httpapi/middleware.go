@@ -121,7 +121,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.Int("status", rec.status),
 			slog.Int("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("remote", clientIP(r)),
+			slog.String("remote", ClientIP(r)),
 		}
 		if user != 0 {
 			attrs = append(attrs, slog.Int64("user_id", user))
@@ -283,12 +283,11 @@ func bearerToken(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
-// clientIP is the connection's remote address. X-Forwarded-For is not
-// trusted: behind a proxy, the proxy must overwrite RemoteAddr.
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
+// resolveClient works out, once and first, who the client is (see
+// TrustedProxies.Resolve), for everything after it: rate limits, the
+// access log, the Secure flag of cookies.
+func (s *Server) resolveClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, WithClient(r, s.proxies))
+	})
 }

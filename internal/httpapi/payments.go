@@ -27,7 +27,7 @@ func MountPayments(h *payment.Handlers) func(mux *http.ServeMux, s *Server) {
 		}
 		// Rejected notifications are limited per client address, as the
 		// server sees it behind its proxies.
-		h.ClientIP = clientIP
+		h.ClientIP = ClientIP
 		h.Mount(mux, s.RequireUser)
 	}
 }

@@ -10,7 +10,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/register", s.handleRegister)
 	m.HandleFunc("POST /api/login", s.handleLogin)
 	m.Handle("POST /api/logout", s.RequireUser(s.handleLogout))
+	m.Handle("POST /api/logout-all", s.RequireUser(s.handleLogoutAll))
 	m.Handle("GET /api/me", s.RequireUser(s.handleMe))
+	m.Handle("PUT /api/me/password", s.RequireUser(s.handlePasswordChange))
 
 	m.HandleFunc("GET /api/tours", s.handleTourList)
 	m.HandleFunc("GET /api/tours/{id}", s.handleTourShow)

@@ -16,7 +16,9 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/internal/throttle"
 )
 
 // Params are the dependencies of the API server.
@@ -35,12 +37,11 @@ type Params struct {
 	// Metrics, when set, hears of every request once it is answered (the
 	// Prometheus exporter); nil records nothing.
 	Metrics HTTPObserver
-	// LoginAttempts failed logins per email and client IP are allowed in
-	// LoginWindow before login answers 429. Zero means 5 per minute.
-	LoginAttempts int
-	LoginWindow   time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Limiter counts logins and registrations against the limits of
+	// Config (LOGIN_RATE_LIMIT, LOGIN_IP_RATE_LIMIT, REGISTER_RATE_LIMIT),
+	// shared by every server: the queue connection's limiter. Nil means
+	// the database's (queue_rate_limits).
+	Limiter throttle.Limiter
 	// Parts, when set, reports the process's background parts (the
 	// embedded worker and scheduler) for /readyz, which answers 503 while
 	// one of them is down.
@@ -57,7 +58,8 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	metrics  HTTPObserver
-	logins   *rateLimiter
+	throttle *throttle.Throttle
+	proxies  *TrustedProxies
 	parts    func() []PartStatus
 }
 
@@ -70,18 +72,14 @@ func New(p Params) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	now := p.Now
-	if now == nil {
-		now = time.Now
+	if p.Config != nil {
+		s.proxies = NewTrustedProxies(p.Config.TrustedProxies)
+		lim := p.Limiter
+		if lim == nil && p.DB != nil {
+			lim = dbdriver.NewAdmin(p.DB)
+		}
+		s.throttle = throttle.New(lim, ThrottleLimits(p.Config))
 	}
-	attempts, window := p.LoginAttempts, p.LoginWindow
-	if attempts <= 0 {
-		attempts = 5
-	}
-	if window <= 0 {
-		window = time.Minute
-	}
-	s.logins = newRateLimiter(attempts, window, now)
 	s.routes()
 	if p.Mount != nil {
 		p.Mount(s.mux, s)
@@ -92,8 +90,16 @@ func New(p Params) *Server {
 	h = s.recoverPanics(h)
 	h = s.observe(h)
 	h = s.requestID(h)
+	h = s.resolveClient(h)
 	s.handler = h
 	return s
+}
+
+// ThrottleLimits are the login and registration limits of cfg.
+func ThrottleLimits(cfg *config.Config) throttle.Limits {
+	return throttle.Limits{
+		LoginPerAccount: cfg.LoginRateLimit, LoginPerAddress: cfg.LoginIPRateLimit, RegisterPerAddress: cfg.RegisterRateLimit,
+	}
 }
 
 // ServeHTTP implements http.Handler.

@@ -34,8 +34,9 @@ const (
 )
 
 // addressBuckets is how many counters the per-address limit spreads the
-// addresses over. Each counter is a row of queue_rate_limits that nothing
-// deletes, so the addresses are hashed into a fixed number of them: a
+// addresses over. Each counter is a row of queue_rate_limits, deleted only
+// by the hourly prune once its window is over, so the addresses are hashed
+// into a fixed number of them: a
 // flood from a million addresses leaves at most this many rows. Two
 // addresses that share a bucket share a limit, which is harmless: the
 // limit only ever applies to rejected notifications, never to genuine

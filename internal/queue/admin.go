@@ -377,6 +377,9 @@ type RetentionConfig struct {
 	Batches       time.Duration
 	CompletedJobs time.Duration
 	Metrics       time.Duration
+	// RateLimits is how long the row of a limiter window is kept after
+	// the window ended, when the Admin is a driver.RateLimitPruner.
+	RateLimits time.Duration
 	// Processes is how long the row of a process that stopped
 	// heartbeating without a clean stop is kept: StaleProcessAge when
 	// zero; a negative value keeps them.
@@ -390,8 +393,9 @@ type RetentionConfig struct {
 }
 
 // Pruner deletes old failed jobs, finished batches, completed-job
-// history, metrics and the registry rows of dead processes on an
-// interval, so that none of those tables grows without bound. Its Run has
+// history, metrics, limiter windows that are over and the registry rows
+// of dead processes on an interval, so that none of those tables grows
+// without bound. Its Run has
 // the shape of the other background services.
 type Pruner struct {
 	adm driver.Admin
@@ -464,6 +468,12 @@ func (p *Pruner) Prune(ctx context.Context) []PruneResult {
 				return chunks.JobMetricsPruneChunks(ctx, &driver.PruneChunksParams{OlderThan: p.cfg.Metrics, ChunkSize: p.cfg.ChunkSize})
 			}
 			return p.adm.JobMetricsPrune(ctx, p.cfg.Metrics)
+		})
+	}
+	// The limiter windows that are over count nothing.
+	if rl, ok := p.adm.(driver.RateLimitPruner); ok && p.cfg.RateLimits > 0 {
+		run("queue_rate_limits", func() (int, error) {
+			return rl.RateLimitPrune(ctx, &driver.PruneChunksParams{OlderThan: p.cfg.RateLimits, ChunkSize: p.cfg.ChunkSize})
 		})
 	}
 	// Rows of processes that died without a clean stop are worth nothing

@@ -1,9 +1,9 @@
 // Package retention deletes the records Tripin no longer needs, so that
 // no table grows without bound: the queue's failed jobs, batches, history,
-// metrics and dead processes (through the queue's own Pruner), and the
-// application's idempotency keys, sent-email records, payment
-// notifications, operator notifications, scheduler runs and expired
-// tokens (through the store). How long each is kept comes from the
+// metrics, limiter windows that are over and dead processes (through the
+// queue's own Pruner), and the application's idempotency keys, sent-email
+// records, payment notifications, operator notifications, scheduler runs
+// and expired tokens (through the store). How long each is kept comes from the
 // configuration (config.Retention); zero keeps that kind forever.
 //
 // The work is the PruneOldRecords job, which the scheduler dispatches every
@@ -65,6 +65,11 @@ type Params struct {
 	Admin driver.Admin
 	// Retention says how long each kind of record is kept.
 	Retention config.Retention
+	// TokenTTL is the API token lifetime (AUTH_TOKEN_TTL). When set, the
+	// tokens issued before tokens had an expiry are pruned once that
+	// lifetime and the expired-token retention have passed since their
+	// creation, as if they had expired then.
+	TokenTTL time.Duration
 	// Budget bounds one run (DefaultBudget when zero).
 	Budget time.Duration
 	// Logger receives what was pruned (info) and what failed (warn).
@@ -73,11 +78,12 @@ type Params struct {
 
 // Pruner prunes every table once per PruneOnce.
 type Pruner struct {
-	db     *store.DB
-	queue  *queue.Pruner
-	r      config.Retention
-	budget time.Duration
-	log    *slog.Logger
+	db       *store.DB
+	queue    *queue.Pruner
+	r        config.Retention
+	tokenTTL time.Duration
+	budget   time.Duration
+	log      *slog.Logger
 }
 
 // New returns a Pruner.
@@ -104,9 +110,9 @@ func New(p Params) (*Pruner, error) {
 	}
 	qp := queue.NewPruner(adm, queue.RetentionConfig{
 		FailedJobs: r.FailedJobs, Batches: r.Batches, CompletedJobs: r.CompletedJobs,
-		Metrics: r.JobMetrics, Processes: processes, ChunkSize: r.ChunkSize,
+		Metrics: r.JobMetrics, RateLimits: r.RateLimits, Processes: processes, ChunkSize: r.ChunkSize,
 	}, nil)
-	return &Pruner{db: p.DB, queue: qp, r: r, budget: budget, log: log}, nil
+	return &Pruner{db: p.DB, queue: qp, r: r, tokenTTL: p.TokenTTL, budget: budget, log: log}, nil
 }
 
 // Register adds the worker of PruneOldRecords to ws and returns the Pruner
@@ -227,6 +233,7 @@ func (p *Pruner) appTables() []appTable {
 	all := []appTable{
 		{"idempotency_keys", p.r.IdempotencyKeys, p.db.IdempotencyKeyPrune},
 		{"personal_access_tokens", p.r.ExpiredTokens, p.db.TokenPruneExpired},
+		{"personal_access_tokens (no expiry)", p.legacyTokenKeep(), p.db.TokenPruneUnexpiring},
 		{"ops_notifications", p.r.OpsNotifications, p.db.OpsNotificationPrune},
 		{"schedule_runs", p.r.ScheduleRuns, p.db.ScheduleRunPrune},
 		{"payment_notifications (rejected)", p.r.RejectedPaymentNotifications,
@@ -246,6 +253,16 @@ func (p *Pruner) appTables() []appTable {
 		}
 	}
 	return out
+}
+
+// legacyTokenKeep is how long a token without an expiry is kept after its
+// creation: the token lifetime, then the expired-token retention; 0 (not
+// pruned) when either is unset.
+func (p *Pruner) legacyTokenKeep() time.Duration {
+	if p.tokenTTL <= 0 || p.r.ExpiredTokens <= 0 {
+		return 0
+	}
+	return p.tokenTTL + p.r.ExpiredTokens
 }
 
 func rejectedOutcomes() []string {

@@ -170,7 +170,7 @@ func (f *fixture) seed() {
 		"kept-valid": ptr(f.now.Add(day)), "kept-no-expiry": nil,
 	} {
 		hash := strings.Repeat("0", 64-len(name)) + name
-		require.NoError(t, db.TokenCreate(ctx, u.ID, name, hash, f.ago(10*day)))
+		require.NoError(t, db.TokenCreate(ctx, u.ID, name, hash, f.ago(10*day), time.Time{}))
 		if exp != nil {
 			require.NoError(t, db.TokenExpireAt(ctx, hash, *exp))
 		}
@@ -214,6 +214,15 @@ func (f *fixture) seed() {
 	}
 	require.NoError(t, f.adm.JobMetricsRecord(ctx, points))
 
+	// Limiter windows (60 minutes after they ended); a row written before
+	// windows had an end is kept, its period unknown.
+	for name, end := range map[string]*int64{
+		"gone-ended-2h": ptr(f.now.Unix() - 7200), "kept-ended-30m": ptr(f.now.Unix() - 1800),
+		"kept-current": ptr(f.now.Unix() + 30), "kept-legacy": nil,
+	} {
+		f.exec(`INSERT INTO queue_rate_limits (name, window_start, hits, expires_at) VALUES (?, 0, 1, ?)`, name, end)
+	}
+
 	// Processes (60 minutes after their last heartbeat).
 	reg := f.adm.(driver.Registry)
 	for id, age := range map[string]time.Duration{"gone-dead-2h": 2 * time.Hour, "kept-alive": 0} {
@@ -227,7 +236,7 @@ var tables = map[string]string{
 	"idempotency_keys": "idem_key", "sent_emails": "kind", "payment_notifications": "COALESCE(order_id, '')",
 	"ops_notifications": "subject", "schedule_runs": "host", "personal_access_tokens": "name",
 	"failed_jobs": "uuid", "job_batches": "id", "completed_jobs": "uuid", "job_metrics": "queue",
-	"queue_processes": "id",
+	"queue_processes": "id", "queue_rate_limits": "name",
 }
 
 // kept filters markers to those the default retention keeps.
@@ -397,3 +406,47 @@ func slicesWithPrefix(in []string, prefix string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestPruneTokensWithoutExpiry: with the token lifetime given, a token
+// issued before tokens had an expiry goes once the lifetime and the
+// expired-token retention have passed since its creation; a younger one,
+// and every token with an expiry, follow their own rule.
+func TestPruneTokensWithoutExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		u := &booking.User{Name: "T", Email: "t@example.com", PasswordHash: "x", CreatedAt: f.now, UpdatedAt: f.now}
+		require.NoError(t, f.db.UserCreate(f.ctx, u))
+		for name, tok := range map[string]struct {
+			created time.Duration
+			expires *time.Time
+		}{
+			"gone-legacy-10d":     {created: 10 * day},
+			"kept-legacy-7d12h":   {created: 7*day + 12*time.Hour},
+			"kept-legacy-1d":      {created: day},
+			"kept-expiring-later": {created: 30 * day, expires: ptr(f.now.Add(day))},
+		} {
+			var exp time.Time
+			if tok.expires != nil {
+				exp = *tok.expires
+			}
+			hash := strings.Repeat("0", 64-len(name)) + name
+			require.NoError(t, f.db.TokenCreate(f.ctx, u.ID, name, hash, f.ago(tok.created), exp))
+		}
+		r := config.Retention{ExpiredTokens: day}
+		p, err := retention.New(retention.Params{DB: f.db, Retention: r, TokenTTL: 7 * day})
+		require.NoError(t, err)
+		rep, err := p.PruneOnce(f.ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, rep.Rows)
+		require.Equal(t, []string{"kept-expiring-later", "kept-legacy-1d", "kept-legacy-7d12h"}, f.markers("personal_access_tokens", "name"))
+
+		// Without the lifetime, tokens without an expiry are left alone.
+		f.exec("DELETE FROM personal_access_tokens")
+		require.NoError(t, f.db.TokenCreate(f.ctx, u.ID, "kept-legacy-90d", strings.Repeat("1", 64), f.ago(90*day), time.Time{}))
+		p, err = retention.New(retention.Params{DB: f.db, Retention: r})
+		require.NoError(t, err)
+		_, err = p.PruneOnce(f.ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"kept-legacy-90d"}, f.markers("personal_access_tokens", "name"))
+	})
+}

@@ -76,15 +76,15 @@ func TestUsersAndTokens(t *testing.T) {
 		require.True(t, apperr.IsNotFound(err))
 
 		hash := booking.HashToken("trp_example")
-		require.NoError(t, db.TokenCreate(ctx, u.ID, "login", hash, testNow))
-		tu, err := db.TokenUser(ctx, hash, testNow)
+		require.NoError(t, db.TokenCreate(ctx, u.ID, "login", hash, testNow, testNow.Add(time.Hour)))
+		tu, err := db.TokenUser(ctx, hash, testNow, testNow.Add(-time.Hour))
 		require.NoError(t, err)
 		require.Equal(t, u.Email, tu.Email)
-		_, err = db.TokenUser(ctx, booking.HashToken("other"), testNow)
+		_, err = db.TokenUser(ctx, booking.HashToken("other"), testNow, testNow.Add(-time.Hour))
 		require.True(t, apperr.IsNotFound(err))
 
 		require.NoError(t, db.TokenDelete(ctx, hash))
-		_, err = db.TokenUser(ctx, hash, testNow)
+		_, err = db.TokenUser(ctx, hash, testNow, testNow.Add(-time.Hour))
 		require.True(t, apperr.IsNotFound(err))
 
 		// Only the hash is stored.

@@ -87,7 +87,7 @@ func seedCopySource(t *testing.T, db *store.DB) *copySeed {
 	u1, u2 := mkUser(t, db, "ana@copy.test"), mkUser(t, db, "budi@copy.test")
 	s.users = []int64{admin.ID, u1.ID, u2.ID}
 	s.token = strings.Repeat("ab", 32)
-	require.NoError(t, db.TokenCreate(ctx, u1.ID, "api", s.token, testNow))
+	require.NoError(t, db.TokenCreate(ctx, u1.ID, "api", s.token, testNow, testNow.Add(time.Hour)))
 
 	t1 := mkTour(t, db, "2027-01-10", 20)
 	t2 := mkTour(t, db, "2027-02-14", 5)
@@ -238,7 +238,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, want, have)
 			}
-			tokenUser, err := dst.TokenUser(ctx, seed.token, testNow)
+			tokenUser, err := dst.TokenUser(ctx, seed.token, testNow, testNow.Add(-time.Hour))
 			require.NoError(t, err)
 			require.Equal(t, seed.users[1], tokenUser.ID)
 			bad, err := dst.TourCheckInvariant(ctx)

@@ -113,12 +113,49 @@ func TestTokenExpireAt(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, d)
 		u := mkUser(t, db, "exp@example.com")
-		require.NoError(t, db.TokenCreate(ctx, u.ID, "dashboard", "hash-1", testNow))
+		require.NoError(t, db.TokenCreate(ctx, u.ID, "dashboard", "hash-1", testNow, time.Time{}))
 		require.NoError(t, db.TokenExpireAt(ctx, "hash-1", testNow.Add(time.Hour)))
-		_, err := db.TokenUser(ctx, "hash-1", testNow.Add(59*time.Minute))
+		_, err := db.TokenUser(ctx, "hash-1", testNow.Add(59*time.Minute), testNow)
 		require.NoError(t, err)
-		_, err = db.TokenUser(ctx, "hash-1", testNow.Add(61*time.Minute))
+		_, err = db.TokenUser(ctx, "hash-1", testNow.Add(61*time.Minute), testNow)
 		require.True(t, apperr.IsNotFound(err), "expired: %v", err)
 		require.True(t, apperr.IsNotFound(db.TokenExpireAt(ctx, "no-such-hash", testNow)))
+	})
+}
+
+// TestTokenRevocation: TokenDeleteUser revokes every token of one user
+// only; UserSetPassword changes the hash and revokes every token of the
+// user together; a token without an expiry authenticates only when created
+// after issuedAfter.
+func TestTokenRevocation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		a, b := mkUser(t, db, "a@example.com"), mkUser(t, db, "b@example.com")
+		for i, h := range []string{"a1", "a2", "a3"} {
+			require.NoError(t, db.TokenCreate(ctx, a.ID, "login", h, testNow, testNow.Add(time.Duration(i+1)*time.Hour)))
+		}
+		require.NoError(t, db.TokenCreate(ctx, b.ID, "login", "b1", testNow, testNow.Add(time.Hour)))
+		n, err := db.TokenDeleteUser(ctx, a.ID)
+		require.NoError(t, err)
+		require.EqualValues(t, 3, n)
+		_, err = db.TokenUser(ctx, "a1", testNow, testNow)
+		require.True(t, apperr.IsNotFound(err))
+		_, err = db.TokenUser(ctx, "b1", testNow, testNow)
+		require.NoError(t, err)
+
+		require.NoError(t, db.UserSetPassword(ctx, b.ID, "$2a$04$new-hash", testNow.Add(time.Minute)))
+		u, err := db.UserGet(ctx, b.ID)
+		require.NoError(t, err)
+		require.Equal(t, "$2a$04$new-hash", u.PasswordHash)
+		_, err = db.TokenUser(ctx, "b1", testNow, testNow)
+		require.True(t, apperr.IsNotFound(err), "the password change revoked it")
+		require.True(t, apperr.IsNotFound(db.UserSetPassword(ctx, b.ID+1000, "x", testNow)))
+
+		require.NoError(t, db.TokenCreate(ctx, a.ID, "legacy", "l1", testNow, time.Time{}))
+		_, err = db.TokenUser(ctx, "l1", testNow.Add(time.Hour), testNow.Add(-time.Minute))
+		require.NoError(t, err, "created after issuedAfter")
+		_, err = db.TokenUser(ctx, "l1", testNow.Add(time.Hour), testNow.Add(time.Minute))
+		require.True(t, apperr.IsNotFound(err), "created before issuedAfter")
 	})
 }

@@ -34,3 +34,12 @@ type BatchPruneChunksParams struct {
 	BatchPruneParams
 	ChunkSize int
 }
+
+// RateLimitPruner is an optional capability of an Admin whose limiter
+// (RateLimitHit) keeps its windows in rows: RateLimitPrune deletes the
+// rows of windows that ended more than OlderThan ago (a window that is
+// over counts nothing), at most ChunkSize per statement. A limiter whose
+// windows expire on their own (Redis keys with a TTL) needs none.
+type RateLimitPruner interface {
+	RateLimitPrune(ctx context.Context, params *PruneChunksParams) (int, error)
+}

@@ -15,7 +15,10 @@ import (
 // read pool, then deleted in one short statement of its own, so that on
 // SQLite the single writer connection is taken for one chunk at a time and
 // on MySQL and PostgreSQL no statement locks more than a chunk of rows.
-var _ driver.ChunkPruner = (*Base)(nil)
+var (
+	_ driver.ChunkPruner     = (*Base)(nil)
+	_ driver.RateLimitPruner = (*Base)(nil)
+)
 
 // defaultPruneChunk is the chunk size when the params give none.
 const defaultPruneChunk = 1000

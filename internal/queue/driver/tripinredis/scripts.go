@@ -23,6 +23,7 @@ import "github.com/redis/go-redis/v9"
 //	P outbox:<sqlid>:<uuid>   marker of an outbox row already moved in
 //	P retried:<id>:<uuid>     marker of a failed job already put back
 //	P cache:<key>             the shared cache
+//	P rate:<key>:<start>      a limiter window's hits (with a TTL; ratelimit.go)
 //	P notify                  pub/sub channel: a queue got a job
 //
 // Members of the zsets are ids zero-padded to 19 digits. Members of equal
