@@ -559,7 +559,7 @@ func TestLatePaymentDepartedTour(t *testing.T) {
 				got := f.latePayments()
 				require.Len(t, got, late+1)
 				require.True(t, got[late].Departed)
-				require.Equal(t, c.status, got[late].Status)
+				require.Equal(t, string(c.status), got[late].Status)
 
 				out, err = f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
 				require.NoError(t, err)
