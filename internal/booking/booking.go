@@ -1,7 +1,11 @@
 // Package booking holds Tripin's domain: users, tours and bookings, their
 // rules and states, and the services that book seats, cancel and release
-// them. It defines the storage interfaces it needs; internal/store
-// implements them, so this package never imports a database driver.
+// them. What a payment event (paid, denied, expired, refunded, …) does to a
+// booking in each state is one pure function, Apply (state.go); the
+// service's ApplyPaymentTx runs it for the payment package. It defines the
+// storage interfaces it needs; internal/store implements them and is the
+// only writer of bookings and tours, so this package never imports a
+// database driver.
 package booking
 
 import (
