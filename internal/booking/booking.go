@@ -178,14 +178,17 @@ type Store interface {
 	// is left alone.
 	BookingReleaseTx(ctx context.Context, tx *sql.Tx, id int64, status Status, at time.Time) (bool, error)
 	// BookingPaymentLockTx reads the booking with the given code, with its
-	// payment details and its tour's departure, and locks its row until
-	// tx ends. An unknown code fails with ENOTFOUND.
+	// payment details, and locks its row until tx ends. An unknown code
+	// fails with ENOTFOUND.
 	BookingPaymentLockTx(ctx context.Context, tx *sql.Tx, code string) (*PaymentView, error)
 	// BookingApplyTx writes a transition of the state table to the locked
 	// booking b, with the payment's details, and returns the transition
 	// it wrote: tr, or tr.Fallback when tr takes seats and too few are
 	// left.
 	BookingApplyTx(ctx context.Context, tx *sql.Tx, b *PaymentView, tr Transition, f PaymentFields, at time.Time) (Transition, error)
+	// TourDepartureTx returns a tour's departure date, YYYY-MM-DD, without
+	// locking it.
+	TourDepartureTx(ctx context.Context, tx *sql.Tx, tourID int64) (string, error)
 
 	IdempotencyGet(ctx context.Context, userID int64, key string) (*IdempotencyRecord, error)
 	IdempotencyInsertTx(ctx context.Context, tx *sql.Tx, r *IdempotencyRecord) error

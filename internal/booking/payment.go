@@ -8,7 +8,7 @@ import (
 )
 
 // PaymentView is a booking as its payment sees it: the booking, its
-// payment details and its Snap transaction, and its tour's departure.
+// payment details and its Snap transaction.
 type PaymentView struct {
 	Booking
 	NeedsRefund bool
@@ -22,8 +22,6 @@ type PaymentView struct {
 	// since SnapClaimedAt; empty when none is.
 	SnapClaim     string
 	SnapClaimedAt *time.Time
-	// DepartureDate is the tour's, YYYY-MM-DD.
-	DepartureDate string
 }
 
 // PaymentFields are Midtrans' details of a payment, recorded on the booking
@@ -52,7 +50,8 @@ type PaymentResult struct {
 	// Transition is the one applied: the table's, or its fallback when
 	// too few seats were left to take.
 	Transition Transition
-	// Departed is true when the booking's tour had departed.
+	// Departed is true when the booking's tour had departed; it is looked
+	// up only for a late payment, the one event it changes.
 	Departed bool
 }
 
@@ -68,11 +67,24 @@ func (s *Service) ApplyPaymentTx(ctx context.Context, tx *sql.Tx, ev PaymentEven
 	if err != nil {
 		return PaymentResult{}, err
 	}
-	departed := b.DepartureDate <= s.Today()
-	tr, err := Apply(State{Status: b.Status, NeedsRefund: b.NeedsRefund, Departed: departed}, ev.Event)
+	st := State{Status: b.Status, NeedsRefund: b.NeedsRefund}
+	tr, err := Apply(st, ev.Event)
 	if err != nil {
 		return PaymentResult{}, err
 	}
+	if tr.Seats == SeatsTake {
+		// Only a late payment asks whether the tour has departed: read its
+		// date then, and look the cell up again.
+		dep, err := s.store.TourDepartureTx(ctx, tx, b.TourID)
+		if err != nil {
+			return PaymentResult{}, err
+		}
+		st.Departed = dep <= s.Today()
+		if tr, err = Apply(st, ev.Event); err != nil {
+			return PaymentResult{}, err
+		}
+	}
+	departed := st.Departed
 	res := PaymentResult{Before: *b, Transition: tr, Departed: departed}
 	if !tr.Writes() {
 		return res, nil

@@ -337,12 +337,9 @@ func plausibleCode(s string) bool {
 }
 
 // bookingPaymentView reads a booking with its payment details by id or by
-// code, and its tour's departure date. lock takes the booking's row lock
-// (on MySQL and PostgreSQL; on SQLite the transaction itself holds the
-// database's only write lock, which is stronger). The tour is read apart,
-// without a lock: its departure date does not change once it has bookings
-// that matter here, and locking it would hold up every booking of the
-// tour.
+// code. lock takes the booking's row lock (on MySQL and PostgreSQL; on
+// SQLite the transaction itself holds the database's only write lock,
+// which is stronger).
 func (db *DB) bookingPaymentView(ctx context.Context, ex execQuerier, by string, key any, lock bool) (*booking.PaymentView, error) {
 	if code, ok := key.(string); ok && !plausibleCode(code) {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
@@ -358,14 +355,25 @@ func (db *DB) bookingPaymentView(ctx context.Context, ex execQuerier, by string,
 	if err != nil {
 		return nil, fmt.Errorf("store: get booking payment: %w", err)
 	}
-	var dep any
-	if err := ex.QueryRowContext(ctx, db.Rebind(`SELECT departure_date FROM tours WHERE id = ?`), v.TourID).Scan(&dep); err != nil {
-		return nil, fmt.Errorf("store: get booking payment: departure of tour %d: %w", v.TourID, err)
-	}
-	if v.DepartureDate, err = dateString(dep); err != nil {
-		return nil, fmt.Errorf("store: get booking payment: departure of tour %d: %w", v.TourID, err)
-	}
 	return v, nil
+}
+
+// TourDepartureTx returns a tour's departure date, YYYY-MM-DD. It takes no
+// lock: the date does not change once the tour has bookings that matter
+// to a payment, and locking the tour would hold up every booking of it.
+func (db *DB) TourDepartureTx(ctx context.Context, tx *sql.Tx, tourID int64) (string, error) {
+	var dep any
+	err := tx.QueryRowContext(ctx, db.Rebind(`SELECT departure_date FROM tours WHERE id = ?`), tourID).Scan(&dep)
+	if err != nil {
+		// A booking's tour cannot be missing (a foreign key keeps it): an
+		// internal error, not a not-found for the caller to answer.
+		return "", fmt.Errorf("store: departure of tour %d: %w", tourID, err)
+	}
+	d, err := dateString(dep)
+	if err != nil {
+		return "", fmt.Errorf("store: departure of tour %d: %w", tourID, err)
+	}
+	return d, nil
 }
 
 // BookingPaymentGet returns a booking with its payment details.

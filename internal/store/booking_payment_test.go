@@ -144,7 +144,6 @@ func TestBookingApplyTx(t *testing.T) {
 		require.Equal(t, booking.StatusCancelled, v.Status)
 		require.True(t, v.NeedsRefund)
 		require.Equal(t, "tx-"+late.Code, v.TransactionID)
-		require.Equal(t, "2026-12-20", v.DepartureDate)
 		require.Equal(t, 0, tourQuota(t, db, tour.ID))
 		requireInvariant(t, db)
 
@@ -170,6 +169,13 @@ func TestBookingApplyTx(t *testing.T) {
 		require.False(t, v.NeedsRefund)
 		require.Equal(t, 0, tourQuota(t, db, tour.ID))
 		requireInvariant(t, db)
+
+		err = db.InTx(ctx, func(tx *sql.Tx) error {
+			dep, err := db.TourDepartureTx(ctx, tx, tour.ID)
+			require.Equal(t, "2026-12-20", dep)
+			return err
+		})
+		require.NoError(t, err)
 
 		// Unknown and impossible codes are not found.
 		for _, code := range []string{"NOPE-1", "", "bad\x00code"} {
