@@ -1,7 +1,11 @@
 // Package booking holds Tripin's domain: users, tours and bookings, their
 // rules and states, and the services that book seats, cancel and release
-// them. It defines the storage interfaces it needs; internal/store
-// implements them, so this package never imports a database driver.
+// them. What a payment event (paid, denied, expired, refunded, …) does to a
+// booking in each state is one pure function, Apply (state.go); the
+// service's ApplyPaymentTx runs it for the payment package. It defines the
+// storage interfaces it needs; internal/store implements them and is the
+// only writer of bookings and tours, so this package never imports a
+// database driver.
 package booking
 
 import (
@@ -173,6 +177,18 @@ type Store interface {
 	// seats back, and reports whether it did; a booking in any other state
 	// is left alone.
 	BookingReleaseTx(ctx context.Context, tx *sql.Tx, id int64, status Status, at time.Time) (bool, error)
+	// BookingPaymentLockTx reads the booking with the given code, with its
+	// payment details, and locks its row until tx ends. An unknown code
+	// fails with ENOTFOUND.
+	BookingPaymentLockTx(ctx context.Context, tx *sql.Tx, code string) (*PaymentView, error)
+	// BookingApplyTx writes a transition of the state table to the locked
+	// booking b, with the payment's details, and returns the transition
+	// it wrote: tr, or tr.Fallback when tr takes seats and too few are
+	// left.
+	BookingApplyTx(ctx context.Context, tx *sql.Tx, b *PaymentView, tr Transition, f PaymentFields, at time.Time) (Transition, error)
+	// TourDepartureTx returns a tour's departure date, YYYY-MM-DD, without
+	// locking it.
+	TourDepartureTx(ctx context.Context, tx *sql.Tx, tourID int64) (string, error)
 
 	IdempotencyGet(ctx context.Context, userID int64, key string) (*IdempotencyRecord, error)
 	IdempotencyInsertTx(ctx context.Context, tx *sql.Tx, r *IdempotencyRecord) error

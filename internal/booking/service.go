@@ -254,8 +254,13 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 // ReleaseTx moves a pending booking to status (expired, cancelled or
 // failed) and gives its seats back, inside the caller's transaction, then
 // runs the OnReleaseTx hooks. It is idempotent: a booking that is no longer
-// pending is left alone and released is false. The expiry jobs, the sweep
-// and the payment notification handler all release seats through it.
+// pending is left alone and released is false. Cancel releases through
+// it, and so do the expiry jobs when given the service as their Releaser;
+// otherwise they expire whole chunks with the store's ExpiryExpireTx. A
+// payment notification releases through ApplyPaymentTx (the state table's
+// denied, cancelled, expired and refunded cells). All of them give the
+// seats back with the store's one seat-release statement, under its one
+// rule: a tour's quota never exceeds its capacity.
 func (s *Service) ReleaseTx(ctx context.Context, tx *sql.Tx, bookingID int64, status Status, at time.Time) (released bool, err error) {
 	switch status {
 	case StatusExpired, StatusCancelled, StatusFailed:

@@ -250,7 +250,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
 		// A cancelled booking's Snap transaction is expired at Midtrans.
 		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-			return payment.ExpireSnapsTx(ctx, tx, db.Dialect, q, []int64{b.ID})
+			return payment.ExpireSnapsTx(ctx, tx, db, q, []int64{b.ID})
 		}},
 	})
 	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db, TokenTTL: cfg.AuthTokenTTL})
@@ -270,7 +270,7 @@ func expireSnapsOnExpiredTx(db *store.DB, q payment.JobInserter) func(ctx contex
 		for i, e := range done {
 			ids[i] = e.ID
 		}
-		return payment.ExpireSnapsTx(ctx, tx, db.Dialect, q, ids)
+		return payment.ExpireSnapsTx(ctx, tx, db, q, ids)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkHandleNotification(b *testing.B) {
 				tour := f.tour(b, b.N+1)
 				bodies := make([][]byte, b.N)
 				for i := range bodies {
-					_, code := f.booking(b, tour, user, 1, BookingPending, false)
+					_, code := f.booking(b, tour, user, 1, booking.StatusPending, false)
 					bodies[i] = f.notify(code, 150000, "settlement", "")
 				}
 				ctx := context.Background()

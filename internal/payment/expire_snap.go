@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/queue"
@@ -55,30 +54,18 @@ type JobInserter interface {
 // on SQLite the only writer) for as long as Midtrans takes, and roll the
 // cancellation back when Midtrans is down. There Midtrans' own expiry of
 // the Snap transaction, set to the booking's hold, is what remains.
-func ExpireSnapsTx(ctx context.Context, tx *sql.Tx, d store.Dialect, q JobInserter, bookingIDs []int64) error {
+func ExpireSnapsTx(ctx context.Context, tx *sql.Tx, db *store.DB, q JobInserter, bookingIDs []int64) error {
 	if len(bookingIDs) == 0 || q.Connection() == queue.ConnectionSync {
 		return nil
 	}
-	args := make([]any, len(bookingIDs))
-	for i, id := range bookingIDs {
-		args[i] = id
-	}
-	rows, err := tx.QueryContext(ctx, store.Rebind(d, `SELECT id, code FROM bookings WHERE id IN (?`+strings.Repeat(", ?", len(bookingIDs)-1)+`)
-		AND (snap_token IS NOT NULL OR snap_claim IS NOT NULL)`), args...)
+	orders, err := db.BookingSnapOrdersTx(ctx, tx, bookingIDs)
 	if err != nil {
-		return fmt.Errorf("payment: find Snap transactions to expire: %w", err)
+		return fmt.Errorf("payment: %w", err)
 	}
-	defer rows.Close()
 	var jobs []queue.InsertManyParams
-	for rows.Next() {
-		var j ExpireSnapTransaction
-		if err := rows.Scan(&j.BookingID, &j.OrderID); err != nil {
-			return fmt.Errorf("payment: find Snap transactions to expire: %w", err)
-		}
+	for _, o := range orders {
+		j := ExpireSnapTransaction{BookingID: o.BookingID, OrderID: o.Code}
 		jobs = append(jobs, queue.InsertManyParams{Args: j, Opts: &queue.InsertOpts{UniqueKey: fmt.Sprintf("expire-snap:%d", j.BookingID)}})
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("payment: find Snap transactions to expire: %w", err)
 	}
 	if len(jobs) == 0 {
 		return nil

@@ -51,7 +51,7 @@ func TestExpireSnapOnCancel(t *testing.T) {
 		var failNext error
 		bookings := booking.NewService(booking.ServiceParams{Store: f.db, OnReleaseTx: []booking.TxHook{
 			func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-				return ExpireSnapsTx(ctx, tx, f.db.Dialect, client, []int64{b.ID})
+				return ExpireSnapsTx(ctx, tx, f.db, client, []int64{b.ID})
 			},
 			func(context.Context, *sql.Tx, *booking.Booking) error { return failNext },
 		}})
@@ -63,11 +63,11 @@ func TestExpireSnapOnCancel(t *testing.T) {
 		user := f.user(t)
 		owner := &booking.User{ID: user}
 		tour := f.tour(t, 10)
-		opened, code := f.booking(t, tour, user, 2, BookingPending, false)
+		opened, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 		_, err = f.svc.Pay(ctx, opened, user)
 		require.NoError(t, err)
-		never, _ := f.booking(t, tour, user, 1, BookingPending, false)
-		claimed, claimedCode := f.booking(t, tour, user, 1, BookingPending, false)
+		never, _ := f.booking(t, tour, user, 1, booking.StatusPending, false)
+		claimed, claimedCode := f.booking(t, tour, user, 1, booking.StatusPending, false)
 		_, err = f.db.Exec(f.db.Rebind("UPDATE bookings SET snap_claim = 'c', snap_claimed_at = ? WHERE id = ?"), time.Now().UTC(), claimed)
 		require.NoError(t, err)
 
@@ -76,7 +76,7 @@ func TestExpireSnapOnCancel(t *testing.T) {
 		failNext = errors.New("later hook failed")
 		_, err = bookings.Cancel(ctx, owner, opened)
 		require.ErrorIs(t, err, failNext)
-		require.Equal(t, BookingPending, f.state(t, opened).Status)
+		require.Equal(t, booking.StatusPending, f.state(t, opened).Status)
 		require.Zero(t, jobs())
 		failNext = nil
 
@@ -113,11 +113,11 @@ func TestExpireSnapsTxSyncConnection(t *testing.T) {
 	client, err := queue.NewClient(nil, &queue.Config{Workers: ws, Connection: queue.ConnectionSync})
 	require.NoError(t, err)
 	user := f.user(t)
-	id, code := f.booking(t, f.tour(t, 5), user, 1, BookingPending, false)
+	id, code := f.booking(t, f.tour(t, 5), user, 1, booking.StatusPending, false)
 	_, err = f.svc.Pay(context.Background(), id, user)
 	require.NoError(t, err)
 	require.NoError(t, f.db.InTx(context.Background(), func(tx *sql.Tx) error {
-		return ExpireSnapsTx(context.Background(), tx, f.db.Dialect, client, []int64{id})
+		return ExpireSnapsTx(context.Background(), tx, f.db, client, []int64{id})
 	}))
 	tx, _ := f.fake.Transaction(code)
 	require.Equal(t, "", tx.TransactionStatus, "no call to Midtrans")

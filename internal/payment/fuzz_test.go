@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -110,21 +111,21 @@ func FuzzHandleNotification(f *testing.F) {
 			if out != OutcomeMalformed && out != OutcomeBadSignature {
 				t.Fatalf("unverified body got outcome %q", out)
 			}
-			if st.Status != BookingPending || st.Quota != 998 {
+			if st.Status != booking.StatusPending || st.Quota != 998 {
 				t.Fatalf("unverified body changed the booking: %+v", st)
 			}
 		}
 		amount, aerr := midtrans.ParseAmount(n.GrossAmount)
 		if verified && n.OrderID == code && aerr == nil && amount == 300000 && n.StatusCode == "200" &&
-			classify(n.TransactionStatus, n.FraudStatus) == evPaid && len(raw) == 0 {
-			if out != OutcomePaid || st.Status != BookingPaid {
+			eventFor(n.TransactionStatus, n.FraudStatus) == booking.EventPaid && len(raw) == 0 {
+			if out != OutcomePaid || st.Status != booking.StatusPaid {
 				t.Fatalf("a verified payment did not pay: outcome %q, booking %+v", out, st)
 			}
 		}
-		if verified && (aerr != nil || amount != 300000) && st.Status != BookingPending {
+		if verified && (aerr != nil || amount != 300000) && st.Status != booking.StatusPending {
 			t.Fatalf("a wrong amount changed the booking: %+v", st)
 		}
-		if verified && !midtrans.StatusCodeFits(n.StatusCode, n.TransactionStatus, n.FraudStatus) && st.Status != BookingPending {
+		if verified && !midtrans.StatusCodeFits(n.StatusCode, n.TransactionStatus, n.FraudStatus) && st.Status != booking.StatusPending {
 			t.Fatalf("a status_code that does not fit its status changed the booking: %+v", st)
 		}
 		requireInvariant(t, fx.db)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
@@ -66,7 +67,7 @@ func newFixture(t testing.TB, d store.Dialect, opts ...fixtureOpt) *fixture {
 			if err := tx.QueryRowContext(ctx, f.db.Rebind("SELECT status FROM bookings WHERE id = ?"), bookingID).Scan(&status); err != nil {
 				return err
 			}
-			if status != BookingPaid {
+			if status != string(booking.StatusPaid) {
 				t.Errorf("OnPaidTx saw booking %d as %s", bookingID, status)
 			}
 			f.mu.Lock()
@@ -181,19 +182,19 @@ func (f *fixture) tourDeparting(t testing.TB, capacity int, date string) int64 {
 
 // booking creates a booking of quantity seats in status. Pending and paid
 // bookings take their seats from the tour, as the booking service would.
-func (f *fixture) booking(t testing.TB, tourID, userID int64, quantity int, status string, needsRefund bool) (int64, string) {
+func (f *fixture) booking(t testing.TB, tourID, userID int64, quantity int, status booking.Status, needsRefund bool) (int64, string) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
 	code := "TRP-" + strings.ToUpper(randHex(5))
-	if status == BookingPending || status == BookingPaid {
+	if status == booking.StatusPending || status == booking.StatusPaid {
 		res, err := f.db.ExecContext(ctx, f.db.Rebind("UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ?"), quantity, tourID, quantity)
 		require.NoError(t, err)
 		n, _ := res.RowsAffected()
 		require.EqualValues(t, 1, n, "no seats left for the fixture")
 	}
 	var paidAt any
-	if status == BookingPaid {
+	if status == booking.StatusPaid {
 		paidAt = now
 	}
 	id := f.insert(t, `INSERT INTO bookings (code, user_id, tour_id, quantity, unit_price, total_amount, status, needs_refund,
@@ -203,7 +204,7 @@ func (f *fixture) booking(t testing.TB, tourID, userID int64, quantity int, stat
 }
 
 type bookingState struct {
-	Status      string
+	Status      booking.Status
 	NeedsRefund bool
 	Quota       int
 	TxStatus    string
@@ -276,4 +277,11 @@ func notificationRows(t testing.TB, db *store.DB, orderID string) []notification
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// eventFor is eventOf for a status known to be an event, or "" for one
+// that is not.
+func eventFor(transactionStatus, fraudStatus string) booking.Event {
+	ev, _ := eventOf(transactionStatus, fraudStatus)
+	return ev
 }

@@ -264,8 +264,8 @@ func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	b, err := getBookingByCode(r.Context(), h.Service.db.Read, h.Service.db.Dialect, code)
-	if errors.Is(err, errNoBooking) {
+	b, err := h.Service.db.BookingPaymentGetByCode(r.Context(), code)
+	if apperr.IsNotFound(err) {
 		h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id."))
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -97,7 +98,7 @@ func TestCallbackHTTP(t *testing.T) {
 	f := newFixture(t, store.SQLite)
 	srv := testServer(t, f)
 	user := f.user(t)
-	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+	id, code := f.booking(t, f.tour(t, 10), user, 2, booking.StatusPending, false)
 	cb := srv.URL + "/api/midtrans/callback"
 
 	a := call(t, "POST", cb, "", `{"order_id":`)
@@ -124,18 +125,18 @@ func TestCallbackHTTP(t *testing.T) {
 	elapsed := time.Since(start)
 	require.Equal(t, 200, a.Status, a.Body)
 	require.Equal(t, "paid", a.Data["outcome"])
-	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPaid, f.state(t, id).Status)
 	t.Logf("callback answered in %v", elapsed)
 
 	// Notifications delivered by the fake Midtrans itself.
-	id2, code2 := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id2, code2 := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 	p, err := f.svc.Pay(context.Background(), id2, user)
 	require.NoError(t, err)
 	require.NotEmpty(t, p.Token)
 	status, err := f.fake.Notify(context.Background(), cb, code2, "settlement", "")
 	require.NoError(t, err)
 	require.Equal(t, 200, status)
-	require.Equal(t, BookingPaid, f.state(t, id2).Status)
+	require.Equal(t, booking.StatusPaid, f.state(t, id2).Status)
 }
 
 func TestPayAndTicketHTTP(t *testing.T) {
@@ -143,7 +144,7 @@ func TestPayAndTicketHTTP(t *testing.T) {
 	f := newFixture(t, store.SQLite, withEnv("PAYMENT_SIMULATOR", "true"))
 	srv := testServer(t, f)
 	user := f.user(t)
-	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+	id, code := f.booking(t, f.tour(t, 10), user, 2, booking.StatusPending, false)
 	uid := strconv.FormatInt(user, 10)
 	bid := strconv.FormatInt(id, 10)
 
@@ -193,7 +194,7 @@ func TestSimulatorHTTP(t *testing.T) {
 	srv := testServer(t, f)
 	user := f.user(t)
 	owner := strconv.FormatInt(user, 10)
-	id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+	id, code := f.booking(t, f.tour(t, 10), user, 2, booking.StatusPending, false)
 	sim := srv.URL + "/api/payments/simulate"
 
 	a := call(t, "POST", sim, "", `{"order_id":"`+code+`","transaction_status":"settlement"}`)
@@ -207,7 +208,7 @@ func TestSimulatorHTTP(t *testing.T) {
 	require.Equal(t, 400, a.Status)
 	a = call(t, "POST", sim, owner, `{"order_id":"TRP-NONE","transaction_status":"settlement"}`)
 	require.Equal(t, 404, a.Status)
-	require.Equal(t, BookingPending, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPending, f.state(t, id).Status)
 
 	// The page opens from its signed link only.
 	link, err := url.Parse(f.svc.SimulatorURL(code, time.Now().Add(30*time.Minute)))
@@ -235,7 +236,7 @@ func TestSimulatorHTTP(t *testing.T) {
 		res.Body.Close()
 		require.Equal(t, 403, res.StatusCode, name)
 	}
-	require.Equal(t, BookingPending, f.state(t, id).Status, "no refused link changed the booking")
+	require.Equal(t, booking.StatusPending, f.state(t, id).Status, "no refused link changed the booking")
 
 	// The page's buttons post to its own link and come back to it with the
 	// outcome.
@@ -253,7 +254,7 @@ func TestSimulatorHTTP(t *testing.T) {
 	a = call(t, "POST", sim, owner, `{"order_id":"`+code+`","transaction_status":"settlement"}`)
 	require.Equal(t, 200, a.Status, a.Body)
 	require.Equal(t, "paid", a.Data["outcome"])
-	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPaid, f.state(t, id).Status)
 	a = call(t, "POST", sim, "admin-"+strconv.FormatInt(user+1000, 10), `{"order_id":"`+code+`","transaction_status":"settlement"}`)
 	require.Equal(t, 200, a.Status, "an admin may simulate any booking")
 	require.Equal(t, "duplicate", a.Data["outcome"])
@@ -264,7 +265,7 @@ func TestSimulatorHTTP(t *testing.T) {
 		require.False(t, g.cfg.SimulatorEnabled(), env)
 		gsrv := testServer(t, g)
 		gu := g.user(t)
-		_, gcode := g.booking(t, g.tour(t, 10), gu, 1, BookingPending, false)
+		_, gcode := g.booking(t, g.tour(t, 10), gu, 1, booking.StatusPending, false)
 		for _, tok := range []string{"", strconv.FormatInt(gu, 10), "admin-1"} {
 			a = call(t, "POST", gsrv.URL+"/api/payments/simulate", tok, `{"order_id":"`+gcode+`","transaction_status":"settlement"}`)
 			require.Equal(t, 404, a.Status, env)
@@ -285,8 +286,8 @@ func TestSignedTicketLink(t *testing.T) {
 	f := newFixture(t, store.SQLite, withEnv("APP_URL", "https://tripin.example"))
 	srv := testServer(t, f)
 	user := f.user(t)
-	id, code := f.booking(t, f.tour(t, 10), user, 1, BookingPaid, false)
-	other, _ := f.booking(t, f.tour(t, 10), user, 1, BookingPaid, false)
+	id, code := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPaid, false)
+	other, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPaid, false)
 
 	link := f.svc.TicketURL(id)
 	require.True(t, strings.HasPrefix(link, "https://tripin.example/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket?signature="), link)

@@ -2,15 +2,14 @@ package payment
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
-	"github.com/tripintravel/tripin/internal/store"
 )
 
 // Payment is what a customer pays a booking with: the Snap token (for
@@ -37,18 +36,18 @@ func (s *Service) Pay(ctx context.Context, bookingID, userID int64) (Payment, er
 	deadline := s.now().Add(s.claimStale + 5*time.Second)
 	wait := 10 * time.Millisecond
 	for {
-		b, err := getBooking(ctx, s.db.Read, s.db.Dialect, bookingID)
-		if errors.Is(err, errNoBooking) || (err == nil && b.UserID != userID) {
+		b, err := s.db.BookingPaymentGet(ctx, bookingID)
+		if apperr.IsNotFound(err) || (err == nil && b.UserID != userID) {
 			return Payment{}, apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
 		}
 		if err != nil {
 			return Payment{}, err
 		}
-		if b.Status != BookingPending {
+		if b.Status != booking.StatusPending {
 			return Payment{}, apperr.Errorf(apperr.ECONFLICT, "The booking is %s; only a pending booking can be paid.", b.Status)
 		}
-		if b.SnapToken.Valid && b.SnapToken.String != "" {
-			return Payment{Token: b.SnapToken.String, RedirectURL: b.SnapURL.String}, nil
+		if b.SnapToken != "" {
+			return Payment{Token: b.SnapToken, RedirectURL: b.SnapRedirectURL}, nil
 		}
 		if b.TotalAmount <= 0 {
 			return Payment{}, apperr.Errorf(apperr.ECONFLICT, "The booking has nothing to pay.")
@@ -57,11 +56,13 @@ func (s *Service) Pay(ctx context.Context, bookingID, userID int64) (Payment, er
 		if b.ExpiresAt.Sub(now) < minHold {
 			return Payment{}, apperr.Errorf(apperr.ECONFLICT, "The booking's hold has ended; book again.")
 		}
-		claimed := b.SnapClaim.Valid && b.SnapClaim.String != ""
-		stale := claimed && (!b.SnapClaimAt.Valid || now.Sub(b.SnapClaimAt.Time) > s.claimStale)
+		claimed := b.SnapClaim != ""
+		stale := claimed && (b.SnapClaimedAt == nil || now.Sub(*b.SnapClaimedAt) > s.claimStale)
 		if !claimed || stale {
 			claim := randomHex(16)
-			ok, err := s.claimSnap(ctx, b, claim, now)
+			// Only the stale claim read here can be replaced, so two
+			// callers cannot both take over the same abandoned claim.
+			ok, err := s.db.BookingSnapClaim(ctx, b.ID, claim, b.SnapClaim, now)
 			if err != nil {
 				return Payment{}, err
 			}
@@ -81,31 +82,8 @@ func (s *Service) Pay(ctx context.Context, bookingID, userID int64) (Payment, er
 	}
 }
 
-// claimSnap takes the right to create the booking's Snap transaction. When
-// b carries a stale claim, only that exact claim can be replaced, so two
-// callers cannot both take over the same abandoned claim.
-func (s *Service) claimSnap(ctx context.Context, b bookingRow, claim string, now time.Time) (bool, error) {
-	q := "UPDATE bookings SET snap_claim = ?, snap_claimed_at = ? WHERE id = ? AND status = 'pending' AND snap_token IS NULL"
-	args := []any{claim, now.UTC(), b.ID}
-	if b.SnapClaim.Valid {
-		q += " AND snap_claim = ?"
-		args = append(args, b.SnapClaim.String)
-	} else {
-		q += " AND snap_claim IS NULL"
-	}
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(q), args...)
-	if err != nil {
-		return false, fmt.Errorf("payment: claim snap: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("payment: claim snap: %w", err)
-	}
-	return n == 1, nil
-}
-
 // createSnap calls Midtrans for a claimed booking and stores the answer.
-func (s *Service) createSnap(ctx context.Context, b bookingRow, claim string) (Payment, error) {
+func (s *Service) createSnap(ctx context.Context, b *booking.PaymentView, claim string) (Payment, error) {
 	req, err := s.snapRequest(ctx, b)
 	if err != nil {
 		s.releaseClaim(b.ID, claim)
@@ -123,10 +101,8 @@ func (s *Service) createSnap(ctx context.Context, b bookingRow, claim string) (P
 		s.log.ErrorContext(ctx, "payment: create Snap transaction", "booking_id", b.ID, "err", err)
 		return Payment{}, &apperr.Error{Code: apperr.EUNAVAILABLE, Message: "The payment provider is unavailable; retry in a moment.", Err: err}
 	}
-	q := `UPDATE bookings SET snap_token = ?, snap_redirect_url = ?, snap_claim = NULL, snap_claimed_at = NULL, updated_at = ?
-		WHERE id = ? AND snap_token IS NULL`
-	if _, err := s.db.ExecContext(ctx, s.db.Rebind(q), clip(resp.Token, 255), clip(resp.RedirectURL, 1024), s.now().UTC(), b.ID); err != nil {
-		return Payment{}, fmt.Errorf("payment: store snap token: %w", err)
+	if err := s.db.BookingSnapSave(ctx, b.ID, resp.Token, resp.RedirectURL, s.now().UTC()); err != nil {
+		return Payment{}, fmt.Errorf("payment: %w", err)
 	}
 	s.log.InfoContext(ctx, "payment: Snap transaction created", "booking_id", b.ID, "order_id", b.Code)
 	return Payment{Token: resp.Token, RedirectURL: resp.RedirectURL}, nil
@@ -137,8 +113,7 @@ func (s *Service) createSnap(ctx context.Context, b bookingRow, claim string) (P
 func (s *Service) releaseClaim(bookingID int64, claim string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	q := "UPDATE bookings SET snap_claim = NULL, snap_claimed_at = NULL WHERE id = ? AND snap_claim = ?"
-	if _, err := s.db.ExecContext(ctx, s.db.Rebind(q), bookingID, claim); err != nil {
+	if err := s.db.BookingSnapRelease(ctx, bookingID, claim); err != nil {
 		s.log.Error("payment: release snap claim", "booking_id", bookingID, "err", err)
 	}
 }
@@ -146,19 +121,18 @@ func (s *Service) releaseClaim(bookingID int64, claim string) {
 // snapRequest builds the Snap transaction of a booking: its code as order_id,
 // its total as gross_amount, one item line per tour, and an expiry that
 // starts at the booking's creation and ends with its hold.
-func (s *Service) snapRequest(ctx context.Context, b bookingRow) (midtrans.SnapRequest, error) {
-	var title, name, email string
-	q := `SELECT t.title, u.name, u.email FROM bookings b JOIN tours t ON t.id = b.tour_id
-		JOIN users u ON u.id = b.user_id WHERE b.id = ?`
-	err := s.db.Read.QueryRowContext(ctx, store.Rebind(s.db.Dialect, q), b.ID).Scan(&title, &name, &email)
+func (s *Service) snapRequest(ctx context.Context, b *booking.PaymentView) (midtrans.SnapRequest, error) {
+	d, err := s.db.BookingMailData(ctx, nil, b.ID)
+	if apperr.IsNotFound(err) {
+		return midtrans.SnapRequest{}, apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
+	}
 	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return midtrans.SnapRequest{}, apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
-		}
 		return midtrans.SnapRequest{}, fmt.Errorf("payment: snap request: %w", err)
 	}
-	item := midtrans.ItemDetail{ID: fmt.Sprintf("TOUR-%d", b.TourID), Price: b.UnitPrice, Quantity: b.Quantity, Name: truncate(title, 50)}
-	if b.UnitPrice*b.Quantity != b.TotalAmount {
+	title, name, email := d.TourTitle, d.CustomerName, d.CustomerEmail
+	quantity := int64(b.Quantity)
+	item := midtrans.ItemDetail{ID: fmt.Sprintf("TOUR-%d", b.TourID), Price: b.UnitPrice, Quantity: quantity, Name: truncate(title, 50)}
+	if b.UnitPrice*quantity != b.TotalAmount {
 		// A total that is not price × quantity (a discount, say) is sent
 		// as one line so the items still add up.
 		item = midtrans.ItemDetail{ID: fmt.Sprintf("BOOKING-%d", b.ID), Price: b.TotalAmount, Quantity: 1, Name: truncate(title, 50)}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
@@ -22,7 +23,7 @@ func TestPay(t *testing.T) {
 		ctx := context.Background()
 		user := f.user(t)
 		tour := f.tour(t, 10)
-		id, code := f.booking(t, tour, user, 2, BookingPending, false)
+		id, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 
 		p, err := f.svc.Pay(ctx, id, user)
 		require.NoError(t, err)
@@ -49,9 +50,9 @@ func TestPay(t *testing.T) {
 		_, offset := start.Zone()
 		require.Equal(t, 7*3600, offset)
 		require.Regexp(t, `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0700$`, req.Expiry.StartTime)
-		var created flexTime
-		require.NoError(t, f.db.QueryRowContext(ctx, f.db.Rebind("SELECT created_at FROM bookings WHERE id = ?"), id).Scan(&created))
-		require.True(t, start.Equal(time.Time(created).Truncate(time.Second)), "start %v, created %v", start, time.Time(created))
+		created, err := f.db.BookingGet(ctx, id)
+		require.NoError(t, err)
+		require.True(t, start.Equal(created.CreatedAt.Truncate(time.Second)), "start %v, created %v", start, created.CreatedAt)
 
 		// Another user's booking does not exist for them.
 		other := f.user(t)
@@ -61,7 +62,7 @@ func TestPay(t *testing.T) {
 		require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
 
 		// Only pending bookings can be paid.
-		for _, st := range []string{BookingPaid, BookingExpired, BookingCancelled, BookingRefunded} {
+		for _, st := range []booking.Status{booking.StatusPaid, booking.StatusExpired, booking.StatusCancelled, booking.StatusRefunded} {
 			bid, _ := f.booking(t, tour, user, 1, st, false)
 			_, err = f.svc.Pay(ctx, bid, user)
 			require.Equal(t, apperr.ECONFLICT, apperr.Code(err), st)
@@ -79,7 +80,7 @@ func TestPayConcurrentFirstCalls(t *testing.T) {
 		ctx := context.Background()
 		user := f.user(t)
 		tour := f.tour(t, 10)
-		id, _ := f.booking(t, tour, user, 2, BookingPending, false)
+		id, _ := f.booking(t, tour, user, 2, booking.StatusPending, false)
 
 		const n = 16
 		var wg sync.WaitGroup
@@ -110,7 +111,7 @@ func TestPayRetriesAfterMidtransFailure(t *testing.T) {
 	f := newFixture(t, store.SQLite)
 	ctx := context.Background()
 	user := f.user(t)
-	id, _ := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 	good := f.svc.client.SnapURL
 	f.svc.client.SnapURL = "http://127.0.0.1:1" // nothing listens there
 	_, err := f.svc.Pay(ctx, id, user)
@@ -129,7 +130,7 @@ func TestPayStaleClaimAndLostToken(t *testing.T) {
 	f := newFixture(t, store.SQLite)
 	ctx := context.Background()
 	user := f.user(t)
-	id, _ := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 
 	// A process claimed the booking and died before calling Midtrans.
 	old := time.Now().UTC().Add(-time.Hour)
@@ -141,7 +142,7 @@ func TestPayStaleClaimAndLostToken(t *testing.T) {
 
 	// A process that died after Midtrans created the transaction: the
 	// token is gone and Midtrans refuses the order_id again.
-	id2, code2 := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id2, code2 := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 	_, err = f.fake.Client().CreateTransaction(ctx, midtrans.SnapRequest{TransactionDetails: midtrans.TransactionDetails{OrderID: code2, GrossAmount: 150000}})
 	require.NoError(t, err)
 	_, err = f.db.ExecContext(ctx, "UPDATE bookings SET snap_claim = 'dead', snap_claimed_at = ? WHERE id = ?", old, id2)
@@ -150,7 +151,7 @@ func TestPayStaleClaimAndLostToken(t *testing.T) {
 	require.Equal(t, apperr.ECONFLICT, apperr.Code(err))
 
 	// A fresh claim by someone else makes the caller wait, not call twice.
-	id3, _ := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id3, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 	_, err = f.db.ExecContext(ctx, "UPDATE bookings SET snap_claim = 'busy', snap_claimed_at = ? WHERE id = ?", time.Now().UTC(), id3)
 	require.NoError(t, err)
 	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -166,7 +167,7 @@ func TestPayRefusesEndedHold(t *testing.T) {
 	f := newFixture(t, store.SQLite)
 	ctx := context.Background()
 	user := f.user(t)
-	id, _ := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 	f.svc.now = func() time.Time { return time.Now().Add(29*time.Minute + 30*time.Second) }
 	_, err := f.svc.Pay(ctx, id, user)
 	require.Equal(t, apperr.ECONFLICT, apperr.Code(err))
@@ -178,7 +179,7 @@ func TestExpireSnap(t *testing.T) {
 	f := newFixture(t, store.SQLite)
 	ctx := context.Background()
 	user := f.user(t)
-	id, code := f.booking(t, f.tour(t, 10), user, 1, BookingPending, false)
+	id, code := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 	require.NoError(t, f.svc.ExpireSnap(ctx, "TRP-NEVER-OPENED"))
 	_, err := f.svc.Pay(ctx, id, user)
 	require.NoError(t, err)

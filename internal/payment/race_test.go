@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 )
@@ -85,7 +86,7 @@ func TestExpiryPaymentRace(t *testing.T) {
 		var all []bk
 		for _, tour := range []int64{tight, roomy} {
 			for range perTour {
-				id, code := f.booking(t, tour, user, qty, BookingPending, false)
+				id, code := f.booking(t, tour, user, qty, booking.StatusPending, false)
 				all = append(all, bk{id, code})
 			}
 		}
@@ -157,11 +158,11 @@ func TestExpiryPaymentRace(t *testing.T) {
 		for _, b := range all {
 			st := f.state(t, b.id)
 			switch {
-			case st.Status == BookingPaid && !st.NeedsRefund:
+			case st.Status == booking.StatusPaid && !st.NeedsRefund:
 				paid++
 				require.Equal(t, 1, f.paidCalls(b.id), "booking %d: one e-ticket", b.id)
 				require.Zero(t, lateByID[b.id])
-			case st.Status == BookingExpired && st.NeedsRefund:
+			case st.Status == booking.StatusExpired && st.NeedsRefund:
 				flagged++
 				require.Zero(t, f.paidCalls(b.id))
 				require.Equal(t, 1, lateByID[b.id], "booking %d: one late-payment notice", b.id)

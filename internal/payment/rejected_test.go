@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
@@ -52,7 +53,7 @@ func TestRejectedNotificationsBounded(t *testing.T) {
 		withLimiter(t, f)
 		srv := testServer(t, f)
 		user := f.user(t)
-		id, code := f.booking(t, f.tour(t, 10), user, 2, BookingPending, false)
+		id, code := f.booking(t, f.tour(t, 10), user, 2, booking.StatusPending, false)
 		cb := srv.URL + "/api/midtrans/callback"
 
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -177,10 +178,10 @@ func TestRejectedNotificationsBounded(t *testing.T) {
 
 		// Nothing changed, and a genuine notification from the throttled
 		// address is still applied.
-		require.Equal(t, BookingPending, f.state(t, id).Status)
+		require.Equal(t, booking.StatusPending, f.state(t, id).Status)
 		res := post(f.notify(code, 300000, "settlement", ""), "198.51.100.7")
 		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.Equal(t, BookingPaid, f.state(t, id).Status)
+		require.Equal(t, booking.StatusPaid, f.state(t, id).Status)
 		requireInvariant(t, f.db)
 	})
 }
@@ -268,7 +269,7 @@ func TestStatusCodeFitsEveryRewrite(t *testing.T) {
 			if midtrans.StatusCodeFits(code, to.status, to.fraud) {
 				// Where two codes are allowed, only statuses that change
 				// nothing may be reached by a rewrite.
-				require.Contains(t, []event{evPending, evChallenge}, classify(to.status, to.fraud), "%v (%s) replayed as %v", from, code, to)
+				require.Contains(t, []booking.Event{booking.EventPending, booking.EventChallenge}, eventFor(to.status, to.fraud), "%v (%s) replayed as %v", from, code, to)
 			}
 		}
 	}

@@ -1,43 +1,34 @@
 // Package payment takes bookings' payments through Midtrans: it creates the
 // Snap transaction a customer pays with, and it turns Midtrans' HTTP
-// notifications into booking state changes with a forward-only, idempotent
-// state machine. It also offers the payment simulator (only where it is
-// safe, behind signed links or the booking's owner), the e-ticket page, and
-// the job that expires the Snap transaction of a booking that was cancelled
-// or expired.
+// notifications into booking events, which the booking package applies
+// with its state table (booking.Apply) under the booking's row lock. It
+// keeps the payment_notifications table; every write to bookings and tours
+// goes through the booking service and the store. It also offers the
+// payment simulator (only where it is safe, behind signed links or the
+// booking's owner), the e-ticket page, and the job that expires the Snap
+// transaction of a booking that was cancelled or expired.
 //
 // A notification is applied only once its signature verifies, its
 // status_code fits its transaction_status, its gross_amount is the
 // booking's total and, unless MIDTRANS_VERIFY_STATUS is off, Midtrans'
 // Status API has confirmed the transaction's status: that answer, not the
-// notification, is what the state machine acts on. The state machine,
-// under the booking's row lock:
+// notification, is what becomes the event:
 //
-//	notification                    pending          paid        expired/cancelled/failed   refunded
-//	settlement, capture+accept      paid (+e-ticket) duplicate   paid again if seats are    ignored
-//	                                                             left and the tour has not
-//	                                                             departed, else needs_refund
-//	pending, authorize              pending          ignored     ignored                    ignored
-//	capture+challenge (or no fraud) challenge        ignored     ignored                    ignored
-//	deny, failure, capture+deny     failed,          ignored     ignored                    ignored
-//	                                seats back
-//	cancel                          cancelled,       ignored     ignored                    ignored
-//	                                seats back
-//	expire                          expired,         ignored     ignored                    ignored
-//	                                seats back
-//	refund                          refunded,        refunded,   refunded, needs_refund     duplicate
-//	                                seats back       seats back  cleared (held no seats)
-//	partial_refund                  ignored          stays paid  recorded                   ignored
-//	                                                 (recorded)
+//	transaction_status              fraud_status        booking event
+//	settlement                                          paid
+//	capture                         accept              paid
+//	capture                         deny                denied
+//	capture                         challenge (or none) challenge
+//	pending, authorize                                  pending
+//	deny, failure                                       denied
+//	cancel                                              cancelled
+//	expire                                              expired
+//	refund                                              refunded
+//	partial_refund                                      partial_refund
 //
-// A tour "has departed" from its departure date (in APP_TIMEZONE): its
-// seats are never sold again, not even to a late payment of a booking that
-// once held them.
-//
-// A partial refund keeps a paid booking paid and its seats held: the
-// customer still travels (a fee or one of several travellers was refunded),
-// and the booking's quantity is not ours to guess; operations adjust it.
-// Unknown transaction statuses (chargeback, …) are stored and ignored.
+// Unknown transaction statuses (chargeback, …) are stored and ignored. What
+// each event does to a booking in each state is the table in the booking
+// package (state.go).
 package payment
 
 import (
@@ -51,39 +42,35 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/store"
-)
-
-// Booking statuses, as stored in bookings.status.
-const (
-	BookingPending   = "pending"
-	BookingPaid      = "paid"
-	BookingExpired   = "expired"
-	BookingCancelled = "cancelled"
-	BookingFailed    = "failed"
-	BookingRefunded  = "refunded"
 )
 
 // Outcome is what a notification led to. It is stored in
 // payment_notifications.outcome and answered to the caller.
 type Outcome string
 
-// The outcomes of HandleNotification.
+// The outcomes of HandleNotification. Those of the state table are the
+// booking package's; the others reject or fail a notification.
 const (
-	OutcomePaid           Outcome = "paid"            // a pending booking was paid
-	OutcomePaidLate       Outcome = "paid_late"       // an expired or cancelled booking took its seats again
-	OutcomeNeedsRefund    Outcome = "needs_refund"    // paid too late and sold out: flagged, operations notified
-	OutcomeDuplicate      Outcome = "duplicate"       // the booking is already in the state this asks for
-	OutcomePending        Outcome = "pending"         // the payment is under way; nothing changes
-	OutcomeChallenge      Outcome = "challenge"       // a card capture awaits fraud review; stays pending
-	OutcomeCancelled      Outcome = "cancelled"       // cancel released a pending booking
-	OutcomeFailed         Outcome = "failed"          // deny or failure released a pending booking
-	OutcomeExpired        Outcome = "expired"         // the Snap transaction expired; pending booking released
-	OutcomeRefunded       Outcome = "refunded"        // the booking was refunded
-	OutcomePartialRefund  Outcome = "partial_refund"  // recorded; the booking keeps its status
-	OutcomeIgnored        Outcome = "ignored"         // stale, out of order or unknown status; nothing changes
+	OutcomePaid          = Outcome(booking.OutcomePaid)          // a pending booking was paid
+	OutcomePaidLate      = Outcome(booking.OutcomePaidLate)      // an expired or cancelled booking took its seats again
+	OutcomeNeedsRefund   = Outcome(booking.OutcomeNeedsRefund)   // paid too late and sold out: flagged, operations notified
+	OutcomeDuplicate     = Outcome(booking.OutcomeDuplicate)     // the booking is already in the state this asks for
+	OutcomePending       = Outcome(booking.OutcomePending)       // the payment is under way; nothing changes
+	OutcomeChallenge     = Outcome(booking.OutcomeChallenge)     // a card capture awaits fraud review; stays pending
+	OutcomeCancelled     = Outcome(booking.OutcomeCancelled)     // cancel released a pending booking
+	OutcomeFailed        = Outcome(booking.OutcomeFailed)        // deny or failure released a pending booking
+	OutcomeExpired       = Outcome(booking.OutcomeExpired)       // the Snap transaction expired; pending booking released
+	OutcomeRefunded      = Outcome(booking.OutcomeRefunded)      // the booking was refunded
+	OutcomePartialRefund = Outcome(booking.OutcomePartialRefund) // recorded; the booking keeps its status
+	OutcomeIgnored       = Outcome(booking.OutcomeIgnored)       // stale, out of order or unknown status; nothing changes
+)
+
+// The outcomes of notifications that are rejected or fail.
+const (
 	OutcomeBadSignature   Outcome = "bad_signature"   // rejected: 403
 	OutcomeUnknownOrder   Outcome = "unknown_order"   // rejected: 404
 	OutcomeAmountMismatch Outcome = "amount_mismatch" // rejected: gross_amount is not the booking total
@@ -117,28 +104,13 @@ type LatePayment struct {
 	Departed bool
 }
 
-// tourDeparted reports whether a tour departs today or earlier, in
-// APP_TIMEZONE: the day it stops taking bookings. The date is read without
-// a lock; it does not change once a tour has bookings that matter here.
-func (s *Service) tourDeparted(ctx context.Context, tx *sql.Tx, tourID int64) (bool, error) {
-	var dep flexTime
-	err := tx.QueryRowContext(ctx, store.Rebind(s.db.Dialect, "SELECT departure_date FROM tours WHERE id = ?"), tourID).Scan(&dep)
-	if err != nil {
-		return false, fmt.Errorf("payment: read departure of tour %d: %w", tourID, err)
-	}
-	loc := s.cfg.AppTimezone
-	if loc == nil {
-		loc = time.UTC
-	}
-	// A DATE comes back as midnight UTC (or as text): its calendar date
-	// is the departure day, compared with today where the tours run.
-	return time.Time(dep).UTC().Format(time.DateOnly) <= s.now().In(loc).Format(time.DateOnly), nil
-}
-
 // Params are the dependencies of a Service.
 type Params struct {
 	DB     *store.DB
 	Config *config.Config
+	// Bookings applies payment events to bookings; nil builds one on DB
+	// with Now and APP_TIMEZONE.
+	Bookings *booking.Service
 	// Client calls Midtrans; nil builds one from Config.
 	Client *midtrans.Client
 	Logger *slog.Logger
@@ -171,6 +143,7 @@ type Params struct {
 // Service takes payments. Create it with New.
 type Service struct {
 	db            *store.DB
+	bookings      *booking.Service
 	cfg           *config.Config
 	client        *midtrans.Client
 	serverKey     string
@@ -206,7 +179,7 @@ func New(p Params) (*Service, error) {
 		return nil, errors.New("payment: MIDTRANS_SERVER_KEY is empty")
 	}
 	s := &Service{
-		db: p.DB, cfg: p.Config, client: p.Client, serverKey: p.Config.MidtransServerKey, log: p.Logger,
+		db: p.DB, bookings: p.Bookings, cfg: p.Config, client: p.Client, serverKey: p.Config.MidtransServerKey, log: p.Logger,
 		now: p.Now, onPaidTx: p.OnPaidTx, onLatePayment: p.OnLatePayment, onLateTx: p.OnLatePaymentTx,
 		limiter: p.Limiter, rejectedPerMinute: p.Config.PaymentRejectedRateLimit,
 		rejectedStorePerHour: p.Config.PaymentRejectedStoreLimit, links: p.Links,
@@ -223,6 +196,9 @@ func New(p Params) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.bookings == nil {
+		s.bookings = booking.NewService(booking.ServiceParams{Store: p.DB, Now: s.now, Location: p.Config.AppTimezone})
+	}
 	timeout := s.client.Timeout
 	if timeout <= 0 {
 		timeout = midtrans.DefaultTimeout
@@ -231,47 +207,36 @@ func New(p Params) (*Service, error) {
 	return s, nil
 }
 
-// event is a notification reduced to what the state machine acts on.
-type event int
-
-const (
-	evIgnore event = iota
-	evPaid
-	evPending
-	evChallenge
-	evFailed
-	evExpired
-	evRefund
-	evPartialRefund
-)
-
-// classify maps Midtrans' transaction and fraud statuses to an event. A
-// capture counts as paid only with fraud_status accept.
-func classify(transactionStatus, fraudStatus string) event {
+// eventOf maps Midtrans' transaction and fraud statuses to a booking
+// event; false for a status that is not one (chargeback, …). A capture
+// counts as paid only with fraud_status accept.
+func eventOf(transactionStatus, fraudStatus string) (booking.Event, bool) {
 	switch transactionStatus {
 	case midtrans.StatusSettlement:
-		return evPaid
+		return booking.EventPaid, true
 	case midtrans.StatusCapture:
 		switch fraudStatus {
 		case midtrans.FraudAccept:
-			return evPaid
+			return booking.EventPaid, true
 		case midtrans.FraudDeny:
-			return evFailed
+			return booking.EventDenied, true
 		default:
-			return evChallenge
+			return booking.EventChallenge, true
 		}
 	case midtrans.StatusPending, midtrans.StatusAuthorize:
-		return evPending
-	case midtrans.StatusDeny, midtrans.StatusCancel, midtrans.StatusFailure:
-		return evFailed
+		return booking.EventPending, true
+	case midtrans.StatusDeny, midtrans.StatusFailure:
+		return booking.EventDenied, true
+	case midtrans.StatusCancel:
+		return booking.EventCancelled, true
 	case midtrans.StatusExpire:
-		return evExpired
+		return booking.EventExpired, true
 	case midtrans.StatusRefund:
-		return evRefund
+		return booking.EventRefunded, true
 	case midtrans.StatusPartialRefund:
-		return evPartialRefund
+		return booking.EventPartialRefund, true
 	}
-	return evIgnore
+	return "", false
 }
 
 // HandleNotification verifies, stores and applies one Midtrans HTTP
@@ -346,9 +311,9 @@ func (s *Service) handle(ctx context.Context, d Delivery, confirm bool) (Outcome
 	}
 	// Cheap checks against the booking before anything calls Midtrans:
 	// an unknown order or a wrong amount costs one read.
-	b, err := getBookingByCode(ctx, s.db.Read, s.db.Dialect, n.OrderID)
+	b, err := s.db.BookingPaymentGetByCode(ctx, n.OrderID)
 	switch {
-	case errors.Is(err, errNoBooking):
+	case apperr.IsNotFound(err):
 		return s.reject(ctx, rec, OutcomeUnknownOrder, "no booking has this order_id",
 			apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id."))
 	case err != nil:
@@ -393,16 +358,13 @@ func (s *Service) handle(ctx context.Context, d Delivery, confirm bool) (Outcome
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		out, late, missing = "", nil, false
 		now := s.now().UTC()
-		b, err := lockBookingByCode(ctx, tx, s.db.Dialect, n.OrderID)
-		if errors.Is(err, errNoBooking) {
+		var err error
+		out, late, err = s.apply(ctx, tx, n, now)
+		if apperr.IsNotFound(err) {
 			// Deleted since it was read: nothing to apply or store here.
 			missing = true
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		out, late, err = s.apply(ctx, tx, b, n, now)
 		if err != nil {
 			return err
 		}
@@ -481,116 +443,39 @@ func (s *Service) failed(ctx context.Context, rec notificationRecord, orderID st
 	return OutcomeError, fmt.Errorf("payment: handle notification for %q: %w", orderID, err)
 }
 
-// apply moves a locked booking forward for a verified notification.
-func (s *Service) apply(ctx context.Context, tx *sql.Tx, b bookingRow, n midtrans.Notification, now time.Time) (Outcome, *LatePayment, error) {
-	d := s.db.Dialect
-	f := paymentFields{TransactionID: n.TransactionID, TransactionStatus: n.TransactionStatus, FraudStatus: n.FraudStatus, PaymentType: n.PaymentType}
-	yes, no := true, false
-	switch classify(n.TransactionStatus, n.FraudStatus) {
-	case evPaid:
-		switch b.Status {
-		case BookingPending:
-			if err := updateBooking(ctx, tx, d, b.ID, bookingChange{Status: BookingPaid, PaidAt: &now}, f, now); err != nil {
-				return "", nil, err
-			}
-			return OutcomePaid, nil, s.paid(ctx, tx, b.ID)
-		case BookingExpired, BookingCancelled, BookingFailed:
-			if b.NeedsRefund {
-				return OutcomeDuplicate, nil, nil
-			}
-			// A tour that has departed is never sold again, not even to
-			// the booking that once held the seats: the customer could not
-			// travel, so the money goes back.
-			departed, err := s.tourDeparted(ctx, tx, b.TourID)
-			if err != nil {
-				return "", nil, err
-			}
-			ok := false
-			if !departed {
-				if ok, err = takeSeats(ctx, tx, d, b.TourID, b.Quantity, now); err != nil {
-					return "", nil, err
-				}
-			}
-			if ok {
-				if err := updateBooking(ctx, tx, d, b.ID, bookingChange{Status: BookingPaid, PaidAt: &now}, f, now); err != nil {
-					return "", nil, err
-				}
-				return OutcomePaidLate, nil, s.paid(ctx, tx, b.ID)
-			}
-			if err := updateBooking(ctx, tx, d, b.ID, bookingChange{NeedsRefund: &yes}, f, now); err != nil {
-				return "", nil, err
-			}
-			return OutcomeNeedsRefund, &LatePayment{
-				BookingID: b.ID, Code: b.Code, TourID: b.TourID, Quantity: b.Quantity, Amount: b.TotalAmount,
-				Status: b.Status, TransactionID: n.TransactionID, PaymentType: n.PaymentType, Departed: departed,
-			}, nil
-		case BookingPaid:
-			return OutcomeDuplicate, nil, nil
-		}
-		return OutcomeIgnored, nil, nil
-
-	case evPending, evChallenge:
-		if b.Status != BookingPending {
-			return OutcomeIgnored, nil, nil
-		}
-		// Record how the customer is paying; the booking keeps its seats
-		// and its status.
-		if err := updateBooking(ctx, tx, d, b.ID, bookingChange{}, f, now); err != nil {
+// apply turns a verified notification into a booking event and has the
+// booking service apply it, under the booking's row lock. A notification
+// that is no event (an unknown status) only locks the booking, so that it
+// is stored after whatever holds the booking now. Bookings that become
+// paid get the OnPaidTx hook; a late payment that could not take its seats
+// back is returned for the late-payment hooks.
+func (s *Service) apply(ctx context.Context, tx *sql.Tx, n midtrans.Notification, now time.Time) (Outcome, *LatePayment, error) {
+	ev, ok := eventOf(n.TransactionStatus, n.FraudStatus)
+	if !ok {
+		if _, err := s.db.BookingPaymentLockTx(ctx, tx, n.OrderID); err != nil {
 			return "", nil, err
-		}
-		if classify(n.TransactionStatus, n.FraudStatus) == evChallenge {
-			return OutcomeChallenge, nil, nil
-		}
-		return OutcomePending, nil, nil
-
-	case evFailed, evExpired:
-		if b.Status != BookingPending {
-			return OutcomeIgnored, nil, nil
-		}
-		c, out := bookingChange{Status: BookingFailed, FailedAt: &now}, OutcomeFailed
-		switch n.TransactionStatus {
-		case midtrans.StatusExpire:
-			c, out = bookingChange{Status: BookingExpired, ExpiredAt: &now}, OutcomeExpired
-		case midtrans.StatusCancel:
-			c, out = bookingChange{Status: BookingCancelled, CancelledAt: &now}, OutcomeCancelled
-		}
-		if err := updateBooking(ctx, tx, d, b.ID, c, f, now); err != nil {
-			return "", nil, err
-		}
-		return out, nil, releaseSeats(ctx, tx, d, b.TourID, b.Quantity, now)
-
-	case evRefund:
-		switch b.Status {
-		case BookingRefunded:
-			return OutcomeDuplicate, nil, nil
-		case BookingPending, BookingPaid:
-			// A refund that overtakes its settlement still ends the
-			// booking: the money went back.
-			if err := updateBooking(ctx, tx, d, b.ID, bookingChange{Status: BookingRefunded, RefundedAt: &now}, f, now); err != nil {
-				return "", nil, err
-			}
-			return OutcomeRefunded, nil, releaseSeats(ctx, tx, d, b.TourID, b.Quantity, now)
-		case BookingExpired, BookingCancelled, BookingFailed:
-			// The booking holds no seats; a late payment flagged for a
-			// refund has now been refunded.
-			c := bookingChange{Status: BookingRefunded, RefundedAt: &now, NeedsRefund: &no}
-			if err := updateBooking(ctx, tx, d, b.ID, c, f, now); err != nil {
-				return "", nil, err
-			}
-			return OutcomeRefunded, nil, nil
-		}
-		return OutcomeIgnored, nil, nil
-
-	case evPartialRefund:
-		if b.Status == BookingPaid || (b.NeedsRefund && b.Status != BookingPending && b.Status != BookingRefunded) {
-			if err := updateBooking(ctx, tx, d, b.ID, bookingChange{}, f, now); err != nil {
-				return "", nil, err
-			}
-			return OutcomePartialRefund, nil, nil
 		}
 		return OutcomeIgnored, nil, nil
 	}
-	return OutcomeIgnored, nil, nil
+	res, err := s.bookings.ApplyPaymentTx(ctx, tx, booking.PaymentEvent{
+		Code: n.OrderID, Event: ev, At: now,
+		Fields: booking.PaymentFields{TransactionID: n.TransactionID, TransactionStatus: n.TransactionStatus,
+			FraudStatus: n.FraudStatus, PaymentType: n.PaymentType},
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	b, out := res.Before, Outcome(res.Transition.Outcome)
+	switch out {
+	case OutcomePaid, OutcomePaidLate:
+		return out, nil, s.paid(ctx, tx, b.ID)
+	case OutcomeNeedsRefund:
+		return out, &LatePayment{
+			BookingID: b.ID, Code: b.Code, TourID: b.TourID, Quantity: int64(b.Quantity), Amount: b.TotalAmount,
+			Status: string(b.Status), TransactionID: n.TransactionID, PaymentType: n.PaymentType, Departed: res.Departed,
+		}, nil
+	}
+	return out, nil, nil
 }
 
 // storeNotification stores a notification that changes nothing else.

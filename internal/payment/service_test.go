@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
@@ -24,12 +25,12 @@ import (
 func TestStateMachine(t *testing.T) {
 	t.Parallel()
 	type start struct {
-		status      string
+		status      booking.Status
 		needsRefund bool
 	}
 	starts := []start{
-		{BookingPending, false}, {BookingPaid, false}, {BookingExpired, false}, {BookingCancelled, false},
-		{BookingFailed, false}, {BookingRefunded, false}, {BookingExpired, true},
+		{booking.StatusPending, false}, {booking.StatusPaid, false}, {booking.StatusExpired, false}, {booking.StatusCancelled, false},
+		{booking.StatusFailed, false}, {booking.StatusRefunded, false}, {booking.StatusExpired, true},
 	}
 	type notif struct{ status, fraud string }
 	notifs := []notif{
@@ -38,7 +39,7 @@ func TestStateMachine(t *testing.T) {
 		{"refund", ""}, {"partial_refund", ""}, {"chargeback", ""},
 	}
 	type want struct {
-		status      string
+		status      booking.Status
 		needsRefund bool
 		seats       int // seats the booking holds afterwards
 		outcome     Outcome
@@ -47,56 +48,55 @@ func TestStateMachine(t *testing.T) {
 	const q = 2
 	expect := func(s start, n notif) want {
 		held := 0
-		if s.status == BookingPending || s.status == BookingPaid {
+		if s.status == booking.StatusPending || s.status == booking.StatusPaid {
 			held = q
 		}
 		same := want{status: s.status, needsRefund: s.needsRefund, seats: held, outcome: OutcomeIgnored}
-		ev := classify(n.status, n.fraud)
+		ev := eventFor(n.status, n.fraud)
 		switch s.status {
-		case BookingPending:
+		case booking.StatusPending:
 			switch ev {
-			case evPaid:
-				return want{status: BookingPaid, seats: q, outcome: OutcomePaid, ticket: true}
-			case evPending:
+			case booking.EventPaid:
+				return want{status: booking.StatusPaid, seats: q, outcome: OutcomePaid, ticket: true}
+			case booking.EventPending:
 				same.outcome = OutcomePending
-			case evChallenge:
+			case booking.EventChallenge:
 				same.outcome = OutcomeChallenge
-			case evFailed:
-				if n.status == "cancel" {
-					return want{status: BookingCancelled, outcome: OutcomeCancelled}
-				}
-				return want{status: BookingFailed, outcome: OutcomeFailed}
-			case evExpired:
-				return want{status: BookingExpired, outcome: OutcomeExpired}
-			case evRefund:
-				return want{status: BookingRefunded, outcome: OutcomeRefunded}
+			case booking.EventCancelled:
+				return want{status: booking.StatusCancelled, outcome: OutcomeCancelled}
+			case booking.EventDenied:
+				return want{status: booking.StatusFailed, outcome: OutcomeFailed}
+			case booking.EventExpired:
+				return want{status: booking.StatusExpired, outcome: OutcomeExpired}
+			case booking.EventRefunded:
+				return want{status: booking.StatusRefunded, outcome: OutcomeRefunded}
 			}
-		case BookingPaid:
+		case booking.StatusPaid:
 			switch ev {
-			case evPaid:
+			case booking.EventPaid:
 				same.outcome = OutcomeDuplicate
-			case evRefund:
-				return want{status: BookingRefunded, outcome: OutcomeRefunded}
-			case evPartialRefund:
+			case booking.EventRefunded:
+				return want{status: booking.StatusRefunded, outcome: OutcomeRefunded}
+			case booking.EventPartialRefund:
 				same.outcome = OutcomePartialRefund
 			}
-		case BookingExpired, BookingCancelled, BookingFailed:
+		case booking.StatusExpired, booking.StatusCancelled, booking.StatusFailed:
 			switch ev {
-			case evPaid:
+			case booking.EventPaid:
 				if s.needsRefund {
 					same.outcome = OutcomeDuplicate
 					return same
 				}
-				return want{status: BookingPaid, seats: q, outcome: OutcomePaidLate, ticket: true}
-			case evRefund:
-				return want{status: BookingRefunded, outcome: OutcomeRefunded}
-			case evPartialRefund:
+				return want{status: booking.StatusPaid, seats: q, outcome: OutcomePaidLate, ticket: true}
+			case booking.EventRefunded:
+				return want{status: booking.StatusRefunded, outcome: OutcomeRefunded}
+			case booking.EventPartialRefund:
 				if s.needsRefund {
 					same.outcome = OutcomePartialRefund
 				}
 			}
-		case BookingRefunded:
-			if ev == evRefund {
+		case booking.StatusRefunded:
+			if ev == booking.EventRefunded {
 				same.outcome = OutcomeDuplicate
 			}
 		}
@@ -150,14 +150,14 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		ctx := context.Background()
 		user := f.user(t)
 		tour := f.tour(t, 4)
-		id, code := f.booking(t, tour, user, 3, BookingExpired, false)
-		f.booking(t, tour, user, 2, BookingPaid, false) // only 2 seats left
+		id, code := f.booking(t, tour, user, 3, booking.StatusExpired, false)
+		f.booking(t, tour, user, 2, booking.StatusPaid, false) // only 2 seats left
 
 		out, err := f.svc.HandleNotification(ctx, f.notify(code, 3*150000, "settlement", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomeNeedsRefund, out)
 		st := f.state(t, id)
-		require.Equal(t, BookingExpired, st.Status)
+		require.Equal(t, booking.StatusExpired, st.Status)
 		require.True(t, st.NeedsRefund)
 		require.Equal(t, 2, st.Quota)
 		require.Equal(t, 0, f.paidCalls(id))
@@ -165,7 +165,7 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		require.Len(t, late, 1)
 		tx, _ := f.fake.Transaction(code)
 		require.Equal(t, LatePayment{BookingID: id, Code: code, TourID: tour, Quantity: 3, Amount: 450000,
-			Status: BookingExpired, TransactionID: tx.TransactionID, PaymentType: "bank_transfer"}, late[0],
+			Status: string(booking.StatusExpired), TransactionID: tx.TransactionID, PaymentType: "bank_transfer"}, late[0],
 			"the transaction as the Status API answered it")
 
 		require.Equal(t, 1, f.lateCalls(id))
@@ -182,7 +182,7 @@ func TestLatePaymentSoldOut(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, OutcomeRefunded, out)
 		st = f.state(t, id)
-		require.Equal(t, BookingRefunded, st.Status)
+		require.Equal(t, booking.StatusRefunded, st.Status)
 		require.False(t, st.NeedsRefund)
 		require.Equal(t, 2, st.Quota)
 		requireInvariant(t, f.db)
@@ -199,8 +199,8 @@ func TestLatePaymentHookFailureRollsBack(t *testing.T) {
 		ctx := context.Background()
 		user := f.user(t)
 		tour := f.tour(t, 3)
-		id, code := f.booking(t, tour, user, 2, BookingExpired, false)
-		f.booking(t, tour, user, 2, BookingPaid, false) // 1 seat left
+		id, code := f.booking(t, tour, user, 2, booking.StatusExpired, false)
+		f.booking(t, tour, user, 2, booking.StatusPaid, false) // 1 seat left
 		f.mu.Lock()
 		f.failOn[id] = true
 		f.mu.Unlock()
@@ -240,30 +240,30 @@ func TestOutOfOrderAndDuplicates(t *testing.T) {
 		}
 
 		// A settlement that overtakes its pending notification.
-		id, code := f.booking(t, tour, user, 2, BookingPending, false)
+		id, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 		require.Equal(t, OutcomePaid, send(code, "settlement", ""))
 		require.Equal(t, OutcomeIgnored, send(code, "pending", ""))
 		require.Equal(t, OutcomeDuplicate, send(code, "settlement", ""))
 		require.Equal(t, OutcomeDuplicate, send(code, "capture", "accept"))
 		require.Equal(t, OutcomeIgnored, send(code, "expire", ""))
-		require.Equal(t, BookingPaid, f.state(t, id).Status)
+		require.Equal(t, booking.StatusPaid, f.state(t, id).Status)
 		require.Equal(t, "settlement", f.state(t, id).TxStatus)
 		require.Equal(t, 1, f.paidCalls(id), "a second settlement must not send a second e-ticket")
 
 		// A denied card, then a successful retry in the same Snap page.
-		id2, code2 := f.booking(t, tour, user, 2, BookingPending, false)
+		id2, code2 := f.booking(t, tour, user, 2, booking.StatusPending, false)
 		require.Equal(t, OutcomeFailed, send(code2, "deny", ""))
 		require.Equal(t, 8, f.state(t, id2).Quota)
 		require.Equal(t, OutcomePaidLate, send(code2, "settlement", ""))
-		require.Equal(t, BookingPaid, f.state(t, id2).Status)
+		require.Equal(t, booking.StatusPaid, f.state(t, id2).Status)
 		require.Equal(t, 6, f.state(t, id2).Quota)
 		require.Equal(t, 1, f.paidCalls(id2))
 
 		// A refund that overtakes its settlement.
-		id3, code3 := f.booking(t, tour, user, 2, BookingPending, false)
+		id3, code3 := f.booking(t, tour, user, 2, booking.StatusPending, false)
 		require.Equal(t, OutcomeRefunded, send(code3, "refund", ""))
 		require.Equal(t, OutcomeIgnored, send(code3, "settlement", ""))
-		require.Equal(t, BookingRefunded, f.state(t, id3).Status)
+		require.Equal(t, booking.StatusRefunded, f.state(t, id3).Status)
 		require.Equal(t, 0, f.paidCalls(id3))
 		requireInvariant(t, f.db)
 	})
@@ -276,12 +276,12 @@ func TestRejectedNotificationsChangeNothing(t *testing.T) {
 		ctx := context.Background()
 		user := f.user(t)
 		tour := f.tour(t, 10)
-		id, code := f.booking(t, tour, user, 2, BookingPending, false)
+		id, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 		// Midtrans knows code as settled; it has never heard of code2, and
 		// it says code3 was paid for another amount.
 		f.fake.SetStatus(code, 300000, "settlement", "")
-		id2, code2 := f.booking(t, tour, user, 2, BookingPending, false)
-		id3, code3 := f.booking(t, tour, user, 2, BookingPending, false)
+		id2, code2 := f.booking(t, tour, user, 2, booking.StatusPending, false)
+		id3, code3 := f.booking(t, tour, user, 2, booking.StatusPending, false)
 		f.fake.SetStatus(code3, 150000, "settlement", "")
 		before := map[int64]bookingState{id: f.state(t, id), id2: f.state(t, id2), id3: f.state(t, id3)}
 		good := signed(code, 300000, "settlement", "")
@@ -386,13 +386,13 @@ func TestOnPaidTxFailureRollsBack(t *testing.T) {
 	ctx := context.Background()
 	user := f.user(t)
 	tour := f.tour(t, 10)
-	id, code := f.booking(t, tour, user, 2, BookingPending, false)
+	id, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 	f.mu.Lock()
 	f.failOn[id] = true
 	f.mu.Unlock()
 	_, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
 	require.ErrorIs(t, err, errTestHook)
-	require.Equal(t, BookingPending, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPending, f.state(t, id).Status)
 	rows := notificationRows(t, f.db, code)
 	require.Len(t, rows, 1)
 	require.Equal(t, OutcomeError, rows[0].Outcome)
@@ -418,7 +418,7 @@ func TestVerifyStatus(t *testing.T) {
 	ctx := context.Background()
 	user := f.user(t)
 	tour := f.tour(t, 10)
-	id, code := f.booking(t, tour, user, 2, BookingPending, false)
+	id, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 
 	// Midtrans says the transaction is still pending: a settlement
 	// notification (a replayed one, say, or one of another environment
@@ -427,7 +427,7 @@ func TestVerifyStatus(t *testing.T) {
 	out, err := f.svc.HandleNotification(ctx, signed(code, 300000, "settlement", ""))
 	require.NoError(t, err)
 	require.Equal(t, OutcomePending, out)
-	require.Equal(t, BookingPending, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPending, f.state(t, id).Status)
 	// Nor does a refund replayed from a settlement's 200 (the one rewrite
 	// status_code cannot give away) end a paid booking.
 	f.fake.SetStatus(code, 300000, "settlement", "")
@@ -437,20 +437,20 @@ func TestVerifyStatus(t *testing.T) {
 	out, err = f.svc.HandleNotification(ctx, signed(code, 300000, "refund", ""))
 	require.NoError(t, err)
 	require.Equal(t, OutcomeDuplicate, out, "Midtrans says settlement: the refund is not applied")
-	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPaid, f.state(t, id).Status)
 	rows := notificationRows(t, f.db, code)
 	require.Equal(t, OutcomeDuplicate, rows[len(rows)-1].Outcome)
 
 	// Midtrans unreachable: 503, nothing changes, the attempt is recorded
 	// (not as rejected: Midtrans sends it again).
-	id2, code2 := f.booking(t, tour, user, 1, BookingPending, false)
+	id2, code2 := f.booking(t, tour, user, 1, booking.StatusPending, false)
 	f.fake.SetStatus(code2, 150000, "settlement", "")
 	f.fake.Close()
 	out, err = f.svc.HandleNotification(ctx, signed(code2, 150000, "settlement", ""))
 	require.Equal(t, apperr.EUNAVAILABLE, apperr.Code(err))
 	require.Equal(t, OutcomeStatusCheck, out)
 	require.NotContains(t, err.Error(), testServerKey)
-	require.Equal(t, BookingPending, f.state(t, id2).Status)
+	require.Equal(t, booking.StatusPending, f.state(t, id2).Status)
 	require.Equal(t, 0, f.paidCalls(id2))
 	rows = notificationRows(t, f.db, code2)
 	require.Len(t, rows, 1)
@@ -460,11 +460,11 @@ func TestVerifyStatus(t *testing.T) {
 	// The escape hatch: off, the notification is applied as sent.
 	g := newFixture(t, store.SQLite, withEnv("MIDTRANS_VERIFY_STATUS", "false"))
 	g.fake.Close()
-	id3, code3 := g.booking(t, g.tour(t, 5), g.user(t), 1, BookingPending, false)
+	id3, code3 := g.booking(t, g.tour(t, 5), g.user(t), 1, booking.StatusPending, false)
 	out, err = g.svc.HandleNotification(ctx, signed(code3, 150000, "settlement", ""))
 	require.NoError(t, err)
 	require.Equal(t, OutcomePaid, out)
-	require.Equal(t, BookingPaid, g.state(t, id3).Status)
+	require.Equal(t, booking.StatusPaid, g.state(t, id3).Status)
 }
 
 func TestSimulate(t *testing.T) {
@@ -473,7 +473,7 @@ func TestSimulate(t *testing.T) {
 	ctx := context.Background()
 	user := f.user(t)
 	tour := f.tour(t, 10)
-	id, code := f.booking(t, tour, user, 2, BookingPending, false)
+	id, code := f.booking(t, tour, user, 2, booking.StatusPending, false)
 
 	_, err := f.svc.Simulate(ctx, code, "bogus")
 	require.Equal(t, apperr.EINVALID, apperr.Code(err))
@@ -492,7 +492,7 @@ func TestSimulate(t *testing.T) {
 	out, err = f.svc.SimulateAs(ctx, user, false, code, "capture")
 	require.NoError(t, err)
 	require.Equal(t, OutcomePaid, out)
-	require.Equal(t, BookingPaid, f.state(t, id).Status)
+	require.Equal(t, booking.StatusPaid, f.state(t, id).Status)
 	out, err = f.svc.SimulateAs(ctx, user+1000, true, code, "capture")
 	require.NoError(t, err)
 	require.Equal(t, OutcomeDuplicate, out)
@@ -505,7 +505,7 @@ func TestSimulate(t *testing.T) {
 	for _, opts := range [][]fixtureOpt{nil, {withEnv("MIDTRANS_IS_PRODUCTION", "true")}} {
 		g := newFixture(t, store.SQLite, opts...)
 		u := g.user(t)
-		_, code2 := g.booking(t, g.tour(t, 5), u, 1, BookingPending, false)
+		_, code2 := g.booking(t, g.tour(t, 5), u, 1, booking.StatusPending, false)
 		_, err = g.svc.Simulate(ctx, code2, "settlement")
 		require.Equal(t, apperr.ENOTFOUND, apperr.Code(err))
 		_, err = g.svc.SimulateAs(ctx, u, true, code2, "settlement")
@@ -535,11 +535,12 @@ func TestLatePaymentDepartedTour(t *testing.T) {
 		user := f.user(t)
 		today := time.Now().In(f.cfg.AppTimezone)
 		for _, c := range []struct {
-			name, date, status string
+			name, date string
+			status     booking.Status
 		}{
-			{"departed yesterday", today.AddDate(0, 0, -1).Format(time.DateOnly), BookingExpired},
-			{"departs today", today.Format(time.DateOnly), BookingCancelled},
-			{"departed last year", today.AddDate(-1, 0, 0).Format(time.DateOnly), BookingFailed},
+			{"departed yesterday", today.AddDate(0, 0, -1).Format(time.DateOnly), booking.StatusExpired},
+			{"departs today", today.Format(time.DateOnly), booking.StatusCancelled},
+			{"departed last year", today.AddDate(-1, 0, 0).Format(time.DateOnly), booking.StatusFailed},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				tour := f.tourDeparting(t, 10, c.date)
@@ -558,7 +559,7 @@ func TestLatePaymentDepartedTour(t *testing.T) {
 				got := f.latePayments()
 				require.Len(t, got, late+1)
 				require.True(t, got[late].Departed)
-				require.Equal(t, c.status, got[late].Status)
+				require.Equal(t, string(c.status), got[late].Status)
 
 				out, err = f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
 				require.NoError(t, err)
@@ -568,7 +569,7 @@ func TestLatePaymentDepartedTour(t *testing.T) {
 		}
 		// A tour departing tomorrow still takes its seats back.
 		tour := f.tourDeparting(t, 10, today.AddDate(0, 0, 1).Format(time.DateOnly))
-		id, code := f.booking(t, tour, user, 2, BookingExpired, false)
+		id, code := f.booking(t, tour, user, 2, booking.StatusExpired, false)
 		out, err := f.svc.HandleNotification(ctx, f.notify(code, 300000, "settlement", ""))
 		require.NoError(t, err)
 		require.Equal(t, OutcomePaidLate, out)

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -109,8 +108,8 @@ func (s *Service) SimulateAs(ctx context.Context, userID int64, isAdmin bool, or
 		return "", apperr.Errorf(apperr.ENOTFOUND, "Not found.")
 	}
 	if !isAdmin {
-		b, err := getBookingByCode(ctx, s.db.Read, s.db.Dialect, orderID)
-		if errors.Is(err, errNoBooking) || (err == nil && b.UserID != userID) {
+		b, err := s.db.BookingPaymentGetByCode(ctx, orderID)
+		if apperr.IsNotFound(err) || (err == nil && b.UserID != userID) {
 			return "", apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id.")
 		}
 		if err != nil {
@@ -148,15 +147,15 @@ func (s *Service) Simulate(ctx context.Context, orderID, transactionStatus strin
 	if orderID == "" {
 		return "", apperr.Invalid(map[string]string{"order_id": "is required"})
 	}
-	b, err := getBookingByCode(ctx, s.db.Read, s.db.Dialect, orderID)
-	if errors.Is(err, errNoBooking) {
+	b, err := s.db.BookingPaymentGetByCode(ctx, orderID)
+	if apperr.IsNotFound(err) {
 		return "", apperr.Errorf(apperr.ENOTFOUND, "No booking has this order_id.")
 	}
 	if err != nil {
 		return "", err
 	}
 	p.GrossAmount = b.TotalAmount
-	p.TransactionID = b.TxID.String
+	p.TransactionID = b.TransactionID
 	if p.TransactionID == "" {
 		p.TransactionID = "sim-" + randomHex(12)
 	}

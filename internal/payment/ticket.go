@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -16,8 +14,8 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/mail"
-	"github.com/tripintravel/tripin/internal/store"
 )
 
 // Ticket is what the e-ticket page shows.
@@ -40,28 +38,22 @@ type Ticket struct {
 // an admin may see it (anyone else gets ENOTFOUND, so booking ids cannot be
 // probed); a booking that is not paid answers ECONFLICT.
 func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin bool) (Ticket, error) {
-	q := `SELECT b.id, b.code, b.user_id, b.status, b.quantity, b.total_amount, b.paid_at, t.title,
-		t.destination, t.departure_date, u.name, u.email
-		FROM bookings b JOIN tours t ON t.id = b.tour_id JOIN users u ON u.id = b.user_id WHERE b.id = ?`
-	var (
-		t      Ticket
-		owner  int64
-		status string
-		paidAt nullTime
-	)
-	err := s.db.Read.QueryRowContext(ctx, store.Rebind(s.db.Dialect, q), bookingID).Scan(&t.BookingID, &t.Code, &owner,
-		&status, &t.Quantity, &t.TotalAmount, &paidAt, &t.TourTitle, &t.Destination, (*flexTime)(&t.DepartureDate),
-		&t.CustomerName, &t.CustomerEmail)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != userID && !isAdmin) {
+	d, err := s.db.BookingMailData(ctx, nil, bookingID)
+	if apperr.IsNotFound(err) || (err == nil && d.UserID != userID && !isAdmin) {
 		return Ticket{}, apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
 	}
 	if err != nil {
 		return Ticket{}, fmt.Errorf("payment: ticket: %w", err)
 	}
-	if status != BookingPaid {
+	if d.Status != string(booking.StatusPaid) {
 		return Ticket{}, apperr.Errorf(apperr.ECONFLICT, "The e-ticket is available once the booking is paid.")
 	}
-	t.PaidAt = paidAt.Time
+	t := Ticket{BookingID: d.BookingID, Code: d.Code, Quantity: int64(d.Quantity), TotalAmount: d.TotalAmount,
+		TourTitle: d.TourTitle, Destination: d.TourDestination, DepartureDate: d.DepartureDate,
+		CustomerName: d.CustomerName, CustomerEmail: d.CustomerEmail}
+	if d.PaidAt.Valid {
+		t.PaidAt = d.PaidAt.Time
+	}
 	t.QRCodePNG, err = mail.QRCodePNG(t.Code)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("payment: ticket QR code: %w", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
@@ -114,11 +113,10 @@ func (db *DB) ExpiryExpireTx(ctx context.Context, tx *sql.Tx, bookings []ExpiryC
 		return nil
 	}
 	at = at.UTC().Truncate(time.Microsecond)
-	args := make([]any, 0, len(bookings)+2)
-	args = append(args, at, at)
+	ids := make([]int64, 0, len(bookings))
 	seats := map[int64]int{}
 	for _, b := range bookings {
-		args = append(args, b.ID)
+		ids = append(ids, b.ID)
 		seats[b.TourID] += b.Quantity
 	}
 	tours := make([]int64, 0, len(seats))
@@ -127,22 +125,13 @@ func (db *DB) ExpiryExpireTx(ctx context.Context, tx *sql.Tx, bookings []ExpiryC
 	}
 	slices.Sort(tours)
 	for _, id := range tours {
-		if _, err := tx.ExecContext(ctx, db.Rebind(`UPDATE tours SET quota = quota + ? WHERE id = ?`), seats[id], id); err != nil {
-			return fmt.Errorf("store: expire bookings: return seats to tour %d: %w", id, err)
+		// The one seat-release statement, once per tour for the chunk.
+		if err := db.releaseSeatsTx(ctx, tx, id, seats[id]); err != nil {
+			return fmt.Errorf("store: expire bookings: %w", err)
 		}
 	}
-	// The rows are locked, so status is still 'pending'; the condition is a
-	// guard that turns any mistake into a rolled-back transaction. It is
-	// written "IS TRUE" so that no planner picks the status index for it
-	// (PostgreSQL would, estimating few pending rows, and filter every
-	// pending booking on each chunk) instead of the primary key.
-	q := `UPDATE bookings SET status = 'expired', expired_at = ?, updated_at = ?
-WHERE id IN (?` + strings.Repeat(", ?", len(bookings)-1) + `) AND (status = 'pending') IS TRUE`
-	res, err := tx.ExecContext(ctx, db.Rebind(q), args...)
-	if err != nil {
-		return fmt.Errorf("store: expire bookings: %w", err)
-	}
-	n, err := res.RowsAffected()
+	// The rows are locked, so status is still 'pending'.
+	n, err := db.expireBookingsTx(ctx, tx, ids, at)
 	if err != nil {
 		return fmt.Errorf("store: expire bookings: %w", err)
 	}

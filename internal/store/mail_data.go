@@ -14,6 +14,7 @@ import (
 // the booking joined with its customer and tour.
 type BookingMailRow struct {
 	BookingID       int64
+	UserID          int64
 	Code            string
 	Status          string
 	CustomerName    string
@@ -34,7 +35,7 @@ type BookingMailRow struct {
 // read happens inside it (a job run inline by the sync queue sees the
 // booking its transaction has not committed yet).
 func (db *DB) BookingMailData(ctx context.Context, tx *sql.Tx, id int64) (*BookingMailRow, error) {
-	q := db.Rebind(`SELECT b.id, b.code, b.status, u.name, u.email, t.title, t.destination, t.departure_date,
+	q := db.Rebind(`SELECT b.id, b.user_id, b.code, b.status, u.name, u.email, t.title, t.destination, t.departure_date,
   b.quantity, b.unit_price, b.total_amount, b.created_at, b.expires_at, b.paid_at, b.snap_redirect_url
 FROM bookings b JOIN users u ON u.id = b.user_id JOIN tours t ON t.id = b.tour_id
 WHERE b.id = ?`)
@@ -46,7 +47,7 @@ WHERE b.id = ?`)
 	}
 	var r BookingMailRow
 	var dep any
-	err := row.Scan(&r.BookingID, &r.Code, &r.Status, &r.CustomerName, &r.CustomerEmail, &r.TourTitle,
+	err := row.Scan(&r.BookingID, &r.UserID, &r.Code, &r.Status, &r.CustomerName, &r.CustomerEmail, &r.TourTitle,
 		&r.TourDestination, &dep, &r.Quantity, &r.UnitPrice, &r.TotalAmount, &r.CreatedAt, &r.ExpiresAt,
 		&r.PaidAt, &r.SnapRedirectURL)
 	if errors.Is(err, sql.ErrNoRows) {
