@@ -155,7 +155,7 @@ func mailLoader(cfg *config.Config, db *store.DB, payments *payment.Service) mai
 			m.PaymentURL = payments.SimulatorURL(r.Code, r.ExpiresAt)
 		}
 		if payments != nil {
-			m.TicketURL = payments.TicketURL(r.BookingID)
+			m.TicketURL = payments.TicketURL(r.BookingID, r.DepartureDate)
 		}
 		return m, nil
 	})

@@ -183,9 +183,9 @@ func (h *Handlers) Ticket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid, admin, ok := h.user(r)
-	if sig := r.URL.Query().Get("signature"); sig != "" {
-		if !h.Service.ValidTicketSignature(id, sig) {
-			h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "Booking not found."))
+	if q := r.URL.Query(); q.Has("signature") {
+		if err := h.Service.CheckTicketLink(id, q); err != nil {
+			h.writeError(w, r, err)
 			return
 		}
 		// The link stands for the booking's owner.
