@@ -136,8 +136,11 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 		hooks = []booking.TxHook{bookingJobsTx(q)}
 	}
 	svc := booking.NewService(booking.ServiceParams{
-		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
-		OnCreateTx: hooks,
+		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(),
+		// A load test measures bookings, not the fair-use limits: no limit
+		// on quantity, pending bookings or rate.
+		MaxQuantity: 0,
+		OnCreateTx:  hooks,
 	})
 	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: 4})
 	tokens, userIDs, tourIDs, err := bookingBenchFixtures(ctx, db, accounts, cfg, *users, *tours)
