@@ -429,8 +429,8 @@ func (s *Service) ListTours(ctx context.Context, f TourFilter) ([]*Tour, int, er
 }
 
 // CreateTour validates and stores a new tour with all seats free. Title,
-// destination, departure date (after today), price and capacity are
-// required.
+// destination, departure date (after today), price (at least 1 rupiah) and
+// capacity are required.
 func (s *Service) CreateTour(ctx context.Context, c TourChanges) (*Tour, error) {
 	fields := s.validateTour(c, true)
 	if len(fields) > 0 {
@@ -505,8 +505,10 @@ func (s *Service) validateTour(c TourChanges, create bool) map[string]string {
 		if create {
 			fields["price"] = "The price field is required."
 		}
-	case *c.Price < 0 || *c.Price > MaxTourPrice:
-		fields["price"] = fmt.Sprintf("The price must be between 0 and %d rupiah.", int64(MaxTourPrice))
+	case *c.Price < 1 || *c.Price > MaxTourPrice:
+		// A booking of 0 rupiah cannot be paid through Midtrans, so a free
+		// tour's bookings would only hold its seats until they expire.
+		fields["price"] = fmt.Sprintf("The price must be between 1 and %d rupiah: a tour with a price of 0 cannot be paid, so it cannot be booked.", int64(MaxTourPrice))
 	}
 	switch {
 	case c.Capacity == nil:
