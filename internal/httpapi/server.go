@@ -16,6 +16,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/secheaders"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -92,6 +93,9 @@ func New(p Params) *Server {
 	h = s.recoverPanics(h)
 	h = s.observe(h)
 	h = s.requestID(h)
+	// Every response, errors and redirects included, carries the security
+	// headers; HTML pages replace the policy with their own.
+	h = secheaders.Middleware(h)
 	s.handler = h
 	return s
 }

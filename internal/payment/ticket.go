@@ -15,6 +15,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/secheaders"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -67,7 +68,10 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 	return t, nil
 }
 
-var ticketTemplate = template.Must(template.New("ticket").Parse(`<!doctype html>
+// ticketPage is the e-ticket page's template. Its inline style and script
+// are static, so that the page's Content-Security-Policy allows them by
+// hash (ticketPolicy) and nothing else.
+const ticketPage = `<!doctype html>
 <html lang="id">
 <head>
 <meta charset="utf-8">
@@ -103,11 +107,17 @@ button{padding:.5rem 1rem;border-radius:6px;border:1px solid #9ca3af;background:
 </dl>
 <img src="{{.QR}}" alt="QR code of booking {{.Code}}">
 </div>
-<p class="noprint"><button onclick="window.print()">Print</button></p>
+<p class="noprint"><button id="print" type="button">Print</button></p>
 </main>
+<script>document.getElementById("print").addEventListener("click",function(){window.print()})</script>
 </body>
 </html>
-`))
+`
+
+var (
+	ticketTemplate = template.Must(template.New("ticket").Parse(ticketPage))
+	ticketPolicy   = secheaders.PagePolicy(ticketPage)
+)
 
 // RenderTicket writes the printable HTML e-ticket, with times in loc.
 func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
