@@ -167,3 +167,7 @@ func TestEnvConfigUsesLocalKey(t *testing.T) {
 	require.Equal(t, ca.AppKey, strings.TrimSpace(string(raw)))
 	require.Contains(t, errs.String(), "Generated an application key")
 }
+
+// testAppKey is an APP_KEY for the tests that run in production or
+// staging.
+const testAppKey = "base64:dGhpcyBpcyBhIHRlc3Qga2V5IG9mIDMyIGJ5dGVzISE="
