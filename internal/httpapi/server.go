@@ -95,9 +95,17 @@ func New(p Params) *Server {
 	h = s.requestID(h)
 	// Every response, errors and redirects included, carries the security
 	// headers; HTML pages replace the policy with their own.
-	h = secheaders.Middleware(h)
+	h = secheaders.Middleware(s.requestIsHTTPS, h)
 	s.handler = h
 	return s
+}
+
+// requestIsHTTPS reports whether the client reached the server over HTTPS,
+// which decides HSTS: the connection is TLS. X-Forwarded-Proto is not
+// believed here, from anyone; a TLS-terminating proxy that Tripin trusts
+// (TRUSTED_PROXIES) is to be believed through this one function.
+func (s *Server) requestIsHTTPS(r *http.Request) bool {
+	return r.TLS != nil
 }
 
 // ServeHTTP implements http.Handler.

@@ -7,6 +7,7 @@
 package secheaders
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
@@ -29,13 +30,21 @@ const HSTSValue = "max-age=31536000"
 
 // Middleware sets the headers with APIPolicy before next writes, so that
 // every response has them, errors and redirects included. A handler that
-// serves an HTML page calls Set with its own policy.
-func Middleware(next http.Handler) http.Handler {
+// serves an HTML page calls Set with its own policy. isHTTPS says whether
+// a request reached Tripin over HTTPS (nil: the connection is TLS); its
+// answer is kept in the request's context for Set.
+func Middleware(isHTTPS func(*http.Request) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isHTTPS != nil {
+			r = r.WithContext(context.WithValue(r.Context(), httpsKey{}, isHTTPS(r)))
+		}
 		Set(w, r, APIPolicy)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// httpsKey keys Middleware's judgement of HTTPS in a request's context.
+type httpsKey struct{}
 
 // Set sets the security headers with Content-Security-Policy csp. The
 // referrer goes to the same origin only: the ticket and simulator links
@@ -53,10 +62,15 @@ func Set(w http.ResponseWriter, r *http.Request, csp string) {
 }
 
 // requestIsHTTPS reports whether the client reached Tripin over HTTPS:
-// the connection is TLS. A TLS-terminating proxy's word for it
-// (X-Forwarded-Proto from a trusted proxy) is not believed here yet.
+// what Middleware's isHTTPS said, or else whether the connection is TLS.
 func requestIsHTTPS(r *http.Request) bool {
-	return r != nil && r.TLS != nil
+	if r == nil {
+		return false
+	}
+	if v, ok := r.Context().Value(httpsKey{}).(bool); ok {
+		return v
+	}
+	return r.TLS != nil
 }
 
 // inlineBlock matches the inline <style> and <script> elements of a page.

@@ -11,7 +11,7 @@ import (
 )
 
 func TestSetAndMiddleware(t *testing.T) {
-	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
 			Set(w, r, DashboardPolicy)
 		}
@@ -51,6 +51,22 @@ func TestSetAndMiddleware(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	require.Empty(t, w.Header().Get("Strict-Transport-Security"))
+
+	// The server's judgement of HTTPS (a trusted proxy's word) decides,
+	// for the middleware and for pages that Set their own policy.
+	proxied := Middleware(func(r *http.Request) bool { return r.Header.Get("X-Test-Proxy-HTTPS") == "1" },
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { Set(w, r, DashboardPolicy) }))
+	for _, on := range []bool{true, false} {
+		r := httptest.NewRequest("GET", "/page", nil)
+		if on {
+			r.Header.Set("X-Test-Proxy-HTTPS", "1")
+		}
+		r.TLS = &tls.ConnectionState{} // not what decides once the server judges
+		w := httptest.NewRecorder()
+		proxied.ServeHTTP(w, r)
+		require.Equal(t, on, w.Header().Get("Strict-Transport-Security") == HSTSValue)
+		require.Equal(t, DashboardPolicy, w.Header().Get("Content-Security-Policy"))
+	}
 }
 
 func TestPagePolicy(t *testing.T) {
