@@ -19,8 +19,11 @@ const (
 	ESOLDOUT      = "sold_out"     // 409: not enough seats left
 	ETOOLARGE     = "too_large"    // 413
 	ERATELIMITED  = "rate_limited" // 429
-	EINTERNAL     = "internal"     // 500: never shown with its cause
-	EUNAVAILABLE  = "unavailable"  // 503
+	// ETOOMANYPENDING: the customer holds as many unpaid bookings as one
+	// may (BOOKING_MAX_PENDING_PER_USER).
+	ETOOMANYPENDING = "too_many_pending" // 429
+	EINTERNAL       = "internal"         // 500: never shown with its cause
+	EUNAVAILABLE    = "unavailable"      // 503
 )
 
 // Error is an application error. Message is written for the client; the

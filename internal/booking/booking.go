@@ -192,6 +192,8 @@ type Store interface {
 
 	IdempotencyGet(ctx context.Context, userID int64, key string) (*IdempotencyRecord, error)
 	IdempotencyInsertTx(ctx context.Context, tx *sql.Tx, r *IdempotencyRecord) error
+
+	PendingCounter
 }
 
 // UserStore is the persistence of accounts and API tokens; *store.DB

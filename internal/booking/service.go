@@ -39,8 +39,21 @@ type ServiceParams struct {
 	// (BOOKING_EXPIRY_MINUTES).
 	Expiry time.Duration
 	// MaxQuantity is the most seats one booking may take
-	// (BOOKING_MAX_QUANTITY).
+	// (BOOKING_MAX_QUANTITY); 0 means no limit but a tour's largest
+	// capacity.
 	MaxQuantity int
+	// MaxPendingPerUser is how many pending bookings one customer may hold
+	// at once (BOOKING_MAX_PENDING_PER_USER); 0 means no limit. It is
+	// checked inside the booking's transaction, under a lock on the
+	// customer's row, so parallel requests cannot exceed it.
+	MaxPendingPerUser int
+	// RateLimit is how many bookings one customer may create per minute
+	// (BOOKING_RATE_LIMIT), counted by Limiter; 0 or a nil Limiter means
+	// no limit.
+	RateLimit int
+	// Limiter counts booking attempts per customer on a limiter every
+	// server shares.
+	Limiter RateLimiter
 	// OnCreateTx hooks run, in order, inside the transaction that takes the
 	// seats and inserts a booking, after the insert. The invoice email job
 	// and the booking's own expiry job are inserted here with the queue's
@@ -59,6 +72,9 @@ type Service struct {
 	loc         *time.Location
 	expiry      time.Duration
 	maxQuantity int
+	maxPending  int
+	rateLimit   int
+	limiter     RateLimiter
 	onCreateTx  []TxHook
 	onReleaseTx []TxHook
 	batch       *batcher
@@ -68,6 +84,7 @@ type Service struct {
 func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, now: p.Now, loc: p.Location, expiry: p.Expiry, maxQuantity: p.MaxQuantity,
+		maxPending: max(p.MaxPendingPerUser, 0), rateLimit: max(p.RateLimit, 0), limiter: p.Limiter,
 		onCreateTx: p.OnCreateTx, onReleaseTx: p.OnReleaseTx,
 	}
 	if s.now == nil {
@@ -79,8 +96,11 @@ func NewService(p ServiceParams) *Service {
 	if s.expiry <= 0 {
 		s.expiry = 30 * time.Minute
 	}
-	if s.maxQuantity <= 0 {
-		s.maxQuantity = 10
+	if s.maxQuantity <= 0 || s.maxQuantity > MaxTourCapacity {
+		s.maxQuantity = MaxTourCapacity
+	}
+	if s.limiter == nil {
+		s.rateLimit = 0
 	}
 	if gc, ok := p.Store.(GroupCommitter); ok && gc.GroupCommit() {
 		s.batch = &batcher{svc: s, gc: gc, max: 64}
@@ -128,7 +148,7 @@ func (s *Service) ValidateBookParams(p BookParams) error {
 		fields["tour_id"] = "The tour_id field is required and must be a positive integer."
 	}
 	if p.Quantity < 1 || p.Quantity > s.maxQuantity {
-		fields["quantity"] = fmt.Sprintf("The quantity must be between 1 and %d.", s.maxQuantity)
+		fields["quantity"] = fmt.Sprintf("The quantity must be between 1 and %d seats per booking.", s.maxQuantity)
 	}
 	if len(p.IdempotencyKey) > maxTextLen {
 		fields["Idempotency-Key"] = "The Idempotency-Key header may not be longer than 255 characters."
@@ -157,6 +177,10 @@ func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 		if !apperr.IsNotFound(err) {
 			return nil, err
 		}
+	}
+	// A replay above books nothing, so it is not counted.
+	if err := s.checkRate(ctx, p.UserID); err != nil {
+		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
 		b, err := s.bookOnce(ctx, p)
@@ -219,6 +243,17 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 	b := &Booking{
 		Code: NewCode(now, s.loc), Status: StatusPending, UserID: p.UserID, TourID: p.TourID,
 		Quantity: p.Quantity,
+	}
+	if s.maxPending > 0 {
+		// The customer's row stays locked until the transaction ends, so
+		// that two parallel requests cannot both see room for one more.
+		n, err := s.store.UserPendingBookingsTx(ctx, tx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if n >= s.maxPending {
+			return nil, TooManyPendingError(s.maxPending)
+		}
 	}
 	// The store sets created_at and expires_at by the database's clock, in
 	// the statement that takes the seats: the hold ends when the expiry
@@ -399,8 +434,8 @@ func (s *Service) ListTours(ctx context.Context, f TourFilter) ([]*Tour, int, er
 }
 
 // CreateTour validates and stores a new tour with all seats free. Title,
-// destination, departure date (after today), price and capacity are
-// required.
+// destination, departure date (after today), price (at least 1 rupiah) and
+// capacity are required.
 func (s *Service) CreateTour(ctx context.Context, c TourChanges) (*Tour, error) {
 	fields := s.validateTour(c, true)
 	if len(fields) > 0 {
@@ -475,8 +510,10 @@ func (s *Service) validateTour(c TourChanges, create bool) map[string]string {
 		if create {
 			fields["price"] = "The price field is required."
 		}
-	case *c.Price < 0 || *c.Price > MaxTourPrice:
-		fields["price"] = fmt.Sprintf("The price must be between 0 and %d rupiah.", int64(MaxTourPrice))
+	case *c.Price < 1 || *c.Price > MaxTourPrice:
+		// A booking of 0 rupiah cannot be paid through Midtrans, so a free
+		// tour's bookings would only hold its seats until they expire.
+		fields["price"] = fmt.Sprintf("The price must be between 1 and %d rupiah: a tour with a price of 0 cannot be paid, so it cannot be booked.", int64(MaxTourPrice))
 	}
 	switch {
 	case c.Capacity == nil:

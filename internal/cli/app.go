@@ -157,7 +157,7 @@ func mailLoader(cfg *config.Config, db *store.DB, payments *payment.Service) mai
 			m.PaymentURL = payments.SimulatorURL(r.Code, r.ExpiresAt)
 		}
 		if payments != nil {
-			m.TicketURL = payments.TicketURL(r.BookingID)
+			m.TicketURL = payments.TicketURL(r.BookingID, r.DepartureDate)
 		}
 		return m, nil
 	})
@@ -247,6 +247,10 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 	}
 	s.Bookings = booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
+		MaxPendingPerUser: cfg.BookingMaxPendingPerUser, RateLimit: cfg.BookingRateLimit,
+		// Counted in the database, which every web server shares whatever
+		// the queue connection.
+		Limiter:    bookingLimiter{dbdriver.NewAdmin(db)},
 		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
 		// A cancelled booking's Snap transaction is expired at Midtrans.
 		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
@@ -259,6 +263,22 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		s.Limiter = a
 	}
 	return s, nil
+}
+
+// bookingLimiter counts bookings per customer on the queue's fixed-window
+// limiter in the database (queue_rate_limits, on the database clock).
+type bookingLimiter struct {
+	admin interface {
+		RateLimitHit(ctx context.Context, p *driver.RateLimitHitParams) (*driver.RateLimitResult, error)
+	}
+}
+
+func (l bookingLimiter) Hit(ctx context.Context, key string, limit int, period time.Duration) (bool, time.Duration, error) {
+	r, err := l.admin.RateLimitHit(ctx, &driver.RateLimitHitParams{Key: key, Limit: limit, Period: period})
+	if err != nil {
+		return false, 0, err
+	}
+	return r.Allowed, r.RetryAfter, nil
 }
 
 // expireSnapsOnExpiredTx returns the expiry hook that inserts, in the

@@ -31,6 +31,7 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -38,7 +39,7 @@ func init() {
 	register(&Command{
 		Name: "bench booking", Aliases: []string{"bench:booking"},
 		Usage: "--backend sqlite|mysql|pgsql [--dsn DSN] [--concurrency N] [--duration D] [--warmup D] " +
-			"[--tours N] [--users N] [--no-jobs] [--cpuprofile FILE] [--json]",
+			"[--tours N] [--users N] [--no-jobs] [--fair-use] [--cpuprofile FILE] [--json]",
 		Summary: "load-test POST /api/bookings against an in-process server on a fresh database",
 		Run:     runBenchBooking,
 	})
@@ -60,7 +61,11 @@ type benchBookingResult struct {
 	Users       int     `json:"users"`
 	// WithJobs tells whether each booking also inserted its invoice email
 	// and expiry jobs, as serve does.
-	WithJobs       bool    `json:"with_jobs"`
+	WithJobs bool `json:"with_jobs"`
+	// FairUse tells whether each booking also counted the customer's
+	// pending bookings (under the user's row lock) and hit the per-minute
+	// limiter (--fair-use).
+	FairUse        bool    `json:"fair_use"`
 	Requests       int     `json:"requests"`
 	Created        int     `json:"created"`
 	Errors         int     `json:"errors"`
@@ -102,6 +107,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 	users := fs.Int("users", 256, "customers with their own tokens")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
 	noJobs := fs.Bool("no-jobs", false, "book without inserting the invoice email and expiry jobs (serve always inserts them)")
+	fairUse := fs.Bool("fair-use", false, "count pending bookings per customer and bookings per minute, as serve does with its limits on (limits too high to refuse anything), to measure their cost")
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -135,10 +141,19 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 		}
 		hooks = []booking.TxHook{bookingJobsTx(q)}
 	}
-	svc := booking.NewService(booking.ServiceParams{
-		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
-		OnCreateTx: hooks,
-	})
+	params := booking.ServiceParams{
+		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(),
+		// A load test measures bookings, not the fair-use limits: no limit
+		// on quantity, pending bookings or rate.
+		MaxQuantity: 0,
+		OnCreateTx:  hooks,
+	}
+	if *fairUse {
+		// The checks run, on the same paths as serve's, but never refuse.
+		params.MaxPendingPerUser, params.RateLimit = 1_000_000, 1_000_000
+		params.Limiter = bookingLimiter{dbdriver.NewAdmin(db)}
+	}
+	svc := booking.NewService(params)
 	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: 4})
 	tokens, userIDs, tourIDs, err := bookingBenchFixtures(ctx, db, accounts, cfg, *users, *tours)
 	if err != nil {
@@ -157,7 +172,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 
 	res := benchBookingResult{
 		Backend: string(d), Concurrency: *concurrency, DurationS: duration.Seconds(),
-		Tours: *tours, Users: *users, GOMAXPROCS: runtime.GOMAXPROCS(0), WithJobs: !*noJobs,
+		Tours: *tours, Users: *users, GOMAXPROCS: runtime.GOMAXPROCS(0), WithJobs: !*noJobs, FairUse: *fairUse,
 	}
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: *concurrency, MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency,

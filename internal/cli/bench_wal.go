@@ -320,6 +320,8 @@ func startWALBenchServer(server, dir, dbPath, addr string) (*walBenchServer, err
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir(),
 		"APP_ENV=local", "APP_DEBUG=false", "DB_CONNECTION=sqlite", "DB_DATABASE=" + dbPath,
 		"QUEUE_CONNECTION=database", "MAIL_MAILER=log", "LOG_LEVEL=warn",
+		// A load test measures bookings, not the fair-use limits.
+		"BOOKING_MAX_PENDING_PER_USER=0", "BOOKING_RATE_LIMIT=0", "BOOKING_MAX_QUANTITY=0",
 		"LOG_FILE=" + filepath.Join(dir, "logs", "tripin.log"),
 		// A load generator is one client: the limits meant for real
 		// clients would measure themselves.

@@ -262,6 +262,15 @@ func (e *Env) Config() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Local mode without APP_KEY signs its links with a key kept in
+	// storage/, generated on first start, so links survive a restart.
+	created, err := config.LoadLocalAppKey(cfg, config.LocalAppKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(e.Stderr, "Generated an application key into %s (APP_ENV=local); set APP_KEY to use your own.\n", config.LocalAppKeyFile)
+	}
 	e.Cfg = cfg
 	return cfg, nil
 }

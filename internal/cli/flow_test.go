@@ -310,7 +310,7 @@ func runBookingFlow(t *testing.T, d store.Dialect) {
 	require.Contains(t, body, bk.Code)
 	res, body = api.raw("GET", ticketPath, false)
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode, body)
-	link := regexp.MustCompile(regexp.QuoteMeta(base+ticketPath) + `\?signature=[0-9a-f]+`).FindString(tkt.Text)
+	link := regexp.MustCompile(regexp.QuoteMeta(base+ticketPath) + `\?expires=[0-9]+&signature=[0-9a-f]+`).FindString(tkt.Text)
 	require.NotEmpty(t, link, "the e-ticket text has no signed ticket link:\n%s", tkt.Text)
 	res, body = api.raw("GET", strings.TrimPrefix(link, base), false)
 	require.Equal(t, http.StatusOK, res.StatusCode, body)

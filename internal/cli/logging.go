@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/tripintravel/tripin/internal/config"
 )
@@ -55,14 +54,7 @@ func (h *scrubHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return false
 }
 
-func (h *scrubHandler) scrub(s string) string {
-	for _, sec := range h.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "********")
-		}
-	}
-	return s
-}
+func (h *scrubHandler) scrub(s string) string { return config.Scrub(s, h.secrets) }
 
 func (h *scrubHandler) scrubAttr(a slog.Attr) slog.Attr {
 	switch a.Value.Kind() {

@@ -168,7 +168,7 @@ func TestServeStatusAPICheck(t *testing.T) {
 	fake := midtranstest.NewServer(key)
 	t.Cleanup(fake.Close)
 	s := startPayServe(t, map[string]string{
-		"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": key, "MIDTRANS_SNAP_URL": fake.URL, "MIDTRANS_API_URL": fake.URL,
+		"APP_ENV": "staging", "APP_KEY": testAppKey, "MIDTRANS_SERVER_KEY": key, "MIDTRANS_SNAP_URL": fake.URL, "MIDTRANS_API_URL": fake.URL,
 		"PAYMENT_REJECTED_RATE_LIMIT": "3",
 	})
 	ayu := s.login("ayu@example.com")
@@ -251,7 +251,7 @@ func TestServeSimulatorSwitch(t *testing.T) {
 			t.Parallel()
 			fake := midtranstest.NewServer(key)
 			t.Cleanup(fake.Close)
-			vals := map[string]string{"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": key, "MIDTRANS_SNAP_URL": fake.URL, "MIDTRANS_API_URL": fake.URL}
+			vals := map[string]string{"APP_ENV": "staging", "APP_KEY": testAppKey, "MIDTRANS_SERVER_KEY": key, "MIDTRANS_SNAP_URL": fake.URL, "MIDTRANS_API_URL": fake.URL}
 			if on {
 				vals["PAYMENT_SIMULATOR"] = "true"
 			}

@@ -252,7 +252,7 @@ func TestQueueStatsMonitorPauseClear(t *testing.T) {
 }
 
 func TestQueueClearAsksInProduction(t *testing.T) {
-	o := newOpsCLI(t, store.SQLite, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "SB-Mid-server-test"})
+	o := newOpsCLI(t, store.SQLite, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "SB-Mid-server-test", "APP_KEY": testAppKey})
 	o.job("default", 0, false)
 	old := confirmInput
 	t.Cleanup(func() { confirmInput = old })

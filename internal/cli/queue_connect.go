@@ -65,9 +65,12 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 	}
 	ws := queue.NewWorkers()
 	queue.RegisterBuiltins(ws)
+	// Job errors are scrubbed of the configured secrets (and of any
+	// password in a URL) before they are stored, on every connection.
+	scrub := cfg.Scrubber()
 	qc := &queue.Config{
 		Workers: ws, Logger: logger, Connection: conn,
-		RetryAfter: cfg.DBQueueRetryAfter, Location: cfg.AppTimezone,
+		RetryAfter: cfg.DBQueueRetryAfter, Location: cfg.AppTimezone, ScrubError: scrub,
 	}
 	var d driver.Driver
 	// Jobs that fail for good are reported to Slack and Discord by the
@@ -99,7 +102,7 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 		// Pauses, batches, job middleware and per-minute metrics run as
 		// hooks around the driver, so every worker on every server honours
 		// them. The Prometheus counters watch the same outcomes.
-		opsCfg := &queue.OpsConfig{Logger: logger}
+		opsCfg := &queue.OpsConfig{Logger: logger, ScrubError: scrub}
 		opsCfg.Observers = append(opsCfg.Observers, metrics.ObserveJob)
 		opsCfg.Observers = append(opsCfg.Observers, failures.Observe)
 		ops, err := queue.NewOps(d, opsCfg)

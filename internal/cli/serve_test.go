@@ -114,7 +114,7 @@ func TestDBSeedIsIdempotent(t *testing.T) {
 
 func TestServeRefusesSchemaBehind(t *testing.T) {
 	// Production SQLite is not migrated behind the operator's back.
-	env, _ := bookingTestEnv(t, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "SB-Mid-server-test"})
+	env, _ := bookingTestEnv(t, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "SB-Mid-server-test", "APP_KEY": testAppKey})
 	err := Run(context.Background(), env, []string{"serve", "--addr", "127.0.0.1:0"})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "schema is behind")

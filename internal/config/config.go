@@ -3,7 +3,6 @@
 package config
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -75,7 +74,24 @@ type Config struct {
 	PaymentRejectedStoreLimit int
 
 	BookingExpiryMinutes int
-	BookingMaxQuantity   int
+	// BookingMaxQuantity is the most seats one booking may take
+	// (0: no limit).
+	BookingMaxQuantity int
+
+	// Fair use and secrets (issue 13, part C).
+
+	// BookingMaxPendingPerUser is how many pending bookings one customer
+	// may hold at once (0: no limit).
+	BookingMaxPendingPerUser int
+	// BookingRateLimit is how many bookings one customer may create per
+	// minute (0: no limit).
+	BookingRateLimit int
+	// AppKey (APP_KEY) signs the links that open without a login: the
+	// e-ticket and payment simulator links.
+	AppKey string
+	// AppKeyEphemeral is true when no APP_KEY was configured and AppKey is
+	// a random key that lives as long as the process.
+	AppKeyEphemeral bool
 
 	// Accounts and sessions (issue 13, part A); see accounts.go.
 
@@ -123,7 +139,7 @@ type Config struct {
 // errors that name them.
 var secretKeys = map[string]bool{
 	"DB_PASSWORD": true, "DB_URL": true, "REDIS_URL": true, "MAIL_PASSWORD": true,
-	"MIDTRANS_SERVER_KEY": true, "NOTIFY_SLACK_WEBHOOK_URL": true, "NOTIFY_DISCORD_WEBHOOK_URL": true,
+	"MIDTRANS_SERVER_KEY": true, "APP_KEY": true, "NOTIFY_SLACK_WEBHOOK_URL": true, "NOTIFY_DISCORD_WEBHOOK_URL": true,
 }
 
 // Keys lists every configuration key Tripin reads, in the order of
@@ -144,7 +160,7 @@ var Keys = append([]string{
 	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL", "NOTIFY_WINDOW",
 	"QUEUE_WAIT_THRESHOLDS", "QUEUE_MONITOR_MAX",
 	"LOG_LEVEL", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
-}, retentionKeyNames()...)
+}, append(retentionKeyNames(), securityKeyNames()...)...)
 
 // Error is a configuration error naming the offending key.
 type Error struct {
@@ -268,7 +284,9 @@ func parse(p *parser) (*Config, error) {
 	// A payment page needs at least a minute of hold left, so the hold is at
 	// least two minutes.
 	c.BookingExpiryMinutes = p.intRange("BOOKING_EXPIRY_MINUTES", 30, 2, 7*24*60)
-	c.BookingMaxQuantity = p.intRange("BOOKING_MAX_QUANTITY", 10, 1, 1000)
+	c.BookingMaxQuantity = p.intRange("BOOKING_MAX_QUANTITY", DefaultBookingMaxQuantity, 0, 1000)
+	// Fair use and secrets (issue 13, part C).
+	p.fairUse(c)
 
 	// Accounts and sessions (issue 13, part A).
 	p.accounts(c)
@@ -284,6 +302,9 @@ func parse(p *parser) (*Config, error) {
 	c.LogFile = p.str("LOG_FILE", "storage/logs/tripin.log")
 	c.HTTPAddr = p.str("HTTP_ADDR", ":8080")
 	c.HTTPMaxBodySize = int64(p.intRange("HTTP_MAX_BODY_BYTES", 1<<20, 1024, 64<<20))
+	// Last, so that a production configuration's other errors are told
+	// first.
+	p.appKey(c)
 
 	if p.err != nil {
 		return nil, p.err
@@ -350,16 +371,6 @@ func (p *parser) paymentSimulator(c *Config) bool {
 	return on
 }
 
-// SigningKey returns the secret Tripin signs its links with (the payment
-// simulator's). It is derived from MIDTRANS_SERVER_KEY, domain-separated
-// so that a signature says nothing about the server key, until APP_KEY
-// exists to take its place; callers read it when they sign, after any
-// local stand-in key has been put into the configuration.
-func (c *Config) SigningKey() []byte {
-	k := sha256.Sum256([]byte("tripin link signing key\x00" + c.MidtransServerKey))
-	return k[:]
-}
-
 // Dump returns every key with its effective value, secrets masked, sorted by
 // key. It is what `tripin config` style diagnostics may print.
 func (c *Config) Dump() []string {
@@ -389,6 +400,8 @@ func (c *Config) Dump() []string {
 	vals["PAYMENT_REJECTED_STORE_LIMIT"] = strconv.Itoa(c.PaymentRejectedStoreLimit)
 	// Accounts and sessions (issue 13, part A).
 	c.dumpAccounts(vals)
+	// Fair use and secrets (issue 13, part C).
+	c.dumpSecurity(vals)
 	out := make([]string, 0, len(vals))
 	for k, v := range vals {
 		if secretKeys[k] && v != "" {
@@ -417,10 +430,14 @@ func (c *Config) WaitThreshold(queue string) time.Duration {
 }
 
 // Secrets returns the non-empty secret values, so that loggers and error
-// renderers can scrub them.
+// renderers can scrub them: the passwords (DB_PASSWORD, MAIL_PASSWORD and
+// those inside DB_URL and REDIS_URL), the Midtrans server key, APP_KEY and
+// the webhook URLs. Values shorter than four characters are left out:
+// they would scrub ordinary words out of messages.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.DBPassword, c.MailPassword, c.MidtransServerKey, c.NotifySlackWebhookURL, c.NotifyDiscordWebhookURL} {
+	for _, s := range []string{c.DBPassword, c.MailPassword, c.MidtransServerKey, c.NotifySlackWebhookURL, c.NotifyDiscordWebhookURL,
+		c.configuredAppKey(), urlPassword(c.DBURL), urlPassword(c.RedisURL)} {
 		if len(s) >= 4 {
 			out = append(out, s)
 		}

@@ -261,13 +261,20 @@ func TestPaymentSimulatorSwitch(t *testing.T) {
 		{"SB-Mid-server", map[string]string{"APP_ENV": "staging", "MIDTRANS_SERVER_KEY": live, "PAYMENT_SIMULATOR": "true"}},
 		{"sandbox keys", map[string]string{"APP_ENV": "testing", "PAYMENT_SIMULATOR": "true"}},
 	}
+	// Staging and production need an APP_KEY whatever the simulator.
+	withKey := func(vals map[string]string) map[string]string {
+		if vals["APP_ENV"] == "staging" || vals["APP_ENV"] == "production" {
+			vals["APP_KEY"] = testAppKey
+		}
+		return vals
+	}
 	for _, vals := range on {
-		c, err := FromMap(vals)
+		c, err := FromMap(withKey(vals))
 		require.NoError(t, err, "%v", vals)
 		require.True(t, c.SimulatorEnabled(), "%v", vals)
 	}
 	for _, vals := range off {
-		c, err := FromMap(vals)
+		c, err := FromMap(withKey(vals))
 		require.NoError(t, err, "%v", vals)
 		require.False(t, c.SimulatorEnabled(), "%v", vals)
 	}
@@ -305,10 +312,9 @@ func TestPaymentDefaults(t *testing.T) {
 		require.Equal(t, key, ce.Key)
 	}
 
-	// The signing key follows the server key and is not the server key.
-	a, _ := FromMap(map[string]string{"MIDTRANS_SERVER_KEY": "SB-Mid-server-one"})
-	b, _ := FromMap(map[string]string{"MIDTRANS_SERVER_KEY": "SB-Mid-server-two"})
-	require.Len(t, a.SigningKey(), 32)
-	require.NotEqual(t, a.SigningKey(), b.SigningKey())
-	require.NotContains(t, string(a.SigningKey()), "SB-Mid-server-one")
+	// The link key is APP_KEY's, whatever the server key.
+	a, _ := FromMap(map[string]string{"MIDTRANS_SERVER_KEY": "SB-Mid-server-one", "APP_KEY": testAppKey})
+	b, _ := FromMap(map[string]string{"MIDTRANS_SERVER_KEY": "SB-Mid-server-two", "APP_KEY": testAppKey})
+	require.Len(t, a.LinkKey(), 32)
+	require.Equal(t, a.LinkKey(), b.LinkKey())
 }

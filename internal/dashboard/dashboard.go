@@ -24,6 +24,7 @@ import (
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/schedule"
+	"github.com/tripintravel/tripin/internal/secheaders"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/throttle"
 )
@@ -241,7 +242,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	setSecurityHeaders(w)
+	setSecurityHeaders(w, r)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
@@ -249,14 +250,9 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 
 // setSecurityHeaders forbids scripts, framing and third-party loads:
 // the pages need nothing but their own stylesheet and inline SVG.
-func setSecurityHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Security-Policy",
-		"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
+func setSecurityHeaders(w http.ResponseWriter, r *http.Request) {
+	secheaders.Set(w, r, secheaders.DashboardPolicy)
+	w.Header().Set("Cache-Control", "no-store")
 }
 
 // notices are the messages a redirect after a change may ask for with

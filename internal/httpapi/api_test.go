@@ -345,6 +345,18 @@ func TestAdminTours(t *testing.T) {
 		res = a.do("POST", "/api/admin/tours", admin, map[string]any{"title": "t", "destination": "d", "departure_date": a.day(-1), "price": -1, "capacity": 0})
 		require.Equal(t, 422, res.Status)
 		require.Len(t, res.fields(), 3)
+		// A tour with a price of 0 is refused: its bookings could never be
+		// paid, so they would only hold seats.
+		var tours int
+		require.NoError(t, a.db.QueryRow("SELECT COUNT(*) FROM tours").Scan(&tours))
+		res = a.do("POST", "/api/admin/tours", admin, map[string]any{"title": "Free walk", "destination": "d", "departure_date": a.day(3), "price": 0, "capacity": 5})
+		require.Equal(t, 422, res.Status, string(res.Raw))
+		require.Len(t, res.fields(), 1)
+		require.Contains(t, res.fields()["price"], "price of 0")
+		var after int
+		require.NoError(t, a.db.QueryRow("SELECT COUNT(*) FROM tours").Scan(&after))
+		require.Equal(t, tours, after, "nothing was created")
+		require.Equal(t, 422, a.do("PUT", fmt.Sprintf("/api/admin/tours/%d", id), admin, map[string]any{"price": 0}).Status)
 
 		res = a.do("PUT", fmt.Sprintf("/api/admin/tours/%d", id), admin, map[string]any{"capacity": 20, "price": 13_000_000})
 		require.Equal(t, 200, res.Status, string(res.Raw))

@@ -31,7 +31,7 @@ func decodeBookingRequest(body []byte, maxQuantity int) (bookingRequest, error) 
 		fields["tour_id"] = "The tour_id field is required and must be a positive integer."
 	}
 	if req.Quantity < 1 || req.Quantity > maxQuantity {
-		fields["quantity"] = "The quantity must be between 1 and " + strconv.Itoa(maxQuantity) + "."
+		fields["quantity"] = "The quantity must be between 1 and " + strconv.Itoa(maxQuantity) + " seats per booking."
 	}
 	if len(fields) > 0 {
 		return bookingRequest{}, apperr.Invalid(fields)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/tripintravel/tripin/internal/apperr"
 )
@@ -12,17 +13,18 @@ import (
 // statusByCode maps application error codes to HTTP statuses. It is the
 // only place that decides an error's status.
 var statusByCode = map[string]int{
-	apperr.EINVALID:      http.StatusUnprocessableEntity,
-	apperr.EMALFORMED:    http.StatusBadRequest,
-	apperr.EUNAUTHORIZED: http.StatusUnauthorized,
-	apperr.EFORBIDDEN:    http.StatusForbidden,
-	apperr.ENOTFOUND:     http.StatusNotFound,
-	apperr.ECONFLICT:     http.StatusConflict,
-	apperr.ESOLDOUT:      http.StatusConflict,
-	apperr.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	apperr.ERATELIMITED:  http.StatusTooManyRequests,
-	apperr.EINTERNAL:     http.StatusInternalServerError,
-	apperr.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	apperr.EINVALID:        http.StatusUnprocessableEntity,
+	apperr.EMALFORMED:      http.StatusBadRequest,
+	apperr.EUNAUTHORIZED:   http.StatusUnauthorized,
+	apperr.EFORBIDDEN:      http.StatusForbidden,
+	apperr.ENOTFOUND:       http.StatusNotFound,
+	apperr.ECONFLICT:       http.StatusConflict,
+	apperr.ESOLDOUT:        http.StatusConflict,
+	apperr.ETOOLARGE:       http.StatusRequestEntityTooLarge,
+	apperr.ERATELIMITED:    http.StatusTooManyRequests,
+	apperr.ETOOMANYPENDING: http.StatusTooManyRequests,
+	apperr.EINTERNAL:       http.StatusInternalServerError,
+	apperr.EUNAVAILABLE:    http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status for err.
@@ -57,6 +59,10 @@ func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tripin"`)
+	}
+	var wait interface{ RetryAfterSeconds() int }
+	if status == http.StatusTooManyRequests && errors.As(err, &wait) {
+		w.Header().Set("Retry-After", strconv.Itoa(wait.RetryAfterSeconds()))
 	}
 	var fields map[string]string
 	var ae *apperr.Error

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -102,7 +103,7 @@ func TestPaymentFlow(t *testing.T) {
 		require.Equal(t, 404, res.Status)
 
 		// The signed link of the e-ticket email opens without a login.
-		link := h.Service.TicketURL(id)
+		link := h.Service.TicketURL(id, time.Now().AddDate(0, 0, 7))
 		path := link[strings.Index(link, "/api/"):]
 		hres, err = a.client.Get(a.url + path)
 		require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/internal/secheaders"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/throttle"
 )
@@ -90,6 +91,11 @@ func New(p Params) *Server {
 	h = s.recoverPanics(h)
 	h = s.observe(h)
 	h = s.requestID(h)
+	// Every response, errors and redirects included, carries the security
+	// headers; HTML pages replace the policy with their own.
+	h = secheaders.Middleware(s.requestIsHTTPS, h)
+	// The client's address and scheme are worked out first, from
+	// TRUSTED_PROXIES, for everything inside, the headers' HSTS included.
 	h = s.resolveClient(h)
 	s.handler = h
 	return s
@@ -100,6 +106,14 @@ func ThrottleLimits(cfg *config.Config) throttle.Limits {
 	return throttle.Limits{
 		LoginPerAccount: cfg.LoginRateLimit, LoginPerAddress: cfg.LoginIPRateLimit, RegisterPerAddress: cfg.RegisterRateLimit,
 	}
+}
+
+// requestIsHTTPS reports whether the client reached the server over HTTPS,
+// which decides HSTS: the connection is TLS, or a proxy listed in
+// TRUSTED_PROXIES says X-Forwarded-Proto: https (resolveClient, which wraps
+// every handler, has worked it out).
+func (s *Server) requestIsHTTPS(r *http.Request) bool {
+	return RequestIsHTTPS(r)
 }
 
 // ServeHTTP implements http.Handler.

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/config"
@@ -309,11 +308,5 @@ func (n *Notifier) admin() driver.Admin {
 }
 
 // scrub replaces the configured secrets in s.
-func (n *Notifier) scrub(s string) string {
-	for _, secret := range n.secrets {
-		if strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "********")
-		}
-	}
-	return s
-}
+// Passwords inside URLs are masked too, configured or not.
+func (n *Notifier) scrub(s string) string { return config.Scrub(s, n.secrets) }

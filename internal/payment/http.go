@@ -16,6 +16,7 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/mail"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
+	"github.com/tripintravel/tripin/internal/secheaders"
 )
 
 // Handlers are the HTTP endpoints of payments. The API server mounts them
@@ -183,9 +184,9 @@ func (h *Handlers) Ticket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid, admin, ok := h.user(r)
-	if sig := r.URL.Query().Get("signature"); sig != "" {
-		if !h.Service.ValidTicketSignature(id, sig) {
-			h.writeError(w, r, apperr.Errorf(apperr.ENOTFOUND, "Booking not found."))
+	if q := r.URL.Query(); q.Has("signature") {
+		if err := h.Service.CheckTicketLink(id, q); err != nil {
+			h.writeError(w, r, err)
 			return
 		}
 		// The link stands for the booking's owner.
@@ -205,14 +206,16 @@ func (h *Handlers) Ticket(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	secheaders.Set(w, r, ticketPolicy)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "private, no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
 }
 
-var simulatorTemplate = template.Must(template.New("simulator").Parse(`<!doctype html>
+// simulatorPage is the simulator page's template; its inline style is
+// static and allowed by hash (simulatorPolicy).
+const simulatorPage = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -250,7 +253,12 @@ button.pay{background:#059669;color:#fff;border-color:#059669}
 </form>
 </body>
 </html>
-`))
+`
+
+var (
+	simulatorTemplate = template.Must(template.New("simulator").Parse(simulatorPage))
+	simulatorPolicy   = secheaders.PagePolicy(simulatorPage)
+)
 
 // SimulatorPage shows a booking with one button per Midtrans outcome, to
 // whoever holds a signed, unexpired link to it (SimulatorURL).
@@ -282,6 +290,7 @@ func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	secheaders.Set(w, r, simulatorPolicy)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes())

@@ -283,36 +283,58 @@ func TestSimulatorHTTP(t *testing.T) {
 
 func TestSignedTicketLink(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, store.SQLite, withEnv("APP_URL", "https://tripin.example"))
+	const appKey = "base64:dGhpcyBpcyBhIHRlc3Qga2V5IG9mIDMyIGJ5dGVzISE="
+	f := newFixture(t, store.SQLite, withEnv("APP_URL", "https://tripin.example"), withEnv("APP_KEY", appKey))
 	srv := testServer(t, f)
 	user := f.user(t)
 	id, code := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPaid, false)
 	other, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPaid, false)
+	departure := time.Now().AddDate(0, 0, 3)
 
-	link := f.svc.TicketURL(id)
-	require.True(t, strings.HasPrefix(link, "https://tripin.example/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket?signature="), link)
+	link := f.svc.TicketURL(id, departure)
+	require.True(t, strings.HasPrefix(link, "https://tripin.example/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket?"), link)
 	u, err := url.Parse(link)
 	require.NoError(t, err)
 	sig := u.Query().Get("signature")
+	require.NotEmpty(t, sig)
 	require.NotContains(t, link, testServerKey)
+	// The link lasts until the end of the departure day in APP_TIMEZONE.
+	y, m, d := departure.Date()
+	require.Equal(t, strconv.FormatInt(time.Date(y, m, d+1, 0, 0, 0, 0, f.cfg.AppTimezone).Unix(), 10), u.Query().Get("expires"))
 
 	a := call(t, "GET", srv.URL+u.RequestURI(), "", "")
 	require.Equal(t, 200, a.Status, a.Body)
 	require.Contains(t, a.Body, code)
 
 	// The signature opens only its own booking, and must be exact.
-	otherPath := "/api/bookings/" + strconv.FormatInt(other, 10) + "/ticket?signature=" + sig
+	otherPath := "/api/bookings/" + strconv.FormatInt(other, 10) + "/ticket?" + u.RawQuery
 	require.Equal(t, 404, call(t, "GET", srv.URL+otherPath, "", "").Status)
 	bad := strings.Replace(u.RequestURI(), sig, sig[:len(sig)-2]+"00", 1)
 	if bad == u.RequestURI() {
 		bad = strings.Replace(u.RequestURI(), sig, sig[:len(sig)-2]+"11", 1)
 	}
 	require.Equal(t, 404, call(t, "GET", srv.URL+bad, "", "").Status)
-	require.Equal(t, 404, call(t, "GET", srv.URL+"/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket?signature=zz", "", "").Status)
-	require.Equal(t, 401, call(t, "GET", srv.URL+"/api/bookings/"+strconv.FormatInt(id, 10)+"/ticket", "", "").Status)
+	idPath := "/api/bookings/" + strconv.FormatInt(id, 10) + "/ticket"
+	require.Equal(t, 404, call(t, "GET", srv.URL+idPath+"?signature=zz", "", "").Status)
+	require.Equal(t, 404, call(t, "GET", srv.URL+idPath+"?signature="+sig, "", "").Status, "a link without its expiry")
+	require.Equal(t, 401, call(t, "GET", srv.URL+idPath, "", "").Status)
+	// Moving the expiry later breaks the signature.
+	later := u.Query()
+	later.Set("expires", strconv.FormatInt(time.Now().AddDate(1, 0, 0).Unix(), 10))
+	require.Equal(t, 404, call(t, "GET", srv.URL+idPath+"?"+later.Encode(), "", "").Status)
 
-	// A service with another server key signs differently.
-	g := newFixture(t, store.SQLite, withEnv("MIDTRANS_SERVER_KEY", "SB-Mid-server-other"))
-	require.False(t, g.svc.ValidTicketSignature(id, sig))
-	require.True(t, f.svc.ValidTicketSignature(id, sig))
+	// A link to a tour that departed yesterday has expired.
+	old, err := url.Parse(f.svc.TicketURL(id, time.Now().AddDate(0, 0, -1)))
+	require.NoError(t, err)
+	a = call(t, "GET", srv.URL+old.RequestURI(), "", "")
+	require.Equal(t, 403, a.Status, a.Body)
+	require.Contains(t, a.Body, "expired")
+
+	// Another APP_KEY signs differently; another server key does not
+	// matter.
+	g := newFixture(t, store.SQLite, withEnv("APP_KEY", "base64:YW5vdGhlciB0ZXN0IGtleSBvZiAzMiBieXRlcyEhISE="))
+	require.Error(t, g.svc.CheckTicketLink(id, u.Query()))
+	require.NoError(t, f.svc.CheckTicketLink(id, u.Query()))
+	h := newFixture(t, store.SQLite, withEnv("APP_KEY", appKey), withEnv("MIDTRANS_SERVER_KEY", "SB-Mid-server-other"))
+	require.NoError(t, h.svc.CheckTicketLink(id, u.Query()))
 }

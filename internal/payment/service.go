@@ -135,8 +135,9 @@ type Params struct {
 	// servers (PAYMENT_REJECTED_RATE_LIMIT, PAYMENT_REJECTED_STORE_LIMIT);
 	// nil counts nothing and stores every rejected one, bounded in size.
 	Limiter RateLimiter
-	// Links signs the payment simulator's links; nil signs them with
-	// Config.SigningKey.
+	// Links signs the links that open without a login (the e-ticket and
+	// payment simulator links); nil signs them with HMAC-SHA256 under
+	// APP_KEY (Config.LinkKey).
 	Links LinkSigner
 }
 
@@ -185,7 +186,7 @@ func New(p Params) (*Service, error) {
 		rejectedStorePerHour: p.Config.PaymentRejectedStoreLimit, links: p.Links,
 	}
 	if s.links == nil {
-		s.links = HMACSigner{Key: p.Config.SigningKey()}
+		s.links = HMACSigner{Key: p.Config.LinkKey()}
 	}
 	if s.client == nil {
 		s.client = NewClient(p.Config)

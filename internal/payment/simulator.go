@@ -15,8 +15,8 @@ import (
 )
 
 // LinkSigner signs links that open a page without a login, for one
-// purpose and one id, until a time. The signing package over APP_KEY is
-// meant to provide it; HMACSigner is the one used until then.
+// purpose and one id, until a time. HMACSigner under APP_KEY is the one
+// Tripin uses.
 type LinkSigner interface {
 	// Sign returns the signature of (purpose, id, expires).
 	Sign(purpose, id string, expires time.Time) string

@@ -2,13 +2,11 @@ package payment
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/secheaders"
 )
 
 // Ticket is what the e-ticket page shows.
@@ -61,7 +60,10 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 	return t, nil
 }
 
-var ticketTemplate = template.Must(template.New("ticket").Parse(`<!doctype html>
+// ticketPage is the e-ticket page's template. Its inline style and script
+// are static, so that the page's Content-Security-Policy allows them by
+// hash (ticketPolicy) and nothing else.
+const ticketPage = `<!doctype html>
 <html lang="id">
 <head>
 <meta charset="utf-8">
@@ -97,11 +99,17 @@ button{padding:.5rem 1rem;border-radius:6px;border:1px solid #9ca3af;background:
 </dl>
 <img src="{{.QR}}" alt="QR code of booking {{.Code}}">
 </div>
-<p class="noprint"><button onclick="window.print()">Print</button></p>
+<p class="noprint"><button id="print" type="button">Print</button></p>
 </main>
+<script>document.getElementById("print").addEventListener("click",function(){window.print()})</script>
 </body>
 </html>
-`))
+`
+
+var (
+	ticketTemplate = template.Must(template.New("ticket").Parse(ticketPage))
+	ticketPolicy   = secheaders.PagePolicy(ticketPage)
+)
 
 // RenderTicket writes the printable HTML e-ticket, with times in loc.
 func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
@@ -122,32 +130,49 @@ func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
 	return nil
 }
 
-// ticketSigKey derives the key of e-ticket links from the server key, so
-// that a link's signature says nothing about the key Midtrans uses.
-func (s *Service) ticketSigKey() []byte {
-	k := sha256.Sum256([]byte("tripin e-ticket link\x00" + s.serverKey))
-	return k[:]
-}
+// ticketPurpose names the e-ticket links to the signer.
+const ticketPurpose = "e-ticket"
 
-func (s *Service) ticketMAC(bookingID int64) []byte {
-	m := hmac.New(sha256.New, s.ticketSigKey())
-	m.Write([]byte("ticket:" + strconv.FormatInt(bookingID, 10)))
-	return m.Sum(nil)
+// TicketLinkExpiry is when a link to the e-ticket of a tour departing on
+// departure stops opening: the midnight that ends the departure day in
+// APP_TIMEZONE. The logged-in route keeps working after it.
+func TicketLinkExpiry(departure time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
+	// The departure is a calendar date: its year, month and day are the
+	// date, whatever zone it was scanned in.
+	y, m, d := departure.Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, loc)
 }
 
 // TicketURL returns a link to a booking's e-ticket page that opens without
 // logging in, for the e-ticket email (mail.Booking.TicketURL): the link
-// carries an HMAC of the booking id. Changing MIDTRANS_SERVER_KEY, from
-// which the HMAC key is derived, invalidates old links; the logged-in route
-// keeps working.
-func (s *Service) TicketURL(bookingID int64) string {
-	return strings.TrimRight(s.cfg.AppURL, "/") + "/api/bookings/" + strconv.FormatInt(bookingID, 10) +
-		"/ticket?signature=" + hex.EncodeToString(s.ticketMAC(bookingID))
+// carries its expiry (TicketLinkExpiry of the tour's departure) and a
+// signature under APP_KEY of the booking id and that expiry. Changing
+// APP_KEY invalidates every link; the logged-in route keeps working.
+func (s *Service) TicketURL(bookingID int64, departure time.Time) string {
+	expires := TicketLinkExpiry(departure, s.cfg.AppTimezone)
+	id := strconv.FormatInt(bookingID, 10)
+	q := url.Values{
+		"expires":   {strconv.FormatInt(expires.Unix(), 10)},
+		"signature": {s.links.Sign(ticketPurpose, id, expires)},
+	}
+	return strings.TrimRight(s.cfg.AppURL, "/") + "/api/bookings/" + id + "/ticket?" + q.Encode()
 }
 
-// ValidTicketSignature reports, in constant time, whether sig is the
-// signature TicketURL puts in a link to bookingID's e-ticket.
-func (s *Service) ValidTicketSignature(bookingID int64, sig string) bool {
-	got, err := hex.DecodeString(sig)
-	return err == nil && hmac.Equal(got, s.ticketMAC(bookingID))
+// CheckTicketLink checks the expires and signature parameters of a link
+// to bookingID's e-ticket, in constant time: ENOTFOUND when they are
+// missing or forged (as for a booking that does not exist), EFORBIDDEN when
+// the link has expired.
+func (s *Service) CheckTicketLink(bookingID int64, q url.Values) error {
+	secs, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	expires := time.Unix(secs, 0)
+	if err != nil || secs <= 0 || !s.links.Verify(ticketPurpose, strconv.FormatInt(bookingID, 10), expires, q.Get("signature")) {
+		return apperr.Errorf(apperr.ENOTFOUND, "Booking not found.")
+	}
+	if !s.now().Before(expires) {
+		return apperr.Errorf(apperr.EFORBIDDEN, "This e-ticket link has expired: the tour has departed. Log in to see your booking.")
+	}
+	return nil
 }

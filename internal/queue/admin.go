@@ -103,6 +103,10 @@ type OpsConfig struct {
 	// failure notifications watch the worker through them. They run on
 	// the worker's goroutine and must return quickly.
 	Observers []func(ctx context.Context, row *driver.JobRow, o Outcome)
+	// ScrubError, when set, rewrites the error text of a job released by
+	// a hook before it is stored in jobs.last_error, as Config.ScrubError
+	// does for the worker's own.
+	ScrubError func(string) string
 }
 
 // Ops is the operations layer the worker calls through Hooks: it leaves
@@ -545,6 +549,19 @@ func WithHooks(d driver.Driver, h Hooks) driver.Driver {
 	return withRegistry(hd, d)
 }
 
+// errorScrubber is an optional capability of Hooks: Ops has it, from
+// OpsConfig.ScrubError.
+type errorScrubber interface {
+	scrubError(string) string
+}
+
+func (o *Ops) scrubError(s string) string {
+	if o.cfg.ScrubError == nil {
+		return s
+	}
+	return o.cfg.ScrubError(s)
+}
+
 type claimedRow struct {
 	row   *driver.JobRow
 	start time.Time
@@ -620,8 +637,12 @@ func (d *hookedDriver) claim(ctx context.Context, p *driver.JobClaimParams) ([]*
 				delay = time.Second
 			}
 			released = append(released, row)
+			msg := err.Error()
+			if sc, ok := d.h.(errorScrubber); ok {
+				msg = sc.scrubError(msg)
+			}
 			retries = append(retries, &driver.JobRetryParams{ID: row.ID, WorkerID: p.WorkerID, Claim: row.ClaimSeq,
-				Delay: delay, Snooze: true, Error: err.Error(), Now: p.Now})
+				Delay: delay, Snooze: true, Error: msg, Now: p.Now})
 		}
 	}
 	if len(skipped) > 0 {

@@ -71,6 +71,11 @@ type Config struct {
 	WorkerID string
 	// Location is the time zone of the per-job log lines (APP_TIMEZONE).
 	Location *time.Location
+	// ScrubError, when set, rewrites every error text before it is stored
+	// in jobs.last_error or failed_jobs.exception, whatever the driver:
+	// the application masks its configured secrets with it, since an
+	// error may quote a DSN, a URL or a key.
+	ScrubError func(string) string
 }
 
 // Client inserts jobs and works them. It is safe for concurrent use.

@@ -88,6 +88,14 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Unwrap() error { return e.err }
 
+// scrub applies Config.ScrubError to an error text about to be stored.
+func (c *Client) scrub(s string) string {
+	if c.cfg.ScrubError == nil {
+		return s
+	}
+	return c.cfg.ScrubError(s)
+}
+
 // ErrorChain renders err for failed_jobs.exception and jobs.last_error: the
 // message, then each wrapped error with its type, and for a panic the
 // stack of the goroutine that panicked.

@@ -864,7 +864,7 @@ func (r *runner) release(e *execution, why string) {
 		e.timer.Stop()
 	}
 	r.completer.retry(&driver.JobRetryParams{ID: e.row.ID, WorkerID: r.c.cfg.WorkerID, Claim: e.row.ClaimSeq,
-		Snooze: true, Error: why, Now: r.c.now()})
+		Snooze: true, Error: r.c.scrub(why), Now: r.c.now()})
 	r.out.event(e, statusReleased, nil)
 }
 
@@ -882,7 +882,7 @@ func (r *runner) settle(e *execution, err error) {
 	}
 	if d, ok := IsSnooze(err); ok && !IsPermanent(err) {
 		r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
-			Delay: d, Snooze: true, Error: err.Error(), Now: r.c.now()})
+			Delay: d, Snooze: true, Error: r.c.scrub(err.Error()), Now: r.c.now()})
 		r.out.event(e, statusReleased, err)
 		return
 	}
@@ -896,7 +896,7 @@ func (r *runner) settle(e *execution, err error) {
 		}
 	}
 	if final {
-		chain := ErrorChain(err)
+		chain := r.c.scrub(ErrorChain(err))
 		r.completer.fail(&driver.JobFailParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
 			Connection: r.c.cfg.Connection, Exception: chain, Now: r.c.now()})
 		r.out.event(e, statusFailed, err)
@@ -905,7 +905,7 @@ func (r *runner) settle(e *execution, err error) {
 		return
 	}
 	r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
-		Delay: delay, Error: ErrorChain(err), Now: r.c.now()})
+		Delay: delay, Error: r.c.scrub(ErrorChain(err)), Now: r.c.now()})
 	r.out.event(e, statusRetry, err)
 	r.log.Warn("queue: job attempt failed; will retry", "job", row.Kind, "id", row.ID, "queue", row.Queue,
 		"attempt", row.Attempts, "retry_in", delay.Round(time.Millisecond).String(), "error", err)

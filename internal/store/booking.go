@@ -655,3 +655,29 @@ func (db *DB) readQueryRow(ctx context.Context, query string, args ...any) *sql.
 	}
 	return db.Read.QueryRowContext(ctx, db.Rebind(query), args...)
 }
+
+// UserPendingBookingsTx locks the user's row until tx ends and counts the
+// user's pending bookings, for BOOKING_MAX_PENDING_PER_USER: two bookings
+// of one customer in parallel take the lock in turn, and the second counts
+// the first once it has committed (READ COMMITTED on MySQL and
+// PostgreSQL). SQLite needs no lock: its transactions begin IMMEDIATE, so
+// they write one at a time. The lock comes before the tour's row lock, in
+// every booking, so the two never deadlock.
+func (db *DB) UserPendingBookingsTx(ctx context.Context, tx *sql.Tx, userID int64) (int, error) {
+	if db.Dialect != SQLite {
+		var id int64
+		err := db.txQueryRow(ctx, tx, "SELECT id FROM users WHERE id = ? FOR UPDATE", userID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, apperr.Errorf(apperr.ENOTFOUND, "User not found.")
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: lock user: %w", err)
+		}
+	}
+	var n int
+	err := db.txQueryRow(ctx, tx, "SELECT COUNT(*) FROM bookings WHERE user_id = ? AND status = 'pending'", userID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count pending bookings: %w", err)
+	}
+	return n, nil
+}
