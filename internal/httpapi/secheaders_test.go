@@ -63,3 +63,28 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestHSTSBehindTrustedProxy: X-Forwarded-Proto: https brings HSTS only
+// from a proxy listed in TRUSTED_PROXIES.
+func TestHSTSBehindTrustedProxy(t *testing.T) {
+	for _, c := range []struct {
+		proxies string
+		hsts    bool
+	}{{"127.0.0.1/32,::1", true}, {"", false}, {"10.0.0.0/8", false}} {
+		cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing", "LOG_FILE": "", "TRUSTED_PROXIES": c.proxies})
+		require.NoError(t, err)
+		srv := httptest.NewServer(httpapi.New(httpapi.Params{Config: cfg, DB: storetest.Open(t, store.SQLite), Logger: slog.New(slog.DiscardHandler)}))
+		req, err := http.NewRequest("GET", srv.URL+"/healthz", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		res, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		srv.Close()
+		if c.hsts {
+			require.Equal(t, secheaders.HSTSValue, res.Header.Get("Strict-Transport-Security"), c.proxies)
+		} else {
+			require.Empty(t, res.Header.Get("Strict-Transport-Security"), c.proxies)
+		}
+	}
+}
