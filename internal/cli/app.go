@@ -203,7 +203,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		DB: db, Config: cfg, Logger: logger,
 		// Rejected notifications are counted in the database, which
 		// every server shares whatever the queue connection.
-		Limiter: dbdriver.NewAdmin(db),
+		Limiter: dbdriver.NewAdmin(db.DB),
 		OnPaidTx: func(ctx context.Context, tx *sql.Tx, bookingID int64) error {
 			return mail.DispatchETicketTx(ctx, q, tx, bookingID)
 		},

@@ -54,7 +54,7 @@ func newBenchRedisDriver(ctx context.Context, url, prefix string, db *store.DB) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rd, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd})
+	rd, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db.DB, SQL: sd})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

@@ -111,7 +111,7 @@ func TestNotifyQueueMonitorRecordsBusyQueues(t *testing.T) {
 	for i := range params {
 		params[i] = &driver.JobInsertParams{Queue: "emails", Kind: "noop", Payload: []byte(`{}`)}
 	}
-	_, err := tripinsqlite.New(db, tripinsqlite.Options{}).JobInsertMany(ctx, params)
+	_, err := tripinsqlite.New(db.DB, tripinsqlite.Options{}).JobInsertMany(ctx, params)
 	require.NoError(t, err)
 	for range 2 {
 		env, out := newEnv()

@@ -132,7 +132,7 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 	switch db.Dialect {
 	case store.SQLite:
-		d := tripinsqlite.New(db, tripinsqlite.Options{})
+		d := tripinsqlite.New(db.DB, tripinsqlite.Options{})
 		if db.Name == ":memory:" {
 			return d, nil
 		}
@@ -140,7 +140,7 @@ func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 		// beside `serve`) hear of new jobs within milliseconds.
 		return d.Listening(0), nil
 	case store.MySQL:
-		d, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
+		d, err := tripinmysql.New(ctx, db.DB, tripinmysql.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 		// tells workers of other processes' jobs.
 		return d.Listening(0), nil
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{}), nil
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{}), nil
 	}
 	return nil, fmt.Errorf("queue: no queue driver for DB_CONNECTION=%s yet", db.Dialect)
 }

@@ -53,7 +53,7 @@ func openAdmin(ctx context.Context, env *Env) (driver.Admin, string, error) {
 		}
 		return rd, conn, nil
 	}
-	return dbdriver.NewAdmin(db), conn, nil
+	return dbdriver.NewAdmin(db.DB), conn, nil
 }
 
 // failedJSON is one failed job as `queue failed --json` prints it.

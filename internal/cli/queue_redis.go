@@ -94,7 +94,7 @@ func newRedisDriver(ctx context.Context, url, prefix string, db *store.DB, sqlDr
 	for _, w := range check.Warnings {
 		logger.Warn(w, "addr", opt.Addr, "persistence", check.Persistence, "read_with", check.Source)
 	}
-	d, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd, Logger: logger})
+	d, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db.DB, SQL: sd, Logger: logger})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, nil, err

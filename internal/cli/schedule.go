@@ -106,7 +106,7 @@ func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, lo
 	}
 	// The scheduler's process row lives in db whatever the queue
 	// connection, so `queue stats` and the dashboard see every scheduler.
-	rc := schedule.Config{Schedule: s, DB: db, Logger: logger, Registry: dbdriver.NewRegistry(db)}
+	rc := schedule.Config{Schedule: s, DB: db, Logger: logger, Registry: dbdriver.NewRegistry(db.DB)}
 	switch client.Connection() {
 	case queue.ConnectionSync:
 		// The sync connection runs a job inside Insert; inside the lock's
@@ -161,11 +161,11 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 	var d driver.Driver
 	switch db.Dialect {
 	case store.SQLite:
-		d = tripinsqlite.New(db, tripinsqlite.Options{})
+		d = tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	case store.PgSQL:
-		d = tripinpgsql.New(db, tripinpgsql.Options{})
+		d = tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	case store.MySQL:
-		md, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
+		md, err := tripinmysql.New(ctx, db.DB, tripinmysql.Options{})
 		if err != nil {
 			return nil, nil, err
 		}

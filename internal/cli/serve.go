@@ -239,7 +239,7 @@ func newDashboard(cfg *config.Config, db *store.DB, logger *slog.Logger, svc *se
 	if err != nil {
 		return nil, err
 	}
-	adm := dbdriver.NewAdmin(db)
+	adm := dbdriver.NewAdmin(db.DB)
 	if a, ok := svc.Queue.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
 		// On the redis connection the jobs are in Redis: only its driver
 		// lists and counts them, and puts a retried failed job back there.

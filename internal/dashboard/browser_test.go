@@ -91,7 +91,7 @@ func newBrowserApp(t *testing.T) *browserApp {
 	require.NoError(t, err)
 
 	app := &browserApp{db: db}
-	d := tripinsqlite.New(db, tripinsqlite.Options{})
+	d := tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	app.adm = d
 	ops, err := queue.NewOps(d, &queue.OpsConfig{MetricsFlush: 200 * time.Millisecond, PauseRefresh: 100 * time.Millisecond})
 	require.NoError(t, err)

@@ -53,7 +53,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	sched, err := schedule.New(cfg.AppTimezone,
 		schedule.Func("nightly-report", func(context.Context) error { return nil }).DailyAt("02:00").OnOneServer())
 	require.NoError(t, err)
-	adm := dbdriver.NewAdmin(db)
+	adm := dbdriver.NewAdmin(db.DB)
 	dash := dashboard.New(dashboard.Params{
 		DB: db, Admin: adm, Driver: adm, Accounts: accounts, Schedule: sched, Runs: schedule.NewRunLog(db),
 		Config: cfg, Queues: []string{"default", "emails"}, DefaultMaxAttempts: 3,

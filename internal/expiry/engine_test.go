@@ -22,11 +22,11 @@ func newDriver(t *testing.T, db *store.DB) driver.Driver {
 	t.Helper()
 	switch db.Dialect {
 	case store.SQLite:
-		return tripinsqlite.New(db, tripinsqlite.Options{})
+		return tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{})
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	default:
-		d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
+		d, err := tripinmysql.New(context.Background(), db.DB, tripinmysql.Options{})
 		require.NoError(t, err)
 		return d
 	}

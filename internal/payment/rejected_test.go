@@ -25,7 +25,7 @@ import (
 // notifications in the database, as serve wires it.
 func withLimiter(t testing.TB, f *fixture) {
 	t.Helper()
-	svc, err := New(Params{DB: f.db, Config: f.cfg, Client: f.fake.Client(), Limiter: dbdriver.NewAdmin(f.db)})
+	svc, err := New(Params{DB: f.db, Config: f.cfg, Client: f.fake.Client(), Limiter: dbdriver.NewAdmin(f.db.DB)})
 	require.NoError(t, err)
 	f.svc = svc
 }

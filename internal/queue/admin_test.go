@@ -15,8 +15,8 @@ import (
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/queuetest"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // opsHarness is a driver wrapped with the operations hooks, as a worker
@@ -24,13 +24,13 @@ import (
 type opsHarness struct {
 	t   *testing.T
 	raw driver.Driver
-	db  *store.DB
+	db  *sqldb.DB
 	adm driver.Admin
 	ws  *queue.Workers
 }
 
 func eachOps(t *testing.T, fn func(t *testing.T, h *opsHarness)) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		t.Parallel()
 		drv, db := queuetest.Driver(t, d)
 		adm, ok := drv.(driver.Admin)

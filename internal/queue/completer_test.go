@@ -10,8 +10,8 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // TestCompleterHeldKeepsUnwrittenOutcomes checks that jobs whose outcome is
@@ -19,7 +19,7 @@ import (
 // outcome is written, and not after.
 func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.Open(t, store.SQLite)
+	db := queuetest.OpenDB(t, sqldb.SQLite)
 	d := tripinsqlite.New(db, tripinsqlite.Options{})
 	res, err := d.JobInsertMany(ctx, []*driver.JobInsertParams{
 		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
@@ -51,7 +51,7 @@ func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
 // leaving the new holder's reservation as it is.
 func TestCompleterStaleOutcomesChangeNothing(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.Open(t, store.SQLite)
+	db := queuetest.OpenDB(t, sqldb.SQLite)
 	d := tripinsqlite.New(db, tripinsqlite.Options{})
 	now, err := d.Now(ctx)
 	require.NoError(t, err)

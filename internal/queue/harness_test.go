@@ -15,8 +15,8 @@ import (
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/queuetest"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // testArgs is the job most tests work.
@@ -76,7 +76,7 @@ func (s *syncBuffer) String() string {
 type harness struct {
 	t     *testing.T
 	d     driver.Driver
-	db    *store.DB
+	db    *sqldb.DB
 	ws    *queue.Workers
 	clock *queuetest.Clock
 	logs  *syncBuffer
@@ -84,7 +84,7 @@ type harness struct {
 
 // each runs fn against every available backend.
 func each(t *testing.T, fn func(t *testing.T, h *harness)) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		t.Parallel()
 		drv, db := queuetest.Driver(t, d)
 		h := &harness{t: t, d: drv, db: db, ws: queue.NewWorkers(), logs: &syncBuffer{}}

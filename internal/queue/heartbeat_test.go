@@ -14,7 +14,7 @@ import (
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/queuetest"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // slowHeartbeats is a driver whose heartbeats take a while, as on a busy
@@ -42,7 +42,7 @@ func (longArgs) Kind() string { return "TestLong" }
 // finish.
 func TestStartMarksDoNotStarveRenewals(t *testing.T) {
 	t.Parallel()
-	drv, _ := queuetest.Driver(t, store.SQLite)
+	drv, _ := queuetest.Driver(t, sqldb.SQLite)
 	h := &harness{t: t, d: &slowHeartbeats{Driver: drv, delay: 1100 * time.Millisecond}, ws: queue.NewWorkers(), logs: &syncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {

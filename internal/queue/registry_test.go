@@ -16,7 +16,7 @@ import (
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/queuetest"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 type blockArgs struct {
@@ -146,7 +146,7 @@ func (f *failingRegistry) count() int {
 // TestHeartbeatFailuresNeverStopTheWorker: a registry that fails costs a
 // warning in the log, not a job.
 func TestHeartbeatFailuresNeverStopTheWorker(t *testing.T) {
-	raw, _ := queuetest.Driver(t, store.SQLite)
+	raw, _ := queuetest.Driver(t, sqldb.SQLite)
 	fr := &failingRegistry{Driver: raw}
 	ws := queue.NewWorkers()
 	var done sync.WaitGroup

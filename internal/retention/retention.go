@@ -61,7 +61,7 @@ const OverlapExpiry = 55 * time.Minute
 type Params struct {
 	// DB holds every table pruned.
 	DB *store.DB
-	// Admin is the queue's storage in DB; nil means dbdriver.NewAdmin(DB).
+	// Admin is the queue's storage in DB; nil means dbdriver.NewAdmin(DB.DB).
 	Admin driver.Admin
 	// Retention says how long each kind of record is kept.
 	Retention config.Retention
@@ -87,7 +87,7 @@ func New(p Params) (*Pruner, error) {
 	}
 	adm := p.Admin
 	if adm == nil {
-		adm = dbdriver.NewAdmin(p.DB)
+		adm = dbdriver.NewAdmin(p.DB.DB)
 	}
 	log := p.Logger
 	if log == nil {

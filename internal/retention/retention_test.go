@@ -41,7 +41,7 @@ func newFixture(t *testing.T, d store.Dialect) *fixture {
 	db := storetest.Open(t, d)
 	now, err := db.Now(context.Background())
 	require.NoError(t, err)
-	return &fixture{t: t, ctx: context.Background(), db: db, adm: dbdriver.NewAdmin(db), now: now}
+	return &fixture{t: t, ctx: context.Background(), db: db, adm: dbdriver.NewAdmin(db.DB), now: now}
 }
 
 func (f *fixture) exec(q string, args ...any) {

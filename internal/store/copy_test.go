@@ -51,13 +51,13 @@ func queueDriverFor(t *testing.T, db *store.DB) interface {
 	t.Helper()
 	switch db.Dialect {
 	case store.MySQL:
-		d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
+		d, err := tripinmysql.New(context.Background(), db.DB, tripinmysql.Options{})
 		require.NoError(t, err)
 		return d
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{})
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	default:
-		return tripinsqlite.New(db, tripinsqlite.Options{})
+		return tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	}
 }
 

@@ -156,7 +156,7 @@ type world struct {
 
 func newWorld(t *testing.T, d store.Dialect) *world {
 	t.Helper()
-	drv, db := queuetest.Driver(t, d)
+	drv, db := storetest.Driver(t, d)
 	m := telemetry.New(telemetry.Options{CacheFor: time.Millisecond})
 	m.WatchQueue(drv)
 	m.WatchBookings(db)

@@ -14,20 +14,21 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // Driver returns a queue driver on a fresh, migrated database of dialect d,
 // and the database. It skips the test when d has no driver yet.
-func Driver(t testing.TB, d store.Dialect) (driver.Driver, *store.DB) {
+func Driver(t testing.TB, d sqldb.Dialect) (driver.Driver, *sqldb.DB) {
 	t.Helper()
-	db := storetest.Open(t, d)
+	db := OpenDB(t, d)
 	switch d {
-	case store.SQLite:
+	case sqldb.SQLite:
 		return tripinsqlite.New(db, tripinsqlite.Options{}), db
-	case store.PgSQL:
+	case sqldb.PgSQL:
 		return tripinpgsql.New(db, tripinpgsql.Options{}), db
-	case store.MySQL:
+	case sqldb.MySQL:
 		drv, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
 		if err != nil {
 			t.Fatalf("queuetest: %v", err)
@@ -36,6 +37,24 @@ func Driver(t testing.TB, d store.Dialect) (driver.Driver, *store.DB) {
 	}
 	t.Skipf("queuetest: no queue driver for %s", d)
 	return nil, nil
+}
+
+// OpenDB creates a fresh database of dialect d for this test with the
+// queue's tables, and returns it open; the database is dropped when the
+// test ends.
+func OpenDB(t testing.TB, d sqldb.Dialect) *sqldb.DB {
+	t.Helper()
+	return sqldbtest.Open(t, d, Migrations(t, d))
+}
+
+// Migrations returns the migrations of the queue's tables in dialect d.
+func Migrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
+	t.Helper()
+	ms, err := store.AllMigrations(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }
 
 // Clock is a clock that only moves when told to. Its zero value is not

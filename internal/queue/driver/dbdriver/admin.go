@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // The operator's storage (driver.Admin) is written once for the three SQL
@@ -24,29 +24,29 @@ var _ driver.Admin = (*Base)(nil)
 // NewAdmin returns the operator's storage on db without the claim and
 // insert statements of a full driver: what the `queue failed`, `queue
 // stats` … commands need.
-func NewAdmin(db *store.DB) driver.Admin {
-	d := &Dialect{Store: db.Dialect, UnixNow: store.UnixNowSQL(db.Dialect)}
+func NewAdmin(db *sqldb.DB) driver.Admin {
+	d := &Dialect{Store: db.Dialect, UnixNow: sqldb.UnixNowSQL(db.Dialect)}
 	return NewBase(db, d, "database")
 }
 
-func forUpdate(d store.Dialect) string {
-	if d == store.SQLite {
+func forUpdate(d sqldb.Dialect) string {
+	if d == sqldb.SQLite {
 		return "" // the store's transactions are BEGIN IMMEDIATE: one writer
 	}
 	return " FOR UPDATE"
 }
 
 // timestampArg turns t into a parameter comparable with failed_jobs.failed_at.
-func timestampArg(d store.Dialect, t time.Time) any {
-	if d == store.SQLite {
+func timestampArg(d sqldb.Dialect, t time.Time) any {
+	if d == sqldb.SQLite {
 		return t.UTC().Format(time.DateTime)
 	}
 	return t.UTC()
 }
 
-func (b *Base) d() store.Dialect   { return b.DB.Dialect }
+func (b *Base) d() sqldb.Dialect   { return b.DB.Dialect }
 func (b *Base) q(s string) string  { return b.DB.Rebind(s) }
-func (b *Base) nowExpr() string    { return store.UnixNowSQL(b.d()) }
+func (b *Base) nowExpr() string    { return sqldb.UnixNowSQL(b.d()) }
 func (b *Base) keyCol() string     { return quoteKey(b.d()) }
 func (b *Base) reader() *sql.DB    { return b.DB.Read }
 func placeholders(n int) string    { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
@@ -454,7 +454,7 @@ func (b *Base) QueuePause(ctx context.Context, queue, by string) error {
 		return errors.New("queue: pause: empty queue name")
 	}
 	query := "INSERT INTO queue_pauses (queue, paused_at, paused_by) VALUES (?, " + b.nowExpr() + ", ?)"
-	if b.d() == store.MySQL {
+	if b.d() == sqldb.MySQL {
 		query += " ON DUPLICATE KEY UPDATE queue = queue"
 	} else {
 		query += " ON CONFLICT (queue) DO NOTHING"
@@ -760,7 +760,7 @@ func (b *Base) LockAcquire(ctx context.Context, p *driver.LockAcquireParams) (bo
 	now, k := b.nowExpr(), b.keyCol()
 	ttl := max(Seconds(p.TTL), 1)
 	ins := "INSERT INTO cache_locks (" + k + ", owner, expiration) VALUES (?, ?, " + now + " + ?)"
-	if b.d() == store.MySQL {
+	if b.d() == sqldb.MySQL {
 		ins += " ON DUPLICATE KEY UPDATE owner = owner"
 	} else {
 		ins += " ON CONFLICT (" + k + ") DO NOTHING"
@@ -813,7 +813,7 @@ func (b *Base) RateLimitHit(ctx context.Context, p *driver.RateLimitHitParams) (
 		return nil, fmt.Errorf("queue: rate limit %s: limit %d: want > 0", p.Key, p.Limit)
 	}
 	ins := "INSERT INTO queue_rate_limits (name, window_start, hits) VALUES (?, 0, 0)"
-	if b.d() == store.MySQL {
+	if b.d() == sqldb.MySQL {
 		ins += " ON DUPLICATE KEY UPDATE name = name"
 	} else {
 		ins += " ON CONFLICT (name) DO NOTHING"
@@ -859,12 +859,12 @@ func (b *Base) JobMetricsRecord(ctx context.Context, points []*driver.JobMetric)
 	}
 	query := "INSERT INTO job_metrics (queue, minute, processed, failed, runtime_ms, max_wait_ms) VALUES (?, ?, ?, ?, ?, ?)"
 	switch b.d() {
-	case store.MySQL:
+	case sqldb.MySQL:
 		query += ` ON DUPLICATE KEY UPDATE processed = processed + VALUES(processed), failed = failed + VALUES(failed),
   runtime_ms = runtime_ms + VALUES(runtime_ms), max_wait_ms = GREATEST(max_wait_ms, VALUES(max_wait_ms))`
 	default:
 		greatest := "GREATEST"
-		if b.d() == store.SQLite {
+		if b.d() == sqldb.SQLite {
 			greatest = "MAX"
 		}
 		query += ` ON CONFLICT (queue, minute) DO UPDATE SET processed = job_metrics.processed + excluded.processed,
@@ -947,7 +947,7 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 		return nil
 	}
 	query := b.q("INSERT INTO completed_jobs (uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at) VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, " + b.nowExpr() + "))")
-	if b.d() == store.PgSQL {
+	if b.d() == sqldb.PgSQL {
 		// PostgreSQL cannot type a bare NULL parameter inside COALESCE.
 		query = strings.Replace(query, "COALESCE($7, ", "COALESCE($7::bigint, ", 1)
 	}

@@ -15,14 +15,15 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // The rows below are written with plain SQL so that the admin methods are
 // tested against the schema itself, whichever dialect drivers exist.
 
-func unixNow(t *testing.T, db *store.DB) int64 {
+func unixNow(t *testing.T, db *sqldb.DB) int64 {
 	t.Helper()
 	now, err := db.Now(context.Background())
 	if err != nil {
@@ -31,7 +32,7 @@ func unixNow(t *testing.T, db *store.DB) int64 {
 	return now.Unix()
 }
 
-func insertJob(t *testing.T, db *store.DB, queue string, availableIn int64, reserved bool) {
+func insertJob(t *testing.T, db *sqldb.DB, queue string, availableIn int64, reserved bool) {
 	t.Helper()
 	now := unixNow(t, db)
 	var reservedAt any
@@ -47,7 +48,7 @@ VALUES (?, ?, 0, ?, ?, ?, ?, 'noop', 1)`), queue, payload, reservedAt, now+avail
 	}
 }
 
-func insertFailed(t *testing.T, db *store.DB, queue, kind string, failedAt time.Time, batchID string) string {
+func insertFailed(t *testing.T, db *sqldb.DB, queue, kind string, failedAt time.Time, batchID string) string {
 	t.Helper()
 	id := uuid.NewString()
 	payload := fmt.Sprintf(`{"uuid":%q,"displayName":%q,"job":%q,"maxTries":3,"data":{"n":1}`, id, kind, kind)
@@ -56,7 +57,7 @@ func insertFailed(t *testing.T, db *store.DB, queue, kind string, failedAt time.
 	}
 	payload += "}"
 	var at any = failedAt.UTC()
-	if db.Dialect == store.SQLite {
+	if db.Dialect == sqldb.SQLite {
 		at = failedAt.UTC().Format(time.DateTime)
 	}
 	_, err := db.ExecContext(context.Background(), db.Rebind(`INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
@@ -67,7 +68,7 @@ VALUES (?, 'database', ?, ?, 'boom\ncaused by *errors.errorString: boom', ?)`), 
 	return id
 }
 
-func count(t *testing.T, db *store.DB, query string, args ...any) int {
+func count(t *testing.T, db *sqldb.DB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := db.QueryRowContext(context.Background(), db.Rebind(query), args...).Scan(&n); err != nil {
@@ -76,13 +77,13 @@ func count(t *testing.T, db *store.DB, query string, args ...any) int {
 	return n
 }
 
-func setup(t *testing.T, d store.Dialect) (*store.DB, driver.Admin) {
-	db := storetest.Open(t, d)
+func setup(t *testing.T, d sqldb.Dialect) (*sqldb.DB, driver.Admin) {
+	db := queuetest.OpenDB(t, d)
 	return db, dbdriver.NewAdmin(db)
 }
 
 func TestFailedJobs(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		db, adm := setup(t, d)
 		ctx := context.Background()
 		now, _ := db.Now(ctx)
@@ -170,7 +171,7 @@ func uuids(fs []*driver.FailedJob) []string {
 }
 
 func TestQueueStatsAndPause(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		db, adm := setup(t, d)
 		ctx := context.Background()
 		insertJob(t, db, "emails", -30, false)
@@ -230,7 +231,7 @@ func TestQueueStatsAndPause(t *testing.T) {
 }
 
 func TestBatches(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		db, adm := setup(t, d)
 		ctx := context.Background()
 		bt, err := adm.BatchCreate(ctx, &driver.BatchCreateParams{ID: uuid.NewString(), Name: "invoices", TotalJobs: 20, Options: []byte(`{"allowFailures":true}`)})
@@ -357,7 +358,7 @@ func TestBatches(t *testing.T) {
 }
 
 func TestLocksAndRateLimits(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		db, adm := setup(t, d)
 		ctx := context.Background()
 		ok, err := adm.LockAcquire(ctx, &driver.LockAcquireParams{Key: "k", Owner: "a", TTL: time.Minute})
@@ -436,7 +437,7 @@ func TestLocksAndRateLimits(t *testing.T) {
 }
 
 func TestMetricsAndHistory(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+	sqldbtest.Each(t, func(t *testing.T, d sqldb.Dialect) {
 		db, adm := setup(t, d)
 		ctx := context.Background()
 		now, _ := db.Now(ctx)
@@ -485,7 +486,7 @@ func TestMetricsAndHistory(t *testing.T) {
 // TestSeedSQLVerbatimOnMariaDB runs the seed document's monitoring SQL,
 // character for character, against our schema on MySQL/MariaDB.
 func TestSeedSQLVerbatimOnMariaDB(t *testing.T) {
-	db := storetest.Open(t, store.MySQL)
+	db := queuetest.OpenDB(t, sqldb.MySQL)
 	ctx := context.Background()
 	now, err := db.Now(ctx)
 	if err != nil {

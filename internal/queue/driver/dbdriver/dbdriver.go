@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // DefaultRetryAfter is the lease used when JobClaimParams.RetryAfter is
@@ -31,7 +31,7 @@ const DefaultRetryAfter = driver.DefaultLease
 // rebound for PostgreSQL.
 type Dialect struct {
 	// Store is the dialect of the database.
-	Store store.Dialect
+	Store sqldb.Dialect
 	// UnixNow is an expression for the database clock in whole Unix seconds.
 	UnixNow string
 	// Timestamp turns a time into a value for failed_jobs.failed_at.
@@ -68,7 +68,7 @@ type Dialect struct {
 // alike. Dialect packages embed it and add JobInsertMany, JobInsertManyTx
 // and JobClaim.
 type Base struct {
-	DB      *store.DB
+	DB      *sqldb.DB
 	Dialect *Dialect
 	name    string
 
@@ -81,7 +81,7 @@ type Base struct {
 
 // NewBase returns a Base for db speaking dialect d. name is the
 // connection's name ("database").
-func NewBase(db *store.DB, d *Dialect, name string) *Base {
+func NewBase(db *sqldb.DB, d *Dialect, name string) *Base {
 	if name == "" {
 		name = "database"
 	}
@@ -103,8 +103,8 @@ WHERE id = ? AND reserved_by = ? AND claim_seq = ? AND reserved_at IS NOT NULL`)
 	return b
 }
 
-func quoteKey(d store.Dialect) string {
-	if d == store.MySQL {
+func quoteKey(d sqldb.Dialect) string {
+	if d == sqldb.MySQL {
 		return "`key`"
 	}
 	return "key"
@@ -401,13 +401,13 @@ func (b *Base) CachePut(ctx context.Context, key, value string, ttl time.Duratio
 }
 
 // Retry runs fn until it succeeds, fails with an error that is not a
-// transient lock conflict (store.IsRetryable), or ctx ends. Deadlocks and
+// transient lock conflict (sqldb.IsRetryable), or ctx ends. Deadlocks and
 // busy errors therefore never reach the engine as job failures.
 func Retry(ctx context.Context, fn func() error) error {
 	const maxAttempts = 50
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || !store.IsRetryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+		if err == nil || !sqldb.IsRetryable(err) || attempt == maxAttempts || ctx.Err() != nil {
 			return err
 		}
 		d := time.Duration(min(attempt*attempt, 200)) * time.Millisecond / 2

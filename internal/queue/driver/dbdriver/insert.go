@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // InsertFunc is a dialect's insert of jobs within tx.
@@ -17,7 +17,7 @@ type InsertFunc func(ctx context.Context, tx *sql.Tx, params []*driver.JobInsert
 // InsertMany is JobInsertMany for drivers whose insert needs a
 // transaction of its own: insert runs in one, retried as a whole on a
 // deadlock or busy error.
-func InsertMany(ctx context.Context, db *store.DB, params []*driver.JobInsertParams, insert InsertFunc) ([]driver.JobInsertResult, error) {
+func InsertMany(ctx context.Context, db *sqldb.DB, params []*driver.JobInsertParams, insert InsertFunc) ([]driver.JobInsertResult, error) {
 	if len(params) == 0 {
 		return nil, nil
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // The process registry (queue_processes) and the job browser are written
@@ -21,8 +21,8 @@ var (
 // NewRegistry returns the process registry on db without the claim and
 // insert statements of a full driver: what the scheduler and `queue stats`
 // need. The result also implements driver.JobBrowser and driver.Admin.
-func NewRegistry(db *store.DB) driver.Registry {
-	d := &Dialect{Store: db.Dialect, UnixNow: store.UnixNowSQL(db.Dialect)}
+func NewRegistry(db *sqldb.DB) driver.Registry {
+	d := &Dialect{Store: db.Dialect, UnixNow: sqldb.UnixNowSQL(db.Dialect)}
 	return NewBase(db, d, "database")
 }
 
@@ -40,7 +40,7 @@ func (b *Base) ProcessHeartbeat(ctx context.Context, p *driver.Process) error {
 	}
 	now := b.nowExpr()
 	query := "INSERT INTO queue_processes (" + processColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, " + now + ", " + now + ")"
-	if b.d() == store.MySQL {
+	if b.d() == sqldb.MySQL {
 		// MariaDB has no row alias for the inserted values: VALUES() it is.
 		query += ` ON DUPLICATE KEY UPDATE kind = VALUES(kind), host = VALUES(host), pid = VALUES(pid),
   queues = VALUES(queues), concurrency = VALUES(concurrency), running = VALUES(running), jobs = VALUES(jobs),

@@ -17,13 +17,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // Setup returns a driver on a fresh, migrated database for one test, and
 // that database (nil for a backend that is not SQL; tests that must look at
 // tables or need a *sql.Tx then skip).
-type Setup func(t *testing.T) (driver.Driver, *store.DB)
+type Setup func(t *testing.T) (driver.Driver, *sqldb.DB)
 
 // Exercise runs the conformance suite. Each test gets its own database from
 // setup and runs in parallel with the others.
@@ -69,7 +69,7 @@ func Exercise(t *testing.T, setup Setup) {
 
 type harness struct {
 	d   driver.Driver
-	db  *store.DB
+	db  *sqldb.DB
 	ctx context.Context
 }
 

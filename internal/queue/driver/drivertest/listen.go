@@ -8,26 +8,26 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // OpenTwice creates an empty database of dialect d, migrated, and opens it
 // through two stores, as two processes would: nothing but the database
 // connects them.
-func OpenTwice(t *testing.T, d store.Dialect, newDSN func(testing.TB, store.Dialect) string) (*store.DB, *store.DB) {
+func OpenTwice(t *testing.T, d sqldb.Dialect, newDSN func(testing.TB, sqldb.Dialect) string, ms []sqldb.Migration) (*sqldb.DB, *sqldb.DB) {
 	t.Helper()
 	ctx := context.Background()
 	dsn := newDSN(t, d)
-	var dbs [2]*store.DB
+	var dbs [2]*sqldb.DB
 	for i := range dbs {
-		db, err := store.Open(ctx, store.OpenParams{Dialect: d, DSN: dsn})
+		db, err := sqldb.Open(ctx, sqldb.OpenParams{Dialect: d, DSN: dsn})
 		if err != nil {
 			t.Fatalf("open %s: %v", d, err)
 		}
 		t.Cleanup(func() { db.Close() })
 		dbs[i] = db
 	}
-	if _, err := dbs[0].Migrate(ctx); err != nil {
+	if _, err := dbs[0].Migrate(ctx, ms); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return dbs[0], dbs[1]

@@ -5,14 +5,15 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 func TestListener(t *testing.T) {
 	open(t) // skips without a server
 	drivertest.ExerciseListener(t, func(t *testing.T) (driver.Driver, driver.Driver) {
-		here, there := drivertest.OpenTwice(t, store.MySQL, storetest.NewDSN)
+		here, there := drivertest.OpenTwice(t, sqldb.MySQL, sqldbtest.NewDSN, queuetest.Migrations(t, sqldb.MySQL))
 		return newDriver(t, here).Listening(0), newDriver(t, there)
 	})
 }

@@ -9,7 +9,8 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // TestClaimPlan checks that both halves of the claim are ranges without a
@@ -17,11 +18,11 @@ import (
 // jobs_queue_reserved_at_available_at_index, on a table with a backlog in
 // two queues and running jobs.
 func TestClaimPlan(t *testing.T) {
-	if !slices.Contains(storetest.Dialects(), store.MySQL) {
-		t.Skipf("%s not set", storetest.MySQLEnv)
+	if !slices.Contains(sqldbtest.Dialects(), sqldb.MySQL) {
+		t.Skipf("%s not set", sqldbtest.MySQLEnv)
 	}
 	ctx := context.Background()
-	db := storetest.Open(t, store.MySQL)
+	db := sqldbtest.Open(t, sqldb.MySQL, allMigrations(t, sqldb.MySQL))
 	d, err := New(ctx, db, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,4 +77,12 @@ func TestClaimPlan(t *testing.T) {
 	if want := []string{"jobs_queue_lease", "jobs_queue_reserved_at_available_at_index"}; !slices.Equal(keys, want) {
 		t.Fatalf("EXPLAIN read jobs with keys %v, want %v", keys, want)
 	}
+}
+
+func allMigrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
+	ms, err := store.AllMigrations(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // Options configure the driver.
@@ -52,7 +52,7 @@ var (
 const now = "UNIX_TIMESTAMP()"
 
 var dialect = &dbdriver.Dialect{
-	Store:     store.MySQL,
+	Store:     sqldb.MySQL,
 	UnixNow:   now,
 	Timestamp: func(t time.Time) any { return t.UTC() },
 	IDList: func(ids []int64) (string, []any) {
@@ -83,7 +83,7 @@ ON DUPLICATE KEY UPDATE connection = VALUES(connection), queue = VALUES(queue),
 
 // New returns a driver on db, which must be a MySQL-dialect store. It asks
 // the server for its version and refuses servers without SKIP LOCKED.
-func New(ctx context.Context, db *store.DB, opts Options) (*Driver, error) {
+func New(ctx context.Context, db *sqldb.DB, opts Options) (*Driver, error) {
 	var version string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return nil, fmt.Errorf("queue: mysql server version: %w", err)

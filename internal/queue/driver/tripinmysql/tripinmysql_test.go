@@ -10,19 +10,20 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
-func open(t testing.TB) *store.DB {
+func open(t testing.TB) *sqldb.DB {
 	t.Helper()
-	if !slices.Contains(storetest.Dialects(), store.MySQL) {
-		t.Skipf("%s not set", storetest.MySQLEnv)
+	if !slices.Contains(sqldbtest.Dialects(), sqldb.MySQL) {
+		t.Skipf("%s not set", sqldbtest.MySQLEnv)
 	}
-	return storetest.Open(t, store.MySQL)
+	return queuetest.OpenDB(t, sqldb.MySQL)
 }
 
-func newDriver(t testing.TB, db *store.DB) *tripinmysql.Driver {
+func newDriver(t testing.TB, db *sqldb.DB) *tripinmysql.Driver {
 	t.Helper()
 	d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
 	if err != nil {
@@ -33,7 +34,7 @@ func newDriver(t testing.TB, db *store.DB) *tripinmysql.Driver {
 
 func TestConformance(t *testing.T) {
 	open(t) // skips without a server
-	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *store.DB) {
+	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *sqldb.DB) {
 		db := open(t)
 		return newDriver(t, db), db
 	})
@@ -44,7 +45,7 @@ func TestConformance(t *testing.T) {
 // they are exercised on a MariaDB test server too.
 func TestConformanceMySQLStatements(t *testing.T) {
 	open(t) // skips without a server
-	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *store.DB) {
+	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *sqldb.DB) {
 		db := open(t)
 		d, err := tripinmysql.NewAsMySQL(context.Background(), db)
 		if err != nil {

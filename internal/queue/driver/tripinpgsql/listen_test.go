@@ -6,8 +6,9 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // TestListener runs the listener checks the polling drivers pass against
@@ -15,7 +16,7 @@ import (
 func TestListener(t *testing.T) {
 	open(t) // skips without a server
 	drivertest.ExerciseListener(t, func(t *testing.T) (driver.Driver, driver.Driver) {
-		here, there := drivertest.OpenTwice(t, store.PgSQL, storetest.NewDSN)
+		here, there := drivertest.OpenTwice(t, sqldb.PgSQL, sqldbtest.NewDSN, queuetest.Migrations(t, sqldb.PgSQL))
 		return tripinpgsql.New(here, tripinpgsql.Options{}), tripinpgsql.New(there, tripinpgsql.Options{})
 	})
 }

@@ -8,7 +8,8 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // TestClaimPlan checks, on a table with a backlog and running jobs, that
@@ -16,11 +17,11 @@ import (
 // reads both halves through their partial indexes and finds the rows to
 // update by primary key: no sequential scan, no walk of the primary key.
 func TestClaimPlan(t *testing.T) {
-	if !slices.Contains(storetest.Dialects(), store.PgSQL) {
-		t.Skipf("%s not set", storetest.PgSQLEnv)
+	if !slices.Contains(sqldbtest.Dialects(), sqldb.PgSQL) {
+		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
 	}
 	ctx := context.Background()
-	db := storetest.Open(t, store.PgSQL)
+	db := sqldbtest.Open(t, sqldb.PgSQL, allMigrations(t, sqldb.PgSQL))
 	d := New(db, Options{})
 	for _, q := range []string{"big", "big", "big", "big", "small"} {
 		params := make([]*driver.JobInsertParams, 5000)
@@ -66,4 +67,12 @@ func TestClaimPlan(t *testing.T) {
 	if strings.Contains(p, "Seq Scan") || strings.Count(p, "jobs_pkey") != 1 {
 		t.Errorf("plan scans the table or walks the primary key:\n%s", p)
 	}
+}
+
+func allMigrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
+	ms, err := store.AllMigrations(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }

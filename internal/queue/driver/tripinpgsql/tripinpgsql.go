@@ -14,7 +14,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // Channel is the LISTEN/NOTIFY channel; the payload is the queue's name.
@@ -44,7 +44,7 @@ var (
 const now = "floor(extract(epoch FROM now()))::bigint"
 
 var dialect = &dbdriver.Dialect{
-	Store:     store.PgSQL,
+	Store:     sqldb.PgSQL,
 	UnixNow:   now,
 	Timestamp: func(t time.Time) any { return t.UTC() },
 	IDList: func(ids []int64) (string, []any) {
@@ -82,7 +82,7 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.ex
 const asyncCommit = "(SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
 
 // New returns a driver on db, which must be a PostgreSQL store.
-func New(db *store.DB, opts Options) *Driver {
+func New(db *sqldb.DB, opts Options) *Driver {
 	return &Driver{Base: dbdriver.NewBase(db, dialect, opts.Name)}
 }
 

@@ -10,21 +10,22 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
-func open(t testing.TB) *store.DB {
+func open(t testing.TB) *sqldb.DB {
 	t.Helper()
 	if !hasPgSQL() {
-		t.Skipf("%s not set", storetest.PgSQLEnv)
+		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
 	}
-	return storetest.Open(t, store.PgSQL)
+	return queuetest.OpenDB(t, sqldb.PgSQL)
 }
 
 func hasPgSQL() bool {
-	for _, d := range storetest.Dialects() {
-		if d == store.PgSQL {
+	for _, d := range sqldbtest.Dialects() {
+		if d == sqldb.PgSQL {
 			return true
 		}
 	}
@@ -33,7 +34,7 @@ func hasPgSQL() bool {
 
 func TestConformance(t *testing.T) {
 	open(t) // skips without a server
-	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *store.DB) {
+	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *sqldb.DB) {
 		db := open(t)
 		return tripinpgsql.New(db, tripinpgsql.Options{}), db
 	})

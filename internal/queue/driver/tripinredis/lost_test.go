@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
@@ -39,7 +39,7 @@ type failedRow struct {
 	UUID, Connection, Queue, Payload, Exception string
 }
 
-func failedRows(t testing.TB, db *store.DB) []failedRow {
+func failedRows(t testing.TB, db *sqldb.DB) []failedRow {
 	t.Helper()
 	rs, err := db.QueryContext(context.Background(), "SELECT uuid, connection, queue, payload, exception FROM failed_jobs ORDER BY id")
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // The transactional outbox.
@@ -67,12 +67,12 @@ func (d *Driver) prepareSQL() {
 	d.outboxSel = d.db.Rebind("SELECT " + dbdriver.JobColumns + " FROM jobs WHERE reserved_by LIKE ? ORDER BY id LIMIT ?")
 	d.outboxHas = d.db.Rebind("SELECT COUNT(*) FROM jobs WHERE reserved_by = ?")
 	switch d.db.Dialect {
-	case store.MySQL:
+	case sqldb.MySQL:
 		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
 VALUES (?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP))
 ON DUPLICATE KEY UPDATE connection = VALUES(connection), queue = VALUES(queue),
   payload = VALUES(payload), exception = VALUES(exception), failed_at = VALUES(failed_at)`
-	case store.PgSQL:
+	case sqldb.PgSQL:
 		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
 VALUES ($1, $2, $3, $4, $5, COALESCE($6::timestamptz, now()))
 ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,

@@ -16,11 +16,12 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
-func sqlJobCount(t testing.TB, db *store.DB) int {
+func sqlJobCount(t testing.TB, db *sqldb.DB) int {
 	t.Helper()
 	var n int
 	if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM jobs").Scan(&n); err != nil {
@@ -29,7 +30,7 @@ func sqlJobCount(t testing.TB, db *store.DB) int {
 	return n
 }
 
-func insertTx(t testing.TB, d *Driver, db *store.DB, commit bool, params ...*driver.JobInsertParams) []driver.JobInsertResult {
+func insertTx(t testing.TB, d *Driver, db *sqldb.DB, commit bool, params ...*driver.JobInsertParams) []driver.JobInsertResult {
 	t.Helper()
 	ctx := context.Background()
 	var res []driver.JobInsertResult
@@ -172,7 +173,7 @@ func TestInsertTxDelayAndUniqueKey(t *testing.T) {
 // and its delete: each job reaches Redis exactly once.
 func TestRelayExactlyOnce(t *testing.T) {
 	rdb := testRedis(t)
-	db := storetest.Open(t, store.SQLite)
+	db := queuetest.OpenDB(t, sqldb.SQLite)
 	d := newDriverOn(t, rdb, db, randomPrefix())
 	ctx := context.Background()
 	// Rows as a relay that died after pushing and before deleting left
@@ -288,16 +289,16 @@ func TestOutboxRowsInvisibleToSQLWorkers(t *testing.T) {
 }
 
 // sqlDriverFor returns the SQL queue driver of db's dialect.
-func sqlDriverFor(t testing.TB, db *store.DB) SQLDriver {
+func sqlDriverFor(t testing.TB, db *sqldb.DB) SQLDriver {
 	t.Helper()
 	switch db.Dialect {
-	case store.MySQL:
+	case sqldb.MySQL:
 		d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
-	case store.PgSQL:
+	case sqldb.PgSQL:
 		return tripinpgsql.New(db, tripinpgsql.Options{})
 	}
 	return tripinsqlite.New(db, tripinsqlite.Options{})
@@ -308,8 +309,8 @@ func sqlDriverFor(t testing.TB, db *store.DB) SQLDriver {
 // always, MySQL and PostgreSQL when their test DSNs are set.
 func TestSQLSideEachDialect(t *testing.T) {
 	rdb := testRedis(t)
-	storetest.Each(t, func(t *testing.T, dialect store.Dialect) {
-		db := storetest.Open(t, dialect)
+	sqldbtest.Each(t, func(t *testing.T, dialect sqldb.Dialect) {
+		db := queuetest.OpenDB(t, dialect)
 		d := newDriverOn(t, rdb, db, randomPrefix(), func(o *Options) { o.SQL = sqlDriverFor(t, db) })
 		ctx := context.Background()
 		keyed := testJob("default", "tx")

@@ -12,8 +12,8 @@ import (
 	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis/redistest"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // TestRedisRestartWithoutPersistence checks what README ("Redis queue")
@@ -32,7 +32,7 @@ import (
 func TestRedisRestartWithoutPersistence(t *testing.T) {
 	srv := redistest.Start(t, "--save", "", "--appendonly", "no")
 	rdb := srv.Client()
-	db := storetest.Open(t, store.SQLite)
+	db := queuetest.OpenDB(t, sqldb.SQLite)
 	// The relay loop would move the outbox rows before the restart: it
 	// waits an hour here, and the worker relays when it claims.
 	d := newDriverOn(t, rdb, db, randomPrefix(), func(o *Options) { o.RelayInterval = time.Hour })
@@ -227,7 +227,7 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 func TestRelayKeepsRowsRedisRefused(t *testing.T) {
 	srv := redistest.Start(t, "--maxmemory-policy", "noeviction")
 	rdb := srv.Client()
-	db := storetest.Open(t, store.SQLite)
+	db := queuetest.OpenDB(t, sqldb.SQLite)
 	d := newDriverOn(t, rdb, db, randomPrefix(), func(o *Options) { o.RelayInterval = time.Hour })
 	ctx := context.Background()
 	res := insertTx(t, d, db, true, testJob("default", "a"), testJob("default", "b"))

@@ -42,7 +42,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // DefaultPrefix is the prefix of every Redis key the driver writes.
@@ -74,7 +74,7 @@ type Options struct {
 	Prefix string
 	// DB is the application's SQL database: failed jobs, batches, pauses
 	// and the outbox of JobInsertManyTx live there. Required.
-	DB *store.DB
+	DB *sqldb.DB
 	// SQL is the SQL queue driver over DB. Required.
 	SQL SQLDriver
 	// RelayInterval is how often a worker process moves committed outbox
@@ -109,7 +109,7 @@ type Driver struct {
 	driver.Registry
 
 	rdb    redis.UniversalClient
-	db     *store.DB
+	db     *sqldb.DB
 	sql    SQLDriver
 	name   string
 	prefix string
@@ -681,7 +681,7 @@ func (d *Driver) timestamp(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	if d.db.Dialect == store.SQLite {
+	if d.db.Dialect == sqldb.SQLite {
 		return t.UTC().Format(time.DateTime)
 	}
 	return t.UTC()

@@ -17,8 +17,8 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // redisEnv names the Redis server the tests use, such as
@@ -58,16 +58,16 @@ func randomPrefix() string {
 
 // newTestDriver returns a driver on the test Redis under a fresh prefix,
 // with a fresh SQLite database for its SQL side.
-func newTestDriver(t testing.TB, mod ...func(*Options)) (*Driver, *store.DB) {
+func newTestDriver(t testing.TB, mod ...func(*Options)) (*Driver, *sqldb.DB) {
 	t.Helper()
 	rdb := testRedis(t)
-	db := storetest.Open(t, store.SQLite)
+	db := queuetest.OpenDB(t, sqldb.SQLite)
 	return newDriverOn(t, rdb, db, randomPrefix(), mod...), db
 }
 
 // newDriverOn returns a driver on rdb and db under prefix; several drivers
 // on the same prefix play several processes.
-func newDriverOn(t testing.TB, rdb *redis.Client, db *store.DB, prefix string, mod ...func(*Options)) *Driver {
+func newDriverOn(t testing.TB, rdb *redis.Client, db *sqldb.DB, prefix string, mod ...func(*Options)) *Driver {
 	t.Helper()
 	opts := Options{Prefix: prefix, DB: db, SQL: tripinsqlite.New(db, tripinsqlite.Options{})}
 	for _, m := range mod {
@@ -118,7 +118,7 @@ var sharedTableCases = map[string]bool{
 // TestFailAndRetryFromFailed). The cases of sharedTableCases get it.
 func TestConformance(t *testing.T) {
 	testRedis(t) // skips without a server
-	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *store.DB) {
+	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *sqldb.DB) {
 		d, db := newTestDriver(t)
 		if sharedTableCases[path.Base(t.Name())] {
 			return d, db

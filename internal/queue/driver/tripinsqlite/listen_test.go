@@ -6,13 +6,14 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 func TestListener(t *testing.T) {
 	drivertest.ExerciseListener(t, func(t *testing.T) (driver.Driver, driver.Driver) {
-		here, there := drivertest.OpenTwice(t, store.SQLite, storetest.NewDSN)
+		here, there := drivertest.OpenTwice(t, sqldb.SQLite, sqldbtest.NewDSN, queuetest.Migrations(t, sqldb.SQLite))
 		return tripinsqlite.New(here, tripinsqlite.Options{}).Listening(0), tripinsqlite.New(there, tripinsqlite.Options{})
 	})
 }

@@ -6,14 +6,15 @@ import (
 	"testing"
 
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // TestClaimPlan checks that every half of the claim is an index range
 // (pending jobs from jobs_queue_pending up to now, expired leases from
 // jobs_queue_lease) and that no step scans the jobs table.
 func TestClaimPlan(t *testing.T) {
-	db := storetest.Open(t, store.SQLite)
+	db := sqldbtest.Open(t, sqldb.SQLite, allMigrations(t, sqldb.SQLite))
 	rows, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+claimSQL(2), nil, "w", 90, 100, "a", "b")
 	if err != nil {
 		t.Fatal(err)
@@ -38,4 +39,12 @@ func TestClaimPlan(t *testing.T) {
 	if strings.Contains(p, "SCAN jobs") {
 		t.Errorf("the claim scans the jobs table:\n%s", p)
 	}
+}
+
+func allMigrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
+	ms, err := store.AllMigrations(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }

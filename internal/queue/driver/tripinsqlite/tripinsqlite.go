@@ -16,7 +16,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // Options configure the driver.
@@ -45,7 +45,7 @@ var (
 const now = "CAST(unixepoch() AS INTEGER)"
 
 var dialect = &dbdriver.Dialect{
-	Store:     store.SQLite,
+	Store:     sqldb.SQLite,
 	UnixNow:   now,
 	Timestamp: func(t time.Time) any { return t.UTC().Format(time.DateTime) },
 	IDList: func(ids []int64) (string, []any) {
@@ -67,7 +67,7 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.ex
 }
 
 // New returns a driver on db, which must be a SQLite store.
-func New(db *store.DB, opts Options) *Driver {
+func New(db *sqldb.DB, opts Options) *Driver {
 	return &Driver{Base: dbdriver.NewBase(db, dialect, opts.Name), claims: map[int]*sql.Stmt{}}
 }
 

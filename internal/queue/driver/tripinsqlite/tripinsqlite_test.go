@@ -7,13 +7,13 @@ import (
 	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/queue/driver/drivertest"
 	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
-	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/internal/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 func TestConformance(t *testing.T) {
-	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *store.DB) {
-		db := storetest.Open(t, store.SQLite)
+	drivertest.Exercise(t, func(t *testing.T) (driver.Driver, *sqldb.DB) {
+		db := queuetest.OpenDB(t, sqldb.SQLite)
 		return tripinsqlite.New(db, tripinsqlite.Options{}), db
 	})
 }
@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 func BenchmarkDrain(b *testing.B) {
 	for _, batch := range []int{100, 1000} {
 		b.Run(fmt.Sprint("batch=", batch), func(b *testing.B) {
-			db := storetest.Open(b, store.SQLite)
+			db := queuetest.OpenDB(b, sqldb.SQLite)
 			drivertest.BenchmarkDrain(b, tripinsqlite.New(db, tripinsqlite.Options{}), 50000, batch, 2)
 		})
 	}

@@ -1,7 +1,11 @@
-// Package store opens Tripin's database (SQLite, MySQL/MariaDB or PostgreSQL),
-// applies the embedded migrations of its dialect, and holds the SQL for the
-// application's tables.
-package store
+// Package sqldb is the database handle shared by Tripin's queue drivers
+// and its application: it opens SQLite, MySQL/MariaDB or PostgreSQL with
+// the settings they need (a single BEGIN IMMEDIATE writer and a read pool
+// on SQLite, READ COMMITTED on MySQL, keepalives everywhere), rebinds
+// portable SQL, runs transactions that retry on transient conflicts, and
+// applies forward-only migrations recorded in one migrations table. It
+// knows no table but that one.
+package sqldb
 
 import (
 	"context"
@@ -35,7 +39,7 @@ const (
 	PgSQL  Dialect = "pgsql"
 )
 
-// DB is Tripin's database handle. Writes go through DB (on SQLite a single
+// DB is the database handle. Writes go through DB (on SQLite a single
 // connection that opens every transaction with BEGIN IMMEDIATE, so writers
 // queue in Go instead of spinning on SQLITE_BUSY); reads that need no
 // transaction may use Read, which on SQLite is a separate pool of read-only
@@ -108,7 +112,7 @@ func Open(ctx context.Context, p OpenParams) (*DB, error) {
 	case PgSQL:
 		db, err = openPgSQL(p)
 	default:
-		return nil, fmt.Errorf("store: unknown dialect %q", p.Dialect)
+		return nil, fmt.Errorf("sqldb: unknown dialect %q", p.Dialect)
 	}
 	if err != nil {
 		return nil, err
@@ -117,7 +121,7 @@ func Open(ctx context.Context, p OpenParams) (*DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: connect to %s database %q: %w", p.Dialect, db.Name, RedactError(err, p.DSN))
+		return nil, fmt.Errorf("sqldb: connect to %s database %q: %w", p.Dialect, db.Name, RedactError(err, p.DSN))
 	}
 	return db, nil
 }
@@ -154,12 +158,12 @@ func openSQLite(p OpenParams) (*DB, error) {
 		path = path[:i]
 	}
 	if path == "" {
-		return nil, errors.New("store: sqlite: empty database path")
+		return nil, errors.New("sqldb: sqlite: empty database path")
 	}
 	if path != ":memory:" {
 		if dir := filepath.Dir(path); dir != "." {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("store: sqlite: create %s: %w", dir, err)
+				return nil, fmt.Errorf("sqldb: sqlite: create %s: %w", dir, err)
 			}
 		}
 	}
@@ -183,7 +187,7 @@ func openSQLite(p OpenParams) (*DB, error) {
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)"+
 		"&_pragma=journal_size_limit("+strconv.FormatInt(restartBytes, 10)+")&_txlock=immediate")
 	if err != nil {
-		return nil, fmt.Errorf("store: sqlite: %w", err)
+		return nil, fmt.Errorf("sqldb: sqlite: %w", err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -191,7 +195,7 @@ func openSQLite(p OpenParams) (*DB, error) {
 	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("store: sqlite: %w", err)
+		return nil, fmt.Errorf("sqldb: sqlite: %w", err)
 	}
 	n := p.MaxOpenConns
 	if n <= 0 {
@@ -205,7 +209,7 @@ func openSQLite(p OpenParams) (*DB, error) {
 		if err != nil {
 			w.Close()
 			r.Close()
-			return nil, fmt.Errorf("store: sqlite: %w", err)
+			return nil, fmt.Errorf("sqldb: sqlite: %w", err)
 		}
 		ck.SetMaxOpenConns(1)
 		ck.SetConnMaxLifetime(0)
@@ -221,7 +225,7 @@ func openMySQL(p OpenParams) (*DB, error) {
 	if strings.HasPrefix(dsn, "mysql://") || strings.HasPrefix(dsn, "mariadb://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
-			return nil, errors.New("store: mysql: DB_URL is not a valid URL")
+			return nil, errors.New("sqldb: mysql: DB_URL is not a valid URL")
 		}
 		cfg := mysql.NewConfig()
 		cfg.Net, cfg.Addr = "tcp", u.Host
@@ -241,7 +245,7 @@ func openMySQL(p OpenParams) (*DB, error) {
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: mysql: invalid DSN: %w", RedactError(err, dsn))
+		return nil, fmt.Errorf("sqldb: mysql: invalid DSN: %w", RedactError(err, dsn))
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
@@ -268,12 +272,12 @@ func openMySQL(p OpenParams) (*DB, error) {
 	// before 11.1 and MySQL before 5.7.20 call the variable tx_isolation.
 	isoVar, err := isolationVariable(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: connect to mysql database %q: %w", cfg.DBName, RedactError(err, dsn))
+		return nil, fmt.Errorf("sqldb: connect to mysql database %q: %w", cfg.DBName, RedactError(err, dsn))
 	}
 	cfg.Params[isoVar] = "'READ-COMMITTED'"
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: mysql: %w", RedactError(err, dsn))
+		return nil, fmt.Errorf("sqldb: mysql: %w", RedactError(err, dsn))
 	}
 	db := sql.OpenDB(conn)
 	n := p.MaxOpenConns
@@ -315,7 +319,7 @@ func isolationVariable(cfg *mysql.Config) (string, error) {
 func openPgSQL(p OpenParams) (*DB, error) {
 	cfg, err := pgx.ParseConfig(p.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("store: pgsql: invalid DSN: %w", RedactError(err, p.DSN))
+		return nil, fmt.Errorf("sqldb: pgsql: invalid DSN: %w", RedactError(err, p.DSN))
 	}
 	// Keepalives and TCP_USER_TIMEOUT find a dead server (connect_timeout
 	// from the DSN, when set, still bounds connecting).
@@ -421,14 +425,14 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("sqldb: begin: %w", err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("sqldb: commit: %w", err)
 	}
 	return nil
 }
@@ -487,7 +491,7 @@ func (db *DB) Now(ctx context.Context) (time.Time, error) {
 	}
 	var f float64
 	if err := db.QueryRowContext(ctx, q).Scan(&f); err != nil {
-		return time.Time{}, fmt.Errorf("store: database clock: %w", err)
+		return time.Time{}, fmt.Errorf("sqldb: database clock: %w", err)
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil

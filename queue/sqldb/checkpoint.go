@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -213,7 +213,7 @@ func (c *checkpointer) logBytes(n int64) int64 {
 func (c *checkpointer) bounded(ctx context.Context, mode string, wait time.Duration) (checkpointResult, error) {
 	conn, err := c.writer.Conn(ctx)
 	if err != nil {
-		return checkpointResult{}, fmt.Errorf("store: sqlite: %s checkpoint: %w", mode, err)
+		return checkpointResult{}, fmt.Errorf("sqldb: sqlite: %s checkpoint: %w", mode, err)
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, wait)
@@ -232,7 +232,7 @@ func checkpoint(ctx context.Context, db rowQuerier, mode string) (checkpointResu
 	var r checkpointResult
 	err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &r.LogFrames, &r.CheckpointedFrames)
 	if err != nil {
-		return r, fmt.Errorf("store: sqlite: %s checkpoint: %w", mode, err)
+		return r, fmt.Errorf("sqldb: sqlite: %s checkpoint: %w", mode, err)
 	}
 	r.Busy = busy != 0
 	return r, nil

@@ -1,4 +1,4 @@
-package store_test
+package sqldb_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // walLoad is the size of a WAL test. The default sizes would write
@@ -28,7 +28,7 @@ type walLoad struct {
 
 func walTestLoad() walLoad {
 	if os.Getenv("TRIPIN_LONG_TESTS") == "1" {
-		return walLoad{restartBytes: store.WALRestartBytes, commits: 2400, rowsPerCommit: 16}
+		return walLoad{restartBytes: sqldb.WALRestartBytes, commits: 2400, rowsPerCommit: 16}
 	}
 	return walLoad{restartBytes: 1 << 20, commits: 3000, rowsPerCommit: 1}
 }
@@ -39,11 +39,11 @@ func walTestLoad() walLoad {
 func (l walLoad) bound() int64 { return 4 * l.restartBytes }
 
 // openWALTestDB opens a fresh SQLite database with a table of 4 KB rows.
-func openWALTestDB(t *testing.T, l walLoad) (*store.DB, func() int64) {
+func openWALTestDB(t *testing.T, l walLoad) (*sqldb.DB, func() int64) {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wal.db")
-	db, err := store.Open(ctx, store.OpenParams{Dialect: store.SQLite, DSN: path, WALRestartBytes: l.restartBytes})
+	db, err := sqldb.Open(ctx, sqldb.OpenParams{Dialect: sqldb.SQLite, DSN: path, WALRestartBytes: l.restartBytes})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	_, err = db.ExecContext(ctx, "CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
@@ -61,7 +61,7 @@ func openWALTestDB(t *testing.T, l walLoad) (*store.DB, func() int64) {
 
 // fillerCommit commits one transaction of rows 4 KB rows (a row of 16 is
 // about as many WAL pages as a group of booking commits writes).
-func fillerCommit(ctx context.Context, db *store.DB, rows int) error {
+func fillerCommit(ctx context.Context, db *sqldb.DB, rows int) error {
 	return db.InTx(ctx, func(tx *sql.Tx) error {
 		for i := 0; i < rows; i++ {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO filler (body) VALUES (zeroblob(4000))"); err != nil {
@@ -75,7 +75,7 @@ func fillerCommit(ctx context.Context, db *store.DB, rows int) error {
 // readSnapshot opens a read transaction on the read pool and reads from
 // the table, which makes SQLite take the snapshot the transaction keeps
 // until it ends.
-func readSnapshot(ctx context.Context, db *store.DB) (*sql.Tx, error) {
+func readSnapshot(ctx context.Context, db *sqldb.DB) (*sql.Tx, error) {
 	tx, err := db.Read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

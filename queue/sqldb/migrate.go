@@ -1,9 +1,8 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,44 +10,75 @@ import (
 	"strings"
 )
 
-// migrationFiles holds the forward-only migrations of every dialect, one
-// folder per dialect. A migration's name is its file name without ".sql";
-// the names sort in the order they are applied, and every dialect has the
-// same names.
-//
-//go:embed migrations
-var migrationFiles embed.FS
-
-// Migration is one embedded migration and whether it has been applied.
+// Migration is one forward-only migration and whether it has been applied.
+// A migration's name is its file name without ".sql"; within one set the
+// names sort in the order they are applied. Every migration, whoever owns
+// it (the queue's drivers, an application), is recorded under its name in
+// one table, migrations.
 type Migration struct {
 	Name    string `json:"migration"`
 	Batch   int    `json:"batch,omitempty"`
 	Applied bool   `json:"applied"`
-	sql     string
+	// Replaces is the name under which an earlier layout recorded the same
+	// statements, from the file's "-- replaces: NAME" line. A database that
+	// has it recorded has this migration applied: migrating renames the
+	// record instead of running the statements again.
+	Replaces string `json:"-"`
+	// SQL is the migration's statements, each ending a line with ";".
+	SQL string `json:"-"`
 }
 
-// Migrations lists the embedded migrations of db's dialect in order,
-// marking those recorded in the migrations table as applied.
-func (db *DB) Migrations(ctx context.Context) ([]Migration, error) {
-	all, err := embeddedMigrations(db.Dialect)
+// ReadMigrations reads the migrations in dir of fsys (every *.sql file),
+// sorted by name.
+func ReadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: migrations in %s: %w", dir, err)
+	}
+	var out []Migration
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		m := Migration{Name: strings.TrimSuffix(e.Name(), ".sql"), SQL: string(b)}
+		for _, line := range strings.Split(m.SQL, "\n") {
+			if r, ok := strings.CutPrefix(strings.TrimSpace(line), "-- replaces:"); ok {
+				m.Replaces = strings.TrimSpace(r)
+			}
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// MigrationStatus returns ms, in order, marking those recorded in the
+// migrations table (under their name or the name they replace) as applied.
+func (db *DB) MigrationStatus(ctx context.Context, ms []Migration) ([]Migration, error) {
+	applied, err := db.RecordedMigrations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	applied, err := db.appliedMigrations(ctx)
-	if err != nil {
-		return nil, err
-	}
+	all := make([]Migration, len(ms))
+	copy(all, ms)
 	for i := range all {
 		if b, ok := applied[all[i].Name]; ok {
+			all[i].Applied, all[i].Batch = true, b
+		} else if b, ok := applied[all[i].Replaces]; ok && all[i].Replaces != "" {
 			all[i].Applied, all[i].Batch = true, b
 		}
 	}
 	return all, nil
 }
 
-// Pending returns the names of migrations not yet applied.
-func (db *DB) Pending(ctx context.Context) ([]string, error) {
-	ms, err := db.Migrations(ctx)
+// PendingMigrations returns the names of the migrations of ms not yet
+// applied.
+func (db *DB) PendingMigrations(ctx context.Context, ms []Migration) ([]string, error) {
+	ms, err := db.MigrationStatus(ctx, ms)
 	if err != nil {
 		return nil, err
 	}
@@ -58,27 +88,6 @@ func (db *DB) Pending(ctx context.Context) ([]string, error) {
 			out = append(out, m.Name)
 		}
 	}
-	return out, nil
-}
-
-func embeddedMigrations(d Dialect) ([]Migration, error) {
-	dir := path.Join("migrations", string(d))
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		return nil, fmt.Errorf("store: migrations for %s: %w", d, err)
-	}
-	var out []Migration
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
-			continue
-		}
-		b, err := migrationFiles.ReadFile(path.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Migration{Name: strings.TrimSuffix(e.Name(), ".sql"), sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -105,20 +114,22 @@ func (db *DB) ensureMigrationsTable(ctx context.Context) error {
 )`
 	}
 	if _, err := db.ExecContext(ctx, ddl); err != nil {
-		return fmt.Errorf("store: create migrations table: %w", err)
+		return fmt.Errorf("sqldb: create migrations table: %w", err)
 	}
 	return nil
 }
 
-func (db *DB) appliedMigrations(ctx context.Context) (map[string]int, error) {
+// RecordedMigrations returns every name recorded in the migrations table,
+// with its batch; none when the table does not exist yet.
+func (db *DB) RecordedMigrations(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
-	exists, err := db.tableExists(ctx, "migrations")
+	exists, err := db.TableExists(ctx, "migrations")
 	if err != nil || !exists {
 		return out, err
 	}
 	rows, err := db.QueryContext(ctx, "SELECT migration, batch FROM migrations")
 	if err != nil {
-		return nil, fmt.Errorf("store: read migrations: %w", err)
+		return nil, fmt.Errorf("sqldb: read migrations: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -132,7 +143,8 @@ func (db *DB) appliedMigrations(ctx context.Context) (map[string]int, error) {
 	return out, rows.Err()
 }
 
-func (db *DB) tableExists(ctx context.Context, table string) (bool, error) {
+// TableExists reports whether the database has a table of that name.
+func (db *DB) TableExists(ctx context.Context, table string) (bool, error) {
 	var q string
 	switch db.Dialect {
 	case MySQL:
@@ -144,28 +156,43 @@ func (db *DB) tableExists(ctx context.Context, table string) (bool, error) {
 	}
 	var n int
 	if err := db.QueryRowContext(ctx, q, table).Scan(&n); err != nil {
-		return false, fmt.Errorf("store: look up table %s: %w", table, err)
+		return false, fmt.Errorf("sqldb: look up table %s: %w", table, err)
 	}
 	return n > 0, nil
 }
 
-// Migrate applies every pending migration in order, recording each in the
-// migrations table under one new batch number. It returns the names applied.
-func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+// Migrate applies every pending migration of ms in the order given,
+// recording each in the migrations table under one new batch number. A
+// migration recorded under the name it replaces is not run again: its
+// record takes the new name. Migrate returns the names it ran.
+func (db *DB) Migrate(ctx context.Context, ms []Migration) ([]string, error) {
+	seen := map[string]bool{}
+	for _, m := range ms {
+		if seen[m.Name] {
+			return nil, fmt.Errorf("sqldb: migration %s is listed twice", m.Name)
+		}
+		seen[m.Name] = true
+	}
 	if err := db.ensureMigrationsTable(ctx); err != nil {
 		return nil, err
 	}
-	ms, err := db.Migrations(ctx)
+	recorded, err := db.RecordedMigrations(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var batch int
 	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(batch), 0) + 1 FROM migrations").Scan(&batch); err != nil {
-		return nil, fmt.Errorf("store: next migration batch: %w", err)
+		return nil, fmt.Errorf("sqldb: next migration batch: %w", err)
 	}
 	var done []string
 	for _, m := range ms {
-		if m.Applied {
+		if _, ok := recorded[m.Name]; ok {
+			continue
+		}
+		if _, ok := recorded[m.Replaces]; ok && m.Replaces != "" {
+			if _, err := db.ExecContext(ctx, db.Rebind("UPDATE migrations SET migration = ? WHERE migration = ?"), m.Name, m.Replaces); err != nil {
+				return done, fmt.Errorf("sqldb: rename migration %s to %s: %w", m.Replaces, m.Name, err)
+			}
 			continue
 		}
 		if err := db.applyMigration(ctx, m, batch); err != nil {
@@ -180,13 +207,13 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 // its record commit together; MySQL commits DDL implicitly, so there the
 // record is written after the statements succeed.
 func (db *DB) applyMigration(ctx context.Context, m Migration, batch int) error {
-	stmts := splitStatements(m.sql)
+	stmts := splitStatements(m.SQL)
 	run := func(ex interface {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
 	}) error {
 		for _, s := range stmts {
 			if _, err := ex.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("store: migration %s: %w\n%s", m.Name, err, s)
+				return fmt.Errorf("sqldb: migration %s: %w\n%s", m.Name, err, s)
 			}
 		}
 		_, err := ex.ExecContext(ctx, db.Rebind("INSERT INTO migrations (migration, batch) VALUES (?, ?)"), m.Name, batch)
@@ -245,7 +272,7 @@ func (db *DB) DropAll(ctx context.Context) error {
 	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
-		return fmt.Errorf("store: list tables: %w", err)
+		return fmt.Errorf("sqldb: list tables: %w", err)
 	}
 	for rows.Next() {
 		var t string
@@ -274,18 +301,19 @@ func (db *DB) DropAll(ctx context.Context) error {
 		defer conn.ExecContext(ctx, "PRAGMA foreign_keys = ON")
 	}
 	for _, t := range tables {
-		stmt := "DROP TABLE IF EXISTS " + quoteIdent(db.Dialect, t)
+		stmt := "DROP TABLE IF EXISTS " + QuoteIdent(db.Dialect, t)
 		if db.Dialect == PgSQL {
 			stmt += " CASCADE"
 		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("store: drop %s: %w", t, err)
+			return fmt.Errorf("sqldb: drop %s: %w", t, err)
 		}
 	}
 	return nil
 }
 
-func quoteIdent(d Dialect, s string) string {
+// QuoteIdent quotes a table or column name for dialect d.
+func QuoteIdent(d Dialect, s string) string {
 	if d == MySQL {
 		return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 	}
