@@ -14,10 +14,10 @@ import (
 	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // The application's job workers (the invoice and e-ticket emails, the two

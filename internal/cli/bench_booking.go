@@ -30,8 +30,8 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
 )
 
 func init() {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinredis"
 )
 
 // benchRedisURL is the Redis server `bench queue --backend redis` uses

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/notify"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // queueSetups register the application's job workers (mail, bookings, …)

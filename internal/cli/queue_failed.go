@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 func init() {

@@ -11,16 +11,16 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/expiry"
 	"github.com/tripintravel/tripin/internal/notify"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinredis"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 func init() {

@@ -14,11 +14,11 @@ import (
 	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/payment"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 func init() {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // ExpireSnapTransaction is the job that ends, at Midtrans, the Snap

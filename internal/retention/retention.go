@@ -24,10 +24,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/payment"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // PruneOldRecords is the job that prunes every table once.

@@ -15,12 +15,12 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // copyPairs are the (source, target) dialects this run can copy between:

@@ -8,12 +8,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver"
 
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
