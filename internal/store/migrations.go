@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
@@ -19,11 +22,22 @@ var migrationFiles embed.FS
 // AllMigrations lists every migration of dialect d in the order they are
 // applied: the queue driver's first, then the application's.
 func AllMigrations(d Dialect) ([]Migration, error) {
+	var queue []Migration
+	switch d {
+	case SQLite:
+		queue = tripinsqlite.Migrations()
+	case MySQL:
+		queue = tripinmysql.Migrations()
+	case PgSQL:
+		queue = tripinpgsql.Migrations()
+	default:
+		return nil, fmt.Errorf("store: migrations for %s: unknown dialect", d)
+	}
 	app, err := sqldb.ReadMigrations(migrationFiles, path.Join("migrations", string(d)))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return app, nil
+	return append(queue, app...), nil
 }
 
 // Migrations lists every migration of db's dialect in order, marking those

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
 	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
@@ -50,11 +49,16 @@ func OpenDB(t testing.TB, d sqldb.Dialect) *sqldb.DB {
 // Migrations returns the migrations of the queue's tables in dialect d.
 func Migrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
 	t.Helper()
-	ms, err := store.AllMigrations(d)
-	if err != nil {
-		t.Fatal(err)
+	switch d {
+	case sqldb.SQLite:
+		return tripinsqlite.Migrations()
+	case sqldb.MySQL:
+		return tripinmysql.Migrations()
+	case sqldb.PgSQL:
+		return tripinpgsql.Migrations()
 	}
-	return ms
+	t.Fatalf("queuetest: no migrations for %s", d)
+	return nil
 }
 
 // Clock is a clock that only moves when told to. Its zero value is not

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/sqldb"
 	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
@@ -22,7 +21,7 @@ func TestClaimPlan(t *testing.T) {
 		t.Skipf("%s not set", sqldbtest.MySQLEnv)
 	}
 	ctx := context.Background()
-	db := sqldbtest.Open(t, sqldb.MySQL, allMigrations(t, sqldb.MySQL))
+	db := sqldbtest.Open(t, sqldb.MySQL, Migrations())
 	d, err := New(ctx, db, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +76,4 @@ func TestClaimPlan(t *testing.T) {
 	if want := []string{"jobs_queue_lease", "jobs_queue_reserved_at_available_at_index"}; !slices.Equal(keys, want) {
 		t.Fatalf("EXPLAIN read jobs with keys %v, want %v", keys, want)
 	}
-}
-
-func allMigrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
-	ms, err := store.AllMigrations(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
 }

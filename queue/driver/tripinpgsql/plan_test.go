@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/sqldb"
 	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
@@ -21,7 +20,7 @@ func TestClaimPlan(t *testing.T) {
 		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
 	}
 	ctx := context.Background()
-	db := sqldbtest.Open(t, sqldb.PgSQL, allMigrations(t, sqldb.PgSQL))
+	db := sqldbtest.Open(t, sqldb.PgSQL, Migrations())
 	d := New(db, Options{})
 	for _, q := range []string{"big", "big", "big", "big", "small"} {
 		params := make([]*driver.JobInsertParams, 5000)
@@ -67,12 +66,4 @@ func TestClaimPlan(t *testing.T) {
 	if strings.Contains(p, "Seq Scan") || strings.Count(p, "jobs_pkey") != 1 {
 		t.Errorf("plan scans the table or walks the primary key:\n%s", p)
 	}
-}
-
-func allMigrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
-	ms, err := store.AllMigrations(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
 }

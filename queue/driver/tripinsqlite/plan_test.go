@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/sqldb"
 	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
@@ -14,7 +13,7 @@ import (
 // (pending jobs from jobs_queue_pending up to now, expired leases from
 // jobs_queue_lease) and that no step scans the jobs table.
 func TestClaimPlan(t *testing.T) {
-	db := sqldbtest.Open(t, sqldb.SQLite, allMigrations(t, sqldb.SQLite))
+	db := sqldbtest.Open(t, sqldb.SQLite, Migrations())
 	rows, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+claimSQL(2), nil, "w", 90, 100, "a", "b")
 	if err != nil {
 		t.Fatal(err)
@@ -39,12 +38,4 @@ func TestClaimPlan(t *testing.T) {
 	if strings.Contains(p, "SCAN jobs") {
 		t.Errorf("the claim scans the jobs table:\n%s", p)
 	}
-}
-
-func allMigrations(t testing.TB, d sqldb.Dialect) []sqldb.Migration {
-	ms, err := store.AllMigrations(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
 }

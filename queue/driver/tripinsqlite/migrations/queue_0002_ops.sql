@@ -1,3 +1,4 @@
+-- replaces: 0006_queue_ops
 -- What operators and the worker's middleware share across processes:
 -- paused queues, rate-limit windows, per-minute job metrics and, when
 -- history is kept, completed jobs. Times are Unix seconds, as in the

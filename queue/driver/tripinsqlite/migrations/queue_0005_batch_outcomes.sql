@@ -1,3 +1,4 @@
+-- replaces: 0011_batch_outcomes
 -- One row per job of a batch that ran to an end: its uuid and whether it
 -- succeeded or failed for good. A batch's counters move only when a job's
 -- row is first written (or a failed job, retried, succeeds), in the

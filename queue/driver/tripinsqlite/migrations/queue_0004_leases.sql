@@ -1,3 +1,4 @@
+-- replaces: 0009_leases
 -- Fenced leases. A claim stores the end of its lease on the job
 -- (lease_expires_at, by the database clock, from the claiming worker's own
 -- lease), so that no worker judges another's lease by its own setting, and

@@ -1,3 +1,4 @@
+-- replaces: 0007_processes
 -- The live worker and scheduler processes: each one upserts its row when
 -- it starts and on every heartbeat, and deletes it on a clean stop, so the
 -- dashboard and `queue stats` can show who is working. A row whose

@@ -1,3 +1,4 @@
+-- replaces: 0002_queue
 -- The queue's tables, with Laravel's column names (times are Unix seconds, as
 -- Laravel stores them) and Tripin's extra columns.
 CREATE TABLE jobs (

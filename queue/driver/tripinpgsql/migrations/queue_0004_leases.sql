@@ -1,3 +1,4 @@
+-- replaces: 0009_leases
 -- Fenced leases. A claim stores the end of its lease on the job
 -- (lease_expires_at, by the database clock, from the claiming worker's own
 -- lease), so that no worker judges another's lease by its own setting, and
@@ -13,13 +14,12 @@
 -- of the redis connection (reserved_by 'redis:…') keep none and are never
 -- claimed here. Workers of the previous version set no lease when they
 -- claim, so their jobs would never be rescued: stop them before migrating.
--- The claim finds expired leases through jobs_queue_lease: with queue fixed
--- and the range below now, it skips the rows without a lease (NULL sorts
--- first).
-ALTER TABLE jobs
-  ADD COLUMN lease_expires_at INT UNSIGNED NULL AFTER reserved_at,
-  ADD COLUMN heartbeat_at INT UNSIGNED NULL AFTER lease_expires_at,
-  ADD COLUMN claim_seq BIGINT UNSIGNED NOT NULL DEFAULT 0 AFTER heartbeat_at,
-  ADD KEY jobs_queue_lease (queue, lease_expires_at);
+ALTER TABLE jobs ADD COLUMN lease_expires_at BIGINT NULL;
+ALTER TABLE jobs ADD COLUMN claim_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN heartbeat_at BIGINT NULL;
 UPDATE jobs SET lease_expires_at = reserved_at + 90
 WHERE reserved_at IS NOT NULL AND (reserved_by IS NULL OR reserved_by NOT LIKE 'redis:%');
+DROP INDEX jobs_queue_reserved;
+-- The claim finds expired leases through this index: it holds only
+-- reserved rows, ordered by when their lease ends.
+CREATE INDEX jobs_queue_lease ON jobs (queue, lease_expires_at) WHERE reserved_at IS NOT NULL;
