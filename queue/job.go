@@ -1,6 +1,3 @@
-// Package queue is Tripin's job engine: typed jobs, Insert and InsertTx,
-// workers with retries, backoff, timeouts and leases. It holds no SQL; every
-// storage detail sits behind driver.Driver.
 package queue
 
 import (
