@@ -43,7 +43,7 @@ import (
 )
 
 // sqlitePragmas are the connection settings Tripin's store uses for SQLite
-// (internal/store/store.go): WAL, synchronous NORMAL and a busy timeout, so
+// (queue/sqldb/sqldb.go): WAL, synchronous NORMAL and a busy timeout, so
 // both engines pay the same price per commit.
 const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 

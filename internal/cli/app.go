@@ -14,12 +14,12 @@ import (
 	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans/midtranstest"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/throttle"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // The application's job workers (the invoice and e-ticket emails, the two
@@ -208,7 +208,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		DB: db, Config: cfg, Logger: logger,
 		// Rejected notifications are counted in the database, which
 		// every server shares whatever the queue connection.
-		Limiter: dbdriver.NewAdmin(db),
+		Limiter: dbdriver.NewAdmin(db.DB),
 		OnPaidTx: func(ctx context.Context, tx *sql.Tx, bookingID int64) error {
 			return mail.DispatchETicketTx(ctx, q, tx, bookingID)
 		},
@@ -250,7 +250,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		MaxPendingPerUser: cfg.BookingMaxPendingPerUser, RateLimit: cfg.BookingRateLimit,
 		// Counted in the database, which every web server shares whatever
 		// the queue connection.
-		Limiter:    bookingLimiter{dbdriver.NewAdmin(db)},
+		Limiter:    bookingLimiter{dbdriver.NewAdmin(db.DB)},
 		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
 		// A cancelled booking's Snap transaction is expired at Midtrans.
 		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
@@ -258,7 +258,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		}},
 	})
 	s.Accounts = booking.NewAccounts(booking.AccountsParams{Store: db, TokenTTL: cfg.AuthTokenTTL})
-	s.Limiter = dbdriver.NewAdmin(db)
+	s.Limiter = dbdriver.NewAdmin(db.DB)
 	if a, ok := q.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
 		s.Limiter = a
 	}

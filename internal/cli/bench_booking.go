@@ -30,9 +30,9 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 func init() {
@@ -151,7 +151,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 	if *fairUse {
 		// The checks run, on the same paths as serve's, but never refuse.
 		params.MaxPendingPerUser, params.RateLimit = 1_000_000, 1_000_000
-		params.Limiter = bookingLimiter{dbdriver.NewAdmin(db)}
+		params.Limiter = bookingLimiter{dbdriver.NewAdmin(db.DB)}
 	}
 	svc := booking.NewService(params)
 	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: 4})

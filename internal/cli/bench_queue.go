@@ -19,9 +19,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 func init() {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinredis"
 )
 
 // benchRedisURL is the Redis server `bench queue --backend redis` uses
@@ -54,7 +54,7 @@ func newBenchRedisDriver(ctx context.Context, url, prefix string, db *store.DB) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rd, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd})
+	rd, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db.DB, SQL: sd})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

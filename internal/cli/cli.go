@@ -19,9 +19,9 @@ import (
 
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/notify"
-	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/telemetry"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // Command is one tripin subcommand.

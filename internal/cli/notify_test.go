@@ -12,9 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // webhookRecorder poses as a Slack or Discord incoming webhook.
@@ -111,7 +111,7 @@ func TestNotifyQueueMonitorRecordsBusyQueues(t *testing.T) {
 	for i := range params {
 		params[i] = &driver.JobInsertParams{Queue: "emails", Kind: "noop", Payload: []byte(`{}`)}
 	}
-	_, err := tripinsqlite.New(db, tripinsqlite.Options{}).JobInsertMany(ctx, params)
+	_, err := tripinsqlite.New(db.DB, tripinsqlite.Options{}).JobInsertMany(ctx, params)
 	require.NoError(t, err)
 	for range 2 {
 		env, out := newEnv()

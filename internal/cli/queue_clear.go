@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/queue"
 )
 
 func init() {

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/notify"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // queueSetups register the application's job workers (mail, bookings, …)
@@ -135,7 +135,7 @@ func openQueue(ctx context.Context, env *Env, o queueOptions) (*queue.Client, er
 func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 	switch db.Dialect {
 	case store.SQLite:
-		d := tripinsqlite.New(db, tripinsqlite.Options{})
+		d := tripinsqlite.New(db.DB, tripinsqlite.Options{})
 		if db.Name == ":memory:" {
 			return d, nil
 		}
@@ -143,7 +143,7 @@ func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 		// beside `serve`) hear of new jobs within milliseconds.
 		return d.Listening(0), nil
 	case store.MySQL:
-		d, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
+		d, err := tripinmysql.New(ctx, db.DB, tripinmysql.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +151,7 @@ func queueDriver(ctx context.Context, db *store.DB) (driver.Driver, error) {
 		// tells workers of other processes' jobs.
 		return d.Listening(0), nil
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{}), nil
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{}), nil
 	}
 	return nil, fmt.Errorf("queue: no queue driver for DB_CONNECTION=%s yet", db.Dialect)
 }

@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 func init() {
@@ -53,7 +53,7 @@ func openAdmin(ctx context.Context, env *Env) (driver.Admin, string, error) {
 		}
 		return rd, conn, nil
 	}
-	return dbdriver.NewAdmin(db), conn, nil
+	return dbdriver.NewAdmin(db.DB), conn, nil
 }
 
 // failedJSON is one failed job as `queue failed --json` prints it.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 func init() {

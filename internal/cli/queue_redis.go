@@ -9,9 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinredis"
 )
 
 // redisQueueDriver returns the redis connection's driver: jobs in Redis at
@@ -94,7 +94,7 @@ func newRedisDriver(ctx context.Context, url, prefix string, db *store.DB, sqlDr
 	for _, w := range check.Warnings {
 		logger.Warn(w, "addr", opt.Addr, "persistence", check.Persistence, "read_with", check.Source)
 	}
-	d, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db, SQL: sd, Logger: logger})
+	d, err := tripinredis.New(rdb, tripinredis.Options{Prefix: prefix, DB: db.DB, SQL: sd, Logger: logger})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, nil, err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/queue"
 )
 
 func init() {

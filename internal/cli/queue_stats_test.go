@@ -7,10 +7,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 func TestQueueStatsWorkers(t *testing.T) {
@@ -21,7 +21,7 @@ func TestQueueStatsWorkers(t *testing.T) {
 		require.Contains(t, o.mustRun("queue", "stats"), "No workers or schedulers have sent a heartbeat in the last 1m0s.")
 		require.Equal(t, "[]\n", o.mustRun("queue", "stats", "--workers"))
 
-		reg := dbdriver.NewRegistry(o.db)
+		reg := dbdriver.NewRegistry(o.db.DB)
 		for _, p := range []*driver.Process{
 			{ID: "web-1:101:aa", Kind: driver.ProcessWorker, Host: "web-1", PID: 101, Queues: []string{"emails", "default"},
 				Concurrency: 8, Running: 2, Jobs: []string{"SendInvoiceEmail#1", "ExpireBooking#2"}},

@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis/redistest"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver/tripinredis/redistest"
 )
 
 // TestRedisServerCheckedAtStart starts redis-server processes of its own.

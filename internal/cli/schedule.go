@@ -11,16 +11,16 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/expiry"
 	"github.com/tripintravel/tripin/internal/notify"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinredis"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinredis"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 func init() {
@@ -106,7 +106,7 @@ func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, lo
 	}
 	// The scheduler's process row lives in db whatever the queue
 	// connection, so `queue stats` and the dashboard see every scheduler.
-	rc := schedule.Config{Schedule: s, DB: db, Logger: logger, Registry: dbdriver.NewRegistry(db)}
+	rc := schedule.Config{Schedule: s, DB: db, Logger: logger, Registry: dbdriver.NewRegistry(db.DB)}
 	switch client.Connection() {
 	case queue.ConnectionSync:
 		// The sync connection runs a job inside Insert; inside the lock's
@@ -161,11 +161,11 @@ func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, 
 	var d driver.Driver
 	switch db.Dialect {
 	case store.SQLite:
-		d = tripinsqlite.New(db, tripinsqlite.Options{})
+		d = tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	case store.PgSQL:
-		d = tripinpgsql.New(db, tripinpgsql.Options{})
+		d = tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	case store.MySQL:
-		md, err := tripinmysql.New(ctx, db, tripinmysql.Options{})
+		md, err := tripinmysql.New(ctx, db.DB, tripinmysql.Options{})
 		if err != nil {
 			return nil, nil, err
 		}

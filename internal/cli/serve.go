@@ -14,11 +14,11 @@ import (
 	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/payment"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 func init() {
@@ -242,7 +242,7 @@ func newDashboard(cfg *config.Config, db *store.DB, logger *slog.Logger, svc *se
 	if err != nil {
 		return nil, err
 	}
-	adm := dbdriver.NewAdmin(db)
+	adm := dbdriver.NewAdmin(db.DB)
 	if a, ok := svc.Queue.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
 		// On the redis connection the jobs are in Redis: only its driver
 		// lists and counts them, and puts a retried failed job back there.

@@ -23,11 +23,11 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // screenshotsEnv, set to 1, makes the browser test write its screenshots
@@ -91,7 +91,7 @@ func newBrowserApp(t *testing.T) *browserApp {
 	require.NoError(t, err)
 
 	app := &browserApp{db: db}
-	d := tripinsqlite.New(db, tripinsqlite.Options{})
+	d := tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	app.adm = d
 	ops, err := queue.NewOps(d, &queue.OpsConfig{MetricsFlush: 200 * time.Millisecond, PauseRefresh: 100 * time.Millisecond})
 	require.NoError(t, err)

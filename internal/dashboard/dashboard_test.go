@@ -18,11 +18,11 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/dashboard"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // harness is a dashboard on a fresh database with one administrator and
@@ -53,7 +53,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	sched, err := schedule.New(cfg.AppTimezone,
 		schedule.Func("nightly-report", func(context.Context) error { return nil }).DailyAt("02:00").OnOneServer())
 	require.NoError(t, err)
-	adm := dbdriver.NewAdmin(db)
+	adm := dbdriver.NewAdmin(db.DB)
 	dash := dashboard.New(dashboard.Params{
 		DB: db, Admin: adm, Driver: adm, Accounts: accounts, Schedule: sched, Runs: schedule.NewRunLog(db),
 		Config: cfg, Queues: []string{"default", "emails"}, DefaultMaxAttempts: 3,

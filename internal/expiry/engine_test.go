@@ -8,25 +8,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/booking"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 func newDriver(t *testing.T, db *store.DB) driver.Driver {
 	t.Helper()
 	switch db.Dialect {
 	case store.SQLite:
-		return tripinsqlite.New(db, tripinsqlite.Options{})
+		return tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{})
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	default:
-		d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
+		d, err := tripinmysql.New(context.Background(), db.DB, tripinmysql.Options{})
 		require.NoError(t, err)
 		return d
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 )
@@ -43,7 +43,7 @@ func newFairUseAPI(t *testing.T, d store.Dialect, vals map[string]string) *api {
 	svc := booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
 		MaxPendingPerUser: cfg.BookingMaxPendingPerUser, RateLimit: cfg.BookingRateLimit,
-		Limiter: dbLimiter{dbdriver.NewAdmin(db)},
+		Limiter: dbLimiter{dbdriver.NewAdmin(db.DB)},
 	})
 	acc := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost})
 	srv := httpapi.New(httpapi.Params{Config: cfg, DB: db, Bookings: svc, Accounts: acc, Logger: slog.New(slog.DiscardHandler)})

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/secheaders"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/throttle"
@@ -77,7 +77,7 @@ func New(p Params) *Server {
 		s.proxies = NewTrustedProxies(p.Config.TrustedProxies)
 		lim := p.Limiter
 		if lim == nil && p.DB != nil {
-			lim = dbdriver.NewAdmin(p.DB)
+			lim = dbdriver.NewAdmin(p.DB.DB)
 		}
 		s.throttle = throttle.New(lim, ThrottleLimits(p.Config))
 	}

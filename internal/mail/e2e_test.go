@@ -9,13 +9,13 @@ import (
 
 	"github.com/tripintravel/tripin/internal/mail"
 	"github.com/tripintravel/tripin/internal/mail/mailtest"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // engineFixture is the whole path: the queue engine with the driver of a
@@ -34,15 +34,15 @@ func newEngineFixture(t *testing.T, d store.Dialect, opts mailtest.Options) *eng
 	var drv driver.Driver
 	switch d {
 	case store.MySQL:
-		md, err := tripinmysql.New(context.Background(), f.db, tripinmysql.Options{})
+		md, err := tripinmysql.New(context.Background(), f.db.DB, tripinmysql.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		drv = md
 	case store.PgSQL:
-		drv = tripinpgsql.New(f.db, tripinpgsql.Options{})
+		drv = tripinpgsql.New(f.db.DB, tripinpgsql.Options{})
 	default:
-		drv = tripinsqlite.New(f.db, tripinsqlite.Options{})
+		drv = tripinsqlite.New(f.db.DB, tripinsqlite.Options{})
 	}
 	client, err := queue.NewClient(drv, &queue.Config{Workers: ws, Logger: logger})
 	if err != nil {

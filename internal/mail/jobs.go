@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // QueueEmails is the queue of the email jobs.

@@ -10,10 +10,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/mail"
 	"github.com/tripintravel/tripin/internal/mail/mailtest"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 func invoiceJob(bookingID int64, attempt int) *queue.Job[mail.SendInvoiceEmail] {

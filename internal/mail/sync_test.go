@@ -9,9 +9,9 @@ import (
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/mail"
 	"github.com/tripintravel/tripin/internal/mail/mailtest"
-	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // TestSyncConnectionRunsInsideTx covers QUEUE_CONNECTION=sync: the job

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // NewSenderFromConfig wires the configured mailer (MAIL_MAILER), the

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // SendOpsNotifications is the job that posts the unsent events' summary to

@@ -24,9 +24,9 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // Queue is the queue of the notification jobs. A queue of their own keeps

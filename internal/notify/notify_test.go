@@ -17,11 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/notify"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/queuetest"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // hook is an httptest server posing as a Slack or Discord incoming
@@ -156,7 +155,7 @@ type fixtureOpts struct {
 // worker taking the default and notifications queues.
 func setup(t *testing.T, d store.Dialect, o fixtureOpts) *fixture {
 	t.Helper()
-	drv, db := queuetest.Driver(t, d)
+	drv, db := storetest.Driver(t, d)
 	f := &fixture{t: t, db: db, outcomes: &outcomes{}, logs: &strings.Builder{}}
 	f.slack = newHook(t, "text", o.slackPlan)
 	f.discord = newHook(t, "content", o.discordPlan)

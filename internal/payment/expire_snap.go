@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // ExpireSnapTransaction is the job that ends, at Midtrans, the Snap

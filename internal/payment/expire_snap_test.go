@@ -11,24 +11,24 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 func queueDriver(t *testing.T, db *store.DB) driver.Driver {
 	t.Helper()
 	switch db.Dialect {
 	case store.SQLite:
-		return tripinsqlite.New(db, tripinsqlite.Options{})
+		return tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{})
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	}
-	d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
+	d, err := tripinmysql.New(context.Background(), db.DB, tripinmysql.Options{})
 	require.NoError(t, err)
 	return d
 }

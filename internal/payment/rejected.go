@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tripintravel/tripin/internal/apperr"
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // RejectedPayloadBytes is how much of a rejected notification's body is

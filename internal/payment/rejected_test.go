@@ -17,16 +17,16 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // withLimiter replaces the fixture's service with one that counts rejected
 // notifications in the database, as serve wires it.
 func withLimiter(t testing.TB, f *fixture) {
 	t.Helper()
-	svc, err := New(Params{DB: f.db, Config: f.cfg, Client: f.fake.Client(), Limiter: dbdriver.NewAdmin(f.db)})
+	svc, err := New(Params{DB: f.db, Config: f.cfg, Client: f.fake.Client(), Limiter: dbdriver.NewAdmin(f.db.DB)})
 	require.NoError(t, err)
 	f.svc = svc
 }

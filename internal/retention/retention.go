@@ -24,10 +24,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/payment"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // PruneOldRecords is the job that prunes every table once.
@@ -61,7 +61,7 @@ const OverlapExpiry = 55 * time.Minute
 type Params struct {
 	// DB holds every table pruned.
 	DB *store.DB
-	// Admin is the queue's storage in DB; nil means dbdriver.NewAdmin(DB).
+	// Admin is the queue's storage in DB; nil means dbdriver.NewAdmin(DB.DB).
 	Admin driver.Admin
 	// Retention says how long each kind of record is kept.
 	Retention config.Retention
@@ -93,7 +93,7 @@ func New(p Params) (*Pruner, error) {
 	}
 	adm := p.Admin
 	if adm == nil {
-		adm = dbdriver.NewAdmin(p.DB)
+		adm = dbdriver.NewAdmin(p.DB.DB)
 	}
 	log := p.Logger
 	if log == nil {

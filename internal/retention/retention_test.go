@@ -16,12 +16,12 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/mail"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/schedule"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 const day = 24 * time.Hour
@@ -41,7 +41,7 @@ func newFixture(t *testing.T, d store.Dialect) *fixture {
 	db := storetest.Open(t, d)
 	now, err := db.Now(context.Background())
 	require.NoError(t, err)
-	return &fixture{t: t, ctx: context.Background(), db: db, adm: dbdriver.NewAdmin(db), now: now}
+	return &fixture{t: t, ctx: context.Background(), db: db, adm: dbdriver.NewAdmin(db.DB), now: now}
 }
 
 func (f *fixture) exec(q string, args ...any) {

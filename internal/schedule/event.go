@@ -18,7 +18,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // DefaultOverlapExpiry is how long a WithoutOverlapping lock is held at most

@@ -8,10 +8,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // TestRunnerRegistersScheduler: a running scheduler has a row in the
@@ -21,7 +21,7 @@ func TestRunnerRegistersScheduler(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
 		db, _ := openDB(t, d)
-		reg := dbdriver.NewRegistry(db)
+		reg := dbdriver.NewRegistry(db.DB)
 		s, err := New(jakarta, Func("x", func(context.Context) error { return nil }).EveryMinute())
 		require.NoError(t, err)
 		r, err := NewRunner(Config{Schedule: s, DB: db, Registry: reg, HeartbeatInterval: 20 * time.Millisecond})

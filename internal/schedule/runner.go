@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // Dispatcher inserts jobs into the queue; *queue.Client is one.

@@ -671,13 +671,16 @@ func schemaState(ctx context.Context, db *DB) (applied, pending, unknown []strin
 	known := map[string]bool{}
 	for _, m := range ms {
 		known[m.Name] = true
+		if m.Replaces != "" {
+			known[m.Replaces] = true
+		}
 		if m.Applied {
 			applied = append(applied, m.Name)
 		} else {
 			pending = append(pending, m.Name)
 		}
 	}
-	recorded, err := db.appliedMigrations(ctx)
+	recorded, err := db.RecordedMigrations(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -15,12 +15,12 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinpgsql"
-	"github.com/tripintravel/tripin/internal/queue/driver/tripinsqlite"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 // copyPairs are the (source, target) dialects this run can copy between:
@@ -51,13 +51,13 @@ func queueDriverFor(t *testing.T, db *store.DB) interface {
 	t.Helper()
 	switch db.Dialect {
 	case store.MySQL:
-		d, err := tripinmysql.New(context.Background(), db, tripinmysql.Options{})
+		d, err := tripinmysql.New(context.Background(), db.DB, tripinmysql.Options{})
 		require.NoError(t, err)
 		return d
 	case store.PgSQL:
-		return tripinpgsql.New(db, tripinpgsql.Options{})
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{})
 	default:
-		return tripinsqlite.New(db, tripinsqlite.Options{})
+		return tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	}
 }
 

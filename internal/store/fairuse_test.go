@@ -13,8 +13,8 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 )
@@ -148,10 +148,10 @@ func TestBookingRateLimit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, d)
-		p := booking.ServiceParams{RateLimit: 3, Limiter: dbLimiter{dbdriver.NewAdmin(db)}}
+		p := booking.ServiceParams{RateLimit: 3, Limiter: dbLimiter{dbdriver.NewAdmin(db.DB)}}
 		f := newFairUse(t, d, p)
 		// Two servers: two services over one database share the count.
-		p.Store, p.Limiter = f.db, dbLimiter{dbdriver.NewAdmin(f.db)}
+		p.Store, p.Limiter = f.db, dbLimiter{dbdriver.NewAdmin(f.db.DB)}
 		f.svc = booking.NewService(p)
 		second := booking.NewService(p)
 		u := mkUser(t, f.db, "fast@example.com")

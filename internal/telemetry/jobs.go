@@ -3,8 +3,8 @@ package telemetry
 import (
 	"context"
 
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // ObserveJob records how one attempt of a job ended. Its signature is

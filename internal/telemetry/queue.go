@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // WatchQueue makes the scrape report the depth of every queue stored by d

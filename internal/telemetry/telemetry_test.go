@@ -26,12 +26,12 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/internal/queue"
-	"github.com/tripintravel/tripin/internal/queue/driver"
-	"github.com/tripintravel/tripin/internal/queue/queuetest"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 	"github.com/tripintravel/tripin/internal/telemetry"
+	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/queuetest"
 )
 
 // The job kinds of the test: one that succeeds, one that fails its first
@@ -156,7 +156,7 @@ type world struct {
 
 func newWorld(t *testing.T, d store.Dialect) *world {
 	t.Helper()
-	drv, db := queuetest.Driver(t, d)
+	drv, db := storetest.Driver(t, d)
 	m := telemetry.New(telemetry.Options{CacheFor: time.Millisecond})
 	m.WatchQueue(drv)
 	m.WatchBookings(db)

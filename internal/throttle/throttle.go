@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
-	"github.com/tripintravel/tripin/internal/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // Limiter counts hits on a fixed-window limiter shared by every server.

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/apperr"
-	"github.com/tripintravel/tripin/internal/queue/driver/dbdriver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 	"github.com/tripintravel/tripin/internal/throttle"
@@ -42,7 +42,7 @@ func TestLoginLimits(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		db := storetest.Open(t, d)
 		ctx := context.Background()
-		th := throttle.New(dbdriver.NewAdmin(db), throttle.Limits{LoginPerAccount: 3, LoginPerAddress: 5})
+		th := throttle.New(dbdriver.NewAdmin(db.DB), throttle.Limits{LoginPerAccount: 3, LoginPerAddress: 5})
 		awayFromWindowEdge(time.Minute)
 
 		// One account from three addresses: the third attempt is the last.
@@ -78,7 +78,7 @@ func TestLoginLimits(t *testing.T) {
 func TestRegisterLimit(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
 	ctx := context.Background()
-	th := throttle.New(dbdriver.NewAdmin(db), throttle.Limits{RegisterPerAddress: 2})
+	th := throttle.New(dbdriver.NewAdmin(db.DB), throttle.Limits{RegisterPerAddress: 2})
 	awayFromWindowEdge(time.Hour)
 	require.NoError(t, th.Register(ctx, "192.0.2.1"))
 	require.NoError(t, th.Register(ctx, "192.0.2.1"))
@@ -92,7 +92,7 @@ func TestRegisterLimit(t *testing.T) {
 func TestZeroIsNoLimit(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
 	ctx := context.Background()
-	th := throttle.New(dbdriver.NewAdmin(db), throttle.Limits{})
+	th := throttle.New(dbdriver.NewAdmin(db.DB), throttle.Limits{})
 	for range 50 {
 		require.NoError(t, th.Login(ctx, "ayu@example.com", "192.0.2.1"))
 		require.NoError(t, th.Register(ctx, "192.0.2.1"))
@@ -108,7 +108,7 @@ func TestZeroIsNoLimit(t *testing.T) {
 // limiter's error, not let through.
 func TestLimiterDown(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
-	th := throttle.New(dbdriver.NewAdmin(db), throttle.Limits{LoginPerAccount: 5})
+	th := throttle.New(dbdriver.NewAdmin(db.DB), throttle.Limits{LoginPerAccount: 5})
 	require.NoError(t, db.Close())
 	err := th.Login(context.Background(), "ayu@example.com", "192.0.2.1")
 	require.Error(t, err)
@@ -136,7 +136,7 @@ func BenchmarkLogin(b *testing.B) {
 	for _, d := range storetest.Dialects() {
 		b.Run(string(d), func(b *testing.B) {
 			db := storetest.Open(b, d)
-			th := throttle.New(dbdriver.NewAdmin(db), throttle.Limits{LoginPerAccount: 5, LoginPerAddress: 30})
+			th := throttle.New(dbdriver.NewAdmin(db.DB), throttle.Limits{LoginPerAccount: 5, LoginPerAddress: 30})
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := range b.N {

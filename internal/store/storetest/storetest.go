@@ -6,47 +6,31 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/tripintravel/tripin/queue/driver"
 
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
+	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // The environment variables naming the server test DSNs.
 const (
-	MySQLEnv = "TRIPIN_TEST_MYSQL_DSN"
-	PgSQLEnv = "TRIPIN_TEST_PGSQL_DSN"
+	MySQLEnv = sqldbtest.MySQLEnv
+	PgSQLEnv = sqldbtest.PgSQLEnv
 )
 
 // Dialects returns the dialects this test run can use: always SQLite, and
 // MySQL and PostgreSQL when their DSNs are set.
-func Dialects() []store.Dialect {
-	out := []store.Dialect{store.SQLite}
-	if os.Getenv(MySQLEnv) != "" {
-		out = append(out, store.MySQL)
-	}
-	if os.Getenv(PgSQLEnv) != "" {
-		out = append(out, store.PgSQL)
-	}
-	return out
-}
+func Dialects() []store.Dialect { return sqldbtest.Dialects() }
 
 // Each runs fn as a subtest for every available dialect.
 func Each(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
 	t.Helper()
-	for _, d := range Dialects() {
-		t.Run(string(d), func(t *testing.T) { fn(t, d) })
-	}
+	sqldbtest.Each(t, fn)
 }
 
 // Open creates a fresh, migrated database of dialect d for this test and
@@ -69,86 +53,26 @@ func Open(t testing.TB, d store.Dialect) *store.DB {
 // dir for SQLite) and returns its DSN. The database is dropped at cleanup.
 func NewDSN(t testing.TB, d store.Dialect) string {
 	t.Helper()
-	name := "tripin_t_" + randomSuffix()
+	return sqldbtest.NewDSN(t, d)
+}
+
+// Driver returns the queue driver of dialect d on a fresh, migrated
+// database, and the database.
+func Driver(t testing.TB, d store.Dialect) (driver.Driver, *store.DB) {
+	t.Helper()
+	db := Open(t, d)
 	switch d {
 	case store.SQLite:
-		return filepath.Join(t.TempDir(), "tripin.db")
-	case store.MySQL:
-		base := os.Getenv(MySQLEnv)
-		if base == "" {
-			t.Skipf("storetest: %s not set", MySQLEnv)
-		}
-		cfg, err := mysql.ParseDSN(base)
-		if err != nil {
-			t.Fatalf("storetest: %s: %v", MySQLEnv, err)
-		}
-		admin, err := sql.Open("mysql", base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-			t.Fatalf("storetest: create mysql database: %v", err)
-		}
-		t.Cleanup(func() { dropDatabase("mysql", base, name) })
-		cfg.DBName = name
-		return cfg.FormatDSN()
+		return tripinsqlite.New(db.DB, tripinsqlite.Options{}), db
 	case store.PgSQL:
-		base := os.Getenv(PgSQLEnv)
-		if base == "" {
-			t.Skipf("storetest: %s not set", PgSQLEnv)
-		}
-		admin, err := sql.Open("pgx", base)
+		return tripinpgsql.New(db.DB, tripinpgsql.Options{}), db
+	case store.MySQL:
+		drv, err := tripinmysql.New(context.Background(), db.DB, tripinmysql.Options{})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("storetest: %v", err)
 		}
-		defer admin.Close()
-		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-			t.Fatalf("storetest: create pgsql database: %v", err)
-		}
-		t.Cleanup(func() { dropDatabase("pgx", base, name) })
-		return replacePgDatabase(t, base, name)
+		return drv, db
 	}
-	t.Fatalf("storetest: unknown dialect %q", d)
-	return ""
-}
-
-func dropDatabase(driver, base, name string) {
-	admin, err := sql.Open(driver, base)
-	if err != nil {
-		return
-	}
-	defer admin.Close()
-	if driver == "pgx" {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		return
-	}
-	_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name)
-}
-
-func replacePgDatabase(t testing.TB, base, name string) string {
-	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatalf("storetest: %s: %v", PgSQLEnv, err)
-		}
-		u.Path = "/" + name
-		return u.String()
-	}
-	// key=value form
-	var parts []string
-	for _, f := range strings.Fields(base) {
-		if !strings.HasPrefix(f, "dbname=") {
-			parts = append(parts, f)
-		}
-	}
-	return strings.Join(append(parts, "dbname="+name), " ")
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("storetest: random: %v", err))
-	}
-	return hex.EncodeToString(b)
+	t.Fatalf("storetest: no queue driver for %s", d)
+	return nil, nil
 }

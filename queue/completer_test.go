@@ -1,0 +1,84 @@
+package queue
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
+	"github.com/tripintravel/tripin/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
+)
+
+// TestCompleterHeldKeepsUnwrittenOutcomes checks that jobs whose outcome is
+// buffered are reported as held (so the worker heartbeats them) until the
+// outcome is written, and not after.
+func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
+	ctx := context.Background()
+	db := queuetest.OpenDB(t, sqldb.SQLite)
+	d := tripinsqlite.New(db, tripinsqlite.Options{})
+	res, err := d.JobInsertMany(ctx, []*driver.JobInsertParams{
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
+	})
+	require.NoError(t, err)
+	rows, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 2, WorkerID: "w", RetryAfter: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+
+	// A long interval and a large batch: nothing is written until flush.
+	c := newCompleter(ctx, d, slog.New(slog.DiscardHandler), "w", 1000, time.Hour)
+	defer func() { require.NoError(t, c.close(ctx)) }()
+	require.Empty(t, c.held())
+	c.complete(driver.LeaseOf(rows[0]))
+	c.retry(&driver.JobRetryParams{ID: res[1].ID, WorkerID: "w", Claim: 1, Delay: time.Minute, Error: "again"})
+	require.ElementsMatch(t, []driver.JobLease{{ID: res[0].ID, Claim: 1}, {ID: res[1].ID, Claim: 1}}, c.held())
+
+	require.Equal(t, 2, c.flush(ctx))
+	require.Empty(t, c.held(), "written outcomes are no longer held")
+	require.Zero(t, c.stale.Load())
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE reserved_at IS NOT NULL").Scan(&n))
+	require.Zero(t, n)
+}
+
+// TestCompleterStaleOutcomesChangeNothing: outcomes whose claim was taken
+// over by another worker are written as no-ops and counted as stale,
+// leaving the new holder's reservation as it is.
+func TestCompleterStaleOutcomesChangeNothing(t *testing.T) {
+	ctx := context.Background()
+	db := queuetest.OpenDB(t, sqldb.SQLite)
+	d := tripinsqlite.New(db, tripinsqlite.Options{})
+	now, err := d.Now(ctx)
+	require.NoError(t, err)
+	past := now.Add(-time.Hour)
+	_, err = d.JobInsertMany(ctx, []*driver.JobInsertParams{
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`), AvailableAt: past},
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`), AvailableAt: past},
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`), AvailableAt: past},
+	})
+	require.NoError(t, err)
+	old, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 3, WorkerID: "stalled", RetryAfter: time.Minute, Now: now.Add(-2 * time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, old, 3)
+	taken, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 3, WorkerID: "rescuer", RetryAfter: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, taken, 3, "the stalled worker's leases have passed")
+
+	c := newCompleter(ctx, d, slog.New(slog.DiscardHandler), "stalled", 1000, time.Hour)
+	defer func() { require.NoError(t, c.close(ctx)) }()
+	c.complete(driver.LeaseOf(old[0]))
+	c.retry(&driver.JobRetryParams{ID: old[1].ID, WorkerID: "stalled", Claim: old[1].ClaimSeq, Error: "late"})
+	c.fail(&driver.JobFailParams{ID: old[2].ID, WorkerID: "stalled", Claim: old[2].ClaimSeq, Exception: "late"})
+	require.Equal(t, 3, c.flush(ctx))
+	require.EqualValues(t, 3, c.stale.Load())
+	var reserved, failed int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE reserved_by = 'rescuer'").Scan(&reserved))
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM failed_jobs").Scan(&failed))
+	require.Equal(t, 3, reserved, "the rescuer still holds every job")
+	require.Zero(t, failed)
+}
