@@ -1,0 +1,67 @@
+package faultbench
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// PrintMatrix writes m as a Markdown table, then one note per row.
+func PrintMatrix(w io.Writer, m *Matrix) {
+	mode := "short"
+	if m.Long {
+		mode = "long"
+	}
+	fmt.Fprintf(w, "Fault matrix: backend %s, %s run, %s\n\n", m.Backend, mode, m.Date)
+	fmt.Fprintln(w, "| Fault | Jobs | Lost | Run twice | Failed by the fault | Recovery | Disk high-water | Status |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range m.Rows {
+		if r.Status == "n/a" || r.Status == "skipped" || r.Status == "error" {
+			fmt.Fprintf(w, "| %s | – | – | – | – | – | – | %s |\n", r.Fault, r.Status)
+			continue
+		}
+		rec := "–"
+		if r.RecoveryMs >= 0 {
+			rec = fmt.Sprintf("%.1f s", float64(r.RecoveryMs)/1000)
+		}
+		status := r.Status
+		if !r.Recovered {
+			status += ", not recovered"
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %s | %s |\n",
+			r.Fault, r.Jobs, r.Lost, r.Twice, r.Failed, rec, humanBytes(r.DiskHighBytes), status)
+	}
+	fmt.Fprintln(w)
+	for _, r := range m.Rows {
+		line := fmt.Sprintf("- %s (%s): %s", r.Fault, r.Status, r.Note)
+		if r.Held > 0 {
+			line += fmt.Sprintf("; the worker held %d jobs", r.Held)
+		}
+		if r.Bookings > 0 || r.Refused > 0 {
+			line += fmt.Sprintf("; bookings: %d created, %d refused", r.Bookings, r.Refused)
+			if r.RefusedAnswer != "" {
+				line += " (" + r.RefusedAnswer + ")"
+			}
+		}
+		if r.Recovery != "" {
+			line += "; recovery = " + r.Recovery
+		}
+		if r.Disk != "" {
+			line += "; disk = " + r.Disk
+		}
+		line += "; took " + strconv.FormatFloat(float64(r.DurationMs)/1000, 'f', 1, 64) + " s"
+		fmt.Fprintln(w, line)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

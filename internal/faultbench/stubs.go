@@ -1,0 +1,7 @@
+package faultbench
+
+import "context"
+
+func runRestart(ctx context.Context, o *Options, dir string) Result   { return na("todo") }
+func runFullDisk(ctx context.Context, o *Options, dir string) Result  { return na("todo") }
+func runSustained(ctx context.Context, o *Options, dir string) Result { return na("todo") }
