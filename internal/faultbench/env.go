@@ -39,7 +39,9 @@ type instance struct {
 	// what it measures.
 	disk     func(ctx context.Context) (int64, error)
 	diskWhat string
-	closers  []func()
+	// restart restarts the server, for the restart row.
+	restart func(context.Context) error
+	closers []func()
 }
 
 func randomName(prefix string) string {

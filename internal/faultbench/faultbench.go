@@ -102,11 +102,12 @@ type Result struct {
 	Disk          string `json:"disk"`
 	// Recovered is true when work resumed after the fault ended.
 	Recovered bool `json:"recovered"`
-	// TwiceAfterFault counts the jobs run twice whose first run began
-	// after the fault had ended: the queue promises there are none (a job
-	// runs again only when its lease passed before its outcome was
-	// recorded).
-	TwiceAfterFault int `json:"run_twice_after_fault"`
+	// TwiceUnexplained counts the jobs run twice that the fault cannot
+	// explain: for the worker rows, jobs the faulted worker did not hold;
+	// for the others, jobs whose first run began after the fault ended.
+	// The queue promises there are none: a job runs again only when its
+	// lease passed before its outcome was recorded.
+	TwiceUnexplained int `json:"run_twice_unexplained"`
 	// Held is, for the worker rows, how many jobs the faulted worker held.
 	Held int `json:"held,omitempty"`
 	// Bookings, for the rows that book, counts the bookings created (201)
@@ -135,10 +136,10 @@ type sizes struct {
 
 func (o *Options) sizes() sizes {
 	if o.Long {
-		return sizes{jobs: 3000, ms: 20, workers: 3, concurrency: 8, lease: 4, tries: 5,
+		return sizes{jobs: 6000, ms: 50, workers: 3, concurrency: 8, lease: 4, tries: 5,
 			faultFor: 15 * time.Second, sustainedFor: 60 * time.Second}
 	}
-	return sizes{jobs: 400, ms: 20, workers: 2, concurrency: 8, lease: 3, tries: 5,
+	return sizes{jobs: 800, ms: 50, workers: 2, concurrency: 8, lease: 3, tries: 5,
 		faultFor: 4 * time.Second, sustainedFor: 8 * time.Second}
 }
 
@@ -376,9 +377,9 @@ func longestStall(ledger []ledgerRow, since time.Time) time.Duration {
 	return time.Duration(longest) * time.Millisecond
 }
 
-// twiceAfter counts the jobs done more than once whose first run began
-// at or after t.
-func twiceAfter(ledger []ledgerRow, t time.Time) int {
+// twiceUnexplained counts the jobs done more than once whose first run
+// began at or after t, or, when held is set, that are not in held.
+func twiceUnexplained(ledger []ledgerRow, t time.Time, held map[string]bool) int {
 	first := map[string]int64{}
 	done := map[string]int{}
 	for _, r := range ledger {
@@ -393,7 +394,7 @@ func twiceAfter(ledger []ledgerRow, t time.Time) int {
 	}
 	n := 0
 	for k, c := range done {
-		if c > 1 && first[k] >= t.UnixMilli() {
+		if c > 1 && ((held == nil && first[k] >= t.UnixMilli()) || (held != nil && !held[k])) {
 			n++
 		}
 	}

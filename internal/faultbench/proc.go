@@ -99,7 +99,7 @@ type server struct {
 	done    chan struct{}
 }
 
-func startServer(outPath string, env []string, dir string, name string, args ...string) (*server, error) {
+func startServer(outPath string, env []string, dir string, cred *syscall.Credential, name string, args ...string) (*server, error) {
 	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func startServer(outPath string, env []string, dir string, name string, args ...
 	cmd := exec.Command(name, args...)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("bench faults: start %s: %w", name, err)
@@ -152,6 +152,9 @@ func (s *server) tail() string {
 	return string(b)
 }
 
+// fatal marks an error of a waitUntil condition that ends the wait at once.
+type fatal struct{ error }
+
 // waitUntil polls cond every 50ms until it holds, ctx ends or timeout
 // passes.
 func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
@@ -161,6 +164,10 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 		ok, err := cond()
 		if ok {
 			return nil
+		}
+		var f fatal
+		if errors.As(err, &f) {
+			return fmt.Errorf("waiting for %s: %w", what, f.error)
 		}
 		if err != nil {
 			last = err

@@ -58,11 +58,11 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 				return nil
 			}
 		}
-		return fmt.Errorf("every worker exited; the last said: %s", workers[len(workers)-1].output())
+		return fatal{fmt.Errorf("every worker exited; the last said: %s", workers[len(workers)-1].output())}
 	}
 	doneCount := func() (int, error) {
 		var n int
-		err := in.db.Read.QueryRowContext(ctx, "SELECT COUNT(DISTINCT job_key) FROM "+LedgerTable+" WHERE phase = ?", phaseDone).Scan(&n)
+		err := in.db.Read.QueryRowContext(ctx, in.db.Rebind("SELECT COUNT(DISTINCT job_key) FROM "+LedgerTable+" WHERE phase = ?"), phaseDone).Scan(&n)
 		return n, err
 	}
 	progress := func(n int) error {
@@ -71,7 +71,13 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 				return false, err
 			}
 			d, err := doneCount()
-			return d >= n, err
+			if err != nil || d >= n {
+				return err == nil, err
+			}
+			if dp, err := in.depth(ctx); err == nil && dp == 0 {
+				return false, fatal{errors.New("the queue drained before the fault")}
+			}
+			return false, nil
 		})
 	}
 
@@ -80,9 +86,15 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 	case RowSIGKILL, RowSIGSTOP:
 		victim := workers[0]
 		err := waitUntil(ctx, 3*time.Minute, "a fifth of the jobs done, the victim mid-job", func() (bool, error) {
+			if err := alive(); err != nil {
+				return false, err
+			}
 			d, err := doneCount()
 			if err != nil || d < sz.jobs/5 {
 				return false, err
+			}
+			if d == sz.jobs {
+				return false, fatal{errors.New("every job was done before the fault")}
 			}
 			open, err := in.openStarts(ctx, victim.pid())
 			return len(open) > 0, err
@@ -145,6 +157,18 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 		faultStart, faultEnd = started, started.Add(hold)
 		res.Note = fmt.Sprintf("one worker's database pool held for %s by a FaultHold job", hold)
 		res.Recovery = "longest time without a completed job, from the blocker's start to the end"
+	case RowRestart:
+		if err := progress(sz.jobs / 5); err != nil {
+			return fail(err)
+		}
+		faultStart = time.Now()
+		err := in.restart(ctx)
+		faultEnd = time.Now()
+		if err != nil {
+			return fail(err)
+		}
+		res.Note = fmt.Sprintf("the server was down (stop, then start) for %s", faultEnd.Sub(faultStart).Round(10*time.Millisecond))
+		res.Recovery = "longest time without a completed job, from the stop to the end (the downtime included)"
 	case RowIdleTx:
 		if err := progress(sz.jobs / 5); err != nil {
 			return fail(err)
@@ -201,7 +225,6 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 		return res
 	}
 	res.Lost, res.Twice, res.Failed = tally(l, failed, res.Jobs, pending)
-	res.TwiceAfterFault = twiceAfter(l, faultEnd)
 	if pending > 0 {
 		res.Note = strings.TrimSpace(fmt.Sprintf("%s; %d jobs still queued at the end", res.Note, pending))
 	}
@@ -226,11 +249,13 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 			res.RecoveryMs = last - faultStart.UnixMilli()
 		}
 		res.Recovered = pending == 0 && len(doneElsewhere(l, held, victim)) == len(held)
+		res.TwiceUnexplained = twiceUnexplained(l, faultEnd, held)
 	default:
 		if st := longestStall(l, faultStart); st >= 0 {
 			res.RecoveryMs = st.Milliseconds()
 		}
 		res.Recovered = pending == 0 && (!lastDone(l).Before(faultEnd) || doneKeys(l) == res.Jobs)
+		res.TwiceUnexplained = twiceUnexplained(l, faultEnd, nil)
 	}
 	if res.Status == "" {
 		res.Status = "ok"

@@ -2,6 +2,5 @@ package faultbench
 
 import "context"
 
-func runRestart(ctx context.Context, o *Options, dir string) Result   { return na("todo") }
 func runFullDisk(ctx context.Context, o *Options, dir string) Result  { return na("todo") }
 func runSustained(ctx context.Context, o *Options, dir string) Result { return na("todo") }
