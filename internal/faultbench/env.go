@@ -30,6 +30,9 @@ type instance struct {
 	dsn     string
 	db      *store.DB
 	dir     string
+	// logDir holds the processes' logs and output (dir, unless the
+	// database's directory is a small disk of its own).
+	logDir string
 	// redisURL, redisPrefix and redisName put the queue on Redis; every
 	// connection of the bench's processes carries redisName as its client
 	// name, so that only those are killed.
@@ -56,7 +59,7 @@ func randomName(prefix string) string {
 // dataDir, when set, is the data directory of a server the bench started:
 // its size is the disk measure.
 func newInstance(ctx context.Context, o *Options, backend, serverDSN, redisURL, dir, dataDir string) (*instance, error) {
-	in := &instance{o: o, dir: dir}
+	in := &instance{o: o, dir: dir, logDir: dir}
 	name := randomName("tripin_fault_")
 	switch backend {
 	case "sqlite", "redis":
@@ -244,7 +247,7 @@ func (in *instance) env(lease int) []string {
 	}
 	env = append(env,
 		"APP_ENV=testing", "DB_CONNECTION="+string(in.dialect), "LOG_LEVEL=warn",
-		"LOG_FILE="+filepath.Join(in.dir, "tripin.log"), "MAIL_MAILER=log",
+		"LOG_FILE="+filepath.Join(in.logDir, "tripin.log"), "MAIL_MAILER=log",
 		"DB_QUEUE_RETRY_AFTER="+strconv.Itoa(lease),
 	)
 	if in.redisURL != "" {

@@ -67,7 +67,14 @@ func AddWorkers(ws *queue.Workers, db *store.DB) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("FaultLedger: %w", err)
 		}
-		return ledgerWrite(ctx, db, job.UUID, pid, job.Attempts, phaseDone)
+		err := ledgerWrite(ctx, db, job.UUID, pid, job.Attempts, phaseDone)
+		if err != nil && ledgerHas(ctx, db, job.UUID, pid, job.Attempts) {
+			// The write committed but its answer was lost (a killed
+			// connection): the side effect is done, as an idempotent job
+			// would find. Only the queue may make it run twice.
+			return nil
+		}
+		return err
 	}))
 	queue.AddWorker(ws, queue.WorkFunc(func(ctx context.Context, job *queue.Job[HoldArgs]) error {
 		var held []*sql.Conn
@@ -105,6 +112,25 @@ func ledgerWrite(ctx context.Context, db *store.DB, key string, pid, attempt int
 		return fmt.Errorf("FaultLedger: write the ledger: %w", err)
 	}
 	return nil
+}
+
+// ledgerHas reports whether the done row of this run is in the ledger,
+// asking up to three times.
+func ledgerHas(ctx context.Context, db *store.DB, key string, pid, attempt int) bool {
+	for range 3 {
+		var n int
+		err := db.QueryRowContext(ctx, db.Rebind("SELECT COUNT(*) FROM "+LedgerTable+" WHERE job_key = ? AND pid = ? AND attempt = ? AND phase = ?"),
+			key, pid, attempt, phaseDone).Scan(&n)
+		if err == nil {
+			return n > 0
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // isMissingTable reports whether err says a table does not exist.

@@ -28,8 +28,12 @@ func PrintMatrix(w io.Writer, m *Matrix) {
 		if !r.Recovered {
 			status += ", not recovered"
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %s | %s |\n",
-			r.Fault, r.Jobs, r.Lost, r.Twice, r.Failed, rec, humanBytes(r.DiskHighBytes), status)
+		twice := "–"
+		if r.Twice >= 0 {
+			twice = strconv.Itoa(r.Twice)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %s | %s | %s |\n",
+			r.Fault, r.Jobs, r.Lost, twice, r.Failed, rec, humanBytes(r.DiskHighBytes), status)
 	}
 	fmt.Fprintln(w)
 	for _, r := range m.Rows {

@@ -22,14 +22,14 @@ type worker struct {
 }
 
 func (in *instance) startWorker(name string, lease int, args ...string) (*worker, error) {
-	w := &worker{name: name, errPath: filepath.Join(in.dir, name+".err"), done: make(chan struct{})}
+	w := &worker{name: name, errPath: filepath.Join(in.logDir, name+".err"), done: make(chan struct{})}
 	out, err := os.Create(w.errPath)
 	if err != nil {
 		return nil, err
 	}
 	w.cmd = exec.Command(in.o.Bin, append([]string{"queue", "work"}, args...)...)
 	w.cmd.Dir = in.dir
-	w.cmd.Env = append(in.env(lease), "LOG_FILE="+filepath.Join(in.dir, name+".log"))
+	w.cmd.Env = append(in.env(lease), "LOG_FILE="+filepath.Join(in.logDir, name+".log"))
 	w.cmd.Stdout, w.cmd.Stderr = out, out
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := w.cmd.Start(); err != nil {
