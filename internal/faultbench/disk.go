@@ -160,15 +160,7 @@ func runFullDisk(ctx context.Context, o *Options, dir string) Result {
 		notes = append(notes, err.Error())
 	}
 	// Let the embedded worker send the invoices, then count.
-	_ = waitUntil(ctx, time.Minute, "the invoices to be sent", func() (bool, error) {
-		var sent int
-		err := in.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sent_emails WHERE kind = 'invoice'").Scan(&sent)
-		var failed int
-		if err == nil {
-			err = in.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM failed_jobs").Scan(&failed)
-		}
-		return sent+failed >= created, err
-	})
+	_ = in.waitInvoices(ctx, created)
 	n, missing, err = in.consistency(ctx, a.tour)
 	if err != nil {
 		notes = append(notes, "after: "+err.Error())
@@ -178,6 +170,7 @@ func runFullDisk(ctx context.Context, o *Options, dir string) Result {
 	}
 	if missing > 0 {
 		notes = append(notes, fmt.Sprintf("after: %d bookings without their invoice", missing))
+		res.InvoicesMissing = missing
 		res.Lost += missing
 	}
 	if err := in.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM failed_jobs").Scan(&res.Failed); err != nil {
@@ -193,6 +186,18 @@ func runFullDisk(ctx context.Context, o *Options, dir string) Result {
 	return res
 }
 
+// waitInvoices waits up to a minute for n invoices to be sent or failed.
+func (in *instance) waitInvoices(ctx context.Context, n int) error {
+	return waitUntil(ctx, time.Minute, "the invoices to be sent", func() (bool, error) {
+		var sent, failed int
+		err := in.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sent_emails WHERE kind = 'invoice'").Scan(&sent)
+		if err == nil {
+			err = in.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM failed_jobs").Scan(&failed)
+		}
+		return sent+failed >= n, err
+	})
+}
+
 func abs(n int) int {
 	if n < 0 {
 		return -n
@@ -204,16 +209,10 @@ func abs(n int) int {
 // `queue work` process while 8 clients book and FaultLedger jobs are
 // pushed every half second, for a fixed time; then it lets the queue
 // drain and counts.
-func runSustained(ctx context.Context, o *Options, dir string) Result {
-	sz := o.sizes()
-	res := Result{RecoveryMs: -1, Recovery: "no fault to recover from"}
-	in, err := newInstance(ctx, o, o.Backend, o.serverDSN(), o.RedisURL, dir, "")
-	if err != nil {
-		res.Status, res.Note = "error", err.Error()
-		return res
-	}
-	defer in.close()
-	res.Disk = in.diskWhat
+func runSustained(ctx context.Context, in *instance) Result {
+	sz := in.o.sizes()
+	dir := in.logDir
+	res := Result{RecoveryMs: -1, Recovery: "no fault to recover from", Disk: in.diskWhat}
 	const lease = 30
 	a, err := in.startApp(ctx, lease, filepath.Join(dir, "serve.log"))
 	if err != nil {
@@ -276,9 +275,13 @@ func runSustained(ctx context.Context, o *Options, dir string) Result {
 	}
 	res.Lost, res.Twice, res.Failed = tally(ledger, failed, n, 0)
 	res.TwiceUnexplained = res.Twice
+	if err := in.waitInvoices(ctx, l.created); err != nil {
+		notes = append(notes, err.Error())
+	}
 	if _, missing, err := in.consistency(ctx, a.tour); err != nil {
 		notes = append(notes, err.Error())
 	} else if missing > 0 {
+		res.InvoicesMissing = missing
 		notes = append(notes, fmt.Sprintf("%d bookings without their invoice job", missing))
 	}
 	res.Recovered = res.Lost == 0

@@ -296,6 +296,22 @@ func (in *instance) depth(ctx context.Context) (int, error) {
 	return n, iter.Err()
 }
 
+// reset empties the ledger, failed_jobs and the queue between rows.
+func (in *instance) reset(ctx context.Context) error {
+	stmts := []string{"DELETE FROM " + LedgerTable, "DELETE FROM failed_jobs"}
+	if in.rdb == nil {
+		stmts = append(stmts, "DELETE FROM jobs")
+	} else {
+		in.deleteRedisKeys(ctx, "")
+	}
+	for _, q := range stmts {
+		if _, err := in.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("bench faults: reset: %s: %w", q, err)
+		}
+	}
+	return nil
+}
+
 // deleteRedisKeys removes every key of the instance's prefix (plus sub).
 func (in *instance) deleteRedisKeys(ctx context.Context, sub string) {
 	iter := in.rdb.Scan(ctx, 0, in.redisPrefix+sub+"*", 1000).Iterator()

@@ -103,7 +103,7 @@ type Result struct {
 	// Recovered is true when work resumed after the fault ended.
 	Recovered bool `json:"recovered"`
 	// TwiceUnexplained counts the jobs run twice that the fault cannot
-	// explain: for the worker rows, jobs the faulted worker did not hold;
+	// explain: for the worker rows, jobs the faulted worker had not begun;
 	// for the others, jobs whose first run began after the fault ended.
 	// The queue promises there are none: a job runs again only when its
 	// lease passed before its outcome was recorded.
@@ -115,6 +115,9 @@ type Result struct {
 	Bookings      int    `json:"bookings,omitempty"`
 	Refused       int    `json:"refused,omitempty"`
 	RefusedAnswer string `json:"refused_answer,omitempty"`
+	// InvoicesMissing counts the bookings whose invoice email was neither
+	// sent, nor queued, nor failed at the end.
+	InvoicesMissing int `json:"invoices_missing,omitempty"`
 	DurationMs    int64  `json:"duration_ms"`
 	Note          string `json:"note,omitempty"`
 }
@@ -140,7 +143,7 @@ func (o *Options) sizes() sizes {
 			faultFor: 15 * time.Second, sustainedFor: 60 * time.Second}
 	}
 	return sizes{jobs: 800, ms: 50, workers: 2, concurrency: 8, lease: 3, tries: 5,
-		faultFor: 4 * time.Second, sustainedFor: 8 * time.Second}
+		faultFor: 4 * time.Second, sustainedFor: 6 * time.Second}
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -181,13 +184,17 @@ func Run(ctx context.Context, o Options) (*Matrix, error) {
 		o.Dir = dir
 	}
 	m := &Matrix{Backend: o.Backend, Date: time.Now().UTC().Format(time.RFC3339), Long: o.Long}
+	// The rows that need no server or disk of their own share one
+	// database, emptied between them.
+	sh := &shared{}
+	defer sh.close()
 	for _, row := range Rows {
 		if len(o.Only) > 0 && !slices.Contains(o.Only, row) {
 			continue
 		}
 		o.logf("bench faults: %s: %s …", o.Backend, rowTitles[row])
 		start := time.Now()
-		res := runRow(ctx, &o, row)
+		res := runRow(ctx, &o, row, sh)
 		res.Row, res.Fault = row, rowTitles[row]
 		if res.DurationMs == 0 {
 			res.DurationMs = time.Since(start).Milliseconds()
@@ -204,7 +211,32 @@ func Run(ctx context.Context, o Options) (*Matrix, error) {
 
 func na(why string) Result { return Result{Status: "n/a", Note: why, RecoveryMs: -1} }
 
-func runRow(ctx context.Context, o *Options, row string) Result {
+// shared is the database the ordinary rows share.
+type shared struct{ in *instance }
+
+func (sh *shared) get(ctx context.Context, o *Options) (*instance, error) {
+	if sh.in == nil {
+		dir, err := os.MkdirTemp(o.Dir, "shared-")
+		if err != nil {
+			return nil, err
+		}
+		in, err := newInstance(ctx, o, o.Backend, o.serverDSN(), o.RedisURL, dir, "")
+		if err != nil {
+			return nil, err
+		}
+		sh.in = in
+		return in, nil
+	}
+	return sh.in, sh.in.reset(ctx)
+}
+
+func (sh *shared) close() {
+	if sh.in != nil {
+		sh.in.close()
+	}
+}
+
+func runRow(ctx context.Context, o *Options, row string, sh *shared) Result {
 	dir, err := os.MkdirTemp(o.Dir, row+"-")
 	if err != nil {
 		return Result{Status: "error", Note: err.Error(), RecoveryMs: -1}
@@ -219,7 +251,12 @@ func runRow(ctx context.Context, o *Options, row string) Result {
 		}
 		res = runFullDisk(ctx, o, dir)
 	case RowSustained:
-		res = runSustained(ctx, o, dir)
+		in, err := sh.get(ctx, o)
+		if err != nil {
+			return Result{Status: "error", Note: err.Error(), RecoveryMs: -1}
+		}
+		in.logDir = dir
+		res = runSustained(ctx, in)
 	default:
 		if row == RowConnKill && o.Backend == "sqlite" {
 			return na("SQLite has no server connections to kill")
@@ -227,11 +264,11 @@ func runRow(ctx context.Context, o *Options, row string) Result {
 		if row == RowIdleTx && o.Backend == "redis" {
 			return na("Redis has no transactions or row locks on jobs")
 		}
-		in, err := newInstance(ctx, o, o.Backend, o.serverDSN(), o.RedisURL, dir, "")
+		in, err := sh.get(ctx, o)
 		if err != nil {
 			return Result{Status: "error", Note: err.Error(), RecoveryMs: -1}
 		}
-		defer in.close()
+		in.logDir = dir
 		res = runProcRow(ctx, in, row)
 	}
 	return res

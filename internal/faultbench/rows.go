@@ -230,10 +230,14 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 	}
 	switch row {
 	case RowSIGKILL, RowSIGSTOP:
-		held := map[string]bool{}
+		// held: the jobs the worker was running at the fault; started:
+		// every job it had begun, including those it had finished but
+		// whose completion it had not yet written (the engine batches
+		// them), which the fault may also make run again.
+		held, started := map[string]bool{}, map[string]bool{}
 		for _, r := range l {
 			if r.pid == victim && r.phase == phaseStart && r.at < faultStart.UnixMilli() {
-				held[r.key] = true
+				held[r.key], started[r.key] = true, true
 			}
 		}
 		for _, r := range l {
@@ -249,7 +253,7 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 			res.RecoveryMs = last - faultStart.UnixMilli()
 		}
 		res.Recovered = pending == 0 && len(doneElsewhere(l, held, victim)) == len(held)
-		res.TwiceUnexplained = twiceUnexplained(l, faultEnd, held)
+		res.TwiceUnexplained = twiceUnexplained(l, faultEnd, started)
 	default:
 		if st := longestStall(l, faultStart); st >= 0 {
 			res.RecoveryMs = st.Milliseconds()
