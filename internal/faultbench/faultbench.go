@@ -142,7 +142,7 @@ func (o *Options) sizes() sizes {
 		return sizes{jobs: 6000, ms: 50, workers: 3, concurrency: 8, lease: 4, tries: 5,
 			faultFor: 15 * time.Second, sustainedFor: 60 * time.Second}
 	}
-	return sizes{jobs: 800, ms: 50, workers: 2, concurrency: 8, lease: 3, tries: 5,
+	return sizes{jobs: 600, ms: 50, workers: 2, concurrency: 8, lease: 3, tries: 5,
 		faultFor: 4 * time.Second, sustainedFor: 6 * time.Second}
 }
 

@@ -252,7 +252,11 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 		if last > 0 {
 			res.RecoveryMs = last - faultStart.UnixMilli()
 		}
-		res.Recovered = pending == 0 && len(doneElsewhere(l, held, victim)) == len(held)
+		doneAll := true
+		for k := range held {
+			doneAll = doneAll && doneByAnyone(l, k)
+		}
+		res.Recovered = pending == 0 && doneAll
 		res.TwiceUnexplained = twiceUnexplained(l, faultEnd, started)
 	default:
 		if st := longestStall(l, faultStart); st >= 0 {
@@ -265,6 +269,15 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 		res.Status = "ok"
 	}
 	return res
+}
+
+func doneByAnyone(l []ledgerRow, key string) bool {
+	for _, r := range l {
+		if r.key == key && r.phase == phaseDone {
+			return true
+		}
+	}
+	return false
 }
 
 func doneKeys(l []ledgerRow) int {
