@@ -15,7 +15,8 @@ func init() {
 	register(&Command{
 		Name: "bench faults", Aliases: []string{"bench:faults"},
 		Usage: "--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--redis-url URL] [--long] [--rows ROW,…] [--restart-cmd CMD]\n" +
-			"       [--server BINARY] [--keep DIR] [--json]",
+			"       [--server BINARY] [--keep DIR] [--json]\n" +
+			"       --print FILE   (print a matrix saved with --json as a table)",
 		Summary: "run the fault matrix: kill, stop, restart, disconnect and block the queue under a real workload; count jobs lost, run twice and failed",
 		Run:     runBenchFaults,
 	})
@@ -44,12 +45,25 @@ func runBenchFaults(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.Bin, "server", "", "the tripin binary to run as workers and server (default: this one)")
 	fs.StringVar(&keep, "keep", "", "keep the run's files (databases, logs) in this directory")
 	asJSON := fs.Bool("json", false, "print the matrix as JSON")
+	printFile := fs.String("print", "", "run nothing: print the matrix a --json run saved in this file as a table")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return usagef("bench faults: unexpected argument %q", rest[0])
+	}
+	if *printFile != "" {
+		data, err := os.ReadFile(*printFile)
+		if err != nil {
+			return fmt.Errorf("bench faults: %w", err)
+		}
+		var m faultbench.Matrix
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("bench faults: %s: %w", *printFile, err)
+		}
+		faultbench.PrintMatrix(env.Stdout, &m)
+		return nil
 	}
 	switch o.Backend {
 	case "mysql":
