@@ -181,6 +181,11 @@ func Run(ctx context.Context, o Options) (*Matrix, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
+		// A server the bench starts may run as another user (PostgreSQL
+		// refuses root) and must reach its data directory below this one.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return nil, err
+		}
 		o.Dir = dir
 	}
 	m := &Matrix{Backend: o.Backend, Date: time.Now().UTC().Format(time.RFC3339), Long: o.Long}

@@ -33,7 +33,17 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			o := Options{Backend: b.name, Bin: bin, Long: long, Dir: t.TempDir()}
+			// Not t.TempDir: the PostgreSQL a long run starts runs as
+			// the postgres user, who must reach its data directory.
+			dir, err := os.MkdirTemp("", "tripin-faultmatrix-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			o := Options{Backend: b.name, Bin: bin, Long: long, Dir: dir}
 			if b.env != "" {
 				v := os.Getenv(b.env)
 				if v == "" {

@@ -97,7 +97,7 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 				return false, fatal{errors.New("every job was done before the fault")}
 			}
 			open, err := in.openStarts(ctx, victim.pid())
-			return len(open) > 0, err
+			return len(open) >= min(3, sz.concurrency), err
 		})
 		if err != nil {
 			return fail(err)

@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,9 +46,9 @@ func freePort() (int, error) {
 // errNoServer says the server's binaries are not installed here.
 var errNoServer = errors.New("server binaries not found")
 
-// startOwnServer initialises a data directory under dir and starts the
-// server of kind on it.
-func startOwnServer(ctx context.Context, kind, dir string) (*ownServer, error) {
+// startOwnServer initialises a data directory under dir (inside root,
+// the bench's own directory) and starts the server of kind on it.
+func startOwnServer(ctx context.Context, kind, root, dir string) (*ownServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -88,8 +89,13 @@ func startOwnServer(ctx context.Context, kind, dir string) (*ownServer, error) {
 			if err := os.Chown(dir, uid, gid); err != nil {
 				return nil, err
 			}
-			for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
-				_ = os.Chmod(d, 0o755) // temporary directories are 0700
+			// The directories the bench created between its root and dir
+			// are 0700 (os.MkdirTemp): let the server's user through.
+			// Nothing above the bench's root is touched.
+			for d := filepath.Dir(dir); strings.HasPrefix(d, root+string(filepath.Separator)); d = filepath.Dir(d) {
+				if err := os.Chmod(d, 0o755); err != nil {
+					return nil, err
+				}
 			}
 		}
 		cmd := exec.CommandContext(ctx, initdb, "-D", s.dataDir, "-A", "trust", "-U", "postgres", "--no-sync")
@@ -223,7 +229,7 @@ func runRestart(ctx context.Context, o *Options, dir string) Result {
 		}
 	} else {
 		kind := o.Backend
-		srv, err := startOwnServer(ctx, kind, dir)
+		srv, err := startOwnServer(ctx, kind, o.Dir, dir)
 		if errors.Is(err, errNoServer) {
 			return Result{Status: "skipped", Note: err.Error(), RecoveryMs: -1}
 		}
