@@ -21,8 +21,11 @@ func PrintMatrix(w io.Writer, m *Matrix) {
 			continue
 		}
 		rec := "–"
-		if r.RecoveryMs >= 0 {
+		switch {
+		case r.RecoveryMs >= 1000:
 			rec = fmt.Sprintf("%.1f s", float64(r.RecoveryMs)/1000)
+		case r.RecoveryMs >= 0:
+			rec = fmt.Sprintf("%d ms", r.RecoveryMs)
 		}
 		status := r.Status
 		if !r.Recovered {
