@@ -117,9 +117,9 @@ type Result struct {
 	RefusedAnswer string `json:"refused_answer,omitempty"`
 	// InvoicesMissing counts the bookings whose invoice email was neither
 	// sent, nor queued, nor failed at the end.
-	InvoicesMissing int `json:"invoices_missing,omitempty"`
-	DurationMs    int64  `json:"duration_ms"`
-	Note          string `json:"note,omitempty"`
+	InvoicesMissing int    `json:"invoices_missing,omitempty"`
+	DurationMs      int64  `json:"duration_ms"`
+	Note            string `json:"note,omitempty"`
 }
 
 // Matrix is a backend's whole run.
