@@ -111,7 +111,7 @@ type Result struct {
 	// Held is, for the worker rows, how many jobs the faulted worker held.
 	Held int `json:"held,omitempty"`
 	// Bookings, for the rows that book, counts the bookings created (201)
-	// and refused; RefusedStatus is a refused booking's answer.
+	// and refused; RefusedAnswer is the first refused booking's answer.
 	Bookings      int    `json:"bookings,omitempty"`
 	Refused       int    `json:"refused,omitempty"`
 	RefusedAnswer string `json:"refused_answer,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // PrintMatrix writes m as a Markdown table, then one note per row.
@@ -40,24 +41,28 @@ func PrintMatrix(w io.Writer, m *Matrix) {
 	}
 	fmt.Fprintln(w)
 	for _, r := range m.Rows {
-		line := fmt.Sprintf("- %s (%s): %s", r.Fault, r.Status, r.Note)
+		var parts []string
+		if r.Note != "" {
+			parts = append(parts, r.Note)
+		}
 		if r.Held > 0 {
-			line += fmt.Sprintf("; the worker held %d jobs", r.Held)
+			parts = append(parts, fmt.Sprintf("the worker was running %d jobs", r.Held))
 		}
 		if r.Bookings > 0 || r.Refused > 0 {
-			line += fmt.Sprintf("; bookings: %d created, %d refused", r.Bookings, r.Refused)
+			b := fmt.Sprintf("bookings: %d created, %d refused", r.Bookings, r.Refused)
 			if r.RefusedAnswer != "" {
-				line += " (" + r.RefusedAnswer + ")"
+				b += " (" + r.RefusedAnswer + ")"
 			}
+			parts = append(parts, b)
 		}
 		if r.Recovery != "" {
-			line += "; recovery = " + r.Recovery
+			parts = append(parts, "recovery = "+r.Recovery)
 		}
 		if r.Disk != "" {
-			line += "; disk = " + r.Disk
+			parts = append(parts, "disk = "+r.Disk)
 		}
-		line += "; took " + strconv.FormatFloat(float64(r.DurationMs)/1000, 'f', 1, 64) + " s"
-		fmt.Fprintln(w, line)
+		parts = append(parts, "took "+strconv.FormatFloat(float64(r.DurationMs)/1000, 'f', 1, 64)+" s")
+		fmt.Fprintf(w, "- %s (%s): %s\n", r.Fault, r.Status, strings.Join(parts, "; "))
 	}
 }
 
