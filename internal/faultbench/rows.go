@@ -85,35 +85,46 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 	switch row {
 	case RowSIGKILL, RowSIGSTOP:
 		victim := workers[0]
-		err := waitUntil(ctx, 3*time.Minute, "a fifth of the jobs done, the victim mid-job", func() (bool, error) {
-			if err := alive(); err != nil {
-				return false, err
+		// Freeze the victim first and look at what it holds: a victim
+		// caught between jobs is let go and caught again later. SIGKILL
+		// then hits the frozen process, as if it had come at the freeze.
+		var held map[string]bool
+		for attempt := 0; ; attempt++ {
+			err := waitUntil(ctx, 3*time.Minute, "a fifth of the jobs done, the victim mid-job", func() (bool, error) {
+				if err := alive(); err != nil {
+					return false, err
+				}
+				d, err := doneCount()
+				if err != nil || d < sz.jobs/5 {
+					return false, err
+				}
+				if d == sz.jobs {
+					return false, fatal{errors.New("every job was done before the fault")}
+				}
+				open, err := in.openStarts(ctx, victim.pid())
+				return len(open) >= min(3, sz.concurrency), err
+			})
+			if err != nil {
+				return fail(err)
 			}
-			d, err := doneCount()
-			if err != nil || d < sz.jobs/5 {
-				return false, err
+			if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				return fail(err)
 			}
-			if d == sz.jobs {
-				return false, fatal{errors.New("every job was done before the fault")}
+			faultStart = time.Now()
+			// Let the statements it had sent land.
+			time.Sleep(300 * time.Millisecond)
+			if held, err = in.openStarts(ctx, victim.pid()); err != nil {
+				return fail(err)
 			}
-			open, err := in.openStarts(ctx, victim.pid())
-			return len(open) >= min(3, sz.concurrency), err
-		})
-		if err != nil {
-			return fail(err)
+			if len(held) > 0 || attempt == 9 {
+				break
+			}
+			_ = victim.cmd.Process.Signal(syscall.SIGCONT)
 		}
-		sig := syscall.SIGKILL
-		if row == RowSIGSTOP {
-			sig = syscall.SIGSTOP
-		}
-		if err := victim.cmd.Process.Signal(sig); err != nil {
-			return fail(err)
-		}
-		faultStart = time.Now()
-		time.Sleep(300 * time.Millisecond)
-		held, err := in.openStarts(ctx, victim.pid())
-		if err != nil {
-			return fail(err)
+		if row == RowSIGKILL {
+			if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				return fail(err)
+			}
 		}
 		res.Held = len(held)
 		if row == RowSIGKILL {
