@@ -37,7 +37,7 @@ func PrintMatrix(w io.Writer, m *Matrix) {
 			twice = strconv.Itoa(r.Twice)
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %s | %s | %s |\n",
-			r.Fault, r.Jobs, r.Lost, twice, r.Failed, rec, humanBytes(r.DiskHighBytes), status)
+			r.Fault, r.Jobs, r.Lost, twice, r.Failed, rec, humanBytes(r.DiskHighBytes)+" "+diskLabel(r.Disk), status)
 	}
 	fmt.Fprintln(w)
 	for _, r := range m.Rows {
@@ -64,6 +64,25 @@ func PrintMatrix(w io.Writer, m *Matrix) {
 		parts = append(parts, "took "+strconv.FormatFloat(float64(r.DurationMs)/1000, 'f', 1, 64)+" s")
 		fmt.Fprintf(w, "- %s (%s): %s\n", r.Fault, r.Status, strings.Join(parts, "; "))
 	}
+}
+
+// diskLabel names the disk measure in a few words, for the table.
+func diskLabel(disk string) string {
+	switch {
+	case strings.HasPrefix(disk, "Redis data dir"):
+		return "(own Redis data dir + SQLite)"
+	case strings.HasPrefix(disk, "data dir"):
+		return "(own server's data dir)"
+	case strings.HasPrefix(disk, "Redis used_memory"):
+		return "(Redis used_memory + SQLite)"
+	case strings.HasPrefix(disk, "SQLite"):
+		return "(SQLite files)"
+	case strings.HasPrefix(disk, "pg_database_size"):
+		return "(pg_database_size)"
+	case strings.HasPrefix(disk, "InnoDB"):
+		return "(InnoDB tablespaces)"
+	}
+	return ""
 }
 
 func humanBytes(n int64) string {
