@@ -161,8 +161,10 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
+		// A condition that failed to read holds nothing, whatever its
+		// zero values say (a count of 0 from a killed connection).
 		ok, err := cond()
-		if ok {
+		if ok && err == nil {
 			return nil
 		}
 		var f fatal
