@@ -103,7 +103,8 @@ type Result struct {
 	// Recovered is true when work resumed after the fault ended.
 	Recovered bool `json:"recovered"`
 	// TwiceUnexplained counts the jobs run twice that the fault cannot
-	// explain: for the worker rows, jobs the faulted worker had not begun;
+	// explain: for the worker rows, jobs the faulted worker had not begun
+	// or claimed before the fault;
 	// for the others, jobs whose first run began after the fault ended.
 	// The queue promises there are none: a job runs again only when its
 	// lease passed before its outcome was recorded.

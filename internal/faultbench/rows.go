@@ -251,10 +251,16 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 		// every job it had begun, including those it had finished but
 		// whose completion it had not yet written (the engine batches
 		// them), which the fault may also make run again.
+		// A stopped worker let go also starts, at once, the jobs it had
+		// claimed but not begun when it froze: they count as begun by it
+		// too (within two seconds of SIGCONT).
 		held, started := map[string]bool{}, map[string]bool{}
 		for _, r := range l {
 			if r.pid == victim && r.phase == phaseStart && r.at < faultStart.UnixMilli() {
-				held[r.key], started[r.key] = true, true
+				held[r.key] = true
+			}
+			if r.pid == victim && r.phase == phaseStart && r.at < faultEnd.Add(2*time.Second).UnixMilli() {
+				started[r.key] = true
 			}
 		}
 		for _, r := range l {
