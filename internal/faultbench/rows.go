@@ -82,9 +82,10 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 	}
 
 	var faultStart, faultEnd time.Time
+	var victim *worker // the worker rows' faulted worker
 	switch row {
 	case RowSIGKILL, RowSIGSTOP:
-		victim := workers[0]
+		// The victim is the worker running the most jobs at the moment.
 		// Freeze the victim first and look at what it holds: a victim
 		// caught between jobs is let go and caught again later. SIGKILL
 		// then hits the frozen process, as if it had come at the freeze.
@@ -101,8 +102,17 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 				if d == sz.jobs {
 					return false, fatal{errors.New("every job was done before the fault")}
 				}
-				open, err := in.openStarts(ctx, victim.pid())
-				return len(open) >= min(3, sz.concurrency), err
+				best := 0
+				for _, w := range workers {
+					open, err := in.openStarts(ctx, w.pid())
+					if err != nil {
+						return false, err
+					}
+					if len(open) > best {
+						victim, best = w, len(open)
+					}
+				}
+				return best >= min(3, sz.concurrency), nil
 			})
 			if err != nil {
 				return fail(err)
@@ -220,7 +230,11 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 		}
 	}
 	res.DiskHighBytes = disk.stop()
-	return finish(ctx, in, res, faultStart, faultEnd, row, workers[0].pid())
+	victimPID := 0
+	if victim != nil {
+		victimPID = victim.pid()
+	}
+	return finish(ctx, in, res, faultStart, faultEnd, row, victimPID)
 }
 
 // finish reads the ledger, failed_jobs and the queue's depth and fills in
