@@ -42,6 +42,8 @@ type instance struct {
 	// what it measures.
 	disk     func(ctx context.Context) (int64, error)
 	diskWhat string
+	// killer is the connection that kills the others (connkill row).
+	killer *sql.DB
 	// restart restarts the server, for the restart row.
 	restart func(context.Context) error
 	closers []func()

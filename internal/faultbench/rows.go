@@ -240,17 +240,23 @@ func runProcRow(ctx context.Context, in *instance, row string) Result {
 // finish reads the ledger, failed_jobs and the queue's depth and fills in
 // the counts and the recovery.
 func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd time.Time, row string, victim int) Result {
-	l, err := in.ledger(ctx)
-	if err != nil {
-		res.Status, res.Note = "error", err.Error()
-		return res
-	}
-	failed, err := in.failedKeys(ctx)
-	if err != nil {
-		res.Status, res.Note = "error", err.Error()
-		return res
-	}
-	pending, err := in.depth(ctx)
+	// The bench's own pooled connections may have been killed with the
+	// rest: a read is tried again on a fresh one.
+	var (
+		l       []ledgerRow
+		failed  map[string]bool
+		pending int
+	)
+	err := retry(ctx, func() (err error) {
+		if l, err = in.ledger(ctx); err != nil {
+			return err
+		}
+		if failed, err = in.failedKeys(ctx); err != nil {
+			return err
+		}
+		pending, err = in.depth(ctx)
+		return err
+	})
 	if err != nil {
 		res.Status, res.Note = "error", err.Error()
 		return res
@@ -306,6 +312,22 @@ func finish(ctx context.Context, in *instance, res Result, faultStart, faultEnd 
 		res.Status = "ok"
 	}
 	return res
+}
+
+// retry runs fn up to five times, 200ms apart, until it succeeds.
+func retry(ctx context.Context, fn func() error) error {
+	var err error
+	for range 5 {
+		if err = fn(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 func doneByAnyone(l []ledgerRow, key string) bool {
@@ -412,12 +434,22 @@ func (in *instance) killConns(ctx context.Context) (int, error) {
 		}
 		return n, nil
 	}
-	// A connection of its own, so that the killer is not killed.
-	conn, err := in.db.Conn(ctx)
-	if err != nil {
-		return 0, err
+	// A pool of its own with one connection, which the statements below
+	// leave out, so that the killer is never killed.
+	if in.killer == nil {
+		driverName := "pgx"
+		if in.dialect == store.MySQL {
+			driverName = "mysql"
+		}
+		k, err := sql.Open(driverName, in.dsn)
+		if err != nil {
+			return 0, err
+		}
+		k.SetMaxOpenConns(1)
+		in.killer = k
+		in.closers = append(in.closers, func() { k.Close() })
 	}
-	defer conn.Close()
+	conn := in.killer
 	switch in.dialect {
 	case store.PgSQL:
 		var n int
