@@ -113,7 +113,7 @@ func TestQueuePushRejectsBadInput(t *testing.T) {
 		want string
 		code int
 	}{
-		{[]string{"queue", "push", "nope"}, `unknown job kind "nope"; known kinds: ExpireBooking, ExpireSnapTransaction, ExpireUnpaidBookings, MonitorQueues, PruneOldRecords, SendETicketEmail, SendInvoiceEmail, SendOpsNotifications, fail, noop, sleep`, 1},
+		{[]string{"queue", "push", "nope"}, `unknown job kind "nope"; known kinds: ExpireBooking, ExpireSnapTransaction, ExpireUnpaidBookings, FaultHold, FaultLedger, MonitorQueues, PruneOldRecords, SendETicketEmail, SendInvoiceEmail, SendOpsNotifications, fail, noop, sleep`, 1},
 		{[]string{"queue", "push", "sleep", "--args", `{"ms":`}, "--args is not valid JSON", 2},
 		{[]string{"queue", "push", "sleep", "--args", `{"ms":"ten"}`}, "sleep args", 1},
 		{[]string{"queue", "push", "sleep", "--args", `{"seconds":1}`}, `unknown field "seconds"`, 1},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/store"
 )
 
 // statusByCode maps application error codes to HTTP statuses. It is the
@@ -26,6 +27,10 @@ var statusByCode = map[string]int{
 	apperr.EINTERNAL:       http.StatusInternalServerError,
 	apperr.EUNAVAILABLE:    http.StatusServiceUnavailable,
 }
+
+// DiskFullMessage is the message of the 503 that answers a request whose
+// write found the database's disk full.
+const DiskFullMessage = "database disk is full"
 
 // StatusOf returns the HTTP status for err.
 func StatusOf(err error) int {
@@ -49,6 +54,11 @@ type errorDetail struct {
 // logged here, once, with the request ID, and the client sees only a
 // generic message.
 func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if apperr.Code(err) == apperr.EINTERNAL && store.IsDiskFull(err) {
+		// Nothing was written; the client may retry once space is freed.
+		err = &apperr.Error{Code: apperr.EUNAVAILABLE, Message: DiskFullMessage, Err: err}
+		w.Header().Set("Retry-After", "30")
+	}
 	code := apperr.Code(err)
 	status := StatusOf(err)
 	if status >= 500 {

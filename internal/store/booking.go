@@ -565,11 +565,15 @@ func (db *DB) SavepointTx(ctx context.Context, tx *sql.Tx, fn func() error) erro
 		return booking.SavepointFailure(err)
 	}
 	if err := fn(); err != nil {
+		// Some errors (SQLITE_FULL, SQLITE_IOERR) roll the whole
+		// transaction back, savepoint included: the rollback then fails,
+		// and the cause, kept beside it, decides the answer (503 for a
+		// full disk).
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT booking"); rerr != nil {
-			return booking.SavepointFailure(rerr)
+			return booking.SavepointFailure(errors.Join(err, rerr))
 		}
 		if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT booking"); rerr != nil {
-			return booking.SavepointFailure(rerr)
+			return booking.SavepointFailure(errors.Join(err, rerr))
 		}
 		return err
 	}

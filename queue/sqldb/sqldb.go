@@ -460,6 +460,29 @@ func IsRetryable(err error) bool {
 	return false
 }
 
+// IsDiskFull reports whether err says the database ran out of disk space:
+// SQLite's SQLITE_FULL, MySQL's "table is full" or "disk full", or
+// PostgreSQL's disk_full. The statement that met it changed nothing; the
+// API answers such errors with 503 "database disk is full".
+func IsDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_FULL
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1114 || me.Number == 1021
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "53100"
+	}
+	return false
+}
+
 // IsUniqueViolation reports whether err is a unique-constraint violation.
 func IsUniqueViolation(err error) bool {
 	var me *mysql.MySQLError
