@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tripintravel/tripin/internal/faultbench"
-	"github.com/tripintravel/tripin/internal/queue"
+	"github.com/tripintravel/tripin/queue"
 )
 
 func init() {

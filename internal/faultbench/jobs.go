@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/queue"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue"
 )
 
 // LedgerTable is the side-effect ledger the FaultLedger job writes to. The

@@ -16,10 +16,10 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
-	"github.com/tripintravel/tripin/queue/driver"
-	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 type dbLimiter struct{ admin driver.Admin }

@@ -16,10 +16,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/secheaders"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/throttle"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // Params are the dependencies of the API server.

@@ -65,6 +65,10 @@ func Rebind(d Dialect, query string) string { return sqldb.Rebind(d, query) }
 // the same transaction can resolve.
 func IsRetryable(err error) bool { return sqldb.IsRetryable(err) }
 
+// IsDiskFull reports whether err says the database ran out of disk space;
+// the API answers it with 503 "database disk is full".
+func IsDiskFull(err error) bool { return sqldb.IsDiskFull(err) }
+
 // IsUniqueViolation reports whether err is a unique-constraint violation.
 func IsUniqueViolation(err error) bool { return sqldb.IsUniqueViolation(err) }
 

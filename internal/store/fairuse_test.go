@@ -13,10 +13,10 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
-	"github.com/tripintravel/tripin/queue/driver"
-	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // dbLimiter is the booking service's limiter over the queue's database

@@ -10,10 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/apperr"
-	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 	"github.com/tripintravel/tripin/internal/throttle"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // awayFromWindowEdge waits, when needed, until the current window of
