@@ -42,7 +42,7 @@ func TestSeedDemoAccountsOnlyLocal(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tours").Scan(&tours))
 	require.Equal(t, len(demoTours), tours)
 
-	prod, _ := bookingTestEnv(t, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "Mid-server-test"})
+	prod, _ := bookingTestEnv(t, map[string]string{"APP_ENV": "production", "MIDTRANS_SERVER_KEY": "Mid-server-test", "APP_KEY": testAppKey})
 	require.NoError(t, Run(ctx, prod, []string{"migrate"}))
 	err = Run(ctx, prod, []string{"db", "seed"})
 	require.Error(t, err)
@@ -74,7 +74,7 @@ func TestServeRefusesDemoPassword(t *testing.T) {
 	t.Cleanup(env.closeAll)
 	require.NoError(t, Run(ctx, env, []string{"migrate", "--seed"}), out.String())
 
-	vals["APP_ENV"], vals["MIDTRANS_SERVER_KEY"] = "staging", "SB-Mid-server-test"
+	vals["APP_ENV"], vals["MIDTRANS_SERVER_KEY"], vals["APP_KEY"] = "staging", "SB-Mid-server-test", testAppKey
 	staging, err := config.FromMap(vals)
 	require.NoError(t, err)
 	senv := &Env{Stdout: out, Stderr: out, Cfg: staging}
