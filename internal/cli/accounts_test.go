@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
@@ -225,20 +222,7 @@ func startAccountServe(t *testing.T, d store.Dialect, vals map[string]string) *a
 	// A generous timeout: under -race on a loaded machine, 40 logins at
 	// once queue for SQLite's one writer and a few bcrypt checks.
 	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("serve returned: %v\n%s", err, out.String())
-		default:
-		}
-		res, err := client.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	waitServeUp(t, client, "http://"+addr, done, out)
 	return &accountServe{base: "http://" + addr, db: db, api: &flowClient{t: t, c: client, base: "http://" + addr}}
 }
 
@@ -304,19 +288,7 @@ func TestServeLoginThrottle(t *testing.T) {
 // TestServeLoginThrottleRedis: with QUEUE_CONNECTION=redis the counters
 // are keys in Redis with a TTL, and the limit holds the same way.
 func TestServeLoginThrottleRedis(t *testing.T) {
-	url := redisTestURL(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "tripin:test:" + hex.EncodeToString(b) + ":"
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		if keys := redisKeys(t, rdb, prefix); len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
+	url, prefix, rdb := redisTestPrefix(t)
 	s := startAccountServe(t, store.SQLite, map[string]string{"QUEUE_CONNECTION": "redis", "REDIS_URL": url, "REDIS_QUEUE_PREFIX": prefix})
 	awayFromMinuteEdge()
 	counts := s.parallelLogins(t, "ayu@example.com", 40)

@@ -64,14 +64,7 @@ func TestLatePaymentNotifiesOperators(t *testing.T) {
 		env.closeAll()
 	})
 	client := &http.Client{Timeout: 30 * time.Second}
-	waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
-		res, err := client.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	waitServeUp(t, client, base, nil, nil)
 
 	// A tour with two seats, made by the admin.
 	api := &flowClient{t: t, c: client, base: base}

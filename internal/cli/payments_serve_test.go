@@ -84,20 +84,7 @@ func startPayServe(t *testing.T, vals map[string]string) *payServe {
 		env.closeAll()
 	})
 	client := &http.Client{Timeout: 30 * time.Second}
-	waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("serve returned: %v\n%s", err, out.String())
-		default:
-		}
-		res, err := client.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	waitServeUp(t, client, "http://"+addr, done, out)
 	return &payServe{t: t, base: "http://" + addr, out: out, db: db, api: &flowClient{t: t, c: client, base: "http://" + addr}}
 }
 

@@ -28,6 +28,27 @@ func redisTestURL(t *testing.T) string {
 	return url
 }
 
+// redisTestPrefix returns the test Redis URL, a random key prefix for the
+// test's jobs, and a client on that server that deletes every key under the
+// prefix when the test ends.
+func redisTestPrefix(t *testing.T) (url, prefix string, rdb *redis.Client) {
+	t.Helper()
+	url = redisTestURL(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix = "tripin:test:" + hex.EncodeToString(b) + ":"
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	rdb = redis.NewClient(opts)
+	t.Cleanup(func() {
+		if keys := redisKeys(t, rdb, prefix); len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+		rdb.Close()
+	})
+	return url, prefix, rdb
+}
+
 // redisKeys lists the keys under prefix.
 func redisKeys(t *testing.T, rdb *redis.Client, prefix string) []string {
 	t.Helper()
@@ -45,19 +66,7 @@ func redisKeys(t *testing.T, rdb *redis.Client, prefix string) []string {
 // there, `queue work` runs them, a job that fails for good goes to the
 // database's failed_jobs, and `queue retry` puts it back into Redis.
 func TestQueueCommandsOnRedis(t *testing.T) {
-	url := redisTestURL(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "tripin:test:" + hex.EncodeToString(b) + ":"
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		if keys := redisKeys(t, rdb, prefix); len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
+	url, prefix, rdb := redisTestPrefix(t)
 
 	newEnv, db := queueTestEnv(t, store.SQLite, map[string]string{
 		"QUEUE_CONNECTION": "redis", "REDIS_URL": url, "REDIS_QUEUE_PREFIX": prefix,

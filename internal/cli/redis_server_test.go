@@ -3,15 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/store"
@@ -73,19 +70,7 @@ func TestRedisServerCheckedAtStart(t *testing.T) {
 // again while its job waits in the outbox, nor while it is in Redis, and
 // is dispatched on the first due tick after a worker finished it.
 func TestScheduleOverlapOnRedis(t *testing.T) {
-	url := redisTestURL(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "tripin:test:" + hex.EncodeToString(b) + ":"
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		if keys := redisKeys(t, rdb, prefix); len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
+	url, prefix, _ := redisTestPrefix(t)
 	newEnv, db := queueTestEnv(t, store.SQLite, map[string]string{
 		"QUEUE_CONNECTION": "redis", "REDIS_URL": url, "REDIS_QUEUE_PREFIX": prefix,
 	})
@@ -134,19 +119,7 @@ func TestScheduleOverlapOnRedis(t *testing.T) {
 // `queue work` records the job in failed_jobs, with its queue and what
 // happened, and counts it on its /metrics registry.
 func TestLostJobCountedOnRedis(t *testing.T) {
-	url := redisTestURL(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "tripin:test:" + hex.EncodeToString(b) + ":"
-	opts, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		if keys := redisKeys(t, rdb, prefix); len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
+	url, prefix, rdb := redisTestPrefix(t)
 	newEnv, db := queueTestEnv(t, store.SQLite, map[string]string{
 		"QUEUE_CONNECTION": "redis", "REDIS_URL": url, "REDIS_QUEUE_PREFIX": prefix,
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -304,14 +305,7 @@ func TestServeKeepsItsWorkerAfterQueueRestart(t *testing.T) {
 		})
 		client := &http.Client{Timeout: 30 * time.Second}
 		api := &flowClient{t: t, c: client, base: base, token: token}
-		waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
-			res, err := client.Get(base + "/healthz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == http.StatusOK
-		})
+		waitServeUp(t, client, base, nil, nil)
 		worker := func() httpapiPart {
 			var body struct {
 				Data struct {
@@ -360,4 +354,27 @@ type httpapiPart struct {
 	Name     string `json:"name"`
 	State    string `json:"state"`
 	Restarts int    `json:"restarts"`
+}
+
+// waitServeUp waits until serve at base answers /healthz with 200. When
+// done is given (serve's return value), a serve that returns first fails
+// the test with its output; the error is put back for the caller.
+func waitServeUp(t *testing.T, client *http.Client, base string, done chan error, out fmt.Stringer) {
+	t.Helper()
+	waitUntil(t, 90*time.Second, "serve answers /healthz", func() bool {
+		if done != nil {
+			select {
+			case err := <-done:
+				done <- err
+				t.Fatalf("serve returned: %v\n%s", err, out)
+			default:
+			}
+		}
+		res, err := client.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
