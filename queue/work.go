@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"runtime/metrics"
 	"slices"
 	"time"
 
@@ -370,14 +369,12 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 	if l, ok := r.d.(driver.Listener); ok {
 		go r.listen(bg, l, sub, listening)
 	}
-	restart := make(chan struct{})
-	if r.p.RestartInterval > 0 {
-		initial, _, err := r.d.CacheGet(ctx, RestartCacheKey)
-		if err != nil {
-			return fmt.Errorf("queue: work: read restart signal: %w", err)
-		}
-		go r.watchRestart(bg, initial, restart)
+	rw, err := newRestartWatch(ctx, r.d, r.p.RestartInterval, r.log)
+	if err != nil {
+		return err
 	}
+	rw.start(bg, r.done)
+	restart := rw.restart
 
 	defer r.register(bg)()
 	r.c.beat.Store(time.Now().UnixNano())
@@ -398,13 +395,6 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		stopTimer   <-chan time.Time
 		releaseAt   <-chan time.Time
 		maxTimer    <-chan time.Time
-		memTicker   <-chan time.Time
-		hbTicker    = time.NewTicker(max(r.c.cfg.RetryAfter/3, 10*time.Millisecond))
-		markTicker  = time.NewTicker(min(startMarkInterval, max(r.c.cfg.RetryAfter/3, 10*time.Millisecond)))
-		hbDone      = make(chan heartbeatResult, 1)
-		hbInFlight  = false
-		renewDue    = false // every lease held is due for renewal
-		markDue     = false // jobs running for a while are due for their start mark
 		hardStopped = false
 		forceExit   = false
 		// minFetch is the number of free slots worth a claim at once;
@@ -415,18 +405,15 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 	)
 	pollTimer.Stop()
 	defer pollTimer.Stop()
-	defer hbTicker.Stop()
-	defer markTicker.Stop()
+	hb := newHeartbeater(r.c.cfg.RetryAfter)
+	defer hb.stop()
 	if r.p.MaxTime > 0 {
 		t := time.NewTimer(r.p.MaxTime)
 		defer t.Stop()
 		maxTimer = t.C
 	}
-	if r.p.MemoryLimit > 0 {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		memTicker = t.C
-	}
+	mem := newMemoryWatchdog(r.p.MemoryLimit, time.Second)
+	defer mem.stop()
 	stop := func(kind stopKind, reason error, why string) {
 		if stopReason == nil {
 			stopReason = reason
@@ -442,34 +429,10 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 			stopTimer = time.After(r.p.StopTimeout)
 		}
 	}
-	// heartbeat sends the heartbeat that is due, unless one is under way:
-	// a renewal of every lease held (the running jobs and those whose
-	// outcome waits in the completer), which also marks the running ones
-	// started, or else the start marks of the jobs running for a while.
+	// heartbeat sends the heartbeat that is due, unless one is under way.
 	heartbeat := func() {
-		if hbInFlight || (!renewDue && !markDue) {
-			return
-		}
-		var leases []driver.JobLease
-		if renewDue {
-			leases = r.completer.held()
-			for e := range r.running {
-				if !e.lost {
-					leases = append(leases, e.lease())
-				}
-			}
-		} else {
-			cutoff := time.Now().Add(-startMarkDelay)
-			for e := range r.running {
-				if !e.marked && !e.lost && e.start.Before(cutoff) {
-					leases = append(leases, e.lease())
-				}
-			}
-		}
-		renewDue, markDue = false, false
-		if len(leases) > 0 {
-			hbInFlight = true
-			go r.heartbeat(bg, leases, hbDone)
+		if leases := hb.due(r.completer.held, r.running, time.Now()); len(leases) > 0 {
+			go r.heartbeat(bg, leases, hb.done)
 		}
 	}
 	pollDelay := func() time.Duration {
@@ -576,20 +539,20 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		case pushed = <-listening:
 		case <-pollTimer.C:
 			wantFetch = true
-		case <-hbTicker.C:
+		case <-hb.renewTicker.C:
 			// Every lease this worker holds is due for renewal. A renewal
 			// is never dropped: when a heartbeat is still under way, it
 			// goes out as soon as that one returns.
-			renewDue = true
+			hb.renewDue = true
 			r.expireUnrenewed()
 			heartbeat()
-		case <-markTicker.C:
+		case <-hb.markTicker.C:
 			r.c.beat.Store(time.Now().UnixNano())
 			r.expireUnrenewed()
-			markDue = true
+			hb.markDue = true
 			heartbeat()
-		case res := <-hbDone:
-			hbInFlight = false
+		case res := <-hb.done:
+			hb.inFlight = false
 			r.renewed(res)
 			heartbeat()
 		case <-restart:
@@ -597,11 +560,10 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 			stop(softStop, nil, "queue restart signal")
 		case <-maxTimer:
 			stop(softStop, nil, "max time")
-		case <-memTicker:
-			if used := memoryInUse(); used > r.p.MemoryLimit {
+		case <-mem.c():
+			if used, over := mem.check(); over {
 				r.log.Warn("queue: memory limit exceeded", "used_mb", used>>20, "limit_mb", r.p.MemoryLimit>>20)
 				stop(softStop, ErrMemoryExceeded, "memory limit")
-				memTicker = nil
 			}
 		case <-ctxDone:
 			ctxDone = nil
@@ -645,104 +607,6 @@ func (r *runner) fetch(ctx context.Context, max int) {
 // call stuck on a connection whose server vanished is given up and tried
 // again on a fresh one, instead of holding the worker.
 const storageTimeout = 30 * time.Second
-
-// startMarkInterval is how often the worker marks the jobs it has been
-// running for startMarkDelay started (one heartbeat for all of them);
-// jobs that end sooner are never marked, their outcome being their mark.
-const (
-	startMarkInterval = time.Second
-	startMarkDelay    = 500 * time.Millisecond
-)
-
-// heartbeatResult is what one heartbeat reports to the loop.
-type heartbeatResult struct {
-	leases []driver.JobLease
-	lost   []int64
-	err    error
-	start  time.Time
-}
-
-// heartbeatTimeout bounds one heartbeat: well inside the lease, so that a
-// black-holed connection is given up while there is still time to renew.
-func (r *runner) heartbeatTimeout() time.Duration {
-	return min(max(r.c.cfg.RetryAfter/3, time.Second), 30*time.Second)
-}
-
-// heartbeat renews leases and reports the result on done.
-func (r *runner) heartbeat(ctx context.Context, leases []driver.JobLease, done chan<- heartbeatResult) {
-	start := time.Now()
-	hctx, cancel := context.WithTimeout(ctx, r.heartbeatTimeout())
-	defer cancel()
-	lost, err := r.d.JobHeartbeatMany(hctx, &driver.JobHeartbeatParams{
-		WorkerID: r.c.cfg.WorkerID, Jobs: leases, Lease: r.c.cfg.RetryAfter, Now: r.c.now(),
-	})
-	done <- heartbeatResult{leases: leases, lost: lost, err: err, start: start}
-}
-
-// renewed applies a heartbeat's result to the running jobs: those it
-// renewed are marked started with a fresh lease; those it could not renew
-// are stopped, since another worker may hold them now. Jobs whose outcome
-// was written meanwhile are no longer running and are left alone; jobs
-// whose outcome is still buffered learn of a lost lease from the write.
-func (r *runner) renewed(res heartbeatResult) {
-	if res.err != nil {
-		r.log.Warn("queue: heartbeat", "error", res.err, "jobs", len(res.leases))
-		r.expireUnrenewed()
-		return
-	}
-	byID := make(map[int64]*execution, len(r.running))
-	for e := range r.running {
-		byID[e.row.ID] = e
-	}
-	lost := idSet(res.lost)
-	for _, l := range res.leases {
-		e := byID[l.ID]
-		if e == nil || e.row.ClaimSeq != l.Claim || e.lost {
-			continue
-		}
-		if lost[l.ID] {
-			r.loseLease(e, "a heartbeat renewed nothing: another worker took the job over, or it was deleted")
-			continue
-		}
-		e.marked = true
-		if res.start.After(e.renewed) {
-			e.renewed = res.start
-		}
-	}
-}
-
-// expireUnrenewed stops the running jobs whose lease is about to pass, by
-// this process's clock, since it was last renewed: heartbeats failed (the
-// database is unreachable, or the connection is black-holed), and another
-// worker may take the job any moment. It runs every second, and stops a
-// job leaseMargin before its lease ends: leases are kept in whole seconds
-// of the database clock, so one may end up to a second before this
-// process's reckoning of it.
-func (r *runner) expireUnrenewed() {
-	now := time.Now()
-	limit := r.c.cfg.RetryAfter - leaseMargin
-	if limit < r.c.cfg.RetryAfter/2 {
-		limit = r.c.cfg.RetryAfter / 2
-	}
-	for e := range r.running {
-		if !e.lost && now.Sub(e.renewed) >= limit {
-			r.loseLease(e, "its lease passed without a renewal")
-		}
-	}
-}
-
-// leaseMargin is how long before its lease ends, by this process's clock,
-// a worker whose heartbeats fail stops a job.
-const leaseMargin = 2 * time.Second
-
-// loseLease cancels a job whose lease this worker no longer holds. The
-// job keeps its slot until its handler returns.
-func (r *runner) loseLease(e *execution, why string) {
-	e.lost = true
-	e.cancel(errLeaseLost)
-	r.log.Warn("queue: lease lost; cancelling the job", "job", e.row.Kind, "id", e.row.ID, "uuid", e.row.UUID,
-		"attempt", e.row.Attempts, "reason", why)
-}
 
 // begin resolves a claimed job's options and starts its goroutine, or
 // settles it at once when it cannot run. claimed is when the claim that
@@ -940,40 +804,4 @@ func (r *runner) listen(ctx context.Context, l driver.Listener, sub *subscriptio
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// watchRestart closes restart when the `queue restart` timestamp differs
-// from initial.
-func (r *runner) watchRestart(ctx context.Context, initial string, restart chan<- struct{}) {
-	t := time.NewTicker(r.p.RestartInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.done:
-			return
-		case <-t.C:
-		}
-		v, _, err := r.d.CacheGet(ctx, RestartCacheKey)
-		if err != nil {
-			r.log.Warn("queue: read restart signal", "error", err)
-			continue
-		}
-		if v != initial {
-			close(restart)
-			return
-		}
-	}
-}
-
-// memoryInUse is the memory the Go runtime holds from the OS, less what it
-// has released back.
-func memoryInUse() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64() - s[1].Value.Uint64()
 }

@@ -143,20 +143,41 @@ type BookResult struct {
 
 // ValidateBookParams checks the fields a client sent.
 func (s *Service) ValidateBookParams(p BookParams) error {
+	return ValidateBookParams(p, s.maxQuantity)
+}
+
+// ValidateBookParams checks the fields a client sent against a limit of
+// maxQuantity seats per booking: a positive tour_id, a quantity within
+// 1..maxQuantity and, when set, an idempotency key of 1 to 255 printable
+// ASCII characters. It is the one check of a booking request; Book runs
+// it before anything else.
+func ValidateBookParams(p BookParams, maxQuantity int) error {
 	fields := map[string]string{}
 	if p.TourID <= 0 {
 		fields["tour_id"] = "The tour_id field is required and must be a positive integer."
 	}
-	if p.Quantity < 1 || p.Quantity > s.maxQuantity {
-		fields["quantity"] = fmt.Sprintf("The quantity must be between 1 and %d seats per booking.", s.maxQuantity)
+	if p.Quantity < 1 || p.Quantity > maxQuantity {
+		fields["quantity"] = fmt.Sprintf("The quantity must be between 1 and %d seats per booking.", maxQuantity)
 	}
-	if len(p.IdempotencyKey) > maxTextLen {
-		fields["Idempotency-Key"] = "The Idempotency-Key header may not be longer than 255 characters."
+	if p.IdempotencyKey != "" && !validIdempotencyKey(p.IdempotencyKey) {
+		fields["Idempotency-Key"] = "The Idempotency-Key header must be 1 to 255 printable ASCII characters."
 	}
 	if len(fields) > 0 {
 		return apperr.Invalid(fields)
 	}
 	return nil
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > maxTextLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 var errIdempotencyRace = errors.New("booking: idempotency key stored concurrently")

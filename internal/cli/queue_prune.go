@@ -1,5 +1,8 @@
 package cli
 
+// The failed-job cleanup commands: queue flush deletes failed jobs at once,
+// queue prune-failed deletes old ones in chunks.
+
 import (
 	"context"
 	"fmt"
@@ -10,10 +13,42 @@ import (
 
 func init() {
 	register(&Command{
+		Name: "queue flush", Aliases: []string{"queue:flush"}, Usage: "[--hours N]",
+		Summary: "delete every failed job, or those older than N hours",
+		Run:     runQueueFlush,
+	})
+	register(&Command{
 		Name: "queue prune-failed", Aliases: []string{"queue:prune-failed"}, Usage: "[--hours N]",
 		Summary: "delete failed jobs older than N hours (24), in chunks",
 		Run:     runQueuePruneFailed,
 	})
+}
+
+func runQueueFlush(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "queue flush")
+	hours := fs.Int("hours", 0, "only failed jobs older than this many hours (0: all)")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("queue flush: unexpected argument %q", rest[0])
+	}
+	if *hours < 0 {
+		return usagef("queue flush: --hours must be ≥ 0")
+	}
+	adm, _, err := openAdmin(ctx, env)
+	if err != nil {
+		return err
+	}
+	n, err := adm.FailedFlush(ctx, &driver.FailedFlushParams{OlderThan: time.Duration(*hours) * time.Hour})
+	if err != nil {
+		return err
+	}
+	if *hours > 0 {
+		fmt.Fprintf(env.Stdout, "Deleted %d failed job(s) older than %d hours.\n", n, *hours)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "All failed jobs deleted successfully (%d).\n", n)
+	return nil
 }
 
 func runQueuePruneFailed(ctx context.Context, env *Env, args []string) error {

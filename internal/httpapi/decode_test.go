@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/booking"
 )
 
 // FuzzDecodeBookingRequest checks that any body either decodes to a valid
@@ -29,7 +30,10 @@ func FuzzDecodeBookingRequest(f *testing.F) {
 	}
 	const max = 10
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodeBookingRequest(body, max)
+		req, err := decodeBookingRequest(body)
+		if err == nil {
+			err = booking.ValidateBookParams(booking.BookParams{TourID: req.TourID, Quantity: req.Quantity}, max)
+		}
 		if err != nil {
 			code := apperr.Code(err)
 			if code != apperr.EMALFORMED && code != apperr.EINVALID {
@@ -47,12 +51,17 @@ func FuzzDecodeBookingRequest(f *testing.F) {
 }
 
 func TestDecodeBookingRequest(t *testing.T) {
-	req, err := decodeBookingRequest([]byte(` {"tour_id": 7, "quantity": 3} `), 5)
+	req, err := decodeBookingRequest([]byte(` {"tour_id": 7, "quantity": 3} `))
 	require.NoError(t, err)
 	require.Equal(t, bookingRequest{TourID: 7, Quantity: 3}, req)
-	_, err = decodeBookingRequest([]byte(`{"tour_id": 7, "quantity": 6}`), 5)
+	req, err = decodeBookingRequest([]byte(`{"tour_id": 7, "quantity": 6}`))
+	require.NoError(t, err)
+	err = booking.ValidateBookParams(booking.BookParams{TourID: req.TourID, Quantity: req.Quantity}, 5)
 	require.Equal(t, apperr.EINVALID, apperr.Code(err))
-	_, err = decodeBookingRequest([]byte(`{"tour_id": 7, "quantity": 1`), 5)
+	var ae *apperr.Error
+	require.ErrorAs(t, err, &ae)
+	require.Contains(t, ae.Fields, "quantity")
+	_, err = decodeBookingRequest([]byte(`{"tour_id": 7, "quantity": 1`))
 	require.Equal(t, apperr.EMALFORMED, apperr.Code(err))
 	require.Equal(t, bookingRequest{TourID: 1, Quantity: 2}.hash(), bookingRequest{TourID: 1, Quantity: 2}.hash())
 	require.NotEqual(t, bookingRequest{TourID: 1, Quantity: 2}.hash(), bookingRequest{TourID: 12, Quantity: 2}.hash())
