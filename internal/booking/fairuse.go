@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // Fair use: the limits that keep one customer from holding the seats
@@ -15,14 +16,9 @@ import (
 // BOOKING_RATE_LIMIT). A request over a limit takes nothing: no seat, no
 // booking, no job.
 
-// RateLimiter counts hits on a fixed-window limiter that every server
-// shares (the queue's database limiter, through an adapter).
-type RateLimiter interface {
-	// Hit counts one hit for key against limit hits per period. When the
-	// hit is over the limit it reports false and how long until the
-	// window ends.
-	Hit(ctx context.Context, key string, limit int, period time.Duration) (allowed bool, retryAfter time.Duration, err error)
-}
+// RateLimiter counts hits on the fixed-window limiter every server shares:
+// the queue's (a driver.Admin is one).
+type RateLimiter = driver.RateLimiter
 
 // PendingCounter is the part of a Store the pending limit needs.
 type PendingCounter interface {
@@ -60,14 +56,14 @@ func (s *Service) checkRate(ctx context.Context, userID int64) error {
 	if s.rateLimit <= 0 {
 		return nil
 	}
-	ok, wait, err := s.limiter.Hit(ctx, bookingRateKey(userID), s.rateLimit, bookingRatePeriod)
+	r, err := s.limiter.RateLimitHit(ctx, &driver.RateLimitHitParams{Key: bookingRateKey(userID), Limit: s.rateLimit, Period: bookingRatePeriod})
 	if err != nil {
 		return fmt.Errorf("booking: rate limit: %w", err)
 	}
-	if ok {
+	if r.Allowed {
 		return nil
 	}
-	re := &RateLimitError{RetryAfter: wait, Limit: s.rateLimit}
+	re := &RateLimitError{RetryAfter: r.RetryAfter, Limit: s.rateLimit}
 	return &apperr.Error{
 		Code: apperr.ERATELIMITED, Err: re,
 		Message: fmt.Sprintf("Too many bookings: at most %d a minute. Try again in %d seconds.", s.rateLimit, re.RetryAfterSeconds()),

@@ -250,7 +250,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		MaxPendingPerUser: cfg.BookingMaxPendingPerUser, RateLimit: cfg.BookingRateLimit,
 		// Counted in the database, which every web server shares whatever
 		// the queue connection.
-		Limiter:    bookingLimiter{dbdriver.NewAdmin(db.DB)},
+		Limiter:    dbdriver.NewAdmin(db.DB),
 		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
 		// A cancelled booking's Snap transaction is expired at Midtrans.
 		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
@@ -263,22 +263,6 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		s.Limiter = a
 	}
 	return s, nil
-}
-
-// bookingLimiter counts bookings per customer on the queue's fixed-window
-// limiter in the database (queue_rate_limits, on the database clock).
-type bookingLimiter struct {
-	admin interface {
-		RateLimitHit(ctx context.Context, p *driver.RateLimitHitParams) (*driver.RateLimitResult, error)
-	}
-}
-
-func (l bookingLimiter) Hit(ctx context.Context, key string, limit int, period time.Duration) (bool, time.Duration, error) {
-	r, err := l.admin.RateLimitHit(ctx, &driver.RateLimitHitParams{Key: key, Limit: limit, Period: period})
-	if err != nil {
-		return false, 0, err
-	}
-	return r.Allowed, r.RetryAfter, nil
 }
 
 // expireSnapsOnExpiredTx returns the expiry hook that inserts, in the

@@ -1,14 +1,12 @@
 package httpapi_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -18,19 +16,8 @@ import (
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
-	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
-
-type dbLimiter struct{ admin driver.Admin }
-
-func (l dbLimiter) Hit(ctx context.Context, key string, limit int, period time.Duration) (bool, time.Duration, error) {
-	r, err := l.admin.RateLimitHit(ctx, &driver.RateLimitHitParams{Key: key, Limit: limit, Period: period})
-	if err != nil {
-		return false, 0, err
-	}
-	return r.Allowed, r.RetryAfter, nil
-}
 
 // newFairUseAPI is newAPI with the fair-use limits of cfg, as serve wires
 // them.
@@ -43,7 +30,7 @@ func newFairUseAPI(t *testing.T, d store.Dialect, vals map[string]string) *api {
 	svc := booking.NewService(booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(), MaxQuantity: cfg.BookingMaxQuantity,
 		MaxPendingPerUser: cfg.BookingMaxPendingPerUser, RateLimit: cfg.BookingRateLimit,
-		Limiter: dbLimiter{dbdriver.NewAdmin(db.DB)},
+		Limiter: dbdriver.NewAdmin(db.DB),
 	})
 	acc := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost})
 	srv := httpapi.New(httpapi.Params{Config: cfg, DB: db, Bookings: svc, Accounts: acc, Logger: slog.New(slog.DiscardHandler)})

@@ -20,12 +20,9 @@ import (
 // kept beside it.
 const RejectedPayloadBytes = 1024
 
-// RateLimiter counts hits on a fixed-window limiter shared by every server:
-// the queue's database limiter (dbdriver's RateLimitHit over
-// queue_rate_limits, on the database clock) is one.
-type RateLimiter interface {
-	RateLimitHit(ctx context.Context, p *driver.RateLimitHitParams) (*driver.RateLimitResult, error)
-}
+// RateLimiter counts hits on the fixed-window limiter every server shares:
+// the queue's database limiter (queue_rate_limits, on the database clock).
+type RateLimiter = driver.RateLimiter
 
 // The limiter keys of rejected notifications.
 const (

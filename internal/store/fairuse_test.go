@@ -15,21 +15,8 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
-	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
-
-// dbLimiter is the booking service's limiter over the queue's database
-// limiter, as serve wires it.
-type dbLimiter struct{ admin driver.Admin }
-
-func (l dbLimiter) Hit(ctx context.Context, key string, limit int, period time.Duration) (bool, time.Duration, error) {
-	r, err := l.admin.RateLimitHit(ctx, &driver.RateLimitHitParams{Key: key, Limit: limit, Period: period})
-	if err != nil {
-		return false, 0, err
-	}
-	return r.Allowed, r.RetryAfter, nil
-}
 
 // fairUseFixture is a booking service with fair-use limits whose create
 // hook counts the bookings it saw committed, standing for the invoice and
@@ -148,10 +135,10 @@ func TestBookingRateLimit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, d)
-		p := booking.ServiceParams{RateLimit: 3, Limiter: dbLimiter{dbdriver.NewAdmin(db.DB)}}
+		p := booking.ServiceParams{RateLimit: 3, Limiter: dbdriver.NewAdmin(db.DB)}
 		f := newFairUse(t, d, p)
 		// Two servers: two services over one database share the count.
-		p.Store, p.Limiter = f.db, dbLimiter{dbdriver.NewAdmin(f.db.DB)}
+		p.Store, p.Limiter = f.db, dbdriver.NewAdmin(f.db.DB)
 		f.svc = booking.NewService(p)
 		second := booking.NewService(p)
 		u := mkUser(t, f.db, "fast@example.com")

@@ -25,10 +25,8 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-// Limiter counts hits on a fixed-window limiter shared by every server.
-type Limiter interface {
-	RateLimitHit(ctx context.Context, p *driver.RateLimitHitParams) (*driver.RateLimitResult, error)
-}
+// Limiter counts hits on the fixed-window limiter every server shares.
+type Limiter = driver.RateLimiter
 
 // Limits are the ceilings; 0 turns one off.
 type Limits struct {

@@ -89,10 +89,7 @@ type Admin interface {
 	// LockOwner returns the owner of a lock that has not expired; ok is
 	// false when nobody holds it.
 	LockOwner(ctx context.Context, key string) (owner string, ok bool, err error)
-	// RateLimitHit counts one hit on a fixed-window limiter and says
-	// whether it is allowed; when it is not, RetryAfter is the time left in
-	// the window.
-	RateLimitHit(ctx context.Context, params *RateLimitHitParams) (*RateLimitResult, error)
+	RateLimiter
 
 	// JobMetricsRecord adds per-queue, per-minute counters (processed,
 	// failed, runtime) and raises the minute's maximum wait, in one
@@ -282,6 +279,17 @@ type LockAcquireParams struct {
 	Key   string
 	Owner string
 	TTL   time.Duration
+}
+
+// RateLimiter is the fixed-window limiter every server shares: rows of
+// queue_rate_limits on the database clock, or keys with a TTL in Redis.
+// Job middleware (RateLimited) and the application's own limits (logins,
+// bookings, rejected payment notifications) count on it alike.
+type RateLimiter interface {
+	// RateLimitHit counts one hit on a fixed-window limiter and says
+	// whether it is allowed; when it is not, RetryAfter is the time left in
+	// the window.
+	RateLimitHit(ctx context.Context, params *RateLimitHitParams) (*RateLimitResult, error)
 }
 
 // RateLimitHitParams count a hit against Limit hits per Period for Key.
