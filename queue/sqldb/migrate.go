@@ -28,6 +28,16 @@ type Migration struct {
 	SQL string `json:"-"`
 }
 
+// MustReadMigrations is ReadMigrations for files embedded in the binary,
+// which are there once it builds: an error is a broken build, and panics.
+func MustReadMigrations(fsys fs.FS, dir string) []Migration {
+	ms, err := ReadMigrations(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return ms
+}
+
 // ReadMigrations reads the migrations in dir of fsys (every *.sql file),
 // sorted by name.
 func ReadMigrations(fsys fs.FS, dir string) ([]Migration, error) {

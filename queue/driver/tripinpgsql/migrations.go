@@ -3,7 +3,6 @@ package tripinpgsql
 import (
 	"context"
 	"embed"
-	"fmt"
 
 	"github.com/tripintravel/tripin/queue/sqldb"
 )
@@ -21,12 +20,7 @@ var migrationFiles embed.FS
 // the order they are applied. An application with tables of its own
 // applies its migrations after these, with the same sqldb.DB.Migrate.
 func Migrations() []sqldb.Migration {
-	ms, err := sqldb.ReadMigrations(migrationFiles, "migrations")
-	if err != nil {
-		// The files are embedded when the package is built.
-		panic(fmt.Sprintf("tripinpgsql: %v", err))
-	}
-	return ms
+	return sqldb.MustReadMigrations(migrationFiles, "migrations")
 }
 
 // Migrate applies the queue's pending migrations to db and returns the
