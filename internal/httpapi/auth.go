@@ -51,8 +51,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, r, err)
 		return
 	}
-	if req.PasswordConfirmation != "" && req.PasswordConfirmation != req.Password {
-		s.WriteError(w, r, apperr.Invalid(map[string]string{"password": "The password confirmation does not match."}))
+	if err := confirmPassword(req.Password, req.PasswordConfirmation); err != nil {
+		s.WriteError(w, r, err)
 		return
 	}
 	nu := booking.NewUser{Name: req.Name, Email: req.Email, Password: req.Password}
@@ -141,8 +141,8 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, r, err)
 		return
 	}
-	if req.PasswordConfirmation != "" && req.PasswordConfirmation != req.Password {
-		s.WriteError(w, r, apperr.Invalid(map[string]string{"password": "The password confirmation does not match."}))
+	if err := confirmPassword(req.Password, req.PasswordConfirmation); err != nil {
+		s.WriteError(w, r, err)
 		return
 	}
 	u, _ := UserFrom(r.Context())
@@ -165,4 +165,13 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	u, _ := UserFrom(r.Context())
 	WriteData(w, http.StatusOK, u)
+}
+
+// confirmPassword checks an optional password_confirmation against the
+// password, as Laravel's "confirmed" rule does.
+func confirmPassword(password, confirmation string) error {
+	if confirmation != "" && confirmation != password {
+		return apperr.Invalid(map[string]string{"password": "The password confirmation does not match."})
+	}
+	return nil
 }
