@@ -156,20 +156,26 @@ func LoadLocalAppKey(c *Config, path string) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("config: create %s: %w", filepath.Dir(path), err)
 	}
-	// O_EXCL: two processes starting together keep the first one's key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadLocalAppKey(c, path)
-	}
+	// The key is written whole to a file of its own, then published under
+	// path with a hard link, which fails if path exists: a process starting
+	// at the same moment sees either no file or the complete key, never an
+	// empty one, and two processes starting together keep the first key.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".app.key-*") // mode 0600
 	if err != nil {
 		return false, fmt.Errorf("config: create %s: %w", path, err)
 	}
-	if _, err := f.WriteString(k + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(k + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return false, fmt.Errorf("config: write %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("config: write %s: %w", path, err)
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return LoadLocalAppKey(c, path)
+	} else if err != nil {
+		return false, fmt.Errorf("config: create %s: %w", path, err)
 	}
 	c.AppKey, c.AppKeyEphemeral = k, false
 	return true, nil
