@@ -80,6 +80,7 @@ type Registration struct {
 	p      driver.Process
 	opts   RegisterOptions
 	cancel context.CancelFunc
+	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
 	err    error
@@ -97,7 +98,7 @@ func Register(ctx context.Context, reg driver.Registry, p *driver.Process, opts 
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &Registration{reg: reg, p: *p, opts: opts, cancel: cancel, done: make(chan struct{})}
+	r := &Registration{reg: reg, p: *p, opts: opts, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop(ctx)
 	return r
 }
@@ -112,7 +113,7 @@ func (r *Registration) loop(ctx context.Context) {
 	for {
 		r.beat(ctx)
 		select {
-		case <-ctx.Done():
+		case <-r.stop:
 			return
 		case <-t.C:
 		}
@@ -135,13 +136,22 @@ func (r *Registration) beat(ctx context.Context) {
 
 // Stop ends the heartbeats and deletes the process's row, waiting for
 // both at most until ctx ends. Later calls return the first one's result.
+//
+// A heartbeat under way is let finish before the row is deleted, not
+// cancelled: a cancelled statement may still be carried out by the
+// server after the client gave up on it (MySQL goes on with a statement
+// whose connection was closed), and an upsert landing after the delete
+// would bring the row back for StaleProcessAge. Only when ctx ends first
+// is the heartbeat cancelled.
 func (r *Registration) Stop(ctx context.Context) error {
 	r.once.Do(func() {
-		r.cancel()
+		close(r.stop)
 		select {
 		case <-r.done:
 		case <-ctx.Done():
+			r.cancel()
 		}
+		defer r.cancel()
 		if err := r.reg.ProcessRemove(ctx, r.p.ID); err != nil {
 			r.opts.Logger.Warn("queue: remove process", "process", r.p.ID, "kind", r.p.Kind, "error", err)
 			r.err = err

@@ -262,3 +262,67 @@ func TestPrunerDeletesStaleProcesses(t *testing.T) {
 		require.Equal(t, "alive", list[0].ID)
 	})
 }
+
+// lateRegistry is a registry whose heartbeat, like a statement a MySQL
+// server goes on with after its client gave up, lands a while after it
+// was sent, whether or not the caller still waits for it.
+type lateRegistry struct {
+	mu      sync.Mutex
+	rows    map[string]bool
+	sent    chan struct{}
+	landed  sync.WaitGroup
+	sentOne sync.Once
+}
+
+func (l *lateRegistry) ProcessHeartbeat(ctx context.Context, p *driver.Process) error {
+	l.landed.Add(1)
+	apply := make(chan struct{})
+	go func() {
+		defer l.landed.Done()
+		time.Sleep(50 * time.Millisecond)
+		l.mu.Lock()
+		l.rows[p.ID] = true
+		l.mu.Unlock()
+		close(apply)
+	}()
+	l.sentOne.Do(func() { close(l.sent) })
+	select {
+	case <-apply:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *lateRegistry) ProcessList(context.Context, *driver.ProcessListParams) ([]*driver.Process, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*driver.Process
+	for id := range l.rows {
+		out = append(out, &driver.Process{ID: id})
+	}
+	return out, nil
+}
+
+func (l *lateRegistry) ProcessRemove(_ context.Context, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.rows, id)
+	return nil
+}
+
+func (l *lateRegistry) ProcessPrune(context.Context, time.Duration) (int, error) { return 0, nil }
+
+// TestStopWaitsForTheHeartbeatUnderWay: Stop lets a heartbeat that is
+// under way land before it deletes the row, so that the row does not come
+// back after a clean stop.
+func TestStopWaitsForTheHeartbeatUnderWay(t *testing.T) {
+	reg := &lateRegistry{rows: map[string]bool{}, sent: make(chan struct{})}
+	rg := queue.Register(context.Background(), reg, queue.NewProcess(driver.ProcessWorker), queue.RegisterOptions{Interval: time.Hour})
+	<-reg.sent // the first heartbeat is on its way
+	require.NoError(t, rg.Stop(context.Background()))
+	reg.landed.Wait()
+	rows, err := reg.ProcessList(context.Background(), nil)
+	require.NoError(t, err)
+	require.Empty(t, rows, "a heartbeat landed after the clean stop's delete")
+}
