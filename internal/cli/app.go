@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/expiry"
@@ -68,7 +68,7 @@ func setupAppWorkers(ctx context.Context, env *Env, c *queue.Client) error {
 		env.onClose(queue.SubscribeQueueBusy(notifier.HandleQueueBusy))
 	}
 	if _, err := expiry.Register(c.Workers(), expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger,
-		OnExpiredTx: expireSnapsOnExpiredTx(db, c)}); err != nil {
+		OnExpiredTx: app.ExpireSnapsOnExpiredTx(db, c)}); err != nil {
 		return err
 	}
 	// The hourly prune: whatever the queue connection, the tables it
@@ -251,7 +251,7 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		// Counted in the database, which every web server shares whatever
 		// the queue connection.
 		Limiter:    dbdriver.NewAdmin(db.DB),
-		OnCreateTx: []booking.TxHook{bookingJobsTx(q)},
+		OnCreateTx: []booking.TxHook{app.BookingJobsTx(q)},
 		// A cancelled booking's Snap transaction is expired at Midtrans.
 		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
 			return payment.ExpireSnapsTx(ctx, tx, db, q, []int64{b.ID})
@@ -263,41 +263,6 @@ func buildServices(ctx context.Context, env *Env, cfg *config.Config, db *store.
 		s.Limiter = a
 	}
 	return s, nil
-}
-
-// expireSnapsOnExpiredTx returns the expiry hook that inserts, in the
-// transaction that expires bookings, the jobs that expire their Snap
-// transactions at Midtrans.
-func expireSnapsOnExpiredTx(db *store.DB, q payment.JobInserter) func(ctx context.Context, tx *sql.Tx, done []expiry.Expired) error {
-	return func(ctx context.Context, tx *sql.Tx, done []expiry.Expired) error {
-		ids := make([]int64, len(done))
-		for i, e := range done {
-			ids[i] = e.ID
-		}
-		return payment.ExpireSnapsTx(ctx, tx, db, q, ids)
-	}
-}
-
-// bookingJobsTx returns the booking hook that inserts, in the booking's own
-// transaction and in one statement, the invoice email job and the job that
-// expires the booking at its expires_at: both exist if and only if the
-// booking does. The sync connection cannot delay a job, so there only the
-// invoice is inserted (and sent inline) and the sweep expires the booking.
-func bookingJobsTx(q *queue.Client) booking.TxHook {
-	return func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-		jobs := []queue.InsertManyParams{{Args: mail.SendInvoiceEmail{BookingID: b.ID}}}
-		if q.Connection() != queue.ConnectionSync {
-			jobs = append(jobs, queue.InsertManyParams{
-				Args: expiry.ExpireBooking{BookingID: b.ID}, Opts: &queue.InsertOpts{RunAt: b.ExpiresAt},
-			})
-		}
-		// A job run inline by the sync connection reads the booking
-		// through this transaction.
-		if _, err := q.InsertManyTx(mail.ContextWithTx(ctx, tx), tx, jobs); err != nil {
-			return fmt.Errorf("booking %s: insert its jobs: %w", b.Code, err)
-		}
-		return nil
-	}
 }
 
 // workerQueues are the queues the worker embedded in `serve` takes, in

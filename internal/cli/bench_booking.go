@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/httpapi"
@@ -131,7 +132,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 	// stay in the table.
 	var hooks []booking.TxHook
 	if !*noJobs {
-		d, err := queueDriver(ctx, db)
+		d, err := app.QueueDriver(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		hooks = []booking.TxHook{bookingJobsTx(q)}
+		hooks = []booking.TxHook{app.BookingJobsTx(q)}
 	}
 	params := booking.ServiceParams{
 		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(),

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/retention"
@@ -92,7 +93,7 @@ func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 	}
 	// Bookings as serve makes them: each also inserts its invoice email
 	// and expiry jobs in its transaction.
-	qd, err := queueDriver(ctx, db)
+	qd, err := app.QueueDriver(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 		// A load test measures bookings, not the fair-use limits: no limit
 		// on quantity, pending bookings or rate.
 		MaxQuantity: 0,
-		OnCreateTx:  []booking.TxHook{bookingJobsTx(q)},
+		OnCreateTx:  []booking.TxHook{app.BookingJobsTx(q)},
 	})
 	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: 4})
 	_, userIDs, tourIDs, err := bookingBenchFixtures(ctx, db, accounts, cfg, 256, 64)

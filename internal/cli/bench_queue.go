@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue"
 	"github.com/tripintravel/tripin/queue/driver"
@@ -334,7 +335,7 @@ func newBenchDriver(ctx context.Context, o benchQueueOptions, bdb *benchDB, db *
 	if o.redisURL != "" {
 		return newBenchRedisDriver(ctx, o.redisURL, bdb.redisPrefix, db)
 	}
-	d, err = queueDriver(ctx, db)
+	d, err = app.QueueDriver(ctx, db)
 	return d, func() {}, err
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/tripinredis"
@@ -42,7 +43,7 @@ func benchRedisPrefix() string {
 // one on the same prefix plays another process. closeDriver stops the
 // driver's outbox relay, then closes its client.
 func newBenchRedisDriver(ctx context.Context, url, prefix string, db *store.DB) (d driver.Driver, closeDriver func(), err error) {
-	sqlDriver, err := queueDriver(ctx, db)
+	sqlDriver, err := app.QueueDriver(ctx, db)
 	if err != nil {
 		return nil, nil, err
 	}

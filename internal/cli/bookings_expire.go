@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/expiry"
 )
 
@@ -49,7 +50,7 @@ func runBookingsExpire(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	x, err := expiry.New(expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), ChunkSize: *chunk, Logger: logger,
-		OnExpiredTx: expireSnapsOnExpiredTx(db, q)})
+		OnExpiredTx: app.ExpireSnapsOnExpiredTx(db, q)})
 	if err != nil {
 		return err
 	}

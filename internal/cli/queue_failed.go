@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/queue"
 	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/dbdriver"
@@ -43,7 +44,7 @@ func openAdmin(ctx context.Context, env *Env) (driver.Admin, string, error) {
 		// The jobs that stats count, clear deletes and retry puts back
 		// are in Redis; the redis driver answers for them and hands the
 		// rest to the database.
-		sqlDriver, err := queueDriver(ctx, db)
+		sqlDriver, err := app.QueueDriver(ctx, db)
 		if err != nil {
 			return nil, "", err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/driver/tripinredis/redistest"
 )
@@ -93,7 +94,7 @@ func TestScheduleOverlapOnRedis(t *testing.T) {
 	require.Equal(t, 1, countRows(t, db, "SELECT COUNT(*) FROM jobs WHERE reserved_by = 'redis:"+strconv.FormatInt(first.JobID, 10)+"'"))
 	require.Equal(t, "overlapping", tick("2026-11-27T10:10:00+07:00").Outcome, "its job waits in the outbox")
 
-	sqlDriver, err := queueDriver(ctx, db)
+	sqlDriver, err := app.QueueDriver(ctx, db)
 	require.NoError(t, err)
 	rd, rc, _, err := newRedisDriver(ctx, url, prefix, db, sqlDriver, nil)
 	require.NoError(t, err)
