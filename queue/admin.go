@@ -322,58 +322,6 @@ func (o *Ops) BeforeOutcome(ctx context.Context, row *driver.JobRow, out Outcome
 	return nil
 }
 
-// QueueBusyEvent is published when `queue monitor` finds a queue over
-// its threshold. Notification channels (Slack, Discord, mail) subscribe
-// with SubscribeQueueBusy.
-type QueueBusyEvent struct {
-	Connection string
-	Queue      string
-	// Size is the number of jobs in the queue; Max the threshold it went
-	// over.
-	Size int
-	Max  int
-	// Stat is the queue's state when it was measured.
-	Stat driver.QueueStat
-	At   time.Time
-}
-
-// busySubscribers is the registry of QueueBusyEvent handlers. It is
-// process-wide, like expvar's, so that notification channels set up at
-// start-up hear every monitor run.
-var busySubscribers = struct {
-	sync.Mutex
-	next int
-	fns  map[int]func(context.Context, QueueBusyEvent)
-}{fns: map[int]func(context.Context, QueueBusyEvent){}}
-
-// SubscribeQueueBusy adds fn to the handlers of QueueBusyEvent and returns
-// a function that removes it.
-func SubscribeQueueBusy(fn func(ctx context.Context, ev QueueBusyEvent)) (unsubscribe func()) {
-	busySubscribers.Lock()
-	defer busySubscribers.Unlock()
-	id := busySubscribers.next
-	busySubscribers.next++
-	busySubscribers.fns[id] = fn
-	return func() {
-		busySubscribers.Lock()
-		defer busySubscribers.Unlock()
-		delete(busySubscribers.fns, id)
-	}
-}
-
-// PublishQueueBusy calls every subscribed handler with ev, in turn.
-func PublishQueueBusy(ctx context.Context, ev QueueBusyEvent) {
-	busySubscribers.Lock()
-	fns := make([]func(context.Context, QueueBusyEvent), 0, len(busySubscribers.fns))
-	for _, fn := range busySubscribers.fns {
-		fns = append(fns, fn)
-	}
-	busySubscribers.Unlock()
-	for _, fn := range fns {
-		fn(ctx, ev)
-	}
-}
-
 // RetentionConfig says how long Pruner keeps each kind of record; zero
 // keeps it forever.
 type RetentionConfig struct {

@@ -180,23 +180,6 @@ func TestPausedQueueLeftAloneUntilResumed(t *testing.T) {
 	})
 }
 
-func TestQueueBusySubscribers(t *testing.T) {
-	var got []queue.QueueBusyEvent
-	var mu sync.Mutex
-	unsub := queue.SubscribeQueueBusy(func(ctx context.Context, ev queue.QueueBusyEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, ev)
-	})
-	queue.PublishQueueBusy(context.Background(), queue.QueueBusyEvent{Queue: "emails", Size: 5, Max: 1})
-	unsub()
-	queue.PublishQueueBusy(context.Background(), queue.QueueBusyEvent{Queue: "emails", Size: 6, Max: 1})
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, got, 1)
-	require.Equal(t, 5, got[0].Size)
-}
-
 func TestPruner(t *testing.T) {
 	eachOps(t, func(t *testing.T, h *opsHarness) {
 		ctx := context.Background()

@@ -213,7 +213,7 @@ func (c *Client) Insert(ctx context.Context, args JobArgs, opts *InsertOpts) (*I
 
 // InsertTx adds one job inside tx: it exists only if tx commits. With the
 // sync connection the job runs now, before tx commits (as Laravel's sync
-// connection does), so it must not need the transaction's rows.
+// connection does), and reads the transaction's rows through Job.Tx.
 func (c *Client) InsertTx(ctx context.Context, tx *sql.Tx, args JobArgs, opts *InsertOpts) (*InsertResult, error) {
 	res, err := c.InsertManyTx(ctx, tx, []InsertManyParams{{Args: args, Opts: opts}})
 	if err != nil {
@@ -248,7 +248,7 @@ func (c *Client) insertMany(ctx context.Context, tx *sql.Tx, params []InsertMany
 		ps[i] = ip
 	}
 	if c.sync {
-		return c.runSync(ctx, ps)
+		return c.runSync(ctx, tx, ps)
 	}
 	var (
 		res []driver.JobInsertResult
@@ -431,8 +431,9 @@ func mergeOpts(base, over InsertOpts) InsertOpts {
 func ptr[T any](v T) *T { return &v }
 
 // runSync runs jobs inline for the sync connection: one attempt each, in
-// order, stopping at the first error.
-func (c *Client) runSync(ctx context.Context, ps []*driver.JobInsertParams) ([]InsertResult, error) {
+// order, stopping at the first error. tx, when not nil, is the inserting
+// transaction, handed to each job as Job.Tx.
+func (c *Client) runSync(ctx context.Context, tx *sql.Tx, ps []*driver.JobInsertParams) ([]InsertResult, error) {
 	out := make([]InsertResult, len(ps))
 	for _, ip := range ps {
 		now := c.wallNow()
@@ -454,7 +455,7 @@ func (c *Client) runSync(ctx context.Context, ps []*driver.JobInsertParams) ([]I
 			timeout = t
 		}
 		start := time.Now()
-		err = runAttempt(ctx, u, row, p.Data, timeout)
+		err = runAttempt(ctx, u, tx, row, p.Data, timeout)
 		c.logger.Info("queue: sync job", "job", ip.Kind, "uuid", ip.UUID, "ms", time.Since(start).Milliseconds(), "error", err)
 		if err != nil {
 			return nil, fmt.Errorf("queue: sync %s: %w", ip.Kind, err)
@@ -465,7 +466,7 @@ func (c *Client) runSync(ctx context.Context, ps []*driver.JobInsertParams) ([]I
 
 // runAttempt runs one attempt with its timeout, turning a panic into an
 // error that carries the stack.
-func runAttempt(ctx context.Context, u *workUnit, row *driver.JobRow, data json.RawMessage, timeout time.Duration) (err error) {
+func runAttempt(ctx context.Context, u *workUnit, tx *sql.Tx, row *driver.JobRow, data json.RawMessage, timeout time.Duration) (err error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -481,7 +482,7 @@ func runAttempt(ctx context.Context, u *workUnit, row *driver.JobRow, data json.
 			}
 		}
 	}()
-	return u.work(ctx, row, data)
+	return u.work(ctx, tx, row, data)
 }
 
 // notifier wakes this process's workers when it inserts jobs.

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/queuetest"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 func TestInsertPayloadShape(t *testing.T) {
@@ -212,6 +214,45 @@ func TestSyncConnection(t *testing.T) {
 	rctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	require.NoError(t, c.Run(rctx, queue.WorkParams{}))
+}
+
+// TestSyncJobSeesItsTransaction: a job the sync connection runs inside
+// InsertTx gets the inserting transaction as Job.Tx and reads the rows
+// written in it before they commit; a plain Insert passes none.
+func TestSyncJobSeesItsTransaction(t *testing.T) {
+	db := queuetest.OpenDB(t, sqldb.SQLite)
+	ctx := context.Background()
+	_, err := db.ExecContext(ctx, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+	require.NoError(t, err)
+	ws := queue.NewWorkers()
+	var read []string
+	var sawTx []bool
+	queue.AddWorker(ws, queue.WorkFunc(func(ctx context.Context, job *queue.Job[testArgs]) error {
+		sawTx = append(sawTx, job.Tx != nil)
+		if job.Tx == nil {
+			return nil
+		}
+		var body string
+		if err := job.Tx.QueryRowContext(ctx, "SELECT body FROM notes WHERE id = ?", job.Args.N).Scan(&body); err != nil {
+			return err
+		}
+		read = append(read, body)
+		return nil
+	}))
+	c, err := queue.NewClient(nil, &queue.Config{Workers: ws, Connection: queue.ConnectionSync})
+	require.NoError(t, err)
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO notes (id, body) VALUES (7, 'written in the transaction')")
+	require.NoError(t, err)
+	_, err = c.InsertTx(ctx, tx, testArgs{N: 7}, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+	_, err = c.Insert(ctx, testArgs{N: 7}, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"written in the transaction"}, read)
+	require.Equal(t, []bool{true, false}, sawTx)
 }
 
 func TestInsertValidation(t *testing.T) {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/tripintravel/tripin/queue/driver"
@@ -55,6 +56,12 @@ type InsertResult struct {
 type Job[T JobArgs] struct {
 	*driver.JobRow
 	Args T
+	// Tx is the transaction the job was inserted in, when the sync
+	// connection runs it inline inside InsertTx, before that transaction
+	// commits: rows written in it are visible only through Tx (and on
+	// SQLite another connection would wait for it forever). It is nil
+	// whenever a worker runs the job.
+	Tx *sql.Tx
 }
 
 // Worker works jobs of one kind. Returning nil completes the job; an error

@@ -679,7 +679,7 @@ func (r *runner) begin(row *driver.JobRow, claimed time.Time) {
 			case <-r.done:
 			}
 		}()
-		e.err = runAttempt(jctx, e.unit, e.row, e.payload.Data, e.timeout)
+		e.err = runAttempt(jctx, e.unit, nil, e.row, e.payload.Data, e.timeout)
 		returned = true
 	}()
 }

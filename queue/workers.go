@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -25,7 +26,9 @@ type workUnit struct {
 	kind string
 	// defaults are the kind's InsertOpts, when its args provide them.
 	defaults *InsertOpts
-	work     func(ctx context.Context, row *driver.JobRow, data json.RawMessage) error
+	// work runs one attempt; tx is the inserting transaction of a job
+	// the sync connection runs inline (Job.Tx), else nil.
+	work func(ctx context.Context, tx *sql.Tx, row *driver.JobRow, data json.RawMessage) error
 	// validate checks raw JSON args strictly (no unknown fields), for
 	// dispatches from outside Go such as `queue push`.
 	validate func(data json.RawMessage) error
@@ -45,14 +48,14 @@ func AddWorker[T JobArgs](ws *Workers, w Worker[T]) {
 	}
 	u := &workUnit{
 		kind: kind,
-		work: func(ctx context.Context, row *driver.JobRow, data json.RawMessage) error {
+		work: func(ctx context.Context, tx *sql.Tx, row *driver.JobRow, data json.RawMessage) error {
 			var args T
 			if len(data) > 0 && string(data) != "null" {
 				if err := json.Unmarshal(data, &args); err != nil {
 					return Permanent(fmt.Errorf("queue: decode %s args: %w", kind, err))
 				}
 			}
-			return w.Work(ctx, &Job[T]{JobRow: row, Args: args})
+			return w.Work(ctx, &Job[T]{JobRow: row, Args: args, Tx: tx})
 		},
 	}
 	u.validate = func(data json.RawMessage) error {

@@ -40,8 +40,8 @@ func BookingJobsTx(q *queue.Client) booking.TxHook {
 			})
 		}
 		// A job run inline by the sync connection reads the booking
-		// through this transaction.
-		if _, err := q.InsertManyTx(mail.ContextWithTx(ctx, tx), tx, jobs); err != nil {
+		// through this transaction (queue.Job.Tx).
+		if _, err := q.InsertManyTx(ctx, tx, jobs); err != nil {
 			return fmt.Errorf("booking %s: insert its jobs: %w", b.Code, err)
 		}
 		return nil

@@ -311,8 +311,7 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 // failed) and gives its seats back, inside the caller's transaction, then
 // runs the OnReleaseTx hooks. It is idempotent: a booking that is no longer
 // pending is left alone and released is false. Cancel releases through
-// it, and so do the expiry jobs when given the service as their Releaser;
-// otherwise they expire whole chunks with the store's ExpiryExpireTx. A
+// it; the expiry jobs expire whole chunks with the store's ExpiryExpireTx. A
 // payment notification releases through ApplyPaymentTx (the state table's
 // denied, cancelled, expired and refunded cells). All of them give the
 // seats back with the store's one seat-release statement, under its one

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/tripintravel/tripin/internal/faultbench"
-	"github.com/tripintravel/tripin/queue"
 )
 
 func init() {
@@ -19,16 +18,6 @@ func init() {
 			"       --print FILE   (print a matrix saved with --json as a table)",
 		Summary: "run the fault matrix: kill, stop, restart, disconnect and block the queue under a real workload; count jobs lost, run twice and failed",
 		Run:     runBenchFaults,
-	})
-	// The bench's job kinds run in every worker, so that the bench can
-	// drive real `queue work` and `serve` processes.
-	addQueueSetup(func(ctx context.Context, env *Env, c *queue.Client) error {
-		db, err := env.OpenDB(ctx)
-		if err != nil {
-			return err
-		}
-		faultbench.AddWorkers(c.Workers(), db)
-		return nil
 	})
 }
 

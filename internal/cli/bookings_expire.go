@@ -39,18 +39,14 @@ func runBookingsExpire(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := env.OpenDB(ctx)
-	if err != nil {
-		return err
-	}
 	// The queue takes the jobs that expire the released bookings' Snap
 	// transactions at Midtrans, inserted with each chunk.
-	q, err := openQueue(ctx, env, queueOptions{Logger: logger})
+	a, err := openApp(ctx, env, app.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
-	x, err := expiry.New(expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), ChunkSize: *chunk, Logger: logger,
-		OnExpiredTx: app.ExpireSnapsOnExpiredTx(db, q)})
+	x, err := expiry.New(expiry.Deps{DB: a.DB, Expiry: cfg.BookingExpiry(), ChunkSize: *chunk, Logger: logger,
+		OnExpiredTx: app.ExpireSnapsOnExpiredTx(a.DB, a.Queue)})
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,10 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/telemetry"
-	"github.com/tripintravel/tripin/queue"
 )
 
 // Command is one tripin subcommand.
@@ -220,10 +219,9 @@ type Env struct {
 	closers []func()
 	db      *store.DB
 
-	// mu guards the per-command services below, built on first use.
-	mu        sync.Mutex
-	metrics   *telemetry.Metrics
-	notifiers map[*queue.Client]*notify.Notifier
+	// mu guards metrics, built on first use.
+	mu      sync.Mutex
+	metrics *telemetry.Metrics
 
 	// logMu guards logFile, the command's LOG_FILE (logfile.go). It is not
 	// mu: loggers are built while mu is held.
@@ -285,15 +283,6 @@ func (e *Env) closeAll() {
 	e.closers = nil
 }
 
-// DSN returns the dialect and data source name the configuration points at.
-func DSN(cfg *config.Config) (store.Dialect, string) {
-	d := store.Dialect(cfg.DBConnection)
-	if cfg.DBURL != "" {
-		return d, cfg.DBURL
-	}
-	return d, store.DSNFromParts(d, cfg.DBDatabase, cfg.DBHost, cfg.DBPort, cfg.DBUsername, cfg.DBPassword)
-}
-
 // OpenDB opens the configured database (without migrating it) on first use
 // and returns the same handle afterwards, so that every part of a command
 // shares one pool (on SQLite: one writer connection); it is closed when the
@@ -306,7 +295,7 @@ func (e *Env) OpenDB(ctx context.Context) (*store.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, dsn := DSN(cfg)
+	d, dsn := app.DSN(cfg)
 	db, err := store.Open(ctx, store.OpenParams{Dialect: d, DSN: dsn})
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -57,7 +58,7 @@ func runDBCopy(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		srcDialect, srcDSN = DSN(cfg)
+		srcDialect, srcDSN = app.DSN(cfg)
 	} else if srcDialect, srcDSN, err = store.DialectOfDSN(srcDSN); err != nil {
 		return usagef("db copy: --from: %v", err)
 	}

@@ -98,15 +98,14 @@ func TestNotifyFailedJobUnderQueueWork(t *testing.T) {
 	require.Equal(t, 1, countRows(t, db, "SELECT COUNT(*) FROM failed_jobs"))
 }
 
-// `queue monitor` publishes a queue-busy event for a queue over --max; with
-// a webhook configured the command records it for the send job, once per
+// `queue monitor` finds a queue over --max; with a webhook configured the
+// command records a queue-busy notification for the send job, once per
 // queue and window, and leaves queues under the threshold alone.
 func TestNotifyQueueMonitorRecordsBusyQueues(t *testing.T) {
 	newEnv, db := queueTestEnv(t, store.SQLite, map[string]string{"NOTIFY_SLACK_WEBHOOK_URL": "https://hooks.slack.test/services/T/B/x"})
 	ctx := context.Background()
-	// The jobs go in through the driver, not `queue push`: a command that
-	// opens a queue client subscribes its notifier for as long as its Env
-	// lives, and the monitor must be shown to subscribe on its own.
+	// The jobs go in through the driver: only the monitor's own
+	// notifier is at work.
 	params := make([]*driver.JobInsertParams, 5)
 	for i := range params {
 		params[i] = &driver.JobInsertParams{Queue: "emails", Kind: "noop", Payload: []byte(`{}`)}

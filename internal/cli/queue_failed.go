@@ -48,10 +48,11 @@ func openAdmin(ctx context.Context, env *Env) (driver.Admin, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		rd, err := redisQueueDriver(ctx, env, db, sqlDriver, nil)
+		rd, closeRedis, err := app.OpenRedisDriver(ctx, cfg, db, sqlDriver, app.RedisOptions{})
 		if err != nil {
 			return nil, "", err
 		}
+		env.onClose(closeRedis)
 		return rd, conn, nil
 	}
 	return dbdriver.NewAdmin(db.DB), conn, nil

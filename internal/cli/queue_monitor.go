@@ -7,7 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/internal/app"
+	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
@@ -44,13 +45,15 @@ func runQueueMonitor(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// With a webhook configured, an ALERT below also reaches Slack and
+	// Discord (one message per queue and window).
+	var notifier *notify.Notifier
 	if cfg.NotificationsEnabled() {
-		// Opening a queue client subscribes this process's notifier to
-		// queue-busy events, so an ALERT below also reaches Slack and
-		// Discord (one message per queue and window).
-		if _, err := openQueue(ctx, env, queueOptions{}); err != nil {
+		a, err := openApp(ctx, env, app.Options{BuiltinsOnly: true})
+		if err != nil {
 			return err
 		}
+		notifier = a.Notifier
 	}
 	var queues []string
 	for _, arg := range rest {
@@ -84,7 +87,9 @@ func runQueueMonitor(ctx context.Context, env *Env, args []string) error {
 		j.Status = "OK"
 		if s.Size() > *maxJobs {
 			j.Status = "ALERT"
-			queue.PublishQueueBusy(ctx, queue.QueueBusyEvent{Connection: conn, Queue: q, Size: s.Size(), Max: *maxJobs, Stat: *s, At: time.Now()})
+			if notifier != nil {
+				notifier.RecordQueueBusy(ctx, notify.QueueBusy{Queue: q, Size: s.Size(), Max: *maxJobs})
+			}
 		}
 		out = append(out, j)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/queue"
 )
 
@@ -60,10 +61,11 @@ func runQueuePush(ctx context.Context, env *Env, args []string) error {
 			opts.Tries = tries.n
 		}
 	}
-	client, err := openQueue(ctx, env, queueOptions{Connection: *conn})
+	a, err := openApp(ctx, env, app.Options{Connection: *conn})
 	if err != nil {
 		return err
 	}
+	client := a.Queue
 	if !client.Workers().Has(kind) {
 		return fmt.Errorf("queue push: unknown job kind %q; known kinds: %s", kind, strings.Join(client.Workers().Kinds(), ", "))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/queue"
 )
 
@@ -27,11 +28,11 @@ func runQueueRestart(ctx context.Context, env *Env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("queue restart: unexpected argument %q", pos[0])
 	}
-	client, err := openQueue(ctx, env, queueOptions{Connection: *conn, NoSetups: true})
+	a, err := openApp(ctx, env, app.Options{Connection: *conn, BuiltinsOnly: true})
 	if err != nil {
 		return err
 	}
-	d := client.Driver()
+	d := a.Queue.Driver()
 	if d == nil {
 		fmt.Fprintln(env.Stdout, "The sync connection has no workers to restart.")
 		return nil

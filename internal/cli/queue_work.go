@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/httpapi"
 	"github.com/tripintravel/tripin/queue"
 )
@@ -108,10 +109,11 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	client, err := openQueue(ctx, env, queueOptions{Connection: conn, Logger: logger, ServerWarnings: true})
+	a, err := openApp(ctx, env, app.Options{Connection: conn, Logger: logger, Stderr: env.Stderr})
 	if err != nil {
 		return err
 	}
+	client := a.Queue
 	if client.Connection() == queue.ConnectionSync {
 		return errors.New("queue work: the sync connection runs each job when it is dispatched; there is no queue to work")
 	}
@@ -120,7 +122,7 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 		qs = []string{queue.DefaultQueue}
 	}
 	if *metricsAddr != "" {
-		addr, stop, err := serveWorkerMetrics(env, logger, *metricsAddr, qs)
+		addr, stop, err := serveWorkerMetrics(a, *metricsAddr, qs)
 		if err != nil {
 			return err
 		}
@@ -146,8 +148,8 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 // called. It is not tied to the command's context: after SIGTERM the
 // worker drains its running jobs, and the metrics of those last jobs
 // should still be scraped, so the server stops only once the worker has.
-func serveWorkerMetrics(env *Env, logger *slog.Logger, addr string, queues []string) (net.Addr, func(), error) {
-	metrics := env.Metrics(logger)
+func serveWorkerMetrics(a *app.App, addr string, queues []string) (net.Addr, func(), error) {
+	metrics, logger := a.Metrics, a.Logger
 	metrics.KeepQueues(queues...)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

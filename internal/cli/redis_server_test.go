@@ -96,7 +96,7 @@ func TestScheduleOverlapOnRedis(t *testing.T) {
 
 	sqlDriver, err := app.QueueDriver(ctx, db)
 	require.NoError(t, err)
-	rd, rc, _, err := newRedisDriver(ctx, url, prefix, db, sqlDriver, nil)
+	rd, rc, _, err := app.NewRedisDriver(ctx, url, prefix, db, sqlDriver, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { rd.Close(); rc.Close() })
 	moved, err := rd.RelayOutbox(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
@@ -177,18 +178,15 @@ func TestDashboardListsThePrune(t *testing.T) {
 	require.Contains(t, out.String(), "prune-old-records  dispatched")
 
 	env, _ = newEnv()
-	cfg, err := env.Config()
+	a, err := openApp(ctx, env, app.Options{DB: db, Web: true})
 	require.NoError(t, err)
-	logger, err := env.Logger(false)
-	require.NoError(t, err)
-	svc, err := buildServices(ctx, env, cfg, db, logger)
-	require.NoError(t, err)
-	dash, err := newDashboard(cfg, db, logger, svc)
+	defer env.closeAll()
+	dash, err := newDashboard(a)
 	require.NoError(t, err)
 	// Stored directly: hashing a password would only slow the test.
 	admin := &booking.User{Name: "Ops", Email: "ops@example.com", IsAdmin: true, PasswordHash: "!", CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	require.NoError(t, db.UserCreate(ctx, admin))
-	tok, err := svc.Accounts.IssueToken(ctx, admin.ID, "dashboard")
+	tok, err := a.Accounts.IssueToken(ctx, admin.ID, "dashboard")
 	require.NoError(t, err)
 
 	r := httptest.NewRequest("GET", "/admin/schedule", nil)

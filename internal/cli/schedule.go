@@ -4,23 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/expiry"
 	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/schedule"
-	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue"
-	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/dbdriver"
-	"github.com/tripintravel/tripin/queue/driver/tripinmysql"
-	"github.com/tripintravel/tripin/queue/driver/tripinpgsql"
 	"github.com/tripintravel/tripin/queue/driver/tripinredis"
-	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
 func init() {
@@ -94,19 +89,17 @@ func notificationEvents(cfg *config.Config) []*schedule.Event {
 
 // newScheduleRunner builds the scheduler that `schedule run`, `schedule
 // work`, `schedule test` and serve run: the default schedule, dispatching
-// to the configured queue, with its locks and run log in db.
-func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*schedule.Runner, error) {
-	s, err := defaultSchedule(cfg)
+// with the application's queue client, with its locks and run log in the
+// database.
+func newScheduleRunner(a *app.App) (*schedule.Runner, error) {
+	s, err := defaultSchedule(a.Config)
 	if err != nil {
 		return nil, err
 	}
-	client, jobs, err := scheduleQueueClient(ctx, cfg, db, logger)
-	if err != nil {
-		return nil, err
-	}
-	// The scheduler's process row lives in db whatever the queue
+	client := a.Queue
+	// The scheduler's process row lives in the database whatever the queue
 	// connection, so `queue stats` and the dashboard see every scheduler.
-	rc := schedule.Config{Schedule: s, DB: db, Logger: logger, Registry: dbdriver.NewRegistry(db.DB)}
+	rc := schedule.Config{Schedule: s, DB: a.DB, Logger: a.Logger, Registry: dbdriver.NewRegistry(a.DB.DB)}
 	switch client.Connection() {
 	case queue.ConnectionSync:
 		// The sync connection runs a job inside Insert; inside the lock's
@@ -120,6 +113,10 @@ func newScheduleRunner(ctx context.Context, cfg *config.Config, db *store.DB, lo
 		// together, as on the database connection; the driver tells
 		// whether the job is still in the outbox or in Redis, so the
 		// overlap lock is freed on the first tick after the job is gone.
+		jobs, ok := a.QueueDriver.(schedule.JobChecker)
+		if !ok {
+			return nil, fmt.Errorf("schedule: the redis queue driver cannot tell whether a job is still queued")
+		}
 		rc.Dispatcher, rc.Jobs = client, jobs
 	default:
 		// A backend the checker cannot see: the overlap lock is freed by
@@ -134,60 +131,6 @@ type insertOnly struct{ c *queue.Client }
 
 func (i insertOnly) Insert(ctx context.Context, args queue.JobArgs, opts *queue.InsertOpts) (*queue.InsertResult, error) {
 	return i.c.Insert(ctx, args, opts)
-}
-
-// scheduleQueueClient returns a queue client that can insert the scheduled
-// jobs (and, on the sync connection, run them inline), and on the redis
-// connection the driver's JobChecker, which the database connection does
-// not need (nil: the runner reads the jobs table).
-// TODO(queue): replace with the shared client constructor of `queue work`
-// when it exists, so that every backend (MySQL, Redis) is covered.
-func scheduleQueueClient(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Logger) (*queue.Client, schedule.JobChecker, error) {
-	ws := queue.NewWorkers()
-	if _, err := expiry.Register(ws, expiry.Deps{DB: db, Expiry: cfg.BookingExpiry(), Logger: logger}); err != nil {
-		return nil, nil, err
-	}
-	if _, err := retention.Register(ws, retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger}); err != nil {
-		return nil, nil, err
-	}
-	qc := &queue.Config{Workers: ws, Logger: logger, Location: cfg.AppTimezone, Connection: cfg.QueueConnection}
-	if cfg.QueueConnection == queue.ConnectionSync {
-		c, err := queue.NewClient(nil, qc)
-		return c, nil, err
-	}
-	if cfg.QueueConnection != "database" && cfg.QueueConnection != "redis" {
-		return nil, nil, fmt.Errorf("schedule: QUEUE_CONNECTION=%s is not supported by the scheduler yet", cfg.QueueConnection)
-	}
-	var d driver.Driver
-	switch db.Dialect {
-	case store.SQLite:
-		d = tripinsqlite.New(db.DB, tripinsqlite.Options{})
-	case store.PgSQL:
-		d = tripinpgsql.New(db.DB, tripinpgsql.Options{})
-	case store.MySQL:
-		md, err := tripinmysql.New(ctx, db.DB, tripinmysql.Options{})
-		if err != nil {
-			return nil, nil, err
-		}
-		d = md
-	default:
-		return nil, nil, fmt.Errorf("schedule: no database queue driver for %s yet", db.Dialect)
-	}
-	var jobs schedule.JobChecker
-	if cfg.QueueConnection == "redis" {
-		// The scheduler only inserts: the driver starts no relay, and its
-		// client, needed for the process's lifetime, goes with the
-		// process (go-redis closes idle connections on its own). Its
-		// server is checked as the workers' is: a maxmemory-policy that
-		// evicts is refused here too.
-		rd, _, _, err := newRedisDriver(ctx, cfg.RedisURL, cfg.RedisQueuePrefix, db, d, logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		d, jobs = rd, rd
-	}
-	c, err := queue.NewClient(d, qc)
-	return c, jobs, err
 }
 
 // parseAt reads a --time flag: empty means now (by the database clock).
@@ -281,22 +224,18 @@ func describeOutcome(l scheduleRunLine) string {
 	}
 }
 
-// openScheduleRunner opens the database and builds the runner, logging to
+// openScheduleRunner builds the application and its scheduler, logging to
 // LOG_FILE (and stdout when logStdout).
 func openScheduleRunner(ctx context.Context, env *Env, logStdout bool) (*schedule.Runner, error) {
-	cfg, err := env.Config()
-	if err != nil {
-		return nil, err
-	}
 	logger, err := env.Logger(logStdout)
 	if err != nil {
 		return nil, err
 	}
-	db, err := env.OpenDB(ctx)
+	a, err := openApp(ctx, env, app.Options{Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	return newScheduleRunner(ctx, cfg, db, logger)
+	return newScheduleRunner(a)
 }
 
 func runScheduleWork(ctx context.Context, env *Env, args []string) error {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/httpapi"
@@ -56,40 +57,38 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := env.OpenDB(ctx)
+	var seeded bool
+	a, err := openApp(ctx, env, app.Options{Logger: logger, Stderr: env.Stderr, Web: true,
+		// The schema is made current (or found behind) before any part
+		// reads the database.
+		PrepareDB: func(ctx context.Context, db *store.DB) (err error) {
+			if seeded, err = prepareDatabase(ctx, env, cfg, db); err != nil {
+				return err
+			}
+			return checkDemoAccounts(ctx, cfg, db)
+		}})
 	if err != nil {
 		return err
 	}
-	seeded, err := prepareDatabase(ctx, env, cfg, db)
-	if err != nil {
-		return err
-	}
-	if err := checkDemoAccounts(ctx, cfg, db); err != nil {
-		return err
-	}
-
-	svc, err := buildServices(ctx, env, cfg, db, logger)
-	if err != nil {
-		return err
-	}
-	payments := &payment.Handlers{Service: svc.Payments, Config: cfg, Logger: logger}
+	db := a.DB
+	payments := &payment.Handlers{Service: a.Payments, Config: cfg, Logger: logger}
 	// The booking counters are read from the database at scrape time:
 	// bookings are made here but paid and expired by workers that may run
 	// elsewhere.
-	metrics := env.Metrics(logger)
+	metrics := a.Metrics
 	metrics.WatchBookings(db)
 	metrics.KeepQueues(workerQueues...)
 	mountPayments := httpapi.MountPayments(payments)
 	// The parts are filled in below, once the listener is up; /readyz
 	// lists a part left out by --no-worker or --no-scheduler as disabled.
 	parts := newServeParts(!*noWorker, !*noScheduler)
-	dash, err := newDashboard(cfg, db, logger, svc)
+	dash, err := newDashboard(a)
 	if err != nil {
 		return err
 	}
 	api := httpapi.New(httpapi.Params{
-		Config: cfg, DB: db, Logger: logger, Bookings: svc.Bookings, Accounts: svc.Accounts,
-		Metrics: metrics, Parts: parts.Statuses, Limiter: svc.Limiter,
+		Config: cfg, DB: db, Logger: logger, Bookings: a.Bookings, Accounts: a.Accounts,
+		Metrics: metrics, Parts: parts.Statuses, Limiter: a.Limiter,
 		Mount: func(mux *http.ServeMux, s *httpapi.Server) {
 			mountPayments(mux, s)
 			// /metrics answers without a login, as Prometheus expects; it
@@ -116,8 +115,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		// The worker's loop ticks every second however idle; thirty
 		// seconds without a tick is a wedged worker.
 		worker := newSupervisor(supervisorParams{Name: "worker", Logger: logger, Run: func(ctx context.Context) error {
-			return svc.Queue.Run(ctx, queue.WorkParams{Queues: workerQueues, Output: io.Discard})
-		}, Heartbeat: svc.Queue.LastBeat, StaleAfter: 30 * time.Second})
+			return a.Queue.Run(ctx, queue.WorkParams{Queues: workerQueues, Output: io.Discard})
+		}, Heartbeat: a.Queue.LastBeat, StaleAfter: 30 * time.Second})
 		if err := worker.Start(bg); err != nil {
 			return err
 		}
@@ -131,7 +130,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}()
 	}
 	if !*noScheduler {
-		runner, err := newScheduleRunner(bg, cfg, db, logger)
+		runner, err := newScheduleRunner(a)
 		if err != nil {
 			return err
 		}
@@ -237,20 +236,21 @@ func displayHost(addr net.Addr) string {
 // waiting jobs and live workers. The schedule is the one `schedule work`
 // runs, so the page shows the tasks even when this process runs no
 // scheduler (--no-scheduler); their last runs come from schedule_runs.
-func newDashboard(cfg *config.Config, db *store.DB, logger *slog.Logger, svc *services) (*dashboard.Dashboard, error) {
+func newDashboard(a *app.App) (*dashboard.Dashboard, error) {
+	cfg, db := a.Config, a.DB
 	sched, err := defaultSchedule(cfg)
 	if err != nil {
 		return nil, err
 	}
 	adm := dbdriver.NewAdmin(db.DB)
-	if a, ok := svc.Queue.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
+	if ra, ok := a.Queue.Driver().(driver.Admin); ok && cfg.QueueConnection == "redis" {
 		// On the redis connection the jobs are in Redis: only its driver
 		// lists and counts them, and puts a retried failed job back there.
-		adm = a
+		adm = ra
 	}
 	return dashboard.New(dashboard.Params{
-		DB: db, Admin: adm, Driver: adm, Accounts: svc.Accounts,
-		Schedule: sched, Runs: schedule.NewRunLog(db), Config: cfg, Logger: logger,
-		Queues: workerQueues, DefaultMaxAttempts: queue.DefaultTries, Limiter: svc.Limiter,
+		DB: db, Admin: adm, Driver: adm, Accounts: a.Accounts,
+		Schedule: sched, Runs: schedule.NewRunLog(db), Config: cfg, Logger: a.Logger,
+		Queues: workerQueues, DefaultMaxAttempts: queue.DefaultTries, Limiter: a.Limiter,
 	}), nil
 }

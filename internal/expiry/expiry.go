@@ -56,26 +56,15 @@ func (ExpireBooking) InsertOpts() queue.InsertOpts {
 	return queue.InsertOpts{Queue: "default", Tries: 3, Timeout: 60 * time.Second}
 }
 
-// Releaser moves one pending booking to a final state and gives its seats
-// back inside a transaction; *booking.Service is one, and runs its
-// OnReleaseTx hooks when it does.
-type Releaser interface {
-	ReleaseTx(ctx context.Context, tx *sql.Tx, bookingID int64, status booking.Status, at time.Time) (bool, error)
-}
-
 // Deps is what the expiry jobs need.
 type Deps struct {
 	DB *store.DB
 	// Expiry is BOOKING_EXPIRY_MINUTES: the sweep expires pending bookings
 	// created at least this long ago.
 	Expiry time.Duration
-	// Releaser, when set, releases each booking (so the booking service's
-	// OnReleaseTx hooks run); without it a chunk is expired with one
-	// set-based update, which is several times faster.
-	Releaser Releaser
 	// OnExpiredTx, when set, runs inside each transaction that expired
-	// bookings, with the bookings it expired, whichever way they were
-	// released: the Snap transactions of those bookings are expired at
+	// bookings (each chunk is expired with one set-based update), with the
+	// bookings it expired: the Snap transactions of those bookings are expired at
 	// Midtrans by jobs it inserts (payment.ExpireSnapsTx), so that they
 	// exist if and only if the bookings were expired. An error rolls the
 	// transaction back.
@@ -90,13 +79,12 @@ type Deps struct {
 // Expirer expires bookings: the work behind both jobs and `tripin bookings
 // expire`.
 type Expirer struct {
-	db       *store.DB
-	expiry   time.Duration
-	releaser Releaser
-	onTx     func(ctx context.Context, tx *sql.Tx, expired []Expired) error
-	chunk    int
-	log      *slog.Logger
-	now      func() time.Time
+	db     *store.DB
+	expiry time.Duration
+	onTx   func(ctx context.Context, tx *sql.Tx, expired []Expired) error
+	chunk  int
+	log    *slog.Logger
+	now    func() time.Time
 }
 
 // New checks deps and returns an Expirer.
@@ -107,7 +95,7 @@ func New(deps Deps) (*Expirer, error) {
 	if deps.Expiry <= 0 {
 		return nil, fmt.Errorf("expiry: expiry %s must be positive", deps.Expiry)
 	}
-	x := &Expirer{db: deps.DB, expiry: deps.Expiry, releaser: deps.Releaser, onTx: deps.OnExpiredTx, chunk: deps.ChunkSize, log: deps.Logger, now: deps.Now}
+	x := &Expirer{db: deps.DB, expiry: deps.Expiry, onTx: deps.OnExpiredTx, chunk: deps.ChunkSize, log: deps.Logger, now: deps.Now}
 	if x.chunk <= 0 {
 		x.chunk = DefaultChunkSize
 	}
@@ -258,8 +246,8 @@ func (x *Expirer) Sweep(ctx context.Context) (*SweepResult, error) {
 	return res, nil
 }
 
-// expireTx expires locked candidates, through the Releaser when there is
-// one, runs OnExpiredTx on them, and returns those it expired.
+// expireTx expires locked candidates, runs OnExpiredTx on them, and
+// returns those it expired.
 func (x *Expirer) expireTx(ctx context.Context, tx *sql.Tx, due []store.ExpiryCandidate, now time.Time) ([]Expired, error) {
 	out, err := x.releaseTx(ctx, tx, due, now)
 	if err != nil || x.onTx == nil || len(out) == 0 {
@@ -272,24 +260,12 @@ func (x *Expirer) expireTx(ctx context.Context, tx *sql.Tx, due []store.ExpiryCa
 }
 
 func (x *Expirer) releaseTx(ctx context.Context, tx *sql.Tx, due []store.ExpiryCandidate, now time.Time) ([]Expired, error) {
-	out := make([]Expired, 0, len(due))
-	if x.releaser == nil {
-		if err := x.db.ExpiryExpireTx(ctx, tx, due, now); err != nil {
-			return nil, err
-		}
-		for _, c := range due {
-			out = append(out, Expired{ID: c.ID, Code: c.Code, TourID: c.TourID, SeatsReturned: c.Quantity})
-		}
-		return out, nil
+	if err := x.db.ExpiryExpireTx(ctx, tx, due, now); err != nil {
+		return nil, err
 	}
+	out := make([]Expired, 0, len(due))
 	for _, c := range due {
-		ok, err := x.releaser.ReleaseTx(ctx, tx, c.ID, booking.StatusExpired, now)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, Expired{ID: c.ID, Code: c.Code, TourID: c.TourID, SeatsReturned: c.Quantity})
-		}
+		out = append(out, Expired{ID: c.ID, Code: c.Code, TourID: c.TourID, SeatsReturned: c.Quantity})
 	}
 	return out, nil
 }

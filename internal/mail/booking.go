@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -34,17 +35,20 @@ type BookingMail struct {
 	TicketURL string
 }
 
-// BookingLoader loads what an email needs about a booking. Implementations
-// return an error satisfying apperr.IsNotFound when the booking does not
-// exist; the email job then fails for good instead of retrying.
+// BookingLoader loads what an email needs about a booking. tx, when not
+// nil, is the transaction the email's job was dispatched in, which the
+// sync connection runs it inside (queue.Job.Tx): the booking may exist
+// only there, so it is read through tx. Implementations return an error
+// satisfying apperr.IsNotFound when the booking does not exist; the email
+// job then fails for good instead of retrying.
 type BookingLoader interface {
-	MailData(ctx context.Context, bookingID int64) (*BookingMail, error)
+	MailData(ctx context.Context, tx *sql.Tx, bookingID int64) (*BookingMail, error)
 }
 
 // BookingLoaderFunc adapts a function to BookingLoader.
-type BookingLoaderFunc func(ctx context.Context, bookingID int64) (*BookingMail, error)
+type BookingLoaderFunc func(ctx context.Context, tx *sql.Tx, bookingID int64) (*BookingMail, error)
 
 // MailData calls f.
-func (f BookingLoaderFunc) MailData(ctx context.Context, bookingID int64) (*BookingMail, error) {
-	return f(ctx, bookingID)
+func (f BookingLoaderFunc) MailData(ctx context.Context, tx *sql.Tx, bookingID int64) (*BookingMail, error) {
+	return f(ctx, tx, bookingID)
 }

@@ -3,6 +3,7 @@ package mail_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"log/slog"
 	"sync"
 	"testing"
@@ -20,7 +21,7 @@ const testPassword = "s3cret-Pa55word!"
 // fakeBookings is the BookingLoader of the tests: bookings by ID.
 type fakeBookings map[int64]*mail.BookingMail
 
-func (f fakeBookings) MailData(_ context.Context, id int64) (*mail.BookingMail, error) {
+func (f fakeBookings) MailData(_ context.Context, _ *sql.Tx, id int64) (*mail.BookingMail, error) {
 	b, ok := f[id]
 	if !ok {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "booking %d not found", id)

@@ -267,15 +267,15 @@ func TestSentStoreRecordTwice(t *testing.T) {
 		rec := &mail.SentEmail{BookingID: 5, Kind: "invoice", MessageID: "<a@b>", Recipient: "x@example.com",
 			Reply: strings.Repeat("r", 600), SentAt: time.Now()}
 		for i := 0; i < 2; i++ {
-			if err := s.RecordSent(ctx, rec); err != nil {
+			if err := s.RecordSent(ctx, nil, rec); err != nil {
 				t.Fatalf("record %d: %v", i, err)
 			}
 		}
-		ok, err := s.WasSent(ctx, 5, "invoice")
+		ok, err := s.WasSent(ctx, nil, 5, "invoice")
 		if err != nil || !ok {
 			t.Fatalf("WasSent = %v, %v", ok, err)
 		}
-		if ok, _ := s.WasSent(ctx, 5, "eticket"); ok {
+		if ok, _ := s.WasSent(ctx, nil, 5, "eticket"); ok {
 			t.Error("eticket reported sent")
 		}
 		list, err := s.List(ctx, 5)

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,10 @@ type SendRequest struct {
 	Key string
 	// Attempt is the job's attempt number, for the logs.
 	Attempt int
+	// Tx, when not nil, is the transaction the job was dispatched in,
+	// which the sync connection runs it inside (queue.Job.Tx): the
+	// booking is read, and the send recorded, through it.
+	Tx *sql.Tx
 }
 
 // Send delivers the email of r. It returns nil when the email was sent or
@@ -92,7 +97,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) error {
 	if r.Attempt > 0 {
 		log = log.With("attempt", r.Attempt)
 	}
-	sent, err := s.p.Sent.WasSent(ctx, r.BookingID, key)
+	sent, err := s.p.Sent.WasSent(ctx, r.Tx, r.BookingID, key)
 	if err != nil {
 		return fmt.Errorf("mail: %w", err)
 	}
@@ -100,7 +105,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) error {
 		log.InfoContext(ctx, "Email already sent; not sending again", "key", key)
 		return nil
 	}
-	b, err := s.p.Bookings.MailData(ctx, r.BookingID)
+	b, err := s.p.Bookings.MailData(ctx, r.Tx, r.BookingID)
 	if err != nil {
 		err = fmt.Errorf("mail: load booking %d: %w", r.BookingID, err)
 		if apperr.IsNotFound(err) {
@@ -130,7 +135,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) error {
 		BookingID: r.BookingID, Kind: key, MessageID: receipt.MessageID,
 		Recipient: msg.To.Email, Reply: receipt.Reply, SentAt: s.p.Now(),
 	}
-	if err := s.record(ctx, rec); err != nil {
+	if err := s.record(ctx, r.Tx, rec); err != nil {
 		// The server has the message. Returning an error would make the
 		// queue retry and send it a second time for certain, so the job
 		// succeeds and the missing record is only logged.
@@ -146,7 +151,7 @@ func (s *Sender) Send(ctx context.Context, r SendRequest) error {
 // out, and a lost record means a duplicate on the next dispatch. It uses a
 // context detached from the job's so that a job timeout striking right
 // after the send does not also cancel the record.
-func (s *Sender) record(ctx context.Context, rec *SentEmail) error {
+func (s *Sender) record(ctx context.Context, tx *sql.Tx, rec *SentEmail) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	var err error
@@ -158,7 +163,7 @@ func (s *Sender) record(ctx context.Context, rec *SentEmail) error {
 			case <-time.After(wait):
 			}
 		}
-		if err = s.p.Sent.RecordSent(ctx, rec); err == nil {
+		if err = s.p.Sent.RecordSent(ctx, tx, rec); err == nil {
 			return nil
 		}
 	}

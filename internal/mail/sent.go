@@ -24,12 +24,16 @@ type SentEmail struct {
 
 // SentLog remembers which booking emails went out, so a retried job does
 // not send them again.
+//
+// tx, when not nil, is the transaction an email job was dispatched in,
+// which the sync connection runs it inside (queue.Job.Tx): the record is
+// read and written through it.
 type SentLog interface {
 	// WasSent reports whether the email kind of bookingID was recorded.
-	WasSent(ctx context.Context, bookingID int64, kind string) (bool, error)
+	WasSent(ctx context.Context, tx *sql.Tx, bookingID int64, kind string) (bool, error)
 	// RecordSent records an accepted email. Recording one that is already
 	// recorded is not an error.
-	RecordSent(ctx context.Context, e *SentEmail) error
+	RecordSent(ctx context.Context, tx *sql.Tx, e *SentEmail) error
 }
 
 // SentStore is the SentLog in the sent_emails table.
@@ -47,26 +51,26 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// reader and writer return the transaction in ctx, if any (see
-// ContextWithTx), else the read pool and the write pool.
-func (s *SentStore) reader(ctx context.Context) querier {
-	if tx, ok := TxFromContext(ctx); ok {
+// reader and writer return tx, the dispatching transaction of a job run
+// inline, when there is one, else the read pool and the write pool.
+func (s *SentStore) reader(tx *sql.Tx) querier {
+	if tx != nil {
 		return tx
 	}
 	return s.db.Read
 }
 
-func (s *SentStore) writer(ctx context.Context) querier {
-	if tx, ok := TxFromContext(ctx); ok {
+func (s *SentStore) writer(tx *sql.Tx) querier {
+	if tx != nil {
 		return tx
 	}
 	return s.db.DB
 }
 
 // WasSent reports whether the email kind of bookingID was recorded.
-func (s *SentStore) WasSent(ctx context.Context, bookingID int64, kind string) (bool, error) {
+func (s *SentStore) WasSent(ctx context.Context, tx *sql.Tx, bookingID int64, kind string) (bool, error) {
 	var n int
-	err := s.reader(ctx).QueryRowContext(ctx, s.db.Rebind(
+	err := s.reader(tx).QueryRowContext(ctx, s.db.Rebind(
 		"SELECT COUNT(*) FROM sent_emails WHERE booking_id = ? AND kind = ?"), bookingID, kind).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: find sent email: %w", err)
@@ -77,7 +81,7 @@ func (s *SentStore) WasSent(ctx context.Context, bookingID int64, kind string) (
 // RecordSent inserts e; a row already there for its booking and kind wins.
 // The conflict is skipped in SQL rather than caught as an error, because
 // an error would abort a PostgreSQL transaction the insert runs in.
-func (s *SentStore) RecordSent(ctx context.Context, e *SentEmail) error {
+func (s *SentStore) RecordSent(ctx context.Context, tx *sql.Tx, e *SentEmail) error {
 	reply := e.Reply
 	if len(reply) > 512 {
 		// Cut on a character boundary: PostgreSQL rejects broken UTF-8.
@@ -93,7 +97,7 @@ func (s *SentStore) RecordSent(ctx context.Context, e *SentEmail) error {
 	} else {
 		q += " ON CONFLICT (booking_id, kind) DO NOTHING"
 	}
-	_, err := s.writer(ctx).ExecContext(ctx, s.db.Rebind(q),
+	_, err := s.writer(tx).ExecContext(ctx, s.db.Rebind(q),
 		e.BookingID, e.Kind, e.MessageID, e.Recipient, reply, sentAt.UTC())
 	if err != nil {
 		return fmt.Errorf("store: record sent email: %w", err)

@@ -25,9 +25,8 @@ func TestSyncConnectionRunsInsideTx(t *testing.T) {
 		if _, err := db.ExecContext(ctx, "CREATE TABLE mail_test_bookings (id INTEGER PRIMARY KEY, code VARCHAR(32) NOT NULL)"); err != nil {
 			t.Fatal(err)
 		}
-		loader := mail.BookingLoaderFunc(func(ctx context.Context, id int64) (*mail.BookingMail, error) {
-			tx, ok := mail.TxFromContext(ctx)
-			if !ok {
+		loader := mail.BookingLoaderFunc(func(ctx context.Context, tx *sql.Tx, id int64) (*mail.BookingMail, error) {
+			if tx == nil {
 				return nil, errors.New("the job did not get the dispatching transaction")
 			}
 			b := sampleBooking(id, "pending")
@@ -68,7 +67,7 @@ func TestSyncConnectionRunsInsideTx(t *testing.T) {
 		if srv.Accepted() != 1 {
 			t.Fatalf("accepted %d messages, want 1", srv.Accepted())
 		}
-		if ok, err := sent.WasSent(ctx, 7, mail.KindInvoice); err != nil || !ok {
+		if ok, err := sent.WasSent(ctx, nil, 7, mail.KindInvoice); err != nil || !ok {
 			t.Fatalf("sent record after commit: %v, %v", ok, err)
 		}
 		// Dispatched again (the row exists now): nothing is sent twice.

@@ -45,7 +45,7 @@ type InvoiceWorker struct {
 
 // Work sends the invoice of the job's booking.
 func (w *InvoiceWorker) Work(ctx context.Context, job *queue.Job[SendInvoiceEmail]) error {
-	return w.Sender.work(ctx, KindInvoice, job.Args.BookingID, job.Args.Resend, job.JobRow)
+	return w.Sender.work(ctx, job.Tx, KindInvoice, job.Args.BookingID, job.Args.Resend, job.JobRow)
 }
 
 // ETicketWorker works SendETicketEmail jobs.
@@ -55,17 +55,17 @@ type ETicketWorker struct {
 
 // Work sends the e-ticket of the job's booking.
 func (w *ETicketWorker) Work(ctx context.Context, job *queue.Job[SendETicketEmail]) error {
-	return w.Sender.work(ctx, KindETicket, job.Args.BookingID, job.Args.Resend, job.JobRow)
+	return w.Sender.work(ctx, job.Tx, KindETicket, job.Args.BookingID, job.Args.Resend, job.JobRow)
 }
 
 // work runs one email job and marks failures that a retry cannot fix as
 // permanent, so the queue moves the job to failed_jobs at once instead of
 // spending its remaining tries.
-func (s *Sender) work(ctx context.Context, kind string, bookingID int64, resend bool, row *driver.JobRow) error {
+func (s *Sender) work(ctx context.Context, tx *sql.Tx, kind string, bookingID int64, resend bool, row *driver.JobRow) error {
 	if bookingID <= 0 {
 		return queue.Permanent(errors.New("mail: job args: booking_id is missing"))
 	}
-	req := SendRequest{Kind: kind, BookingID: bookingID}
+	req := SendRequest{Kind: kind, BookingID: bookingID, Tx: tx}
 	uuid := ""
 	if row != nil {
 		req.Attempt, uuid = row.Attempts, row.UUID
@@ -89,9 +89,8 @@ type TxInserter interface {
 // DispatchInvoiceTx inserts the SendInvoiceEmail job of a booking inside
 // the transaction that creates it: the email exists only if the booking
 // does, and the request makes no network call. With QUEUE_CONNECTION=sync
-// the job runs at once, inside tx (see ContextWithTx).
+// the job runs at once, inside tx, and reads the booking through it.
 func DispatchInvoiceTx(ctx context.Context, client TxInserter, tx *sql.Tx, bookingID int64) error {
-	ctx = ContextWithTx(ctx, tx)
 	if _, err := client.InsertTx(ctx, tx, SendInvoiceEmail{BookingID: bookingID}, nil); err != nil {
 		return fmt.Errorf("mail: dispatch invoice of booking %d: %w", bookingID, err)
 	}
@@ -103,7 +102,6 @@ func DispatchInvoiceTx(ctx context.Context, client TxInserter, tx *sql.Tx, booki
 // call it as often as they like: the job's unique key keeps one pending,
 // and the sent_emails record stops a second email after it ran.
 func DispatchETicketTx(ctx context.Context, client TxInserter, tx *sql.Tx, bookingID int64) error {
-	ctx = ContextWithTx(ctx, tx)
 	if _, err := client.InsertTx(ctx, tx, SendETicketEmail{BookingID: bookingID}, nil); err != nil {
 		return fmt.Errorf("mail: dispatch e-ticket of booking %d: %w", bookingID, err)
 	}

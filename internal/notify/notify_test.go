@@ -150,30 +150,27 @@ type fixtureOpts struct {
 	params      func(*notify.Params)
 }
 
-// setup wires a notifier the way the application does: an Ops observer
-// reporting failures, the notification workers registered, and a real
-// worker taking the default and notifications queues.
+// setup wires a notifier the way the application does (internal/app): it
+// dispatches with a client on the bare driver, the Ops observer reports
+// failures to it, the notification workers are registered, and a real
+// worker takes the default and notifications queues.
 func setup(t *testing.T, d store.Dialect, o fixtureOpts) *fixture {
 	t.Helper()
 	drv, db := storetest.Driver(t, d)
 	f := &fixture{t: t, db: db, outcomes: &outcomes{}, logs: &strings.Builder{}}
 	f.slack = newHook(t, "text", o.slackPlan)
 	f.discord = newHook(t, "content", o.discordPlan)
-	failures := &notify.JobObserver{}
-	ops, err := queue.NewOps(drv, &queue.OpsConfig{DisableMetrics: true,
-		Observers: []func(context.Context, *driver.JobRow, queue.Outcome){failures.Observe, f.outcomes.observe}})
-	require.NoError(t, err)
 	ws := queue.NewWorkers()
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.q, err = queue.NewClient(queue.WithHooks(drv, ops), &queue.Config{Workers: ws, Logger: logger, Location: time.UTC})
+	inserter, err := queue.NewClient(drv, &queue.Config{Workers: ws, Logger: logger, Location: time.UTC})
 	require.NoError(t, err)
 	window := o.window
 	if window == 0 {
 		window = time.Second
 	}
 	p := notify.Params{
-		DB: db, Queue: f.q, SlackWebhookURL: f.slack.URL + "/services/T000/B000/secret", DiscordWebhookURL: f.discord.URL + "/api/webhooks/1/secret",
+		DB: db, Queue: inserter, SlackWebhookURL: f.slack.URL + "/services/T000/B000/secret", DiscordWebhookURL: f.discord.URL + "/api/webhooks/1/secret",
 		Window: window, Backoff: []time.Duration{time.Second}, Source: "testing", Logger: logger,
 		WaitThresholds: map[string]time.Duration{"*": 5 * time.Minute}, MonitorMax: 1000,
 	}
@@ -182,7 +179,11 @@ func setup(t *testing.T, d store.Dialect, o fixtureOpts) *fixture {
 	}
 	f.n, err = notify.New(p)
 	require.NoError(t, err)
-	failures.Bind(f.n)
+	ops, err := queue.NewOps(drv, &queue.OpsConfig{DisableMetrics: true,
+		Observers: []func(context.Context, *driver.JobRow, queue.Outcome){f.n.ObserveJob, f.outcomes.observe}})
+	require.NoError(t, err)
+	f.q, err = queue.NewClient(queue.WithHooks(drv, ops), &queue.Config{Workers: ws, Logger: logger, Location: time.UTC})
+	require.NoError(t, err)
 	notify.AddWorkers(ws, f.n)
 	queue.AddWorker(ws, queue.WorkFunc(func(ctx context.Context, job *queue.Job[importTours]) error {
 		return errors.New("feed unreachable: 503 from supplier")
@@ -465,7 +466,7 @@ func TestLongWaitAndLatePaymentMessage(t *testing.T) {
 		ctx := context.Background()
 		require.NoError(t, f.n.Record(ctx, notify.LatePayment{BookingID: 7, Code: "TRP-7K2M9Q", Amount: 1500000, Status: "expired", TransactionID: "tx-1"}.Event()))
 		require.NoError(t, f.n.Record(ctx, notify.LongWait{Queue: "emails", WaitSeconds: 420, ThresholdSeconds: 120, Size: 40}.Event(time.Minute)))
-		f.n.HandleQueueBusy(ctx, queue.QueueBusyEvent{Connection: "database", Queue: "default", Size: 1520, Max: 1000})
+		f.n.RecordQueueBusy(ctx, notify.QueueBusy{Queue: "default", Size: 1520, Max: 1000})
 		f.waitMessages(1)
 		for _, msg := range []string{f.slack.got()[0], f.discord.got()[0]} {
 			require.Contains(t, msg, "1 late payment to refund, 1 queue waiting too long, 1 queue too busy")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tripintravel/tripin/queue"
@@ -127,33 +126,15 @@ func (n *Notifier) ObserveJob(ctx context.Context, row *driver.JobRow, o queue.O
 	}
 }
 
-// HandleQueueBusy records a queue.QueueBusyEvent (what `queue monitor`
-// publishes); it has the shape queue.SubscribeQueueBusy takes.
-func (n *Notifier) HandleQueueBusy(ctx context.Context, ev queue.QueueBusyEvent) {
+// RecordQueueBusy records that a queue holds more jobs than its
+// threshold, as `queue monitor` finds it; a queue that stays over is
+// recorded again only after a window. Errors are logged.
+func (n *Notifier) RecordQueueBusy(ctx context.Context, b QueueBusy) {
 	if !n.Enabled() {
 		return
 	}
-	if err := n.Record(ctx, QueueBusy{Queue: ev.Queue, Size: ev.Size, Max: ev.Max}.Event(n.window)); err != nil {
-		n.log.Error("notify: record busy queue", "queue", ev.Queue, "error", err)
-	}
-}
-
-// JobObserver reports jobs that failed for good to a Notifier; its
-// Observe goes in queue.OpsConfig.Observers. It stands apart from the
-// Notifier because the queue's operations layer is built before the
-// client the Notifier inserts with: Bind the Notifier once both exist.
-// Until then failures are only in failed_jobs.
-type JobObserver struct {
-	n atomic.Pointer[Notifier]
-}
-
-// Bind makes o report to n.
-func (o *JobObserver) Bind(n *Notifier) { o.n.Store(n) }
-
-// Observe passes a job's outcome to the bound Notifier, if any.
-func (o *JobObserver) Observe(ctx context.Context, row *driver.JobRow, out queue.Outcome) {
-	if n := o.n.Load(); n != nil {
-		n.ObserveJob(ctx, row, out)
+	if err := n.Record(ctx, b.Event(n.window)); err != nil {
+		n.log.Error("notify: record busy queue", "queue", b.Queue, "error", err)
 	}
 }
 

@@ -111,7 +111,7 @@ func (f *fixture) seed() {
 	// Sent emails (90 days).
 	sent := mail.NewSentStore(db)
 	for kind, at := range map[string]time.Time{"gone-91d": f.ago(91 * day), "kept-80d": f.ago(80 * day), "kept-now": f.now} {
-		require.NoError(t, sent.RecordSent(ctx, &mail.SentEmail{BookingID: 1, Kind: kind, MessageID: "<m>", Recipient: "a@b.c", SentAt: at}))
+		require.NoError(t, sent.RecordSent(ctx, nil, &mail.SentEmail{BookingID: 1, Kind: kind, MessageID: "<m>", Recipient: "a@b.c", SentAt: at}))
 	}
 
 	// Payment notifications: accepted ones 365 days, rejected ones 3.
