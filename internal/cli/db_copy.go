@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/app"
+	"github.com/tripintravel/tripin/internal/dbcopy"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -59,10 +60,10 @@ func runDBCopy(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		srcDialect, srcDSN = app.DSN(cfg)
-	} else if srcDialect, srcDSN, err = store.DialectOfDSN(srcDSN); err != nil {
+	} else if srcDialect, srcDSN, err = dbcopy.DialectOfDSN(srcDSN); err != nil {
 		return usagef("db copy: --from: %v", err)
 	}
-	dstDialect, dstDSN, err := store.DialectOfDSN(*to)
+	dstDialect, dstDSN, err := dbcopy.DialectOfDSN(*to)
 	if err != nil {
 		return usagef("db copy: --to: %v", err)
 	}
@@ -75,7 +76,7 @@ func runDBCopy(ctx context.Context, env *Env, args []string) error {
 	// A dry run leaves no trace: a SQLite target that does not exist yet
 	// is removed again after it was opened to be counted.
 	if dstDialect == store.SQLite && (*dryRun || *verifyOnly) {
-		path := store.SQLitePath(dstDSN)
+		path := dbcopy.SQLitePath(dstDSN)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			if *verifyOnly {
 				return fmt.Errorf("db copy: --to: no SQLite database at %s", path)
@@ -93,11 +94,11 @@ func runDBCopy(ctx context.Context, env *Env, args []string) error {
 	}
 	defer dst.Close()
 
-	var res *store.CopyResult
+	var res *dbcopy.Result
 	if *verifyOnly {
-		res, err = store.CopyVerify(ctx, src, dst)
+		res, err = dbcopy.Verify(ctx, src, dst)
 	} else {
-		res, err = store.Copy(ctx, store.CopyParams{From: src, To: dst, Force: *force, DryRun: *dryRun, BatchRows: *batch})
+		res, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, Force: *force, DryRun: *dryRun, BatchRows: *batch})
 	}
 	if res != nil && (err == nil || *dryRun) {
 		if perr := printCopyResult(env.Stdout, res, *asJSON, *verifyOnly); perr != nil {
@@ -118,7 +119,7 @@ func runDBCopy(ctx context.Context, env *Env, args []string) error {
 // "behind" instead of naming the typo.
 func openCopyDB(ctx context.Context, flagName string, d store.Dialect, dsn string, mustExist bool) (*store.DB, error) {
 	if d == store.SQLite && mustExist {
-		path := store.SQLitePath(dsn)
+		path := dbcopy.SQLitePath(dsn)
 		if path != ":memory:" {
 			if _, err := os.Stat(path); err != nil {
 				return nil, fmt.Errorf("db copy: %s: no SQLite database at %s", flagName, path)
@@ -132,7 +133,7 @@ func openCopyDB(ctx context.Context, flagName string, d store.Dialect, dsn strin
 	return db, nil
 }
 
-func printCopyResult(w io.Writer, res *store.CopyResult, asJSON, verifyOnly bool) error {
+func printCopyResult(w io.Writer, res *dbcopy.Result, asJSON, verifyOnly bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}

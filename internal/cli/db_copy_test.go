@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/dbcopy"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 )
@@ -87,7 +88,7 @@ func TestDBCopySQLiteToEachBackend(t *testing.T) {
 		dstDSN := storetest.NewDSN(t, d)
 		dst := newDBCopyCLI(t, d, dstDSN)
 
-		var res store.CopyResult
+		var res dbcopy.Result
 		out := src.mustRun("db", "copy", "--from", srcPath, "--to", dstDSN, "--json")
 		require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 		require.True(t, res.Verified)

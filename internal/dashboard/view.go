@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/store"
 )
 
@@ -26,7 +26,7 @@ var funcs = template.FuncMap{
 	"dur":        humanDuration,
 	"ms":         func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
 	"num":        func(n int) string { return thousands(int64(n)) },
-	"rupiah":     mail.FormatRupiah,
+	"rupiah":     money.FormatRupiah,
 	"short":      func(s string, n int) string { return truncate(s, n) },
 	"join":       strings.Join,
 	"fixed1":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },

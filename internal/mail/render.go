@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/money"
+	"github.com/tripintravel/tripin/internal/qr"
 )
 
 // embeddedTemplates are the default templates. A folder named by
@@ -110,7 +112,7 @@ func NewRenderer(p RendererParams) (*Renderer, error) {
 	}
 	p.AppURL = strings.TrimRight(p.AppURL, "/")
 	funcs := map[string]any{
-		"rupiah":   FormatRupiah,
+		"rupiah":   money.FormatRupiah,
 		"datetime": func(t time.Time) string { return FormatTime(t, p.Location) },
 		"date":     FormatDate,
 	}
@@ -188,7 +190,7 @@ func (r *Renderer) Invoice(b *BookingMail) (*Message, error) {
 // ETicket renders the e-ticket for b, with the QR code of the booking code
 // as an inline PNG image.
 func (r *Renderer) ETicket(b *BookingMail) (*Message, error) {
-	png, err := QRCodePNG(b.Code)
+	png, err := qr.PNG(b.Code)
 	if err != nil {
 		return nil, err
 	}
@@ -257,8 +259,8 @@ func (r *Renderer) data(b *BookingMail) *TemplateData {
 		TourDestination: b.TourDestination,
 		Departure:       FormatDate(b.DepartureDate),
 		Quantity:        b.Quantity,
-		UnitPrice:       FormatRupiah(b.UnitPrice),
-		Total:           FormatRupiah(b.TotalAmount),
+		UnitPrice:       money.FormatRupiah(b.UnitPrice),
+		Total:           money.FormatRupiah(b.TotalAmount),
 		CreatedAt:       FormatTime(b.CreatedAt, r.p.Location),
 		PaymentDeadline: FormatTime(b.ExpiresAt, r.p.Location),
 		PaidAt:          FormatTime(b.PaidAt, r.p.Location),

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/money"
 )
 
 // How much of each group a message lists before it counts the rest: a
@@ -245,4 +245,4 @@ func shortDuration(d time.Duration) string {
 }
 
 // rupiah writes a whole-rupiah amount as the emails do: Rp1.500.000.
-func rupiah(amount int64) string { return mail.FormatRupiah(amount) }
+func rupiah(amount int64) string { return money.FormatRupiah(amount) }

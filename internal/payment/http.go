@@ -14,7 +14,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/secheaders"
 )
@@ -282,7 +282,7 @@ func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{
-		"Code": b.Code, "Amount": mail.FormatRupiah(b.TotalAmount), "Status": b.Status, "NeedsRefund": b.NeedsRefund,
+		"Code": b.Code, "Amount": money.FormatRupiah(b.TotalAmount), "Status": b.Status, "NeedsRefund": b.NeedsRefund,
 		"Sent": r.URL.Query().Get("sent"), "Outcome": r.URL.Query().Get("outcome"),
 	}
 	var buf bytes.Buffer

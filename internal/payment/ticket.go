@@ -13,7 +13,8 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
-	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/money"
+	"github.com/tripintravel/tripin/internal/qr"
 	"github.com/tripintravel/tripin/internal/secheaders"
 )
 
@@ -53,7 +54,7 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 	if d.PaidAt.Valid {
 		t.PaidAt = d.PaidAt.Time
 	}
-	t.QRCodePNG, err = mail.QRCodePNG(t.Code)
+	t.QRCodePNG, err = qr.PNG(t.Code)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("payment: ticket QR code: %w", err)
 	}
@@ -120,7 +121,7 @@ func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
 	data := map[string]any{
 		"Code": t.Code, "TourTitle": t.TourTitle, "Destination": t.Destination,
 		"Departure": t.DepartureDate.Format("Monday, 2 January 2006"), "Quantity": t.Quantity,
-		"CustomerName": t.CustomerName, "Total": mail.FormatRupiah(t.TotalAmount), "PaidAt": paid,
+		"CustomerName": t.CustomerName, "Total": money.FormatRupiah(t.TotalAmount), "PaidAt": paid,
 		// The PNG is ours, so the data URL is safe to mark as such.
 		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(t.QRCodePNG)),
 	}

@@ -71,11 +71,3 @@ func IsDiskFull(err error) bool { return sqldb.IsDiskFull(err) }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation.
 func IsUniqueViolation(err error) bool { return sqldb.IsUniqueViolation(err) }
-
-// quoteIdent quotes a table or column name for dialect d.
-func quoteIdent(d Dialect, s string) string { return sqldb.QuoteIdent(d, s) }
-
-// tableExists reports whether the database has a table of that name.
-func (db *DB) tableExists(ctx context.Context, table string) (bool, error) {
-	return db.TableExists(ctx, table)
-}

@@ -1,4 +1,10 @@
-package store
+// Package dbcopy copies a Tripin database between SQLite, MySQL/MariaDB and
+// PostgreSQL (`tripin db copy`), in any direction, and verifies each table
+// by its row count and a checksum computed the same way on both sides. The
+// list of tables, their columns, primary keys and foreign keys come from
+// the databases' own catalogs, so tables added by later migrations are
+// copied without this package knowing their names.
+package dbcopy
 
 import (
 	"bytes"
@@ -19,23 +25,19 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
-// This file copies every application table from one database to another
-// (`tripin db copy`), whatever the two dialects, and proves the copy with
-// per-table row counts and checksums computed the same way on both sides.
-// The list of tables, their columns, primary keys and foreign keys come from
-// the databases' own catalogs, so tables added by later migrations are
-// copied without this file knowing their names.
-
-// CopyParams says what Copy copies and how.
-type CopyParams struct {
+// Params says what Copy copies and how.
+type Params struct {
 	// From is the source. Its schema must be current: every embedded
 	// migration applied and none unknown.
-	From *DB
+	From *store.DB
 	// To is the target. It is migrated to current when it is empty or
 	// behind.
-	To *DB
+	To *store.DB
 	// Force deletes the target's rows first when it already holds some;
 	// without it Copy refuses to touch a target that is not empty.
 	Force bool
@@ -47,33 +49,33 @@ type CopyParams struct {
 	BatchRows int
 }
 
-// CopyRefusedError is returned when Copy will not run: the source's schema
+// RefusedError is returned when Copy will not run: the source's schema
 // is not current, the target holds rows and Force is not set, or both sides
 // are the same database. Its message is one line meant for an operator.
-type CopyRefusedError struct{ Reason string }
+type RefusedError struct{ Reason string }
 
-func (e *CopyRefusedError) Error() string { return e.Reason }
+func (e *RefusedError) Error() string { return e.Reason }
 
-// IsCopyRefused reports whether err is a CopyRefusedError.
-func IsCopyRefused(err error) bool {
-	var r *CopyRefusedError
+// IsRefused reports whether err is a RefusedError.
+func IsRefused(err error) bool {
+	var r *RefusedError
 	return errors.As(err, &r)
 }
 
 func refusef(format string, args ...any) error {
-	return &CopyRefusedError{Reason: fmt.Sprintf(format, args...)}
+	return &RefusedError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// CopyEndpoint names one side of a copy without its credentials.
-type CopyEndpoint struct {
-	Dialect  Dialect `json:"dialect"`
-	Database string  `json:"database"`
+// Endpoint names one side of a copy without its credentials.
+type Endpoint struct {
+	Dialect  sqldb.Dialect `json:"dialect"`
+	Database string        `json:"database"`
 }
 
-func (e CopyEndpoint) String() string { return fmt.Sprintf("%s (%s)", e.Dialect, e.Database) }
+func (e Endpoint) String() string { return fmt.Sprintf("%s (%s)", e.Dialect, e.Database) }
 
-// CopyTable is what Copy did with one table and what verification found.
-type CopyTable struct {
+// Table is what Copy did with one table and what verification found.
+type Table struct {
 	Table      string `json:"table"`
 	SourceRows int64  `json:"source_rows"`
 	TargetRows int64  `json:"target_rows"`
@@ -87,19 +89,19 @@ type CopyTable struct {
 	Verified bool  `json:"verified"`
 }
 
-// CopyResult is the outcome of Copy or CopyVerify.
-type CopyResult struct {
-	From   CopyEndpoint `json:"from"`
-	To     CopyEndpoint `json:"to"`
-	DryRun bool         `json:"dry_run"`
+// Result is the outcome of Copy or Verify.
+type Result struct {
+	From   Endpoint `json:"from"`
+	To     Endpoint `json:"to"`
+	DryRun bool     `json:"dry_run"`
 	// Migrated lists the migrations applied to the target (in a dry run:
 	// those that would be).
 	Migrated []string `json:"migrated"`
 	// DeletedRows is how many target rows Force deleted (in a dry run: how
 	// many the target holds).
-	DeletedRows int64       `json:"deleted_rows"`
-	Tables      []CopyTable `json:"tables"`
-	Rows        int64       `json:"rows"`
+	DeletedRows int64   `json:"deleted_rows"`
+	Tables      []Table `json:"tables"`
+	Rows        int64   `json:"rows"`
 	// Verified is true when every table has the same row count and
 	// checksum on both sides. It is false in a dry run.
 	Verified   bool  `json:"verified"`
@@ -107,7 +109,7 @@ type CopyResult struct {
 }
 
 // Mismatched returns the names of the tables that failed verification.
-func (r *CopyResult) Mismatched() []string {
+func (r *Result) Mismatched() []string {
 	var out []string
 	for _, t := range r.Tables {
 		if !t.Verified {
@@ -123,33 +125,33 @@ func (r *CopyResult) Mismatched() []string {
 // DSN (user:pass@tcp(host:3306)/db) for MySQL; a postgres:// or
 // postgresql:// URL or a key=value string for PostgreSQL. It returns the
 // DSN to give Open, which differs only for sqlite:path.
-func DialectOfDSN(dsn string) (Dialect, string, error) {
+func DialectOfDSN(dsn string) (sqldb.Dialect, string, error) {
 	s := strings.TrimSpace(dsn)
 	lower := strings.ToLower(s)
 	switch {
 	case s == "":
 		return "", "", errors.New("empty DSN")
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
-		return PgSQL, s, nil
+		return sqldb.PgSQL, s, nil
 	case strings.HasPrefix(lower, "mysql://"), strings.HasPrefix(lower, "mariadb://"):
-		return MySQL, s, nil
+		return sqldb.MySQL, s, nil
 	case strings.HasPrefix(lower, "sqlite://"), strings.HasPrefix(lower, "file:"):
-		return SQLite, s, nil
+		return sqldb.SQLite, s, nil
 	case strings.HasPrefix(lower, "sqlite:"):
-		return SQLite, s[len("sqlite:"):], nil
+		return sqldb.SQLite, s[len("sqlite:"):], nil
 	case strings.Contains(s, "://"):
 		scheme := s[:strings.Index(s, "://")]
 		return "", "", fmt.Errorf("unknown scheme %q: use a SQLite file path, mysql://, postgres:// or a go-sql-driver DSN", scheme)
 	case isPgKeyValue(s):
-		return PgSQL, s, nil
+		return sqldb.PgSQL, s, nil
 	case strings.Contains(s, "@tcp(") || strings.Contains(s, "@unix(") ||
 		strings.HasPrefix(s, "tcp(") || strings.HasPrefix(s, "unix(") || strings.Contains(s, "@/"):
 		if _, err := mysql.ParseDSN(s); err != nil {
-			return "", "", fmt.Errorf("invalid MySQL DSN: %w", RedactError(err, s))
+			return "", "", fmt.Errorf("invalid MySQL DSN: %w", sqldb.RedactError(err, s))
 		}
-		return MySQL, s, nil
+		return sqldb.MySQL, s, nil
 	}
-	return SQLite, s, nil
+	return sqldb.SQLite, s, nil
 }
 
 // isPgKeyValue reports whether s is libpq's key=value connection string
@@ -245,27 +247,27 @@ type tablePlan struct {
 
 // catalog reads db's tables, columns, keys and foreign keys, leaving out
 // the migrations table (each side keeps its own) and SQLite's internals.
-func (db *DB) catalog(ctx context.Context) (map[string]*catTable, error) {
+func catalog(ctx context.Context, db *store.DB) (map[string]*catTable, error) {
 	var tables map[string]*catTable
 	var err error
 	switch db.Dialect {
-	case SQLite:
-		tables, err = db.sqliteCatalog(ctx)
-	case MySQL:
-		tables, err = db.serverCatalog(ctx, "DATABASE()")
-	case PgSQL:
-		tables, err = db.serverCatalog(ctx, "current_schema()")
+	case sqldb.SQLite:
+		tables, err = sqliteCatalog(ctx, db)
+	case sqldb.MySQL:
+		tables, err = serverCatalog(ctx, db, "DATABASE()")
+	case sqldb.PgSQL:
+		tables, err = serverCatalog(ctx, db, "current_schema()")
 	default:
 		err = fmt.Errorf("unknown dialect %q", db.Dialect)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: copy: read the %s catalog: %w", db.Dialect, err)
+		return nil, fmt.Errorf("dbcopy: read the %s catalog: %w", db.Dialect, err)
 	}
 	delete(tables, "migrations")
 	return tables, nil
 }
 
-func (db *DB) sqliteCatalog(ctx context.Context) (map[string]*catTable, error) {
+func sqliteCatalog(ctx context.Context, db *store.DB) (map[string]*catTable, error) {
 	rows, err := db.Read.QueryContext(ctx, "SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
 	if err != nil {
 		return nil, err
@@ -301,7 +303,7 @@ func (db *DB) sqliteCatalog(ctx context.Context) (map[string]*catTable, error) {
 				cols.Close()
 				return nil, err
 			}
-			if err := classify(SQLite, &c, t.name); err != nil {
+			if err := classify(sqldb.SQLite, &c, t.name); err != nil {
 				cols.Close()
 				return nil, err
 			}
@@ -346,9 +348,9 @@ func (db *DB) sqliteCatalog(ctx context.Context) (map[string]*catTable, error) {
 
 // serverCatalog reads MySQL's or PostgreSQL's information_schema; schema is
 // the SQL expression naming the current schema.
-func (db *DB) serverCatalog(ctx context.Context, schema string) (map[string]*catTable, error) {
+func serverCatalog(ctx context.Context, db *store.DB, schema string) (map[string]*catTable, error) {
 	tables := map[string]*catTable{}
-	err := db.queryEach(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = "+schema+" AND table_type = 'BASE TABLE'",
+	err := queryEach(ctx, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = "+schema+" AND table_type = 'BASE TABLE'",
 		func(scan func(...any) error) error {
 			var name string
 			if err := scan(&name); err != nil {
@@ -361,10 +363,10 @@ func (db *DB) serverCatalog(ctx context.Context, schema string) (map[string]*cat
 		return nil, err
 	}
 	typeCol := "column_type"
-	if db.Dialect == PgSQL {
+	if db.Dialect == sqldb.PgSQL {
 		typeCol = "data_type"
 	}
-	err = db.queryEach(ctx, "SELECT table_name, column_name, "+typeCol+", COALESCE(datetime_precision, 0) FROM information_schema.columns WHERE table_schema = "+schema+" ORDER BY table_name, ordinal_position",
+	err = queryEach(ctx, db, "SELECT table_name, column_name, "+typeCol+", COALESCE(datetime_precision, 0) FROM information_schema.columns WHERE table_schema = "+schema+" ORDER BY table_name, ordinal_position",
 		func(scan func(...any) error) error {
 			var table string
 			var c catColumn
@@ -386,7 +388,7 @@ func (db *DB) serverCatalog(ctx context.Context, schema string) (map[string]*cat
 	if err != nil {
 		return nil, err
 	}
-	err = db.queryEach(ctx, `SELECT kcu.table_name, kcu.column_name
+	err = queryEach(ctx, db, `SELECT kcu.table_name, kcu.column_name
 FROM information_schema.table_constraints tc
 JOIN information_schema.key_column_usage kcu ON kcu.constraint_schema = tc.constraint_schema
   AND kcu.constraint_name = tc.constraint_name AND kcu.table_name = tc.table_name
@@ -407,14 +409,14 @@ ORDER BY kcu.table_name, kcu.ordinal_position`,
 	}
 	fkQuery := `SELECT DISTINCT table_name, referenced_table_name FROM information_schema.key_column_usage
 WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL`
-	if db.Dialect == PgSQL {
+	if db.Dialect == sqldb.PgSQL {
 		fkQuery = `SELECT c1.relname, c2.relname FROM pg_constraint k
 JOIN pg_class c1 ON c1.oid = k.conrelid
 JOIN pg_class c2 ON c2.oid = k.confrelid
 JOIN pg_namespace n ON n.oid = c1.relnamespace
 WHERE k.contype = 'f' AND n.nspname = current_schema()`
 	}
-	err = db.queryEach(ctx, fkQuery, func(scan func(...any) error) error {
+	err = queryEach(ctx, db, fkQuery, func(scan func(...any) error) error {
 		var table, ref string
 		if err := scan(&table, &ref); err != nil {
 			return err
@@ -436,7 +438,7 @@ WHERE k.contype = 'f' AND n.nspname = current_schema()`
 	return tables, nil
 }
 
-func (db *DB) queryEach(ctx context.Context, q string, fn func(scan func(...any) error) error) error {
+func queryEach(ctx context.Context, db *store.DB, q string, fn func(scan func(...any) error) error) error {
 	rows, err := db.Read.QueryContext(ctx, q)
 	if err != nil {
 		return err
@@ -452,14 +454,14 @@ func (db *DB) queryEach(ctx context.Context, q string, fn func(scan func(...any)
 
 // classify sets c's kind from its declared type. An unknown type fails, so
 // that a new column type is handled on purpose instead of copied wrongly.
-func classify(d Dialect, c *catColumn, table string) error {
+func classify(d sqldb.Dialect, c *catColumn, table string) error {
 	t := strings.ToLower(strings.TrimSpace(c.typ))
 	base := t
 	if i := strings.IndexAny(base, "( "); i >= 0 {
 		base = base[:i]
 	}
 	switch d {
-	case SQLite:
+	case sqldb.SQLite:
 		switch {
 		case base == "boolean" || base == "bool":
 			c.kind = kindBool
@@ -481,7 +483,7 @@ func classify(d Dialect, c *catColumn, table string) error {
 		case base == "real" || base == "double" || base == "float":
 			c.kind = kindFloat
 		}
-	case MySQL:
+	case sqldb.MySQL:
 		switch {
 		case strings.HasPrefix(t, "tinyint(1)") || base == "bool" || base == "boolean":
 			c.kind = kindBool
@@ -502,7 +504,7 @@ func classify(d Dialect, c *catColumn, table string) error {
 		case base == "float" || base == "double" || base == "real":
 			c.kind = kindFloat
 		}
-	case PgSQL:
+	case sqldb.PgSQL:
 		switch t {
 		case "boolean":
 			c.kind = kindBool
@@ -553,12 +555,12 @@ func mergeKinds(a, b valueKind) (valueKind, bool) {
 // plan matches the source's tables with the target's and orders them so
 // that every table comes after the tables its foreign keys point at (on
 // either side). A source table or column missing from the target fails.
-func plan(src, dst map[string]*catTable, dstDialect Dialect) ([]*tablePlan, error) {
+func plan(src, dst map[string]*catTable, dstDialect sqldb.Dialect) ([]*tablePlan, error) {
 	var out []*tablePlan
 	for _, st := range src {
 		dt := dst[st.name]
 		if dt == nil {
-			return nil, fmt.Errorf("store: copy: table %s exists in the source but not in the target", st.name)
+			return nil, fmt.Errorf("dbcopy: table %s exists in the source but not in the target", st.name)
 		}
 		ct := &tablePlan{name: st.name, autoIncrement: dt.autoIncrement}
 		for _, sc := range st.cols {
@@ -570,16 +572,16 @@ func plan(src, dst map[string]*catTable, dstDialect Dialect) ([]*tablePlan, erro
 				}
 			}
 			if dc == nil {
-				return nil, fmt.Errorf("store: copy: column %s.%s exists in the source but not in the target", st.name, sc.name)
+				return nil, fmt.Errorf("dbcopy: column %s.%s exists in the source but not in the target", st.name, sc.name)
 			}
 			k, ok := mergeKinds(sc.kind, dc.kind)
 			if !ok {
-				return nil, fmt.Errorf("store: copy: column %s.%s is %s (%s) in the source but %s (%s) in the target",
+				return nil, fmt.Errorf("dbcopy: column %s.%s is %s (%s) in the source but %s (%s) in the target",
 					st.name, sc.name, kindNames[sc.kind], sc.typ, kindNames[dc.kind], dc.typ)
 			}
 			ct.cols = append(ct.cols, columnPlan{
 				name: sc.name, kind: k, fixed: sc.fixed || dc.fixed, prec: min(sc.prec, dc.prec),
-				secondsText: dstDialect == SQLite && dc.secondsText,
+				secondsText: dstDialect == sqldb.SQLite && dc.secondsText,
 			})
 		}
 		for _, name := range st.pk {
@@ -651,7 +653,7 @@ func dependencyOrder(src, dst map[string]*catTable) ([]string, error) {
 				}
 			}
 			sort.Strings(left)
-			return nil, fmt.Errorf("store: copy: the foreign keys of %s form a cycle; db copy cannot order them", strings.Join(left, ", "))
+			return nil, fmt.Errorf("dbcopy: the foreign keys of %s form a cycle; db copy cannot order them", strings.Join(left, ", "))
 		}
 		sort.Strings(ready)
 		for _, n := range ready {
@@ -663,7 +665,7 @@ func dependencyOrder(src, dst map[string]*catTable) ([]string, error) {
 }
 
 // schemaState compares db's applied migrations with the embedded ones.
-func schemaState(ctx context.Context, db *DB) (applied, pending, unknown []string, err error) {
+func schemaState(ctx context.Context, db *store.DB) (applied, pending, unknown []string, err error) {
 	ms, err := db.Migrations(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -696,12 +698,12 @@ func schemaState(ctx context.Context, db *DB) (applied, pending, unknown []strin
 // sameDatabase reports whether a and b are one database reached twice, so
 // that a copy never deletes its own source. SQLite compares files; MySQL
 // and PostgreSQL take a random lock through a and look for it through b.
-func sameDatabase(ctx context.Context, a, b *DB) (bool, error) {
+func sameDatabase(ctx context.Context, a, b *store.DB) (bool, error) {
 	if a.Dialect != b.Dialect {
 		return false, nil
 	}
 	switch a.Dialect {
-	case SQLite:
+	case sqldb.SQLite:
 		if a.Name == ":memory:" || b.Name == ":memory:" {
 			return false, nil
 		}
@@ -711,7 +713,7 @@ func sameDatabase(ctx context.Context, a, b *DB) (bool, error) {
 			return false, nil
 		}
 		return os.SameFile(sa, sb), nil
-	case MySQL:
+	case sqldb.MySQL:
 		var dbA, dbB string
 		if err := a.QueryRowContext(ctx, "SELECT COALESCE(DATABASE(), '')").Scan(&dbA); err != nil {
 			return false, err
@@ -740,7 +742,7 @@ func sameDatabase(ctx context.Context, a, b *DB) (bool, error) {
 			return false, err
 		}
 		return holder.Valid, nil
-	case PgSQL:
+	case sqldb.PgSQL:
 		conn, err := a.Conn(ctx)
 		if err != nil {
 			return false, err
@@ -784,10 +786,10 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func endpoint(db *DB) CopyEndpoint { return CopyEndpoint{Dialect: db.Dialect, Database: db.Name} }
+func endpoint(db *store.DB) Endpoint { return Endpoint{Dialect: db.Dialect, Database: db.Name} }
 
 // Copy copies every application table from p.From to p.To and verifies
-// the copy. It refuses (CopyRefusedError) when the source's schema is not
+// the copy. It refuses (RefusedError) when the source's schema is not
 // current, when the target has migrations this binary does not know, when
 // the target holds rows and Force is not set, and when both are the same
 // database. The target is migrated first when it is behind. Rows keep
@@ -797,17 +799,17 @@ func endpoint(db *DB) CopyEndpoint { return CopyEndpoint{Dialect: db.Dialect, Da
 // and a SHA-256 over every row in primary-key order, rendered canonically
 // so that the same data hashes the same on every dialect. A mismatch is
 // reported in the result (Verified false), not as an error.
-func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
+func Copy(ctx context.Context, p Params) (*Result, error) {
 	start := time.Now()
 	if p.From == nil || p.To == nil {
-		return nil, errors.New("store: copy: source and target are required")
+		return nil, errors.New("dbcopy: source and target are required")
 	}
 	src, dst := p.From, p.To
-	res := &CopyResult{From: endpoint(src), To: endpoint(dst), DryRun: p.DryRun, Migrated: []string{}, Tables: []CopyTable{}}
+	res := &Result{From: endpoint(src), To: endpoint(dst), DryRun: p.DryRun, Migrated: []string{}, Tables: []Table{}}
 
 	same, err := sameDatabase(ctx, src, dst)
 	if err != nil {
-		return nil, fmt.Errorf("store: copy: compare source and target: %w", err)
+		return nil, fmt.Errorf("dbcopy: compare source and target: %w", err)
 	}
 	if same {
 		return nil, refusef("the source and the target are the same database (%s)", res.From)
@@ -832,11 +834,11 @@ func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
 		return nil, refusef("the target database has migrations this tripin does not know (%s)", strings.Join(dstUnknown, ", "))
 	}
 
-	srcCat, err := src.catalog(ctx)
+	srcCat, err := catalog(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	dstCat, err := dst.catalog(ctx)
+	dstCat, err := catalog(ctx, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -877,7 +879,7 @@ func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			res.Tables = append(res.Tables, CopyTable{Table: name, SourceRows: n, TargetRows: dstCounts[name]})
+			res.Tables = append(res.Tables, Table{Table: name, SourceRows: n, TargetRows: dstCounts[name]})
 			res.Rows += n
 		}
 		res.DurationMS = time.Since(start).Milliseconds()
@@ -894,9 +896,9 @@ func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
 		done, err := dst.Migrate(ctx)
 		res.Migrated = append(res.Migrated, done...)
 		if err != nil {
-			return res, fmt.Errorf("store: copy: migrate the target: %w", err)
+			return res, fmt.Errorf("dbcopy: migrate the target: %w", err)
 		}
-		if dstCat, err = dst.catalog(ctx); err != nil {
+		if dstCat, err = catalog(ctx, dst); err != nil {
 			return res, err
 		}
 	}
@@ -920,12 +922,12 @@ func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
 	// One read-only snapshot of the source for every table, so that
 	// bookings never refer to users the copy did not see.
 	var opts *sql.TxOptions
-	if src.Dialect != SQLite {
+	if src.Dialect != sqldb.SQLite {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
 	stx, err := src.Read.BeginTx(ctx, opts)
 	if err != nil {
-		return res, fmt.Errorf("store: copy: begin the source snapshot: %w", err)
+		return res, fmt.Errorf("dbcopy: begin the source snapshot: %w", err)
 	}
 	defer stx.Rollback()
 
@@ -961,7 +963,7 @@ func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
 		ct := &res.Tables[i]
 		n, sum, err := digestTable(ctx, dst.Read, dst.Dialect, tableByName(tables, ct.Table))
 		if err != nil {
-			return res, fmt.Errorf("store: copy: verify %s: %w", ct.Table, err)
+			return res, fmt.Errorf("dbcopy: verify %s: %w", ct.Table, err)
 		}
 		ct.TargetRows, ct.TargetChecksum = n, sum
 		ct.Verified = n == ct.SourceRows && sum == ct.SourceChecksum
@@ -971,17 +973,17 @@ func Copy(ctx context.Context, p CopyParams) (*CopyResult, error) {
 	return res, nil
 }
 
-// CopyVerify compares every application table of from and to without
+// Verify compares every application table of from and to without
 // copying anything: row counts and checksums, as Copy verifies. It is how
 // an operator checks, later, that a target still matches its source.
-func CopyVerify(ctx context.Context, from, to *DB) (*CopyResult, error) {
+func Verify(ctx context.Context, from, to *store.DB) (*Result, error) {
 	start := time.Now()
-	res := &CopyResult{From: endpoint(from), To: endpoint(to), Migrated: []string{}, Tables: []CopyTable{}}
-	srcCat, err := from.catalog(ctx)
+	res := &Result{From: endpoint(from), To: endpoint(to), Migrated: []string{}, Tables: []Table{}}
+	srcCat, err := catalog(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	dstCat, err := to.catalog(ctx)
+	dstCat, err := catalog(ctx, to)
 	if err != nil {
 		return nil, err
 	}
@@ -993,13 +995,13 @@ func CopyVerify(ctx context.Context, from, to *DB) (*CopyResult, error) {
 	for _, t := range tables {
 		sn, ssum, err := digestTable(ctx, from.Read, from.Dialect, t)
 		if err != nil {
-			return nil, fmt.Errorf("store: copy: verify %s in the source: %w", t.name, err)
+			return nil, fmt.Errorf("dbcopy: verify %s in the source: %w", t.name, err)
 		}
 		tn, tsum, err := digestTable(ctx, to.Read, to.Dialect, t)
 		if err != nil {
-			return nil, fmt.Errorf("store: copy: verify %s in the target: %w", t.name, err)
+			return nil, fmt.Errorf("dbcopy: verify %s in the target: %w", t.name, err)
 		}
-		ct := CopyTable{Table: t.name, SourceRows: sn, TargetRows: tn, SourceChecksum: ssum, TargetChecksum: tsum,
+		ct := Table{Table: t.name, SourceRows: sn, TargetRows: tn, SourceChecksum: ssum, TargetChecksum: tsum,
 			Verified: sn == tn && ssum == tsum}
 		res.Tables = append(res.Tables, ct)
 		res.Rows += sn
@@ -1023,10 +1025,10 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func countRows(ctx context.Context, q queryer, d Dialect, table string) (int64, error) {
+func countRows(ctx context.Context, q queryer, d sqldb.Dialect, table string) (int64, error) {
 	var n int64
-	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(d, table)).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store: copy: count %s: %w", table, err)
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+sqldb.QuoteIdent(d, table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("dbcopy: count %s: %w", table, err)
 	}
 	return n, nil
 }
@@ -1035,12 +1037,12 @@ func countRows(ctx context.Context, q queryer, d Dialect, table string) (int64, 
 // by primary key when it is one integer (the same order on every dialect;
 // other keys are sorted by the digest itself, since text collations differ
 // between servers).
-func selectAll(d Dialect, t *tablePlan) string {
+func selectAll(d sqldb.Dialect, t *tablePlan) string {
 	cols := make([]string, len(t.cols))
 	for i, c := range t.cols {
-		cols[i] = quoteIdent(d, c.name)
+		cols[i] = sqldb.QuoteIdent(d, c.name)
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(d, t.name)
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + sqldb.QuoteIdent(d, t.name)
 	if t.intPK {
 		q += " ORDER BY " + cols[t.pk[0]]
 	}
@@ -1048,7 +1050,7 @@ func selectAll(d Dialect, t *tablePlan) string {
 }
 
 // digestTable counts and checksums t's rows in db.
-func digestTable(ctx context.Context, q queryer, d Dialect, t *tablePlan) (int64, string, error) {
+func digestTable(ctx context.Context, q queryer, d sqldb.Dialect, t *tablePlan) (int64, string, error) {
 	rows, err := q.QueryContext(ctx, selectAll(d, t))
 	if err != nil {
 		return 0, "", err
@@ -1348,7 +1350,7 @@ func normalize(c *columnPlan, v any) (any, error) {
 // driver stores as the app itself would: times in UTC (SQLite's
 // CURRENT_TIMESTAMP columns as their seconds text), booleans as 0/1 on
 // SQLite.
-func targetValue(d Dialect, c *columnPlan, v any) any {
+func targetValue(d sqldb.Dialect, c *columnPlan, v any) any {
 	switch x := v.(type) {
 	case time.Time:
 		x = truncate(x, c.prec)
@@ -1360,7 +1362,7 @@ func targetValue(d Dialect, c *columnPlan, v any) any {
 		}
 		return x
 	case bool:
-		if d == SQLite {
+		if d == sqldb.SQLite {
 			if x {
 				return int64(1)
 			}
@@ -1373,7 +1375,7 @@ func targetValue(d Dialect, c *columnPlan, v any) any {
 // copyWriter writes into the target over one connection, so that session
 // settings hold for every statement.
 type copyWriter struct {
-	db        *DB
+	db        *store.DB
 	conn      *sql.Conn
 	batchRows int
 }
@@ -1381,8 +1383,8 @@ type copyWriter struct {
 // maxParams is the most bound parameters a statement may carry: SQLite's
 // SQLITE_MAX_VARIABLE_NUMBER, and the 16-bit count of MySQL's and
 // PostgreSQL's protocols.
-func maxParams(d Dialect) int {
-	if d == SQLite {
+func maxParams(d sqldb.Dialect) int {
+	if d == sqldb.SQLite {
 		return 32766
 	}
 	return 65535
@@ -1396,20 +1398,20 @@ const maxBatchBytes = 4 << 20
 // small enough that a huge table does not grow one enormous transaction.
 const copyTxRows = 10000
 
-func newCopyWriter(ctx context.Context, db *DB, batchRows int) (*copyWriter, error) {
+func newCopyWriter(ctx context.Context, db *store.DB, batchRows int) (*copyWriter, error) {
 	if batchRows <= 0 {
 		batchRows = 500
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: copy: connect to the target: %w", err)
+		return nil, fmt.Errorf("dbcopy: connect to the target: %w", err)
 	}
-	if db.Dialect == MySQL {
+	if db.Dialect == sqldb.MySQL {
 		// A copied id of 0 must stay 0 instead of drawing the next
 		// AUTO_INCREMENT value.
 		if _, err := conn.ExecContext(ctx, "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_VALUE_ON_ZERO')"); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("store: copy: set sql_mode on the target: %w", err)
+			return nil, fmt.Errorf("dbcopy: set sql_mode on the target: %w", err)
 		}
 	}
 	return &copyWriter{db: db, conn: conn, batchRows: batchRows}, nil
@@ -1429,16 +1431,16 @@ func (w *copyWriter) close() error {
 func (w *copyWriter) deleteAll(ctx context.Context, tables []*tablePlan) error {
 	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: copy: begin delete: %w", err)
+		return fmt.Errorf("dbcopy: begin delete: %w", err)
 	}
 	defer tx.Rollback()
 	for i := len(tables) - 1; i >= 0; i-- {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+quoteIdent(w.db.Dialect, tables[i].name)); err != nil {
-			return fmt.Errorf("store: copy: delete the target's %s rows: %w", tables[i].name, err)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+sqldb.QuoteIdent(w.db.Dialect, tables[i].name)); err != nil {
+			return fmt.Errorf("dbcopy: delete the target's %s rows: %w", tables[i].name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: copy: delete the target's rows: %w", err)
+		return fmt.Errorf("dbcopy: delete the target's rows: %w", err)
 	}
 	return nil
 }
@@ -1446,21 +1448,21 @@ func (w *copyWriter) deleteAll(ctx context.Context, tables []*tablePlan) error {
 // copyRows streams t's rows from the source snapshot into the target in
 // multi-row INSERTs, and returns the source's row count and checksum and
 // the largest integer key copied.
-func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect Dialect, t *tablePlan) (CopyTable, int64, error) {
-	ct := CopyTable{Table: t.name}
+func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect sqldb.Dialect, t *tablePlan) (Table, int64, error) {
+	ct := Table{Table: t.name}
 	d := w.db.Dialect
 	rows, err := stx.QueryContext(ctx, selectAll(srcDialect, t))
 	if err != nil {
-		return ct, 0, fmt.Errorf("store: copy: read %s: %w", t.name, err)
+		return ct, 0, fmt.Errorf("dbcopy: read %s: %w", t.name, err)
 	}
 	defer rows.Close()
 
 	cols := make([]string, len(t.cols))
 	for i, c := range t.cols {
-		cols[i] = quoteIdent(d, c.name)
+		cols[i] = sqldb.QuoteIdent(d, c.name)
 	}
-	head := "INSERT INTO " + quoteIdent(d, t.name) + " (" + strings.Join(cols, ", ") + ")"
-	if d == PgSQL {
+	head := "INSERT INTO " + sqldb.QuoteIdent(d, t.name) + " (" + strings.Join(cols, ", ") + ")"
+	if d == sqldb.PgSQL {
 		// Identity columns declared GENERATED ALWAYS take copied ids only
 		// with this clause; for other tables it changes nothing.
 		head += " OVERRIDING SYSTEM VALUE"
@@ -1488,7 +1490,7 @@ func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect Diale
 			}
 		}
 		q := head + strings.TrimSuffix(strings.Repeat(rowPH+", ", inBatch), ", ")
-		if _, err := tx.ExecContext(ctx, Rebind(d, q), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, sqldb.Rebind(d, q), args...); err != nil {
 			return fmt.Errorf("insert rows %d–%d: %w", first, first+int64(inBatch)-1, err)
 		}
 		first += int64(inBatch)
@@ -1515,10 +1517,10 @@ func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect Diale
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return ct, 0, fmt.Errorf("store: copy: read %s: %w", t.name, err)
+			return ct, 0, fmt.Errorf("dbcopy: read %s: %w", t.name, err)
 		}
 		if err := normalizeRow(t, vals); err != nil {
-			return ct, 0, fmt.Errorf("store: copy: %w", err)
+			return ct, 0, fmt.Errorf("dbcopy: %w", err)
 		}
 		dg.add(vals)
 		if t.intPK {
@@ -1541,21 +1543,21 @@ func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect Diale
 		inBatch++
 		if inBatch >= perBatch || bytesIn >= maxBatchBytes {
 			if err := flush(); err != nil {
-				return ct, 0, fmt.Errorf("store: copy: %s: %w", t.name, err)
+				return ct, 0, fmt.Errorf("dbcopy: %s: %w", t.name, err)
 			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return ct, 0, fmt.Errorf("store: copy: read %s: %w", t.name, err)
+		return ct, 0, fmt.Errorf("dbcopy: read %s: %w", t.name, err)
 	}
 	if err := flush(); err != nil {
-		return ct, 0, fmt.Errorf("store: copy: %s: %w", t.name, err)
+		return ct, 0, fmt.Errorf("dbcopy: %s: %w", t.name, err)
 	}
 	if tx != nil {
 		err := tx.Commit()
 		tx = nil
 		if err != nil {
-			return ct, 0, fmt.Errorf("store: copy: commit %s: %w", t.name, err)
+			return ct, 0, fmt.Errorf("dbcopy: commit %s: %w", t.name, err)
 		}
 	}
 	ct.SourceRows, ct.SourceChecksum = dg.rows, dg.sum()
@@ -1565,23 +1567,23 @@ func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect Diale
 // highWater returns the next id the source would hand out for t, which
 // may be above its largest id when the last rows were deleted (finished
 // jobs); the target continues from there, so no id is ever reused.
-func highWater(ctx context.Context, db *DB, t *tablePlan) (int64, error) {
+func highWater(ctx context.Context, db *store.DB, t *tablePlan) (int64, error) {
 	var next sql.NullInt64
 	var err error
 	switch db.Dialect {
-	case SQLite:
+	case sqldb.SQLite:
 		var exists bool
-		if exists, err = db.tableExists(ctx, "sqlite_sequence"); err != nil || !exists {
+		if exists, err = db.TableExists(ctx, "sqlite_sequence"); err != nil || !exists {
 			return 0, err
 		}
 		err = db.Read.QueryRowContext(ctx, "SELECT seq + 1 FROM sqlite_sequence WHERE name = ?", t.name).Scan(&next)
-	case PgSQL:
+	case sqldb.PgSQL:
 		var seq sql.NullString
-		err = db.Read.QueryRowContext(ctx, "SELECT pg_get_serial_sequence($1, $2)", quoteIdent(PgSQL, t.name), t.cols[t.pk[0]].name).Scan(&seq)
+		err = db.Read.QueryRowContext(ctx, "SELECT pg_get_serial_sequence($1, $2)", sqldb.QuoteIdent(sqldb.PgSQL, t.name), t.cols[t.pk[0]].name).Scan(&seq)
 		if err == nil && seq.Valid {
 			err = db.Read.QueryRowContext(ctx, "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM "+seq.String).Scan(&next)
 		}
-	case MySQL:
+	case sqldb.MySQL:
 		var conn *sql.Conn
 		if conn, err = db.Conn(ctx); err != nil {
 			return 0, err
@@ -1596,7 +1598,7 @@ func highWater(ctx context.Context, db *DB, t *tablePlan) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: copy: read the source's next id for %s: %w", t.name, err)
+		return 0, fmt.Errorf("dbcopy: read the source's next id for %s: %w", t.name, err)
 	}
 	return next.Int64, nil
 }
@@ -1605,14 +1607,14 @@ func highWater(ctx context.Context, db *DB, t *tablePlan) (int64, error) {
 // sequences do not move when ids are given explicitly, MySQL's
 // AUTO_INCREMENT only follows the largest id (not the source's
 // high-water mark), and SQLite's sqlite_sequence likewise.
-func resetSequence(ctx context.Context, db *DB, table string, t *tablePlan, next int64) error {
+func resetSequence(ctx context.Context, db *store.DB, table string, t *tablePlan, next int64) error {
 	var err error
 	switch db.Dialect {
-	case PgSQL:
-		_, err = db.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, false)", quoteIdent(PgSQL, table), t.cols[t.pk[0]].name, next)
-	case MySQL:
-		_, err = db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(MySQL, table)+" AUTO_INCREMENT = "+strconv.FormatInt(next, 10))
-	case SQLite:
+	case sqldb.PgSQL:
+		_, err = db.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, false)", sqldb.QuoteIdent(sqldb.PgSQL, table), t.cols[t.pk[0]].name, next)
+	case sqldb.MySQL:
+		_, err = db.ExecContext(ctx, "ALTER TABLE "+sqldb.QuoteIdent(sqldb.MySQL, table)+" AUTO_INCREMENT = "+strconv.FormatInt(next, 10))
+	case sqldb.SQLite:
 		if next <= 1 {
 			return nil
 		}
@@ -1628,7 +1630,7 @@ func resetSequence(ctx context.Context, db *DB, table string, t *tablePlan, next
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("store: copy: reset the target's next id for %s: %w", table, err)
+		return fmt.Errorf("dbcopy: reset the target's next id for %s: %w", table, err)
 	}
 	return nil
 }

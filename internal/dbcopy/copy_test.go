@@ -1,4 +1,4 @@
-package store_test
+package dbcopy_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/dbcopy"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/payment/midtrans"
 	"github.com/tripintravel/tripin/internal/store"
@@ -178,7 +179,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { dst.Close() })
 
-			res, err := store.Copy(ctx, store.CopyParams{From: src, To: dst, BatchRows: 2})
+			res, err := dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, BatchRows: 2})
 			require.NoError(t, err)
 			require.True(t, res.Verified, "mismatched: %v", res.Mismatched())
 			pending, err := dst.Pending(ctx)
@@ -188,7 +189,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 
 			// Every table the migrations create is copied, the queue's
 			// included, and the counts are the real ones.
-			got := map[string]store.CopyTable{}
+			got := map[string]dbcopy.Table{}
 			for _, ct := range res.Tables {
 				got[ct.Table] = ct
 			}
@@ -301,7 +302,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 
 			// Verification is not a formality: a microsecond or a byte
 			// changed in the target is caught, in that table only.
-			res, err = store.CopyVerify(ctx, src, dst)
+			res, err = dbcopy.Verify(ctx, src, dst)
 			require.NoError(t, err)
 			require.True(t, res.Verified, "mismatched: %v", res.Mismatched())
 			b, err := dst.BookingGet(ctx, seed.bookings[0])
@@ -310,7 +311,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 			require.NoError(t, err)
 			_, err = dst.Exec(dst.Rebind("UPDATE tours SET description = ? WHERE id = ?"), "line one\nline two\ttab '; DROP TABLE tours; -- ", seed.tours[2])
 			require.NoError(t, err)
-			res, err = store.CopyVerify(ctx, src, dst)
+			res, err = dbcopy.Verify(ctx, src, dst)
 			require.NoError(t, err)
 			require.False(t, res.Verified)
 			require.Equal(t, []string{"tours", "bookings"}, res.Mismatched())
@@ -326,21 +327,21 @@ func TestCopyRefusesNonEmptyTargetUnlessForced(t *testing.T) {
 		dst := storetest.Open(t, d)
 		stray := mkUser(t, dst, "stray@copy.test")
 
-		_, err := store.Copy(ctx, store.CopyParams{From: src, To: dst})
+		_, err := dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst})
 		require.Error(t, err)
-		require.True(t, store.IsCopyRefused(err), "%v", err)
+		require.True(t, dbcopy.IsRefused(err), "%v", err)
 		require.Contains(t, err.Error(), "already holds rows (users: 1)")
 		require.Contains(t, err.Error(), "--force")
 		require.NotContains(t, err.Error(), "\n")
 		_, err = dst.UserGet(ctx, stray.ID)
 		require.NoError(t, err, "a refusal leaves the target alone")
 
-		res, err := store.Copy(ctx, store.CopyParams{From: src, To: dst, DryRun: true})
-		require.True(t, store.IsCopyRefused(err), "a dry run reports the refusal too: %v", err)
+		res, err := dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, DryRun: true})
+		require.True(t, dbcopy.IsRefused(err), "a dry run reports the refusal too: %v", err)
 		require.NotNil(t, res)
 		require.EqualValues(t, 1, res.DeletedRows)
 
-		res, err = store.Copy(ctx, store.CopyParams{From: src, To: dst, Force: true})
+		res, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, Force: true})
 		require.NoError(t, err)
 		require.True(t, res.Verified, "mismatched: %v", res.Mismatched())
 		require.EqualValues(t, 1, res.DeletedRows)
@@ -364,8 +365,8 @@ func TestCopyRefusesSourceNotCurrent(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { dst.Close() })
 
-	_, err = store.Copy(ctx, store.CopyParams{From: src, To: dst})
-	require.True(t, store.IsCopyRefused(err), "%v", err)
+	_, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst})
+	require.True(t, dbcopy.IsRefused(err), "%v", err)
 	require.Equal(t, "the source database is behind: 1 migration(s) pending ("+last+"); run 'tripin migrate' against it first", err.Error())
 	pending, err := dst.Pending(ctx)
 	require.NoError(t, err)
@@ -373,15 +374,15 @@ func TestCopyRefusesSourceNotCurrent(t *testing.T) {
 
 	_, err = src.Exec("INSERT INTO migrations (migration, batch) VALUES (?, 1), ('9999_from_the_future', 2)", last)
 	require.NoError(t, err)
-	_, err = store.Copy(ctx, store.CopyParams{From: src, To: dst})
-	require.True(t, store.IsCopyRefused(err), "%v", err)
+	_, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst})
+	require.True(t, dbcopy.IsRefused(err), "%v", err)
 	require.Contains(t, err.Error(), "9999_from_the_future")
 
 	empty, err := store.Open(ctx, store.OpenParams{Dialect: store.SQLite, DSN: storetest.NewDSN(t, store.SQLite)})
 	require.NoError(t, err)
 	t.Cleanup(func() { empty.Close() })
-	_, err = store.Copy(ctx, store.CopyParams{From: empty, To: dst})
-	require.True(t, store.IsCopyRefused(err), "%v", err)
+	_, err = dbcopy.Copy(ctx, dbcopy.Params{From: empty, To: dst})
+	require.True(t, dbcopy.IsRefused(err), "%v", err)
 	require.Contains(t, err.Error(), "has no Tripin schema")
 }
 
@@ -399,8 +400,8 @@ func TestCopyRefusesSameDatabase(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { b.Close() })
 
-		_, err = store.Copy(ctx, store.CopyParams{From: a, To: b, Force: true})
-		require.True(t, store.IsCopyRefused(err), "%v", err)
+		_, err = dbcopy.Copy(ctx, dbcopy.Params{From: a, To: b, Force: true})
+		require.True(t, dbcopy.IsRefused(err), "%v", err)
 		require.Contains(t, err.Error(), "the same database")
 		n, err := a.UserCount(ctx)
 		require.NoError(t, err)
@@ -408,7 +409,7 @@ func TestCopyRefusesSameDatabase(t *testing.T) {
 
 		// A different database on the same server is not the same.
 		other := storetest.Open(t, d)
-		res, err := store.Copy(ctx, store.CopyParams{From: a, To: other})
+		res, err := dbcopy.Copy(ctx, dbcopy.Params{From: a, To: other})
 		require.NoError(t, err)
 		require.True(t, res.Verified)
 	})
@@ -421,7 +422,7 @@ func TestCopyDryRunWritesNothing(t *testing.T) {
 	dst, err := store.Open(ctx, store.OpenParams{Dialect: store.SQLite, DSN: storetest.NewDSN(t, store.SQLite)})
 	require.NoError(t, err)
 	t.Cleanup(func() { dst.Close() })
-	res, err := store.Copy(ctx, store.CopyParams{From: src, To: dst, DryRun: true})
+	res, err := dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, DryRun: true})
 	require.NoError(t, err)
 	require.True(t, res.DryRun)
 	require.False(t, res.Verified)
@@ -461,7 +462,7 @@ func TestCopyDialectOfDSN(t *testing.T) {
 		{dsn: "redis://127.0.0.1:6379/0", err: `unknown scheme "redis"`},
 		{dsn: "root:secret@tcp(127.0.0.1:3306/test", err: "invalid MySQL DSN"},
 	} {
-		d, open, err := store.DialectOfDSN(tc.dsn)
+		d, open, err := dbcopy.DialectOfDSN(tc.dsn)
 		if tc.err != "" {
 			require.ErrorContains(t, err, tc.err, tc.dsn)
 			require.NotContains(t, err.Error(), "secret", "errors never show a password")
