@@ -12,7 +12,8 @@ import (
 )
 
 // ErrNoAdmin is returned when the client's driver cannot be operated on
-// (it does not implement driver.Admin), such as the sync connection.
+// (it does not implement driver.Admin, or the capability of it asked
+// for, such as driver.Batches), such as the sync connection.
 var ErrNoAdmin = errors.New("queue: this connection has no failed-job, batch or pause storage")
 
 // ErrSkip, returned by Hooks.BeforeRun, completes a job without running
@@ -530,6 +531,14 @@ type hookedListener struct {
 	*hookedDriver
 	l driver.Listener
 }
+
+// The hooked drivers keep the Admin of the driver they wrap, each of its
+// capabilities with it.
+var (
+	_ driver.Admin    = (*hookedDriver)(nil)
+	_ driver.Admin    = (*hookedListener)(nil)
+	_ driver.Listener = (*hookedListener)(nil)
+)
 
 // Listen relays the wrapped driver's insert events.
 func (d *hookedListener) Listen(ctx context.Context, fn func(queue string)) error {

@@ -107,7 +107,7 @@ func (b *BatchBuilder) DispatchTx(ctx context.Context, tx *sql.Tx) (*driver.Batc
 }
 
 func (b *BatchBuilder) dispatch(ctx context.Context, tx *sql.Tx) (*driver.Batch, error) {
-	adm, err := b.c.Admin()
+	bs, err := b.c.batches()
 	if err != nil {
 		return nil, fmt.Errorf("queue: dispatch batch: %w", err)
 	}
@@ -148,19 +148,19 @@ func (b *BatchBuilder) dispatch(ctx context.Context, tx *sql.Tx) (*driver.Batch,
 	cp := &driver.BatchCreateParams{ID: id, Name: b.name, TotalJobs: len(ps), Options: options}
 	var bt *driver.Batch
 	if tx != nil {
-		if bt, err = adm.BatchCreateTx(ctx, tx, cp); err != nil {
+		if bt, err = bs.BatchCreateTx(ctx, tx, cp); err != nil {
 			return nil, err
 		}
 		if _, err := b.c.driver.JobInsertManyTx(ctx, tx, ps); err != nil {
 			return nil, fmt.Errorf("queue: dispatch batch: %w", err)
 		}
 	} else {
-		if bt, err = adm.BatchCreate(ctx, cp); err != nil {
+		if bt, err = bs.BatchCreate(ctx, cp); err != nil {
 			return nil, err
 		}
 		if _, err := b.c.driver.JobInsertMany(ctx, ps); err != nil {
 			// Nothing of the batch will run: say so in its row.
-			_, _ = adm.BatchCancel(context.WithoutCancel(ctx), id)
+			_, _ = bs.BatchCancel(context.WithoutCancel(ctx), id)
 			return nil, fmt.Errorf("queue: dispatch batch: %w", err)
 		}
 	}
@@ -203,22 +203,32 @@ func BatchIDOf(row *driver.JobRow) string {
 	return p.BatchID
 }
 
+// batches returns the batch storage of the client's driver, or
+// ErrNoAdmin when it keeps none (the sync connection).
+func (c *Client) batches() (driver.Batches, error) {
+	bs, ok := c.driver.(driver.Batches)
+	if !ok {
+		return nil, ErrNoAdmin
+	}
+	return bs, nil
+}
+
 // BatchFind returns a batch by id.
 func (c *Client) BatchFind(ctx context.Context, id string) (*driver.Batch, error) {
-	adm, err := c.Admin()
+	bs, err := c.batches()
 	if err != nil {
 		return nil, err
 	}
-	return adm.BatchGet(ctx, id)
+	return bs.BatchGet(ctx, id)
 }
 
 // BatchCancel cancels a batch: workers skip its jobs that have not started.
 func (c *Client) BatchCancel(ctx context.Context, id string) (*driver.Batch, error) {
-	adm, err := c.Admin()
+	bs, err := c.batches()
 	if err != nil {
 		return nil, err
 	}
-	return adm.BatchCancel(ctx, id)
+	return bs.BatchCancel(ctx, id)
 }
 
 // recordBatch records a batch job's end and dispatches the callbacks

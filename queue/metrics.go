@@ -15,7 +15,7 @@ import (
 // busy worker adds one small transaction per interval, not one per job.
 // Minutes come from the job's reserved_at, the database clock.
 type recorder struct {
-	adm       driver.Admin
+	store     driver.Metrics
 	log       *slog.Logger
 	metrics   bool
 	history   bool
@@ -33,9 +33,9 @@ type metricKey struct {
 	minute int64
 }
 
-func newRecorder(adm driver.Admin, log *slog.Logger, interval time.Duration, metrics, history bool) *recorder {
+func newRecorder(store driver.Metrics, log *slog.Logger, interval time.Duration, metrics, history bool) *recorder {
 	r := &recorder{
-		adm: adm, log: log, metrics: metrics, history: history,
+		store: store, log: log, metrics: metrics, history: history,
 		points: map[metricKey]*driver.JobMetric{},
 		stop:   make(chan struct{}), done: make(chan struct{}),
 	}
@@ -113,7 +113,7 @@ func (r *recorder) flush(ctx context.Context) error {
 	r.mu.Unlock()
 
 	var errs []error
-	if err := r.adm.JobMetricsRecord(ctx, points); err != nil {
+	if err := r.store.JobMetricsRecord(ctx, points); err != nil {
 		errs = append(errs, err)
 		r.mu.Lock()
 		for _, p := range points {
@@ -129,7 +129,7 @@ func (r *recorder) flush(ctx context.Context) error {
 		}
 		r.mu.Unlock()
 	}
-	if err := r.adm.CompletedRecord(ctx, completed); err != nil {
+	if err := r.store.CompletedRecord(ctx, completed); err != nil {
 		errs = append(errs, err)
 		r.mu.Lock()
 		r.completed = append(completed, r.completed...)

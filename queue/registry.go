@@ -241,6 +241,16 @@ type hookedListenerRegistry struct {
 	driver.JobBrowser
 }
 
+var (
+	_ driver.Admin      = (*hookedRegistry)(nil)
+	_ driver.Registry   = (*hookedRegistry)(nil)
+	_ driver.JobBrowser = (*hookedRegistry)(nil)
+	_ driver.Admin      = (*hookedListenerRegistry)(nil)
+	_ driver.Listener   = (*hookedListenerRegistry)(nil)
+	_ driver.Registry   = (*hookedListenerRegistry)(nil)
+	_ driver.JobBrowser = (*hookedListenerRegistry)(nil)
+)
+
 // withRegistry returns hooked, the hooks around d, with d's registry and
 // job browser when d has both.
 func withRegistry(hooked driver.Driver, d driver.Driver) driver.Driver {

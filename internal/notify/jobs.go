@@ -89,8 +89,8 @@ func (n *Notifier) Send(ctx context.Context, owner string) error {
 		_, err = n.markSent(ctx, now)
 		return err
 	}
-	if adm := n.admin(); adm != nil {
-		ok, err := adm.LockAcquire(ctx, &driver.LockAcquireParams{Key: sendLockKey, Owner: owner, TTL: sendLockTTL})
+	if locks := n.locks(); locks != nil {
+		ok, err := locks.LockAcquire(ctx, &driver.LockAcquireParams{Key: sendLockKey, Owner: owner, TTL: sendLockTTL})
 		if err != nil {
 			return fmt.Errorf("notify: take the send lock: %w", err)
 		}
@@ -98,7 +98,7 @@ func (n *Notifier) Send(ctx context.Context, owner string) error {
 			return queue.Snooze(lockBusyDelay)
 		}
 		defer func() {
-			if err := adm.LockRelease(context.WithoutCancel(ctx), sendLockKey, owner); err != nil {
+			if err := locks.LockRelease(context.WithoutCancel(ctx), sendLockKey, owner); err != nil {
 				n.log.Warn("notify: release the send lock", "error", err)
 			}
 		}()

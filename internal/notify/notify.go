@@ -294,17 +294,24 @@ func (n *Notifier) sendOpts() *queue.InsertOpts {
 	}
 }
 
-// admin returns the queue's operator storage (locks), or nil on a
-// connection without one (sync).
-func (n *Notifier) admin() driver.Admin {
+// locks returns the queue's shared locks (the send lock), or nil on a
+// connection without them (sync).
+func (n *Notifier) locks() driver.Locks {
 	if n.q == nil {
 		return nil
 	}
-	adm, err := n.q.Admin()
-	if err != nil {
+	l, _ := n.q.Driver().(driver.Locks)
+	return l
+}
+
+// queues returns the queue's statistics, or nil on a connection that
+// keeps no queues (sync).
+func (n *Notifier) queues() driver.Queues {
+	if n.q == nil {
 		return nil
 	}
-	return adm
+	qs, _ := n.q.Driver().(driver.Queues)
+	return qs
 }
 
 // scrub replaces the configured secrets in s.

@@ -157,8 +157,8 @@ func (n *Notifier) CheckQueues(ctx context.Context) (int, error) {
 	if !n.Enabled() {
 		return 0, nil
 	}
-	adm := n.admin()
-	if adm == nil {
+	queues := n.queues()
+	if queues == nil {
 		return 0, nil // the sync connection keeps no queues
 	}
 	var named []string
@@ -168,7 +168,7 @@ func (n *Notifier) CheckQueues(ctx context.Context) (int, error) {
 		}
 	}
 	sort.Strings(named)
-	stats, err := adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: named})
+	stats, err := queues.QueueStats(ctx, &driver.QueueStatsParams{Queues: named})
 	if err != nil {
 		return 0, fmt.Errorf("notify: check queues: %w", err)
 	}

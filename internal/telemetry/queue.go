@@ -12,7 +12,7 @@ import (
 )
 
 // WatchQueue makes the scrape report the depth of every queue stored by d
-// (when d implements driver.Admin) and the live worker and scheduler
+// (when d implements driver.Queues) and the live worker and scheduler
 // processes (when it implements driver.Registry). Pass the driver itself,
 // not the one queue.WithHooks wraps it in, so that every optional
 // capability it has is visible. A later call replaces the driver; nil
@@ -42,7 +42,7 @@ type queueCollector struct {
 	staleAfter time.Duration
 
 	mu   sync.Mutex
-	adm  driver.Admin
+	qs   driver.Queues
 	reg  driver.Registry
 	keep []string
 
@@ -77,7 +77,7 @@ func newQueueCollector(m *Metrics, opts Options) *queueCollector {
 
 func (c *queueCollector) watch(d driver.Driver) {
 	c.mu.Lock()
-	c.adm, _ = d.(driver.Admin)
+	c.qs, _ = d.(driver.Queues)
 	c.reg, _ = d.(driver.Registry)
 	c.mu.Unlock()
 	c.stats.reset()
@@ -95,10 +95,10 @@ func (c *queueCollector) keepQueues(queues []string) {
 	c.stats.reset()
 }
 
-func (c *queueCollector) sources() (driver.Admin, driver.Registry, []string) {
+func (c *queueCollector) sources() (driver.Queues, driver.Registry, []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.adm, c.reg, slices.Clone(c.keep)
+	return c.qs, c.reg, slices.Clone(c.keep)
 }
 
 // Describe implements prometheus.Collector.
@@ -113,10 +113,10 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 // series out of this scrape (and is logged and counted by the snapshot):
 // a gap in a graph is honest, a zero would not be.
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	adm, reg, keep := c.sources()
-	if adm != nil {
+	qs, reg, keep := c.sources()
+	if qs != nil {
 		stats, err := c.stats.get(func(ctx context.Context) ([]*driver.QueueStat, error) {
-			return adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: keep})
+			return qs.QueueStats(ctx, &driver.QueueStatsParams{Queues: keep})
 		})
 		if err == nil {
 			for _, s := range stats {

@@ -1,7 +1,7 @@
 // Package throttle limits the requests that guess or flood accounts:
 // logins, per account and per client address, and registrations, per
 // client address. The counters are the queue's fixed-window limiter
-// (driver.Admin's RateLimitHit): rows of queue_rate_limits in the
+// (driver.RateLimiter's RateLimitHit): rows of queue_rate_limits in the
 // database, or keys with a TTL in Redis when that is the queue
 // connection. Every web server therefore shares them, and no process
 // keeps a map of clients that could grow without bound.

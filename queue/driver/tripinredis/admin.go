@@ -19,6 +19,10 @@ import (
 // The operator's storage is the SQL driver's (embedded in Driver), except
 // for the methods below: the jobs they count, delete or create live in
 // Redis, and the SQL jobs table holds at most a few outbox rows.
+var (
+	_ driver.Queues     = (*Driver)(nil) // QueueStats, QueueClear
+	_ driver.FailedJobs = (*Driver)(nil) // FailedRetry
+)
 
 // QueueStats returns per-queue counters: failed jobs and pauses from SQL,
 // waiting, delayed and running jobs from Redis, all by Redis's clock.

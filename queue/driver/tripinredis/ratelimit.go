@@ -35,6 +35,9 @@ end
 return {1, limit - hits, left}
 `)
 
+// The limiter is Redis's own, not the SQL driver's (driver.RateLimiter).
+var _ driver.RateLimiter = (*Driver)(nil)
+
 // RateLimitHit counts a hit in the current fixed window of Period, in
 // Redis: with the redis connection, every limiter of the application
 // (logins, registrations, rate-limited jobs) lives beside the jobs, and its
