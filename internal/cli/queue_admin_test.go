@@ -328,3 +328,23 @@ func TestQueueRetryThroughWorker(t *testing.T) {
 		require.Equal(t, 1, o.count("SELECT COUNT(*) FROM failed_jobs WHERE uuid = ?", u))
 	})
 }
+
+// TestProductionCommandsWithoutMidtrans: in production without Midtrans
+// settings, the commands that neither take payments nor run their jobs
+// work (migrate, queue stats and push, schedule list, db prune), and those
+// that do (queue work, schedule run, serve) refuse with one line naming
+// the key, before touching anything.
+func TestProductionCommandsWithoutMidtrans(t *testing.T) {
+	newEnv, db := queueTestEnv(t, store.SQLite, map[string]string{"APP_ENV": "production", "APP_KEY": testAppKey, "APP_URL": "https://tripin.example"})
+	ctx := context.Background()
+	for _, args := range [][]string{{"migrate"}, {"queue", "stats"}, {"queue", "push", "noop"}, {"schedule", "list"}, {"db", "prune"}} {
+		env, out := newEnv()
+		require.NoError(t, Run(ctx, env, args), "%v: %s", args, out.String())
+	}
+	for _, args := range [][]string{{"queue", "work", "--stop-when-empty"}, {"schedule", "run"}, {"serve", "--addr", "127.0.0.1:0"}} {
+		env, out := newEnv()
+		err := Run(ctx, env, args)
+		require.ErrorContains(t, err, "MIDTRANS_SERVER_KEY: is required when APP_ENV=production", "%v: %s", args, out.String())
+	}
+	require.Equal(t, 1, countRows(t, db, "SELECT COUNT(*) FROM jobs"), "the pushed job waits for a worker")
+}

@@ -109,6 +109,12 @@ func runQueueWork(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
+	// The worker runs the jobs that expire Snap transactions at Midtrans.
+	if cfg, err := env.Config(); err != nil {
+		return err
+	} else if err := cfg.RequireMidtrans(); err != nil {
+		return err
+	}
 	a, err := openApp(ctx, env, app.Options{Connection: conn, Logger: logger, Stderr: env.Stderr})
 	if err != nil {
 		return err

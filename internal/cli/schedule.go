@@ -227,6 +227,15 @@ func describeOutcome(l scheduleRunLine) string {
 // openScheduleRunner builds the application and its scheduler, logging to
 // LOG_FILE (and stdout when logStdout).
 func openScheduleRunner(ctx context.Context, env *Env, logStdout bool) (*schedule.Runner, error) {
+	cfg, err := env.Config()
+	if err != nil {
+		return nil, err
+	}
+	// On the sync connection the scheduled jobs run here, and they may
+	// expire Snap transactions.
+	if err := cfg.RequireMidtrans(); err != nil {
+		return nil, err
+	}
 	logger, err := env.Logger(logStdout)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.RequireMidtrans(); err != nil {
+		return err
+	}
 	if *addr == "" {
 		*addr = cfg.HTTPAddr
 	}

@@ -43,7 +43,6 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		"MAIL_ENCRYPTION":          {"MAIL_ENCRYPTION": "starttls"},
 		"BOOKING_EXPIRY_MINUTES":   {"BOOKING_EXPIRY_MINUTES": "-5"},
 		"APP_URL":                  {"APP_URL": "localhost"},
-		"MIDTRANS_SERVER_KEY":      {"APP_ENV": "production"},
 		"REDIS_URL":                {"QUEUE_CONNECTION": "redis", "REDIS_URL": "http://x"},
 		"REDIS_QUEUE_PREFIX":       {"REDIS_QUEUE_PREFIX": "tripin:*"},
 		"APP_DEBUG":                {"APP_DEBUG": "maybe"},
@@ -62,6 +61,27 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 			require.NotContains(t, err.Error(), "\n")
 		})
 	}
+}
+
+// TestMidtransRequiredOnlyWhereUsed: a production configuration without a
+// Midtrans server key loads (migrate, db and queue commands need none),
+// and RequireMidtrans, which the commands that take payments call,
+// refuses it naming the key.
+func TestMidtransRequiredOnlyWhereUsed(t *testing.T) {
+	vals := map[string]string{"APP_ENV": "production", "APP_KEY": "base64:c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0zMmJ5dGVzIQ==", "APP_URL": "https://tripin.example"}
+	c, err := FromMap(vals)
+	require.NoError(t, err)
+	err = c.RequireMidtrans()
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "MIDTRANS_SERVER_KEY", ce.Key)
+	vals["MIDTRANS_SERVER_KEY"] = "Mid-server-live"
+	c, err = FromMap(vals)
+	require.NoError(t, err)
+	require.NoError(t, c.RequireMidtrans())
+	c, err = FromMap(map[string]string{"APP_ENV": "staging", "APP_KEY": vals["APP_KEY"]})
+	require.NoError(t, err)
+	require.NoError(t, c.RequireMidtrans(), "outside production a worker runs without keys")
 }
 
 func TestNotificationDefaults(t *testing.T) {
