@@ -1,22 +1,23 @@
-// Package cli implements the tripin command line. Each command lives in its
-// own file and registers itself; commands return errors, and Main turns them
-// into an exit code and one clear line on stderr.
+// Package cli implements the tripin command line on cobra. Each command
+// lives in its own file and registers itself; commands return errors, and
+// Main turns them into an exit code and one clear line on stderr (2 for a
+// usage error).
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/spf13/pflag"
 	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/store"
@@ -30,12 +31,21 @@ type Command struct {
 	Name string
 	// Aliases are other accepted spellings, such as Laravel's "queue:work".
 	Aliases []string
-	// Usage is the argument synopsis shown by help ("[--queue Q] [--json]").
+	// Usage is the argument synopsis shown by help ("[connection]").
 	Usage string
 	// Summary is one line for the command list.
 	Summary string
+	// Long is the description help prints above the usage; Summary when
+	// empty.
+	Long string
+	// Example is one to three command lines, each after a "# what it
+	// does" comment line, indented by two spaces.
+	Example string
 	// Run executes the command. ctx is cancelled on SIGINT or SIGTERM;
-	// SIGHUP reopens LOG_FILE.
+	// SIGHUP reopens LOG_FILE. Run declares its flags with newFlags and
+	// parses them with parseFlags before it does anything else: the help
+	// and the shell completion read the flags by running it up to there
+	// (describeFlags).
 	Run func(ctx context.Context, env *Env, args []string) error
 }
 
@@ -68,7 +78,7 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// errUsage marks an error as a usage error (exit code 2).
+// usageError marks an error as a usage error (exit code 2).
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -105,7 +115,7 @@ func exitCode(stderr io.Writer, err error) int {
 	}
 	fmt.Fprintln(stderr, "tripin: "+oneLine(err.Error()))
 	var ue *usageError
-	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
@@ -122,85 +132,40 @@ func oneLine(s string) string {
 // Run finds the command in args and runs it with env. It is Main without
 // the process around it, for tests.
 func Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			if c, _ := lookup(args[1:]); c != nil {
-				fmt.Fprintf(env.Stdout, "usage: tripin %s %s\n\n%s\n", c.Name, c.Usage, c.Summary)
-				return nil
-			}
-		}
-		printHelp(env.Stdout)
-		return nil
-	}
-	c, rest := lookup(args)
-	if c == nil {
-		return usagef("unknown command %q; run 'tripin help' for the list", strings.Join(args[:min(2, len(args))], " "))
-	}
-	return c.Run(ctx, env, rest)
+	root := newRoot(env)
+	root.SetArgs(args)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	_, err := root.ExecuteContextC(ctx)
+	return err
 }
 
-// lookup matches the longest command name at the front of args: two words
-// ("queue work"), one word ("serve"), or a colon alias ("queue:work").
-func lookup(args []string) (*Command, []string) {
-	if len(args) >= 2 && !strings.HasPrefix(args[1], "-") {
-		if c, ok := commands[args[0]+" "+args[1]]; ok {
-			return c, args[2:]
-		}
+// newFlags returns the flag set of the command c, which reports errors
+// instead of exiting; help prints the flags, so the set itself prints
+// nothing.
+func newFlags(env *Env, c string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(c, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	if env.describing {
+		env.described = fs
 	}
-	if c, ok := commands[args[0]]; ok {
-		return c, args[1:]
-	}
-	return nil, nil
-}
-
-func printHelp(w io.Writer) {
-	seen := map[*Command]bool{}
-	var list []*Command
-	for _, c := range commands {
-		if !seen[c] {
-			seen[c] = true
-			list = append(list, c)
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	fmt.Fprintln(w, "tripin: tour bookings, payments and a durable job queue in one binary.")
-	fmt.Fprintln(w, "\nusage: tripin <command> [arguments]\n\ncommands:")
-	for _, c := range list {
-		fmt.Fprintf(w, "  %-22s %s\n", c.Name, c.Summary)
-	}
-	fmt.Fprintln(w, "\nLaravel spellings (queue:work, schedule:list, …) are accepted too.")
-	fmt.Fprintln(w, "Run 'tripin help <command>' for a command's arguments.")
-}
-
-// newFlags returns a FlagSet for a command that reports errors instead of
-// exiting, with its usage written to env's stderr.
-func newFlags(env *Env, c string) *flag.FlagSet {
-	fs := flag.NewFlagSet(c, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
 	return fs
 }
 
-// parseFlags parses args, allowing positional arguments before and between
-// flags (Go's flag package stops at the first positional one).
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%s: %v", fs.Name(), err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if rest[0] == "--" {
-			return append(positional, rest[1:]...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+// parseFlags parses args; positional arguments may come before, between
+// and after the flags, and everything after "--" is positional.
+func parseFlags(fs *pflag.FlagSet, args []string) ([]string, error) {
+	if slices.Contains(args, describeArg) {
+		return nil, errDescribed
 	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, usagef("%s: %v", fs.Name(), err)
+	}
+	return fs.Args(), nil
 }
 
 // Env is what commands share: output streams, the configuration (loaded
@@ -227,6 +192,11 @@ type Env struct {
 	// mu: loggers are built while mu is held.
 	logMu   sync.Mutex
 	logFile *logFile
+
+	// describing is set while describeFlags runs a command up to its
+	// flags; described is the flag set it declared.
+	describing bool
+	described  *pflag.FlagSet
 }
 
 // stdin returns the command's standard input.
@@ -253,6 +223,7 @@ func (e *Env) Metrics(logger *slog.Logger) *telemetry.Metrics {
 
 // Config loads the configuration on first use.
 func (e *Env) Config() (*config.Config, error) {
+	e.mustNotDescribe()
 	if e.Cfg != nil {
 		return e.Cfg, nil
 	}
@@ -288,6 +259,7 @@ func (e *Env) closeAll() {
 // shares one pool (on SQLite: one writer connection); it is closed when the
 // command returns.
 func (e *Env) OpenDB(ctx context.Context) (*store.DB, error) {
+	e.mustNotDescribe()
 	if e.db != nil {
 		return e.db, nil
 	}

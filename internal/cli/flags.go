@@ -22,6 +22,9 @@ func (f *durationFlag) String() string {
 	return f.d.String()
 }
 
+// Type names the value in help: seconds or a duration.
+func (f *durationFlag) Type() string { return "seconds" }
+
 func (f *durationFlag) Set(s string) error {
 	d, err := parseSeconds(s)
 	if err != nil {
@@ -62,6 +65,9 @@ func (f *intFlag) String() string {
 	}
 	return strconv.Itoa(f.n)
 }
+
+// Type names the value in help.
+func (f *intFlag) Type() string { return "int" }
 
 func (f *intFlag) Set(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
