@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -107,19 +108,27 @@ func ServeAsset(w http.ResponseWriter, r *http.Request, a Asset) {
 		h.Set("Content-Encoding", "gzip")
 		body = a.Gzipped
 	}
-	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
 }
 
+// acceptsGzip reports whether r's Accept-Encoding takes gzip with a
+// weight above zero.
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		coding, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		name, value, ok := strings.Cut(params, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "q") {
 			return true
 		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		return err == nil && q > 0
 	}
 	return false
 }
