@@ -5,12 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,11 +108,10 @@ func documentedRoutes(doc *openapi3.T) []string {
 	return out
 }
 
-// TestOpenAPIRoutes walks the server's router and fails when a route is
-// missing from the OpenAPI document, or when the document names a route
-// the server does not have.
-func TestOpenAPIRoutes(t *testing.T) {
-	doc := loadDocument(t)
+// walkRoutes builds the server as `tripin serve` mounts it and returns
+// its mux and its routes as OpenAPI writes them, the dashboard's left out.
+func walkRoutes(t *testing.T) (*http.ServeMux, []string) {
+	t.Helper()
 	var mux *http.ServeMux
 	mountPayments := mountAsServe(&payment.Handlers{})
 	newAPI(t, store.SQLite, func(m *http.ServeMux, s *httpapi.Server) {
@@ -114,7 +119,6 @@ func TestOpenAPIRoutes(t *testing.T) {
 		mountPayments(m, s)
 	})
 	require.NotNil(t, mux)
-
 	var mounted []string
 	for _, p := range routePatterns(t, mux) {
 		method, path, ok := strings.Cut(p, " ")
@@ -130,6 +134,15 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	require.Contains(t, mounted, "POST /api/bookings", "the walk must see the API's own routes")
 	require.Contains(t, mounted, "POST /api/midtrans/callback", "the walk must see the mounted routes")
+	return mux, mounted
+}
+
+// TestOpenAPIRoutes walks the server's router and fails when a route is
+// missing from the OpenAPI document, or when the document names a route
+// the server does not have.
+func TestOpenAPIRoutes(t *testing.T) {
+	doc := loadDocument(t)
+	mux, mounted := walkRoutes(t)
 	documented := documentedRoutes(doc)
 
 	var missing, extra []string
@@ -172,6 +185,45 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
+// TestOpenAPIServeMounts: the routes that `tripin serve` adds itself, in
+// internal/cli, are among those walkRoutes mounts, so that the walk above
+// sees the server as it runs. It reads the package's source for
+// Handle and HandleFunc calls with a literal pattern.
+func TestOpenAPIServeMounts(t *testing.T) {
+	_, mounted := walkRoutes(t)
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("../cli/*.go")
+	require.NoError(t, err)
+	var found []string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc") {
+				return true
+			}
+			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				p, err := strconv.Unquote(lit.Value)
+				require.NoError(t, err)
+				found = append(found, p)
+			}
+			return true
+		})
+	}
+	require.NotEmpty(t, found, "no route found in internal/cli: has serve's mounting moved?")
+	for _, p := range found {
+		require.Contains(t, mounted, p, "internal/cli mounts %s: add it to mountAsServe (and to openapi.yaml)", p)
+	}
+}
+
 // TestOpenAPIServed: the document is served as JSON at /api/openapi.json,
 // the same bytes as embedded, with the API's policy; the docs page and
 // its assets are served with the page's own policy.
@@ -197,6 +249,9 @@ func TestOpenAPIServed(t *testing.T) {
 	require.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
 	require.Equal(t, apidocs.PagePolicy, res.Header.Get("Content-Security-Policy"))
 	require.NotContains(t, apidocs.PagePolicy, "unsafe")
+	security, err := os.ReadFile("../../docs/SECURITY.md")
+	require.NoError(t, err)
+	require.Contains(t, string(security), "`"+apidocs.PagePolicy+"`", "docs/SECURITY.md states the docs page's policy")
 	require.NotContains(t, string(page), "http", "the page loads nothing from another origin")
 
 	for _, c := range []struct{ file, ctype string }{
