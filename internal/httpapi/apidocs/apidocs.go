@@ -1,5 +1,5 @@
 // Package apidocs is the API's reference: its OpenAPI 3.1 document
-// (openapi.yaml, written by hand beside the handlers it describes and
+// (openapi.yaml, written by hand from the handlers it describes, and
 // served as JSON), and a page that renders it with Swagger UI. Everything
 // the page loads is embedded in the binary and served by Tripin itself, so
 // it works offline and under a Content-Security-Policy that allows only
