@@ -295,7 +295,31 @@ func TestTours(t *testing.T) {
 		res = a.do("GET", "/api/tours?per_page=2&page=2", "", nil)
 		require.Equal(t, 200, res.Status)
 		require.Len(t, res.Body["data"].([]any), 1)
-		require.Equal(t, float64(2), res.Body["meta"].(map[string]any)["last_page"])
+		meta = res.Body["meta"].(map[string]any)
+		require.Equal(t, float64(2), meta["last_page"])
+		require.Equal(t, float64(3), meta["from"])
+		require.Equal(t, float64(3), meta["to"])
+		require.Equal(t, map[string]any{
+			"first": "/api/tours?page=1&per_page=2", "last": "/api/tours?page=2&per_page=2",
+			"prev": "/api/tours?page=1&per_page=2", "next": nil,
+		}, res.Body["links"], "Laravel's links, with the other query parameters kept")
+		res = a.do("GET", "/api/tours?per_page=2&destination=b", "", nil)
+		meta = res.Body["meta"].(map[string]any)
+		require.Equal(t, []any{float64(1), float64(2)}, []any{meta["from"], meta["to"]})
+		require.Equal(t, map[string]any{
+			"first": "/api/tours?destination=b&page=1&per_page=2", "last": "/api/tours?destination=b&page=2&per_page=2",
+			"prev": nil, "next": "/api/tours?destination=b&page=2&per_page=2",
+		}, res.Body["links"])
+		// Past the last page: no items, so no positions; prev still leads back.
+		res = a.do("GET", "/api/tours?per_page=2&page=5", "", nil)
+		require.Equal(t, 200, res.Status)
+		require.Empty(t, res.Body["data"])
+		meta = res.Body["meta"].(map[string]any)
+		require.Nil(t, meta["from"])
+		require.Nil(t, meta["to"])
+		require.Contains(t, meta, "from")
+		require.Equal(t, "/api/tours?page=4&per_page=2", res.Body["links"].(map[string]any)["prev"])
+		require.Nil(t, res.Body["links"].(map[string]any)["next"])
 
 		for _, q := range []string{"%27%20OR%201%3D1%20--", "%25", "_", "%5C", "Bali%27%3B%20DROP%20TABLE%20tours%3B--"} {
 			res = a.do("GET", "/api/tours?destination="+q, "", nil)

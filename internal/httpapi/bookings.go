@@ -84,7 +84,7 @@ func (s *Server) handleBookingList(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, dataBody{Data: list, Meta: newPageMeta(p.Number, p.PerPage, total)})
+	WriteJSON(w, http.StatusOK, pageBody(r, list, len(list), p.Number, p.PerPage, total))
 }
 
 // handleBookingShow shows a booking to its owner or an admin; anyone else

@@ -103,26 +103,65 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// dataBody is the success shape: {"data": …}, with "meta" for lists.
+// dataBody is the success shape: {"data": …}, with "links" and "meta" for
+// lists.
 type dataBody struct {
-	Data any       `json:"data"`
-	Meta *pageMeta `json:"meta,omitempty"`
+	Data  any        `json:"data"`
+	Links *pageLinks `json:"links,omitempty"`
+	Meta  *pageMeta  `json:"meta,omitempty"`
 }
 
-// pageMeta describes one page of a list.
+// pageLinks are the links of one page of a list, as Laravel's paginator
+// writes them: the first and last pages always, the previous and next
+// ones when they exist (null otherwise). They are path-absolute
+// ("/api/tours?page=2"), built from the request's path and query, so the
+// client's Host header never ends up in them.
+type pageLinks struct {
+	First string  `json:"first"`
+	Last  string  `json:"last"`
+	Prev  *string `json:"prev"`
+	Next  *string `json:"next"`
+}
+
+// pageMeta describes one page of a list. From and To are the 1-based
+// positions of the page's first and last items in the whole list, null
+// for an empty page.
 type pageMeta struct {
-	CurrentPage int `json:"current_page"`
-	PerPage     int `json:"per_page"`
-	Total       int `json:"total"`
-	LastPage    int `json:"last_page"`
+	CurrentPage int  `json:"current_page"`
+	PerPage     int  `json:"per_page"`
+	Total       int  `json:"total"`
+	LastPage    int  `json:"last_page"`
+	From        *int `json:"from"`
+	To          *int `json:"to"`
 }
 
-func newPageMeta(page, perPage, total int) *pageMeta {
+// pageBody is the answer to a list request r: the page's items (count of
+// them), its links and its meta.
+func pageBody(r *http.Request, items any, count, page, perPage, total int) dataBody {
 	last := (total + perPage - 1) / perPage
 	if last < 1 {
 		last = 1
 	}
-	return &pageMeta{CurrentPage: page, PerPage: perPage, Total: total, LastPage: last}
+	meta := &pageMeta{CurrentPage: page, PerPage: perPage, Total: total, LastPage: last}
+	if count > 0 {
+		from, to := (page-1)*perPage+1, (page-1)*perPage+count
+		meta.From, meta.To = &from, &to
+	}
+	link := func(n int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(n))
+		return r.URL.Path + "?" + q.Encode()
+	}
+	links := &pageLinks{First: link(1), Last: link(last)}
+	if page > 1 {
+		prev := link(page - 1)
+		links.Prev = &prev
+	}
+	if page < last {
+		next := link(page + 1)
+		links.Next = &next
+	}
+	return dataBody{Data: items, Links: links, Meta: meta}
 }
 
 // WriteData answers {"data": v}.

@@ -23,6 +23,12 @@ import (
 // them.
 func newFairUseAPI(t *testing.T, d store.Dialect, vals map[string]string) *api {
 	t.Helper()
+	return newFairUseAPIMount(t, d, vals, nil)
+}
+
+// newFairUseAPIMount is newFairUseAPI with the routes of mount as well.
+func newFairUseAPIMount(t *testing.T, d store.Dialect, vals map[string]string, mount func(*http.ServeMux, *httpapi.Server)) *api {
+	t.Helper()
 	vals["APP_ENV"], vals["LOG_FILE"] = "testing", ""
 	cfg, err := config.FromMap(vals)
 	require.NoError(t, err)
@@ -33,7 +39,7 @@ func newFairUseAPI(t *testing.T, d store.Dialect, vals map[string]string) *api {
 		Limiter: dbdriver.NewAdmin(db.DB),
 	})
 	acc := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost})
-	srv := httpapi.New(httpapi.Params{Config: cfg, DB: db, Bookings: svc, Accounts: acc, Logger: slog.New(slog.DiscardHandler)})
+	srv := httpapi.New(httpapi.Params{Config: cfg, DB: db, Bookings: svc, Accounts: acc, Logger: slog.New(slog.DiscardHandler), Mount: mount})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}

@@ -7,6 +7,12 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", s.handleHealthz)
 	m.HandleFunc("GET /readyz", s.handleReadyz)
 
+	// The API's reference: every route of this file and of Params.Mount
+	// is described in apidocs/openapi.yaml (TestOpenAPIRoutes checks it).
+	m.HandleFunc("GET /api/openapi.json", s.handleOpenAPI)
+	m.HandleFunc("GET /api/docs", s.handleDocs)
+	m.HandleFunc("GET /api/docs/assets/{file}", s.handleDocsAsset)
+
 	m.HandleFunc("POST /api/register", s.handleRegister)
 	m.HandleFunc("POST /api/login", s.handleLogin)
 	m.Handle("POST /api/logout", s.RequireUser(s.handleLogout))

@@ -80,7 +80,7 @@ func (s *Server) writeTourPage(w http.ResponseWriter, r *http.Request, f booking
 		s.WriteError(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, dataBody{Data: tours, Meta: newPageMeta(f.Page.Number, f.Page.PerPage, total)})
+	WriteJSON(w, http.StatusOK, pageBody(r, tours, len(tours), f.Page.Number, f.Page.PerPage, total))
 }
 
 // handleTourList lists tours that can still be booked, by departure date,

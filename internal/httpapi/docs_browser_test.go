@@ -1,0 +1,117 @@
+package httpapi_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// chromium finds a Chromium or Chrome binary. Without one the browser
+// test skips, except in CI, where a missing browser must not pass
+// unnoticed (as the dashboard's browser test does).
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TRIPIN_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const msg = "no Chromium found (tried /usr/bin/chromium, chromium, chromium-browser, google-chrome; set TRIPIN_CHROMIUM); install it, e.g. apt-get install chromium"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// watchPage is run by the browser in every document before the page's
+// own scripts: it records what the Content-Security-Policy refused and
+// any uncaught error.
+const watchPage = `
+window.__violations = [];
+window.__errors = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__violations.push(e.effectiveDirective + " refused " + (e.blockedURI || "inline code"));
+});
+window.addEventListener("error", function (e) { window.__errors.push(String(e.message)); });
+`
+
+// TestDocsPageBrowser renders /api/docs in headless Chromium: Swagger UI,
+// served by Tripin itself, loads the document and shows every operation,
+// and the page's Content-Security-Policy refuses nothing it does.
+func TestDocsPageBrowser(t *testing.T) {
+	exe := chromium(t)
+	a := newAPI(t, store.SQLite, nil)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchPage})
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(a.url+"/api/docs"),
+		chromedp.WaitVisible(chromedp.CSS(".swagger-ui .info .title")),
+		chromedp.WaitVisible(chromedp.CSS("#operations-bookings-createBooking")),
+	))
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		require.NoError(t, err, js)
+		return v
+	}
+	require.Contains(t, eval(`document.querySelector(".swagger-ui .info .title").textContent`), "Tripin API")
+	ops, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".opblock").length`))
+	require.NoError(t, err)
+	require.Equal(t, len(documentedRoutes(loadDocument(t))), ops, "one block per operation")
+
+	// The screenshot shows the top of the page, as a reader first sees it.
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	dir := t.TempDir()
+	if os.Getenv(screenshotsEnv) == "1" {
+		dir = filepath.Join("..", "..", "docs", "screenshots")
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "api-docs.png"), shot, 0o644))
+
+	// Opening an operation renders its parameters, body and responses.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#operations-bookings-createBooking .opblock-summary-control")),
+		chromedp.WaitVisible(chromedp.CSS("#operations-bookings-createBooking .responses-wrapper")),
+	))
+	require.Contains(t, eval(`document.querySelector("#operations-bookings-createBooking").textContent`), "Idempotency-Key")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#operations-payments-midtransCallback .opblock-summary-control")),
+		chromedp.WaitVisible(chromedp.CSS("#operations-payments-midtransCallback .responses-wrapper")),
+	))
+
+	require.Equal(t, "[]", eval(`JSON.stringify(window.__violations)`), "the page's policy refused something")
+	require.Equal(t, "[]", eval(`JSON.stringify(window.__errors)`))
+
+	// The watch does see what the policy refuses: an inline script is.
+	eval(`(function () { var s = document.createElement("script"); s.textContent = "window.__ran = 1"; document.body.appendChild(s); return "" })()`)
+	require.Eventually(t, func() bool { return eval(`JSON.stringify(window.__violations)`) != "[]" }, 5*time.Second, 50*time.Millisecond)
+	require.Equal(t, "undefined", eval(`typeof window.__ran`))
+}
+
+// screenshotsEnv, set to 1, makes the browser test write its screenshot
+// into docs/screenshots instead of a temporary directory.
+const screenshotsEnv = "TRIPIN_UPDATE_SCREENSHOTS"
