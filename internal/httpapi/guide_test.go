@@ -38,7 +38,7 @@ type guideExpectation struct {
 // parseGuide returns the guide's sh blocks as one script, with each
 // expectation line replaced by a call that snapshots the last curl call
 // for the test to check.
-func parseGuide(t *testing.T, src []byte) (string, []guideExpectation) {
+func parseGuide(t *testing.T, guidePath string, src []byte) (string, []guideExpectation) {
 	t.Helper()
 	var (
 		script  strings.Builder
@@ -74,7 +74,7 @@ func parseGuide(t *testing.T, src []byte) (string, []guideExpectation) {
 	}
 	require.NoError(t, sc.Err())
 	require.False(t, inSh, "%s: an sh block is not closed", guidePath)
-	require.Greater(t, blocks, 5, "%s: the guide's sh blocks were not found", guidePath)
+	require.Positive(t, blocks, "%s: the guide's sh blocks were not found", guidePath)
 	return script.String(), expects
 }
 
@@ -84,6 +84,36 @@ func parseGuide(t *testing.T, src []byte) (string, []guideExpectation) {
 // tours), and checks each call's status and output against the guide's
 // "# →" lines, so the guide cannot drift from the API.
 func TestAPIGuideExamples(t *testing.T) {
+	runGuide(t, guidePath, func(a *api) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		for _, tour := range []booking.Tour{
+			{Title: "Bromo Sunrise", Destination: "Bromo", Description: "Jeep to Penanjakan.", DepartureDate: a.day(10), Price: 2_350_000, Capacity: 4, Quota: 4},
+			{Title: "Komodo Island Hopping", Destination: "Labuan Bajo", DepartureDate: a.day(20), Price: 4_500_000, Capacity: 12, Quota: 12},
+		} {
+			tour.CreatedAt, tour.UpdatedAt = now, now
+			require.NoError(t, a.db.TourCreate(ctx, &tour))
+		}
+	})
+}
+
+// TestREADMEWalkthrough runs the README's curl walk-through against the
+// API as local mode seeds it: the demo customer and a first tour.
+func TestREADMEWalkthrough(t *testing.T) {
+	runGuide(t, "../../README.md", func(a *api) {
+		ctx := context.Background()
+		_, _, err := a.acc.Register(ctx, booking.NewUser{Name: "Demo Customer", Email: "demo@tripin.test", Password: "password"})
+		require.NoError(t, err)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		tour := booking.Tour{Title: "Bromo Sunrise", Destination: "Bromo", DepartureDate: a.day(10), Price: 2_350_000, Capacity: 10, Quota: 10, CreatedAt: now, UpdatedAt: now}
+		require.NoError(t, a.db.TourCreate(ctx, &tour))
+	})
+}
+
+// runGuide runs the sh blocks of the document at guidePath as one shell
+// session against a real API prepared by setup, and checks each
+// expectation line.
+func runGuide(t *testing.T, guidePath string, setup func(a *api)) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("curl is not installed; the API guide's examples need it (apt-get install curl)")
@@ -93,19 +123,15 @@ func TestAPIGuideExamples(t *testing.T) {
 	src, err := os.ReadFile(guidePath)
 	require.NoError(t, err)
 	require.Contains(t, string(src), "\n"+guideBase+"\n")
-	script, expects := parseGuide(t, src)
+	script, expects := parseGuide(t, guidePath, src)
 	require.NotEmpty(t, expects)
+	if guidePath == "../../docs/API.md" {
+		require.Greater(t, len(expects), 20, "the API guide's examples were not all found")
+	}
 
 	a, _, _ := newPaymentsAPI(t, store.SQLite, nil)
 	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	for _, tour := range []booking.Tour{
-		{Title: "Bromo Sunrise", Destination: "Bromo", Description: "Jeep to Penanjakan.", DepartureDate: a.day(10), Price: 2_350_000, Capacity: 4, Quota: 4},
-		{Title: "Komodo Island Hopping", Destination: "Labuan Bajo", DepartureDate: a.day(20), Price: 4_500_000, Capacity: 12, Quota: 12},
-	} {
-		tour.CreatedAt, tour.UpdatedAt = now, now
-		require.NoError(t, a.db.TourCreate(ctx, &tour))
-	}
+	setup(a)
 
 	dir := t.TempDir()
 	prelude := `set -euo pipefail
