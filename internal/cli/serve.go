@@ -202,6 +202,7 @@ func printBanner(env *Env, cfg *config.Config, db *store.DB, addr net.Addr, seed
 	w := env.Stdout
 	fmt.Fprintf(w, "\nTripin is running (%s, %s database %s).\n", cfg.AppEnv, db.Dialect, db.Name)
 	fmt.Fprintf(w, "  API:               %s/api   (try %s/api/tours)\n", base, base)
+	fmt.Fprintf(w, "  API reference:     %s/api/docs\n", base)
 	if cfg.SimulatorEnabled() {
 		fmt.Fprintf(w, "  Payment simulator: %s/simulator/{booking code}  (or POST %s/api/payments/simulate)\n", base, base)
 	}
