@@ -20,12 +20,18 @@ import (
 // Config is the whole process configuration. It is loaded once and passed down;
 // nothing in Tripin reads the environment after Load.
 type Config struct {
+	// AppName (APP_NAME) is the name customers and operators see: in the
+	// emails, the e-ticket page and the dashboard. Use Name, which falls
+	// back to "Tripin" for a Config built by hand.
+	AppName     string
 	AppEnv      string // local, staging, production or testing
 	AppDebug    bool
 	AppURL      string
 	AppTimezone *time.Location
 
-	DBConnection string // sqlite, mysql or pgsql
+	// DBConnection is sqlite, mysql or pgsql; DB_CONNECTION=mariadb is
+	// read as mysql (one dialect serves both servers).
+	DBConnection string
 	DBDatabase   string
 	DBHost       string
 	DBPort       int
@@ -34,7 +40,15 @@ type Config struct {
 	DBURL        string
 
 	QueueConnection string // sync, database or redis
-	RedisURL        string
+	// RedisURL is REDIS_URL, or the URL built from REDIS_HOST, REDIS_PORT,
+	// REDIS_PASSWORD and REDIS_DB when REDIS_URL is unset.
+	RedisURL string
+	// RedisHost, RedisPort, RedisPassword and RedisDB are the REDIS_*
+	// parts as configured (with their defaults); RedisURL wins over them.
+	RedisHost     string
+	RedisPort     int
+	RedisPassword string
+	RedisDB       int
 	// RedisQueuePrefix starts every key the redis connection writes, so
 	// that several applications (or a staging copy) can share one Redis.
 	RedisQueuePrefix  string
@@ -46,6 +60,9 @@ type Config struct {
 	MailUsername     string
 	MailPassword     string
 	MailEncryption   string // tls, ssl or none
+	// MailScheme is MAIL_SCHEME as configured (Laravel 11's smtp or
+	// smtps, or empty); MailEncryption is what it resolved to.
+	MailScheme       string
 	MailFromAddress  string
 	MailFromName     string
 	MailTemplatesDir string
@@ -129,26 +146,36 @@ type Config struct {
 	Retention Retention
 
 	LogLevel string
-	LogFile  string
+	// LogFormat is the format of the log lines on standard output: json,
+	// text, or auto (JSON unless standard output is a terminal).
+	LogFormat string
+	LogFile   string
 
 	HTTPAddr        string
 	HTTPMaxBodySize int64
+
+	// appNameSet is whether APP_NAME was configured: the emails then sign
+	// with it instead of MAIL_FROM_NAME.
+	appNameSet bool
+	// warnings are what Load found suspicious but not wrong (Warnings).
+	warnings []string
 }
 
 // secretKeys are never printed by Dump, and their values are scrubbed from
 // errors that name them.
 var secretKeys = map[string]bool{
-	"DB_PASSWORD": true, "DB_URL": true, "REDIS_URL": true, "MAIL_PASSWORD": true,
+	"DB_PASSWORD": true, "DB_URL": true, "REDIS_URL": true, "REDIS_PASSWORD": true, "MAIL_PASSWORD": true,
 	"MIDTRANS_SERVER_KEY": true, "APP_KEY": true, "NOTIFY_SLACK_WEBHOOK_URL": true, "NOTIFY_DISCORD_WEBHOOK_URL": true,
 }
 
 // Keys lists every configuration key Tripin reads, in the order of
 // .env.example; the retention keys come last.
 var Keys = append([]string{
-	"APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE",
+	"APP_NAME", "APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE",
 	"DB_CONNECTION", "DB_DATABASE", "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_URL",
-	"QUEUE_CONNECTION", "REDIS_URL", "REDIS_QUEUE_PREFIX", "DB_QUEUE_RETRY_AFTER",
-	"MAIL_MAILER", "MAIL_HOST", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_ENCRYPTION",
+	"QUEUE_CONNECTION", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB",
+	"REDIS_QUEUE_PREFIX", "DB_QUEUE_RETRY_AFTER",
+	"MAIL_MAILER", "MAIL_SCHEME", "MAIL_HOST", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_ENCRYPTION",
 	"MAIL_FROM_ADDRESS", "MAIL_FROM_NAME", "MAIL_TEMPLATES_DIR",
 	"MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION", "MIDTRANS_SNAP_URL",
 	"MIDTRANS_API_URL", "MIDTRANS_VERIFY_STATUS",
@@ -159,7 +186,7 @@ var Keys = append([]string{
 	"AUTH_TOKEN_TTL", "LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT", "REGISTER_RATE_LIMIT", "TRUSTED_PROXIES",
 	"NOTIFY_SLACK_WEBHOOK_URL", "NOTIFY_DISCORD_WEBHOOK_URL", "NOTIFY_WINDOW",
 	"QUEUE_WAIT_THRESHOLDS", "QUEUE_MONITOR_MAX",
-	"LOG_LEVEL", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
+	"LOG_LEVEL", "LOG_FORMAT", "LOG_FILE", "HTTP_ADDR", "HTTP_MAX_BODY_BYTES",
 }, append(retentionKeyNames(), securityKeyNames()...)...)
 
 // Error is a configuration error naming the offending key.
@@ -172,8 +199,12 @@ func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Key, e.R
 
 // Load reads envFile (ignored when it does not exist) and then the process
 // environment, and returns the validated configuration.
+//
+// Unknown keys that look like misspelt ones, in the file or the environment,
+// do not stop the process: they are reported by Warnings.
 func Load(envFile string) (*Config, error) {
 	vals := map[string]string{}
+	origin := map[string]string{}
 	if envFile != "" {
 		fileVals, err := godotenv.Read(envFile)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -181,14 +212,20 @@ func Load(envFile string) (*Config, error) {
 		}
 		for k, v := range fileVals {
 			vals[k] = v
+			origin[k] = envFile
 		}
 	}
-	for _, k := range Keys {
-		if v, ok := os.LookupEnv(k); ok {
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		// Only Tripin's keys are taken; other names that look like
+		// Tripin's are kept for the misspelling check, which ignores
+		// everything else.
+		if knownKeys[k] || hasKnownPrefix(k) {
 			vals[k] = v
+			origin[k] = "the environment"
 		}
 	}
-	return FromMap(vals)
+	return parse(&parser{vals: vals, origin: origin})
 }
 
 // FromMap builds a configuration from explicit values, applying defaults and
@@ -201,6 +238,8 @@ func FromMap(vals map[string]string) (*Config, error) {
 // parse reads every key through p.
 func parse(p *parser) (*Config, error) {
 	c := &Config{}
+	c.AppName = p.str("APP_NAME", DefaultAppName)
+	c.appNameSet = p.str("APP_NAME", "") != ""
 	c.AppEnv = p.oneOf("APP_ENV", "local", "local", "staging", "production", "testing")
 	c.AppDebug = p.bool("APP_DEBUG", c.AppEnv == "local")
 	c.AppURL = p.url("APP_URL", "http://localhost:8080")
@@ -211,7 +250,12 @@ func parse(p *parser) (*Config, error) {
 		c.AppTimezone = loc
 	}
 
-	c.DBConnection = p.oneOf("DB_CONNECTION", "sqlite", "sqlite", "mysql", "pgsql")
+	c.DBConnection = p.oneOf("DB_CONNECTION", "sqlite", "sqlite", "mysql", "mariadb", "pgsql")
+	if c.DBConnection == "mariadb" {
+		// Laravel 11 names MariaDB apart; Tripin's MySQL dialect, DSNs
+		// and migrations serve both.
+		c.DBConnection = "mysql"
+	}
 	defaultDB := "storage/tripin.db"
 	if c.DBConnection != "sqlite" {
 		defaultDB = "tripin"
@@ -231,12 +275,7 @@ func parse(p *parser) (*Config, error) {
 	c.DBURL = p.str("DB_URL", "")
 
 	c.QueueConnection = p.oneOf("QUEUE_CONNECTION", "database", "sync", "database", "redis")
-	c.RedisURL = p.str("REDIS_URL", "redis://127.0.0.1:6379/0")
-	if c.QueueConnection == "redis" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			p.fail("REDIS_URL", "must be a redis:// or rediss:// URL")
-		}
-	}
+	p.redis(c)
 	c.RedisQueuePrefix = p.str("REDIS_QUEUE_PREFIX", "tripin:queue:")
 	if c.RedisQueuePrefix == "" || strings.ContainsAny(c.RedisQueuePrefix, " \t\r\n*?[]") {
 		p.fail("REDIS_QUEUE_PREFIX", "must be non-empty, without spaces or glob characters (* ? [ ])")
@@ -248,15 +287,18 @@ func parse(p *parser) (*Config, error) {
 	c.MailPort = p.intRange("MAIL_PORT", 587, 1, 65535)
 	c.MailUsername = p.str("MAIL_USERNAME", "")
 	c.MailPassword = p.str("MAIL_PASSWORD", "")
-	c.MailEncryption = p.oneOf("MAIL_ENCRYPTION", "tls", "tls", "ssl", "none", "null", "")
-	if c.MailEncryption == "null" || c.MailEncryption == "" {
-		c.MailEncryption = "none"
-	}
+	p.mailEncryption(c)
 	c.MailFromAddress = p.str("MAIL_FROM_ADDRESS", "noreply@tripintravel.com")
 	if !strings.Contains(c.MailFromAddress, "@") {
 		p.fail("MAIL_FROM_ADDRESS", "must be an email address")
 	}
-	c.MailFromName = p.str("MAIL_FROM_NAME", "Tripin Travel")
+	// As Laravel's MAIL_FROM_NAME="${APP_NAME}": the sender is the
+	// application's name unless named apart.
+	defaultFromName := DefaultMailFromName
+	if c.appNameSet {
+		defaultFromName = c.AppName
+	}
+	c.MailFromName = p.str("MAIL_FROM_NAME", defaultFromName)
 	c.MailTemplatesDir = p.str("MAIL_TEMPLATES_DIR", "")
 
 	c.MidtransServerKey = p.str("MIDTRANS_SERVER_KEY", "")
@@ -299,6 +341,7 @@ func parse(p *parser) (*Config, error) {
 	c.Retention = p.retention(c.DBQueueRetryAfter)
 
 	c.LogLevel = p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
+	c.LogFormat = p.oneOf("LOG_FORMAT", "auto", "json", "text", "auto")
 	c.LogFile = p.str("LOG_FILE", "storage/logs/tripin.log")
 	c.HTTPAddr = p.str("HTTP_ADDR", ":8080")
 	c.HTTPMaxBodySize = int64(p.intRange("HTTP_MAX_BODY_BYTES", 1<<20, 1024, 64<<20))
@@ -309,6 +352,7 @@ func parse(p *parser) (*Config, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	c.warnings = append(p.warnings, misspeltKeys(p.vals, p.origin)...)
 	return c, nil
 }
 
@@ -386,13 +430,14 @@ func (p *parser) paymentSimulator(c *Config) bool {
 // key. It is what `tripin config` style diagnostics may print.
 func (c *Config) Dump() []string {
 	vals := map[string]string{
-		"APP_ENV": c.AppEnv, "APP_DEBUG": strconv.FormatBool(c.AppDebug), "APP_URL": c.AppURL,
+		"APP_NAME": c.AppName, "APP_ENV": c.AppEnv, "APP_DEBUG": strconv.FormatBool(c.AppDebug), "APP_URL": c.AppURL,
 		"APP_TIMEZONE": c.AppTimezone.String(), "DB_CONNECTION": c.DBConnection, "DB_DATABASE": c.DBDatabase,
 		"DB_HOST": c.DBHost, "DB_PORT": strconv.Itoa(c.DBPort), "DB_USERNAME": c.DBUsername,
 		"DB_PASSWORD": c.DBPassword, "DB_URL": c.DBURL, "QUEUE_CONNECTION": c.QueueConnection,
-		"REDIS_URL": c.RedisURL, "REDIS_QUEUE_PREFIX": c.RedisQueuePrefix, "DB_QUEUE_RETRY_AFTER": strconv.Itoa(int(c.DBQueueRetryAfter.Seconds())),
+		"REDIS_URL": c.RedisURL, "REDIS_HOST": c.RedisHost, "REDIS_PORT": strconv.Itoa(c.RedisPort),
+		"REDIS_PASSWORD": c.RedisPassword, "REDIS_DB": strconv.Itoa(c.RedisDB), "REDIS_QUEUE_PREFIX": c.RedisQueuePrefix, "DB_QUEUE_RETRY_AFTER": strconv.Itoa(int(c.DBQueueRetryAfter.Seconds())),
 		"MAIL_MAILER": c.MailMailer, "MAIL_HOST": c.MailHost, "MAIL_PORT": strconv.Itoa(c.MailPort),
-		"MAIL_USERNAME": c.MailUsername, "MAIL_PASSWORD": c.MailPassword, "MAIL_ENCRYPTION": c.MailEncryption,
+		"MAIL_USERNAME": c.MailUsername, "MAIL_PASSWORD": c.MailPassword, "MAIL_ENCRYPTION": c.MailEncryption, "MAIL_SCHEME": c.MailScheme,
 		"MAIL_FROM_ADDRESS": c.MailFromAddress, "MAIL_FROM_NAME": c.MailFromName, "MAIL_TEMPLATES_DIR": c.MailTemplatesDir,
 		"MIDTRANS_SERVER_KEY": c.MidtransServerKey, "MIDTRANS_CLIENT_KEY": c.MidtransClientKey,
 		"MIDTRANS_IS_PRODUCTION": strconv.FormatBool(c.MidtransIsProduction), "MIDTRANS_SNAP_URL": c.MidtransSnapURL,
@@ -400,7 +445,7 @@ func (c *Config) Dump() []string {
 		"BOOKING_EXPIRY_MINUTES": strconv.Itoa(c.BookingExpiryMinutes), "BOOKING_MAX_QUANTITY": strconv.Itoa(c.BookingMaxQuantity),
 		"NOTIFY_SLACK_WEBHOOK_URL": c.NotifySlackWebhookURL, "NOTIFY_DISCORD_WEBHOOK_URL": c.NotifyDiscordWebhookURL,
 		"NOTIFY_WINDOW": strconv.Itoa(int(c.NotifyWindow.Seconds())), "QUEUE_MONITOR_MAX": strconv.Itoa(c.QueueMonitorMax),
-		"QUEUE_WAIT_THRESHOLDS": FormatWaitThresholds(c.QueueWaitThresholds), "LOG_LEVEL": c.LogLevel,
+		"QUEUE_WAIT_THRESHOLDS": FormatWaitThresholds(c.QueueWaitThresholds), "LOG_LEVEL": c.LogLevel, "LOG_FORMAT": c.LogFormat,
 		"LOG_FILE": c.LogFile, "HTTP_ADDR": c.HTTPAddr,
 		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
 	}
@@ -441,13 +486,13 @@ func (c *Config) WaitThreshold(queue string) time.Duration {
 }
 
 // Secrets returns the non-empty secret values, so that loggers and error
-// renderers can scrub them: the passwords (DB_PASSWORD, MAIL_PASSWORD and
-// those inside DB_URL and REDIS_URL), the Midtrans server key, APP_KEY and
+// renderers can scrub them: the passwords (DB_PASSWORD, MAIL_PASSWORD,
+// REDIS_PASSWORD and those inside DB_URL and REDIS_URL), the Midtrans server key, APP_KEY and
 // the webhook URLs. Values shorter than four characters are left out:
 // they would scrub ordinary words out of messages.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.DBPassword, c.MailPassword, c.MidtransServerKey, c.NotifySlackWebhookURL, c.NotifyDiscordWebhookURL,
+	for _, s := range []string{c.DBPassword, c.MailPassword, c.RedisPassword, c.MidtransServerKey, c.NotifySlackWebhookURL, c.NotifyDiscordWebhookURL,
 		c.configuredAppKey(), urlPassword(c.DBURL), urlPassword(c.RedisURL)} {
 		if len(s) >= 4 {
 			out = append(out, s)
@@ -458,7 +503,11 @@ func (c *Config) Secrets() []string {
 
 type parser struct {
 	vals map[string]string
-	err  error
+	// origin says where each key of vals came from (a file name or "the
+	// environment"), for warnings; FromMap leaves it empty.
+	origin   map[string]string
+	err      error
+	warnings []string
 	// read records every key asked for, so a test can check that Keys,
 	// the list Load takes from the environment, names them all.
 	read map[string]bool
@@ -624,3 +673,31 @@ func (p *parser) optionalURL(key string) string {
 	}
 	return p.url(key, "")
 }
+
+// DefaultAppName is APP_NAME when unset.
+const DefaultAppName = "Tripin"
+
+// DefaultMailFromName is MAIL_FROM_NAME when neither it nor APP_NAME is
+// set: the name the emails have always been signed with.
+const DefaultMailFromName = "Tripin Travel"
+
+// Name returns APP_NAME, the name shown on pages and in operators'
+// messages; "Tripin" for a Config without one.
+func (c *Config) Name() string {
+	if c.AppName == "" {
+		return DefaultAppName
+	}
+	return c.AppName
+}
+
+// MailAppName returns the name the emails speak in: APP_NAME when it is
+// configured, else MAIL_FROM_NAME (whose default is "Tripin Travel").
+func (c *Config) MailAppName() string {
+	if c.appNameSet || c.MailFromName == "" {
+		return c.Name()
+	}
+	return c.MailFromName
+}
+
+// isSet reports whether key has a non-blank value.
+func (p *parser) isSet(key string) bool { return strings.TrimSpace(p.vals[key]) != "" }
