@@ -240,6 +240,10 @@ func (e *Env) Config() (*config.Config, error) {
 	if created {
 		fmt.Fprintf(e.Stderr, "Generated an application key into %s (APP_ENV=local); set APP_KEY to use your own.\n", config.LocalAppKeyFile)
 	}
+	// Once per process: the configuration is loaded once.
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(e.Stderr, "tripin: warning: config: "+w)
+	}
 	e.Cfg = cfg
 	return cfg, nil
 }

@@ -4,23 +4,20 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+
+	"golang.org/x/term"
 
 	"github.com/tripintravel/tripin/internal/config"
 )
 
 // newLogger builds the command's logger: JSON lines to LOG_FILE (one file
 // handle per command, shared by every logger of it and reopened on
-// SIGHUP, see logfile.go) and, when toStdout, text lines to stdout.
+// SIGHUP, see logfile.go) and, when toStdout, lines to stdout in
+// LOG_FORMAT (stdoutJSON). Both take LOG_LEVEL, which each process reads
+// from its own environment.
 func newLogger(e *Env, cfg *config.Config, toStdout bool) (*slog.Logger, error) {
-	level := slog.LevelInfo
-	switch cfg.LogLevel {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
+	level := logLevel(cfg.LogLevel)
 	var handlers []slog.Handler
 	if cfg.LogFile != "" {
 		f, err := e.sharedLogFile(cfg.LogFile)
@@ -30,12 +27,50 @@ func newLogger(e *Env, cfg *config.Config, toStdout bool) (*slog.Logger, error) 
 		handlers = append(handlers, slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level}))
 	}
 	if toStdout {
-		handlers = append(handlers, slog.NewTextHandler(e.Stdout, &slog.HandlerOptions{Level: level}))
+		if stdoutJSON(cfg.LogFormat, e.Stdout) {
+			handlers = append(handlers, slog.NewJSONHandler(e.Stdout, &slog.HandlerOptions{Level: level}))
+		} else {
+			handlers = append(handlers, slog.NewTextHandler(e.Stdout, &slog.HandlerOptions{Level: level}))
+		}
 	}
 	if len(handlers) == 0 {
 		handlers = append(handlers, slog.NewTextHandler(io.Discard, nil))
 	}
 	return slog.New(&scrubHandler{handlers: handlers, secrets: cfg.Secrets()}), nil
+}
+
+// logLevel maps LOG_LEVEL to a slog level; anything unknown is info
+// (config has refused it already).
+func logLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// stdoutJSON reports whether log lines on w are JSON: LOG_FORMAT=json or
+// text decides; auto (the default) writes JSON unless w is a terminal, so
+// journald, containers and log shippers get structure and a person at a
+// terminal gets text.
+func stdoutJSON(format string, w io.Writer) bool {
+	switch format {
+	case "json":
+		return true
+	case "text":
+		return false
+	}
+	return !isTerminal(w)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // scrubHandler fans records out to several handlers, replacing any secret

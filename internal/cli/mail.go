@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net/mail"
 	"strconv"
 	"time"
@@ -66,11 +67,11 @@ func runMailTest(ctx context.Context, env *Env, args []string) error {
 	sent := tripinmail.FormatTime(now, cfg.AppTimezone)
 	msg := &tripinmail.Message{
 		To:      tripinmail.Address{Name: addr.Name, Email: addr.Address},
-		Subject: "Tripin mail test",
-		Text: "This is a test message from Tripin (" + cfg.AppURL + ").\n\n" +
+		Subject: cfg.Name() + " mail test",
+		Text: "This is a test message from " + cfg.Name() + " (" + cfg.AppURL + ").\n\n" +
 			"Mailer: " + where + "\nFrom: " + cfg.MailFromName + " <" + cfg.MailFromAddress + ">\n" +
 			"Sent at: " + sent + "\n\nIf you can read this, the mail configuration works.\n",
-		HTML: "<p>This is a test message from <strong>Tripin</strong>.</p>" +
+		HTML: "<p>This is a test message from <strong>" + html.EscapeString(cfg.Name()) + "</strong>.</p>" +
 			"<p>Sent at " + sent + ". If you can read this, the mail configuration works.</p>",
 		MessageID: "mail-test." + strconv.FormatInt(now.UnixNano(), 36) + "@" + domainOf(cfg.MailFromAddress),
 	}

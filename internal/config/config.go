@@ -54,12 +54,12 @@ type Config struct {
 	RedisQueuePrefix  string
 	DBQueueRetryAfter time.Duration
 
-	MailMailer       string // smtp or log
-	MailHost         string
-	MailPort         int
-	MailUsername     string
-	MailPassword     string
-	MailEncryption   string // tls, ssl or none
+	MailMailer     string // smtp or log
+	MailHost       string
+	MailPort       int
+	MailUsername   string
+	MailPassword   string
+	MailEncryption string // tls, ssl or none
 	// MailScheme is MAIL_SCHEME as configured (Laravel 11's smtp or
 	// smtps, or empty); MailEncryption is what it resolved to.
 	MailScheme       string

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
@@ -208,12 +209,16 @@ func parsePages() map[string]*template.Template {
 // view is what every page template receives: the frame's fields and the
 // page's own data in Page.
 type view struct {
-	Title  string
-	Nav    string
-	User   *booking.User
-	CSRF   string
-	Notice string
-	Alert  string
+	Title string
+	// AppName is APP_NAME, in the title and the brand; Logo is its
+	// first letter.
+	AppName string
+	Logo    string
+	Nav     string
+	User    *booking.User
+	CSRF    string
+	Notice  string
+	Alert   string
 	// Refresh, when positive, reloads the page every so many seconds (a
 	// meta refresh: the pages carry no script).
 	Refresh int
@@ -230,6 +235,12 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		panic("dashboard: no page " + name)
 	}
 	v.Prefix, v.Now = Prefix, d.now().In(d.loc)
+	v.AppName = config.DefaultAppName
+	if d.p.Config != nil {
+		v.AppName = d.p.Config.Name()
+	}
+	first, _ := utf8.DecodeRuneInString(v.AppName)
+	v.Logo = strings.ToUpper(string(first))
 	if s, ok := sessionFrom(r.Context()); ok {
 		v.User, v.CSRF = s.user, s.csrf
 	}

@@ -41,8 +41,15 @@ const testPassword = "correct horse battery"
 
 func newHarness(t *testing.T, d store.Dialect) *harness {
 	t.Helper()
+	return newHarnessWith(t, d, map[string]string{})
+}
+
+// newHarnessWith is newHarness with configuration values of its own.
+func newHarnessWith(t *testing.T, d store.Dialect, vals map[string]string) *harness {
+	t.Helper()
 	db := storetest.Open(t, d)
-	cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing"})
+	vals["APP_ENV"] = "testing"
+	cfg, err := config.FromMap(vals)
 	require.NoError(t, err)
 	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: bcrypt.MinCost})
 	ctx := context.Background()

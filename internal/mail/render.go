@@ -74,7 +74,8 @@ type RendererParams struct {
 	// Dir, when not empty, is a folder whose templates override the
 	// embedded ones (MAIL_TEMPLATES_DIR).
 	Dir string
-	// AppName appears in the emails (MAIL_FROM_NAME).
+	// AppName appears in the emails: APP_NAME when it is set, else
+	// MAIL_FROM_NAME (Config.MailAppName).
 	AppName string
 	// AppURL is the base of the payment and ticket links (APP_URL).
 	AppURL string
@@ -85,7 +86,7 @@ type RendererParams struct {
 // RendererParamsFrom reads the relevant keys of cfg.
 func RendererParamsFrom(cfg *config.Config) RendererParams {
 	return RendererParams{
-		Dir: cfg.MailTemplatesDir, AppName: cfg.MailFromName,
+		Dir: cfg.MailTemplatesDir, AppName: cfg.MailAppName(),
 		AppURL: cfg.AppURL, Location: cfg.AppTimezone,
 	}
 }
@@ -108,7 +109,7 @@ func NewRenderer(p RendererParams) (*Renderer, error) {
 		p.Location = loc
 	}
 	if p.AppName == "" {
-		p.AppName = "Tripin Travel"
+		p.AppName = config.DefaultMailFromName
 	}
 	p.AppURL = strings.TrimRight(p.AppURL, "/")
 	funcs := map[string]any{

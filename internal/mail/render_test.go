@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/mail"
 )
 
@@ -172,6 +173,35 @@ func TestTemplatesOverrideErrors(t *testing.T) {
 	} {
 		if _, err := mail.NewRenderer(mail.RendererParams{Dir: dir}); err == nil {
 			t.Errorf("%s: NewRenderer succeeded", name)
+		}
+	}
+}
+
+// TestRenderUsesAppName: the emails speak in APP_NAME's name when it is
+// set, and in MAIL_FROM_NAME's ("Tripin Travel" by default) otherwise.
+func TestRenderUsesAppName(t *testing.T) {
+	for _, tc := range []struct {
+		vals map[string]string
+		want string
+	}{
+		{map[string]string{}, "Thank you for booking with Tripin Travel."},
+		{map[string]string{"MAIL_FROM_NAME": "Tripin Bookings"}, "Thank you for booking with Tripin Bookings."},
+		{map[string]string{"APP_NAME": "Bali Trails", "MAIL_FROM_NAME": "Bali Trails Bookings"}, "Thank you for booking with Bali Trails."},
+	} {
+		cfg, err := config.FromMap(tc.vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := mail.NewRenderer(mail.RendererParamsFrom(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := r.Invoice(sampleBooking(42, "pending"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(m.Text, tc.want) || !strings.Contains(m.HTML, strings.TrimSuffix(tc.want, ".")) {
+			t.Errorf("%v: the invoice lacks %q:\n%s", tc.vals, tc.want, m.Text)
 		}
 	}
 }

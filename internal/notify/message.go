@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/money"
 )
 
@@ -129,7 +130,11 @@ func (n *Notifier) render(ch *channel, s *summary) string {
 	if len(s.other) > 0 {
 		counts = append(counts, plural(len(s.other), "other event", "other events"))
 	}
-	head := ch.bold("Tripin ops")
+	name := n.appName
+	if name == "" {
+		name = config.DefaultAppName
+	}
+	head := ch.bold(esc(name) + " ops")
 	if n.source != "" {
 		head += " (" + esc(n.source) + ")"
 	}

@@ -100,3 +100,12 @@ func TestFormats(t *testing.T) {
 	require.Equal(t, "1h05m", shortDuration(65*time.Minute))
 	require.Equal(t, "ab…", truncate("abcdef", 3))
 }
+
+// TestRenderNamesTheApplication: the first line carries APP_NAME.
+func TestRenderNamesTheApplication(t *testing.T) {
+	n := testNotifier()
+	n.appName = "Bali <Trails>"
+	events := []Stored{stored(t, LatePayment{Code: "TRP-AAA111", Amount: 1}.Event(), time.Now())}
+	require.True(t, strings.HasPrefix(n.render(slackChannel("u"), summarise(events, 0)), "*Bali &lt;Trails&gt; ops* (production"))
+	require.True(t, strings.HasPrefix(n.render(discordChannel("u"), summarise(events, 0)), "**Bali <Trails> ops** (production"))
+}

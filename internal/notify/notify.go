@@ -103,6 +103,9 @@ type Params struct {
 	// MonitorMax is QUEUE_MONITOR_MAX: the most jobs a queue may hold
 	// before it is reported; 0 is off.
 	MonitorMax int
+	// AppName starts the messages' first line ("Tripin ops"); empty
+	// means Tripin.
+	AppName string
 	// Source names the deployment in the messages' first line
 	// ("production · https://tripin.example").
 	Source string
@@ -133,6 +136,7 @@ type Notifier struct {
 	window     time.Duration
 	thresholds map[string]time.Duration
 	monitorMax int
+	appName    string
 	source     string
 	dashboard  string
 	loc        *time.Location
@@ -151,7 +155,7 @@ func New(p Params) (*Notifier, error) {
 	}
 	n := &Notifier{
 		db: p.DB, q: p.Queue, window: p.Window, thresholds: p.WaitThresholds, monitorMax: p.MonitorMax,
-		source: p.Source, dashboard: p.DashboardURL, loc: p.Location, http: p.HTTPClient, log: p.Logger,
+		appName: p.AppName, source: p.Source, dashboard: p.DashboardURL, loc: p.Location, http: p.HTTPClient, log: p.Logger,
 		backoff: p.Backoff, now: p.Now,
 	}
 	if p.SlackWebhookURL != "" {
@@ -194,7 +198,7 @@ func FromConfig(cfg *config.Config, db *store.DB, q *queue.Client, logger *slog.
 		DB: db, Queue: q, Logger: logger,
 		SlackWebhookURL: cfg.NotifySlackWebhookURL, DiscordWebhookURL: cfg.NotifyDiscordWebhookURL,
 		Window: cfg.NotifyWindow, WaitThresholds: cfg.QueueWaitThresholds, MonitorMax: cfg.QueueMonitorMax,
-		Source: cfg.AppEnv + " · " + cfg.AppURL, DashboardURL: cfg.AppURL + "/admin",
+		AppName: cfg.Name(), Source: cfg.AppEnv + " · " + cfg.AppURL, DashboardURL: cfg.AppURL + "/admin",
 		Location: cfg.AppTimezone, Secrets: cfg.Secrets(),
 	})
 }

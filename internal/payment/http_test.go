@@ -177,6 +177,7 @@ func TestPayAndTicketHTTP(t *testing.T) {
 	require.Contains(t, a.Body, `src="data:image/png;base64,`)
 	require.Contains(t, a.Body, "Rp300.000")
 	require.Contains(t, a.Body, "Bromo Sunrise &amp; Madakaripura Waterfall")
+	require.Contains(t, a.Body, "<h1>Tripin e-ticket</h1>", "APP_NAME defaults to Tripin")
 	require.Contains(t, a.Body, "WIB")
 	a = call(t, "GET", srv.URL+"/api/bookings/"+bid+"/ticket", "999", "")
 	require.Equal(t, 404, a.Status)

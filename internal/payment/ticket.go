@@ -13,6 +13,7 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/qr"
 	"github.com/tripintravel/tripin/internal/secheaders"
@@ -32,6 +33,8 @@ type Ticket struct {
 	CustomerEmail string
 	// QRCodePNG is a PNG of the QR code that encodes Code.
 	QRCodePNG []byte
+	// AppName (APP_NAME) heads the page; empty means Tripin.
+	AppName string
 }
 
 // Ticket returns the e-ticket of a paid booking. Only the booking's owner or
@@ -50,7 +53,7 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 	}
 	t := Ticket{BookingID: d.BookingID, Code: d.Code, Quantity: int64(d.Quantity), TotalAmount: d.TotalAmount,
 		TourTitle: d.TourTitle, Destination: d.TourDestination, DepartureDate: d.DepartureDate,
-		CustomerName: d.CustomerName, CustomerEmail: d.CustomerEmail}
+		CustomerName: d.CustomerName, CustomerEmail: d.CustomerEmail, AppName: s.cfg.Name()}
 	if d.PaidAt.Valid {
 		t.PaidAt = d.PaidAt.Time
 	}
@@ -69,7 +72,7 @@ const ticketPage = `<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>E-ticket {{.Code}} — Tripin</title>
+<title>E-ticket {{.Code}} — {{.AppName}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f3f4f6;color:#111827}
 .ticket{max-width:640px;margin:2rem auto;background:#fff;border:1px solid #d1d5db;border-radius:12px;padding:2rem}
@@ -85,7 +88,7 @@ button{padding:.5rem 1rem;border-radius:6px;border:1px solid #9ca3af;background:
 </head>
 <body>
 <main class="ticket">
-<h1>Tripin e-ticket</h1>
+<h1>{{.AppName}} e-ticket</h1>
 <p class="muted">Show this page or its QR code when you board.</p>
 <div class="row">
 <dl>
@@ -118,8 +121,12 @@ func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
 		loc = time.UTC
 	}
 	paid := t.PaidAt.In(loc).Format("2 Jan 2006 15:04 MST")
+	name := t.AppName
+	if name == "" {
+		name = config.DefaultAppName
+	}
 	data := map[string]any{
-		"Code": t.Code, "TourTitle": t.TourTitle, "Destination": t.Destination,
+		"AppName": name, "Code": t.Code, "TourTitle": t.TourTitle, "Destination": t.Destination,
 		"Departure": t.DepartureDate.Format("Monday, 2 January 2006"), "Quantity": t.Quantity,
 		"CustomerName": t.CustomerName, "Total": money.FormatRupiah(t.TotalAmount), "PaidAt": paid,
 		// The PNG is ours, so the data URL is safe to mark as such.
