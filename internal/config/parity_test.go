@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -203,5 +204,20 @@ func TestEditDistance(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, editDistance(tc.a, tc.b), "%s %s", tc.a, tc.b)
 		require.Equal(t, tc.want, editDistance(tc.b, tc.a), "%s %s", tc.b, tc.a)
+	}
+}
+
+// TestDumpNamesEveryKey: Dump shows every key Tripin reads, the new ones
+// included.
+func TestDumpNamesEveryKey(t *testing.T) {
+	c, err := FromMap(map[string]string{})
+	require.NoError(t, err)
+	dumped := map[string]bool{}
+	for _, line := range c.Dump() {
+		k, _, _ := strings.Cut(line, "=")
+		dumped[k] = true
+	}
+	for _, k := range Keys {
+		require.True(t, dumped[k], "%s is missing from Dump", k)
 	}
 }
