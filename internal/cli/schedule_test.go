@@ -91,8 +91,10 @@ func TestBookingsExpireCommand(t *testing.T) {
 
 	env, out := scheduleTestEnv(t, map[string]string{"DB_DATABASE": dsn})
 	require.NoError(t, Run(ctx, env, []string{"bookings:expire"}))
+	// Standard output is not a terminal: the log lines are JSON
+	// (LOG_FORMAT=auto).
 	for _, c := range codes {
-		require.Contains(t, out.String(), "code="+c)
+		require.Contains(t, out.String(), `"code":"`+c+`"`)
 	}
 	require.Contains(t, out.String(), "Expired 2 bookings older than 30 minutes; 3 seats returned to 1 tours")
 	require.Contains(t, out.String(), "+3 seats")
