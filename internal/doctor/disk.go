@@ -37,7 +37,7 @@ func checkDisk(_ context.Context, p *Params) Result {
 		lines = append(lines, fmt.Sprintf("cannot read the free space of %s: %v", dir, freeErr))
 	case free < p.MinFreeBytes:
 		lines = append(lines, fmt.Sprintf("%s has %s free (less than %s): a full disk stops every write; free some space",
-			dir, formatBytes(free), formatBytes(p.MinFreeBytes)))
+			dir, FormatBytes(free), FormatBytes(p.MinFreeBytes)))
 	}
 	wal := p.DB.Name + "-wal"
 	var walSize int64
@@ -50,22 +50,22 @@ func checkDisk(_ context.Context, p *Params) Result {
 		walSize = st.Size()
 		if walSize > p.MaxWALBytes {
 			lines = append(lines, fmt.Sprintf("the WAL file %s holds %s (more than %s): checkpoints are not keeping up, usually behind a long-running read",
-				wal, formatBytes(walSize), formatBytes(p.MaxWALBytes)))
+				wal, FormatBytes(walSize), FormatBytes(p.MaxWALBytes)))
 		}
 	}
 	if len(lines) > 0 {
 		return problems(lines...)
 	}
 	if freeErr != nil {
-		return ok("WAL %s", formatBytes(walSize))
+		return ok("WAL %s", FormatBytes(walSize))
 	}
-	return ok("%s free in %s, WAL %s", formatBytes(free), dir, formatBytes(walSize))
+	return ok("%s free in %s, WAL %s", FormatBytes(free), dir, FormatBytes(walSize))
 }
 
 var errUnsupported = errors.New("not supported on this system")
 
-// formatBytes renders n in binary units: "512 B", "16.0 MiB", "3.2 GiB".
-func formatBytes(n int64) string {
+// FormatBytes renders n in binary units: "512 B", "16.0 MiB", "3.2 GiB".
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -331,9 +331,9 @@ func TestDisk(t *testing.T) {
 }
 
 func TestFormatBytes(t *testing.T) {
-	require.Equal(t, "512 B", formatBytes(512))
-	require.Equal(t, "16.0 MiB", formatBytes(16<<20))
-	require.Equal(t, "1.5 GiB", formatBytes(3<<29))
+	require.Equal(t, "512 B", FormatBytes(512))
+	require.Equal(t, "16.0 MiB", FormatBytes(16<<20))
+	require.Equal(t, "1.5 GiB", FormatBytes(3<<29))
 }
 
 func TestRunAndOutput(t *testing.T) {
