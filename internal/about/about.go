@@ -47,14 +47,14 @@ type Params struct {
 
 // Report is the description of a deployment.
 type Report struct {
-	Environment Environment         `json:"environment"`
-	Database    Database            `json:"database"`
-	Queue       Queue               `json:"queue"`
-	Mail        Mail                `json:"mail"`
-	Midtrans    Midtrans            `json:"midtrans"`
-	Schedule    []Task              `json:"schedule"`
-	Retention   []Setting           `json:"retention"`
-	Secrets     []Setting           `json:"secrets"`
+	Environment Environment `json:"environment"`
+	Database    Database    `json:"database"`
+	Queue       Queue       `json:"queue"`
+	Mail        Mail        `json:"mail"`
+	Midtrans    Midtrans    `json:"midtrans"`
+	Schedule    []Task      `json:"schedule"`
+	Retention   []Setting   `json:"retention"`
+	Secrets     []Setting   `json:"secrets"`
 	// Errors are the configuration's errors, one line each.
 	Errors []string `json:"errors,omitempty"`
 }
