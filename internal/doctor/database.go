@@ -112,10 +112,16 @@ func checkMigrations(ctx context.Context, p *Params) Result {
 	}
 	pending, err := p.DB.Pending(ctx)
 	if err != nil {
+		p.schemaBehind = true
 		return problemf("cannot read the migrations table: %s", p.scrub(err.Error()))
 	}
 	if len(pending) > 0 {
-		return problemf("%d migration(s) not applied (%s): run 'tripin migrate'", len(pending), strings.Join(pending, ", "))
+		p.schemaBehind = true
+		names := pending
+		if len(names) > 3 {
+			names = append(names[:3:3], "…")
+		}
+		return problemf("%d migration(s) not applied (%s): run 'tripin migrate'", len(pending), strings.Join(names, ", "))
 	}
 	return ok("the schema is current")
 }

@@ -106,6 +106,11 @@ type Params struct {
 	MinFreeBytes       int64
 	MaxWALBytes        int64
 	Timeout            time.Duration
+
+	// schemaBehind is set by the migrations check: the checks that read
+	// the queue's and the scheduler's tables are then skipped rather than
+	// failing on tables that do not exist yet.
+	schemaBehind bool
 }
 
 // Check is one concern of a deployment.
@@ -229,6 +234,10 @@ func problemf(format string, args ...any) Result {
 // noDatabase is the result of a check that needs the database when there
 // is none.
 func noDatabase() Result { return skipped("needs the database, which is not reachable") }
+
+// schemaBehind is the result of a check whose query failed on a schema
+// that is behind.
+func schemaBehind() Result { return skipped("needs the current schema (see migrations)") }
 
 // scrub removes the configuration's secrets from a message.
 func (p *Params) scrub(s string) string {

@@ -25,7 +25,7 @@ func checkWorkers(ctx context.Context, p *Params) Result {
 	}
 	procs, err := processes(ctx, p, driver.ProcessWorker)
 	if err != nil {
-		return problems(err.Error())
+		return schemaOr(p, problems(err.Error()))
 	}
 	live, line := liveness(procs, p.StaleAfter, "worker")
 	if live == 0 {
@@ -44,7 +44,7 @@ func checkScheduler(ctx context.Context, p *Params) Result {
 	}
 	procs, err := processes(ctx, p, driver.ProcessScheduler)
 	if err != nil {
-		return problems(err.Error())
+		return schemaOr(p, problems(err.Error()))
 	}
 	live, line := liveness(procs, p.StaleAfter, "scheduler")
 	if live > 0 {
@@ -55,12 +55,21 @@ func checkScheduler(ctx context.Context, p *Params) Result {
 	case err == nil && age <= p.SchedulerRunWindow:
 		return ok("a scheduled task ran %s ago (schedule run from cron)", roundAge(age))
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
-		return problemf("%s, and the scheduler's run log cannot be read: %s", line, p.scrub(err.Error()))
+		return schemaOr(p, problemf("%s, and the scheduler's run log cannot be read: %s", line, p.scrub(err.Error())))
 	case err == nil:
 		return problemf("%s, and no scheduled task ran in the last %s (the latest %s ago): bookings do not expire; run 'tripin schedule work', 'tripin serve', or 'tripin schedule run' from cron every minute",
 			line, p.SchedulerRunWindow, roundAge(age))
 	}
 	return problemf("%s, and no scheduled task has ever run: bookings do not expire; run 'tripin schedule work', 'tripin serve', or 'tripin schedule run' from cron every minute", line)
+}
+
+// schemaOr returns r, the failure of a query, unless the schema is
+// behind, which explains it.
+func schemaOr(p *Params, r Result) Result {
+	if p.schemaBehind {
+		return schemaBehind()
+	}
+	return r
 }
 
 func processes(ctx context.Context, p *Params, kind string) ([]*driver.Process, error) {
@@ -134,7 +143,7 @@ func checkRetention(ctx context.Context, p *Params) Result {
 	case errors.Is(err, sql.ErrNoRows):
 		return problemf("the %s task has never run: old records are not deleted; a running scheduler runs it every hour, 'tripin db prune' runs it now", p.RetentionTask)
 	case err != nil:
-		return problemf("cannot read the scheduler's run log (schedule_runs): %s", p.scrub(err.Error()))
+		return schemaOr(p, problemf("cannot read the scheduler's run log (schedule_runs): %s", p.scrub(err.Error())))
 	case age > p.RetentionMaxAge:
 		return problemf("the %s task last ran %s ago (more than %s): old records are not deleted; check the scheduler, or run 'tripin db prune'",
 			p.RetentionTask, roundAge(age), p.RetentionMaxAge)
