@@ -27,6 +27,9 @@ func checkRedis(ctx context.Context, p *Params) Result {
 	if err != nil {
 		return problemf("REDIS_URL: %s", p.scrub(err.Error()))
 	}
+	// One attempt: a server that is down is the answer, not a reason to
+	// retry.
+	opt.MaxRetries, opt.DialerRetries = -1, 1
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
