@@ -26,7 +26,7 @@ func runAbout(ctx context.Context, env *Env, args []string) error {
 	p := about.Params{}
 	p.Config, p.ConfigErrors = reportConfig(env)
 	if p.Config != nil {
-		p.DB, p.DBErr = env.OpenDB(ctx)
+		p.DB, p.DBErr = openExistingDB(ctx, env, p.Config)
 		if s, err := defaultSchedule(p.Config); err == nil {
 			p.Schedule = s.Describe(time.Now())
 		}

@@ -31,10 +31,11 @@ func runDBBackup(ctx context.Context, env *Env, args []string) error {
 	if len(rest) != 1 {
 		return usagef("db backup: name one destination FILE")
 	}
-	if err := databaseConfig(env); err != nil {
+	cfg, err := databaseConfig(env)
+	if err != nil {
 		return err
 	}
-	db, err := env.OpenDB(ctx)
+	db, err := openExistingDB(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
@@ -54,22 +55,22 @@ func runDBBackup(ctx context.Context, env *Env, args []string) error {
 // database: errors in the settings of payments, mail and signed links
 // (MIDTRANS_*, PAYMENT_*, MAIL_*, APP_KEY), which it never uses, do not
 // stop it; any other error does.
-func databaseConfig(env *Env) error {
-	_, err := env.Config()
+func databaseConfig(env *Env) (*config.Config, error) {
+	cfg, err := env.Config()
 	if err == nil {
-		return nil
+		return cfg, nil
 	}
 	partial, errs := config.Diagnose(env.EnvFile)
 	if partial == nil {
-		return err
+		return nil, err
 	}
 	for _, e := range errs {
 		if !unusedByDatabaseCommands(e.Key) {
-			return e
+			return nil, e
 		}
 	}
 	env.Cfg = partial
-	return nil
+	return partial, nil
 }
 
 func unusedByDatabaseCommands(key string) bool {

@@ -2,9 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 
+	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/dbcopy"
 	"github.com/tripintravel/tripin/internal/doctor"
+	"github.com/tripintravel/tripin/internal/store"
 )
 
 func init() {
@@ -27,7 +34,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	p := doctor.Params{RetentionTask: pruneOldRecordsEvent}
 	p.Config, p.ConfigErrors = reportConfig(env)
 	if p.Config != nil {
-		p.DB, p.DBErr = env.OpenDB(ctx)
+		p.DB, p.DBErr = openExistingDB(ctx, env, p.Config)
 	}
 	results := doctor.Run(ctx, p)
 	var err error
@@ -66,4 +73,17 @@ func reportConfig(env *Env) (*config.Config, []string) {
 		env.Cfg = partial
 	}
 	return partial, lines
+}
+
+// openExistingDB opens the configured database for a command that only
+// reads or copies it: an SQLite file that is not there is an error, not
+// created empty, as opening it would.
+func openExistingDB(ctx context.Context, env *Env, cfg *config.Config) (*store.DB, error) {
+	if d, dsn := app.DSN(cfg); d == store.SQLite {
+		path := dbcopy.SQLitePath(dsn)
+		if _, err := os.Stat(path); path != ":memory:" && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("the SQLite database %s does not exist (DB_DATABASE); 'tripin migrate' creates it", path)
+		}
+	}
+	return env.OpenDB(ctx)
 }

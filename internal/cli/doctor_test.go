@@ -111,6 +111,13 @@ func TestDoctorHealthy(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Empty(t, out)
 
+	// A database file that is not there is a problem, and stays absent.
+	missing := filepath.Join(t.TempDir(), "nowhere.db")
+	out, _, code = envFileCLI(t, "APP_ENV=testing", "DB_DATABASE="+missing)("doctor")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, "PROBLEM  database: cannot connect: the SQLite database "+missing+" does not exist")
+	require.NoFileExists(t, missing)
+
 	_, errOut, code = run("doctor", "extra")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, `doctor: unexpected argument "extra"`)

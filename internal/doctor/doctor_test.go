@@ -304,6 +304,11 @@ func TestRetention(t *testing.T) {
 		requireProblem(t, run(t, checkRetention, Params{DB: db}), "last ran 3h0m", "(more than 2h0m0s)")
 		scheduleRun(t, db, retentionTask, 30*time.Minute)
 		requireOK(t, run(t, checkRetention, Params{DB: db}))
+		_, err := db.ExecContext(context.Background(), db.Rebind(
+			"UPDATE schedule_runs SET outcome = 'failed', error = ? WHERE id = (SELECT id FROM (SELECT MAX(id) AS id FROM schedule_runs WHERE name = ?) latest)"),
+			"database is locked", retentionTask)
+		require.NoError(t, err)
+		requireProblem(t, run(t, checkRetention, Params{DB: db}), "the last prune-old-records run, 30m", "failed: database is locked")
 	})
 }
 

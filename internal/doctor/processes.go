@@ -148,5 +148,15 @@ func checkRetention(ctx context.Context, p *Params) Result {
 		return problemf("the %s task last ran %s ago (more than %s): old records are not deleted; check the scheduler, or run 'tripin db prune'",
 			p.RetentionTask, roundAge(age), p.RetentionMaxAge)
 	}
-	return ok("the %s task ran %s ago", p.RetentionTask, roundAge(age))
+	var outcome string
+	var runErr sql.NullString
+	err = p.DB.Read.QueryRowContext(ctx, p.DB.Rebind("SELECT outcome, error FROM schedule_runs WHERE name = ? ORDER BY id DESC LIMIT 1"),
+		p.RetentionTask).Scan(&outcome, &runErr)
+	switch {
+	case err != nil:
+		return problemf("cannot read the scheduler's run log (schedule_runs): %s", p.scrub(err.Error()))
+	case outcome == "failed":
+		return problemf("the last %s run, %s ago, failed: %s", p.RetentionTask, roundAge(age), p.scrub(runErr.String))
+	}
+	return ok("the %s task ran %s ago (%s)", p.RetentionTask, roundAge(age), outcome)
 }
