@@ -20,6 +20,12 @@ var examples = map[string][]string{
 		"# Move the local SQLite database to MariaDB, then check the copy", "tripin db copy --to 'mysql://tripin:secret@127.0.0.1:3306/tripin'",
 		"# Only compare two databases, table by table", "tripin db copy --from storage/tripin.db --to 'postgres://tripin@127.0.0.1/tripin' --verify-only",
 	},
+	"doctor": {
+		"# Check this deployment; exits 1 and names each problem", "tripin doctor",
+		"# Only the problems, as JSON for a monitor", "tripin doctor --quiet --json",
+	},
+	"about":           {"# The environment, database, queues, mail, Midtrans mode, schedule and retention", "tripin about", "# For scripts (secrets are never shown)", "tripin about --json"},
+	"db backup":       {"# A consistent copy of the SQLite database while serve runs", "tripin db:backup /var/backups/tripin-$(date +%F).db", "# Overwrite yesterday's", "tripin db backup /var/backups/tripin.db --force"},
 	"db prune":        {"# Prune every table past its retention now, as the hourly task does", "tripin db:prune"},
 	"key generate":    {"# A new key for .env", "tripin key:generate", "# Append it to .env", "echo \"APP_KEY=$(tripin key generate)\" >> .env"},
 	"mail test":       {"# Send a test email through the configured mailer", "tripin mail:test --to ops@example.com"},

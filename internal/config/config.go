@@ -238,6 +238,7 @@ func FromMap(vals map[string]string) (*Config, error) {
 // parse reads every key through p.
 func parse(p *parser) (*Config, error) {
 	c := &Config{}
+	p.partial = c
 	c.AppName = p.str("APP_NAME", DefaultAppName)
 	c.appNameSet = p.str("APP_NAME", "") != ""
 	c.AppEnv = p.oneOf("APP_ENV", "local", "local", "staging", "production", "testing")
@@ -511,11 +512,17 @@ type parser struct {
 	// read records every key asked for, so a test can check that Keys,
 	// the list Load takes from the environment, names them all.
 	read map[string]bool
+	// partial and errs serve Diagnose: the configuration as parsed so
+	// far (a failing key keeps its default) and every error, not only
+	// the first.
+	partial *Config
+	errs    []*Error
 }
 
 func (p *parser) fail(key, reason string) {
+	p.errs = append(p.errs, &Error{Key: key, Reason: reason})
 	if p.err == nil {
-		p.err = &Error{Key: key, Reason: reason}
+		p.err = p.errs[0]
 	}
 }
 

@@ -338,3 +338,23 @@ func TestPaymentDefaults(t *testing.T) {
 	require.Len(t, a.LinkKey(), 32)
 	require.Equal(t, a.LinkKey(), b.LinkKey())
 }
+
+func TestDiagnoseReportsEveryErrorAndKeepsTheRest(t *testing.T) {
+	cfg, errs := DiagnoseMap(map[string]string{
+		"APP_ENV": "production", "APP_KEY": "base64:" + strings.Repeat("A", 44),
+		"DB_CONNECTION": "mysql", "DB_DATABASE": "shop", "MAIL_PORT": "0",
+	})
+	require.NotNil(t, cfg)
+	require.Equal(t, "mysql", cfg.DBConnection)
+	require.Equal(t, "shop", cfg.DBDatabase)
+	require.Equal(t, 587, cfg.MailPort, "a failing key keeps its default")
+	var keys []string
+	for _, e := range errs {
+		keys = append(keys, e.Key)
+	}
+	require.Equal(t, []string{"MAIL_PORT", "MIDTRANS_SERVER_KEY"}, keys)
+
+	cfg, errs = DiagnoseMap(map[string]string{})
+	require.Empty(t, errs)
+	require.Equal(t, "sqlite", cfg.DBConnection)
+}

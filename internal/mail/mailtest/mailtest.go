@@ -59,6 +59,7 @@ type Server struct {
 
 	opts   Options
 	srv    *smtp.Server
+	ln     net.Listener
 	client *tls.Config
 
 	mu        sync.Mutex
@@ -140,9 +141,18 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("mailtest: listen: %v", err)
 	}
 	s.Port = ln.Addr().(*net.TCPAddr).Port
+	s.ln = ln
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return s
+}
+
+// Close stops the server before the test ends, so that connecting to
+// Addr fails as it does with a server that is down.
+func (s *Server) Close() {
+	_ = s.srv.Close()
+	// Serve may not have taken the listener yet.
+	_ = s.ln.Close()
 }
 
 // Addr is host:port.
