@@ -3,28 +3,20 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/booking"
@@ -365,82 +357,20 @@ func bookingBenchFixtures(ctx context.Context, db *store.DB, accounts *booking.A
 }
 
 // openBookingBenchDB creates a fresh, migrated database for the benchmark: a file
-// in a temporary directory for SQLite, a new database on the server for
-// MySQL and PostgreSQL. cleanup closes and removes it.
+// in a temporary directory for SQLite, a new database on the server of dsn
+// (default: the local one) for MySQL and PostgreSQL. cleanup closes and
+// removes it.
 func openBookingBenchDB(ctx context.Context, d store.Dialect, dsn string, conns int) (*store.DB, func(), error) {
-	var (
-		target  string
-		dropper func()
-	)
-	name := "tripin_bench_" + bookingBenchSuffix()
+	var where string
 	switch d {
-	case store.SQLite:
-		dir, err := os.MkdirTemp("", "tripin-bench-")
-		if err != nil {
-			return nil, nil, fmt.Errorf("bench booking: %w", err)
-		}
-		target = filepath.Join(dir, "bench.db")
-		dropper = func() { os.RemoveAll(dir) }
 	case store.MySQL:
-		if dsn == "" {
-			dsn = DefaultMySQLDSN
-		}
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return nil, nil, fmt.Errorf("bench booking: --dsn: %w", store.RedactError(err, dsn))
-		}
-		if err := bookingBenchAdminExec(ctx, "mysql", dsn, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-			return nil, nil, err
-		}
-		dropper = func() { bookingBenchAdminExec(context.Background(), "mysql", dsn, "DROP DATABASE IF EXISTS "+name) }
-		cfg.DBName = name
-		target = cfg.FormatDSN()
+		where = firstNonEmpty(dsn, DefaultMySQLDSN)
 	case store.PgSQL:
-		if dsn == "" {
-			dsn = DefaultPgSQLDSN
-		}
-		u, err := url.Parse(dsn)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			return nil, nil, errors.New("bench booking: --dsn must be a postgres:// URL")
-		}
-		if err := bookingBenchAdminExec(ctx, "pgx", dsn, "CREATE DATABASE "+name); err != nil {
-			return nil, nil, err
-		}
-		dropper = func() {
-			bookingBenchAdminExec(context.Background(), "pgx", dsn, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		}
-		u.Path = "/" + name
-		target = u.String()
-	default:
-		return nil, nil, fmt.Errorf("bench booking: the backend must be sqlite, mysql or pgsql, not %q", d)
+		where = firstNonEmpty(dsn, DefaultPgSQLDSN)
 	}
-	db, err := store.Open(ctx, store.OpenParams{Dialect: d, DSN: target, MaxOpenConns: conns})
+	db, _, cleanup, err := freshDB(ctx, d, where, conns)
 	if err != nil {
-		dropper()
-		return nil, nil, err
-	}
-	cleanup := func() { db.Close(); dropper() }
-	if _, err := db.Migrate(ctx); err != nil {
-		cleanup()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("bench booking: %w", err)
 	}
 	return db, cleanup, nil
-}
-
-func bookingBenchAdminExec(ctx context.Context, driver, dsn, stmt string) error {
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		return fmt.Errorf("bench booking: %w", store.RedactError(err, dsn))
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("bench booking: %s: %w", strings.Fields(stmt)[0], store.RedactError(err, dsn))
-	}
-	return nil
-}
-
-func bookingBenchSuffix() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -6,13 +6,20 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -103,4 +110,95 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// freshDB creates a fresh, migrated database for one measurement: a file
+// in a new temporary directory under where ("" for the system's) for
+// SQLite, or tripin_bench_<random> on the server of the DSN where for
+// MySQL and PostgreSQL. conns caps its pool (0: the dialect's default).
+// It returns the database, its DSN for a second pool, and drop, which
+// closes and removes it.
+func freshDB(ctx context.Context, d store.Dialect, where string, conns int) (db *store.DB, dsn string, drop func(), err error) {
+	name := fmt.Sprintf("tripin_bench_%d", rand.Uint32())
+	switch d {
+	case store.SQLite:
+		dir, err := os.MkdirTemp(where, "tripin-bench-")
+		if err != nil {
+			return nil, "", nil, err
+		}
+		dsn = filepath.Join(dir, "tripin.db")
+		drop = func() { os.RemoveAll(dir) }
+	case store.MySQL, store.PgSQL:
+		admin, err := store.Open(ctx, store.OpenParams{Dialect: d, DSN: where, MaxOpenConns: 1})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		defer admin.Close()
+		create := "CREATE DATABASE " + name
+		if d == store.MySQL {
+			create += " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+		}
+		if _, err := admin.ExecContext(ctx, create); err != nil {
+			return nil, "", nil, fmt.Errorf("create database: %w", err)
+		}
+		drop = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			admin, err := store.Open(ctx, store.OpenParams{Dialect: d, DSN: where, MaxOpenConns: 1})
+			if err != nil {
+				return
+			}
+			defer admin.Close()
+			q := "DROP DATABASE IF EXISTS " + name
+			if d == store.PgSQL {
+				q += " WITH (FORCE)"
+			}
+			_, _ = admin.ExecContext(ctx, q)
+		}
+		if dsn, err = withDatabase(d, where, name); err != nil {
+			drop()
+			return nil, "", nil, err
+		}
+	default:
+		return nil, "", nil, fmt.Errorf("the backend must be sqlite, mysql or pgsql, not %q", d)
+	}
+	db, err = store.Open(ctx, store.OpenParams{Dialect: d, DSN: dsn, MaxOpenConns: conns})
+	if err != nil {
+		drop()
+		return nil, "", nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		drop()
+		return nil, "", nil, fmt.Errorf("migrate: %w", err)
+	}
+	dropDB := drop
+	return db, dsn, func() { db.Close(); dropDB() }, nil
+}
+
+// withDatabase returns dsn pointed at database name instead.
+func withDatabase(d store.Dialect, dsn, name string) (string, error) {
+	if i := strings.Index(dsn, "://"); i > 0 {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", errors.New("the DSN is not a valid URL")
+		}
+		u.Path = "/" + name
+		return u.String(), nil
+	}
+	if d == store.MySQL {
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return "", fmt.Errorf("invalid DSN: %w", store.RedactError(err, dsn))
+		}
+		cfg.DBName = name
+		return cfg.FormatDSN(), nil
+	}
+	var parts []string
+	for _, f := range strings.Fields(dsn) {
+		if !strings.HasPrefix(f, "dbname=") {
+			parts = append(parts, f)
+		}
+	}
+	return strings.Join(append(parts, "dbname="+name), " "), nil
 }

@@ -3,21 +3,14 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/url"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/store"
@@ -176,94 +169,16 @@ type benchDB struct {
 // file, or tripin_bench_<random> on the server of o.DSN; for the redis
 // backend, a temporary SQLite file and a random Redis key prefix.
 func openBenchDB(ctx context.Context, o QueueOptions) (*benchDB, error) {
-	name := fmt.Sprintf("tripin_bench_%d", rand.Uint32())
-	var (
-		dsn  string
-		drop func()
-	)
-	switch o.Backend {
-	case store.SQLite:
-		dir, err := os.MkdirTemp(o.DSN, "tripin-bench-")
-		if err != nil {
-			return nil, err
-		}
-		dsn = filepath.Join(dir, "tripin.db")
-		drop = func() { os.RemoveAll(dir) }
-	default:
-		admin, err := store.Open(ctx, store.OpenParams{Dialect: o.Backend, DSN: o.DSN, MaxOpenConns: 1})
-		if err != nil {
-			return nil, err
-		}
-		defer admin.Close()
-		create := "CREATE DATABASE " + name
-		if o.Backend == store.MySQL {
-			create += " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-		}
-		if _, err := admin.ExecContext(ctx, create); err != nil {
-			return nil, fmt.Errorf("create database: %w", err)
-		}
-		drop = func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			admin, err := store.Open(ctx, store.OpenParams{Dialect: o.Backend, DSN: o.DSN, MaxOpenConns: 1})
-			if err != nil {
-				return
-			}
-			defer admin.Close()
-			q := "DROP DATABASE IF EXISTS " + name
-			if o.Backend == store.PgSQL {
-				q += " WITH (FORCE)"
-			}
-			_, _ = admin.ExecContext(ctx, q)
-		}
-		if dsn, err = withDatabase(o.Backend, o.DSN, name); err != nil {
-			drop()
-			return nil, err
-		}
-	}
-	db, err := store.Open(ctx, store.OpenParams{Dialect: o.Backend, DSN: dsn})
+	db, dsn, drop, err := freshDB(ctx, o.Backend, o.DSN, 0)
 	if err != nil {
-		drop()
 		return nil, err
 	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
-		drop()
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	bdb := &benchDB{db: db, dsn: dsn, drop: func() { db.Close(); drop() }}
+	bdb := &benchDB{db: db, dsn: dsn, drop: drop}
 	if o.RedisURL != "" {
 		bdb.redisPrefix = benchRedisPrefix()
-		bdb.drop = func() { deleteBenchRedisKeys(o.RedisURL, bdb.redisPrefix); db.Close(); drop() }
+		bdb.drop = func() { deleteBenchRedisKeys(o.RedisURL, bdb.redisPrefix); drop() }
 	}
 	return bdb, nil
-}
-
-// withDatabase returns dsn pointed at database name instead.
-func withDatabase(d store.Dialect, dsn, name string) (string, error) {
-	if i := strings.Index(dsn, "://"); i > 0 {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", errors.New("the DSN is not a valid URL")
-		}
-		u.Path = "/" + name
-		return u.String(), nil
-	}
-	if d == store.MySQL {
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return "", fmt.Errorf("invalid DSN: %w", store.RedactError(err, dsn))
-		}
-		cfg.DBName = name
-		return cfg.FormatDSN(), nil
-	}
-	var parts []string
-	for _, f := range strings.Fields(dsn) {
-		if !strings.HasPrefix(f, "dbname=") {
-			parts = append(parts, f)
-		}
-	}
-	return strings.Join(append(parts, "dbname="+name), " "), nil
 }
 
 // newBenchDriver returns the queue driver of one client of bdb: the SQL
