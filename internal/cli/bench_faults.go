@@ -2,12 +2,13 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/tripintravel/tripin/internal/bench"
 	"github.com/tripintravel/tripin/internal/faultbench"
+	"github.com/tripintravel/tripin/internal/store"
 )
 
 func init() {
@@ -27,7 +28,7 @@ func runBenchFaults(ctx context.Context, env *Env, args []string) error {
 	var rows, dsn, keep string
 	fs.StringVar(&o.Backend, "backend", "sqlite", "sqlite, mysql, pgsql or redis (the queue on Redis, the rest on SQLite)")
 	fs.StringVar(&dsn, "dsn", "", "for mysql and pgsql, the server (default: TRIPIN_TEST_MYSQL_DSN / TRIPIN_TEST_PGSQL_DSN, else the local default); the bench creates a database of its own there and drops it after")
-	fs.StringVar(&o.RedisURL, "redis-url", "", "for redis, the server (default TRIPIN_TEST_REDIS_URL, else "+benchRedisURL+"); keys go under a random prefix, deleted after")
+	fs.StringVar(&o.RedisURL, "redis-url", "", "for redis, the server (default TRIPIN_TEST_REDIS_URL, else "+bench.DefaultRedisURL+"); keys go under a random prefix, deleted after")
 	fs.BoolVar(&o.Long, "long", false, "bigger counts and longer faults, and the server restart row (a server the bench starts itself)")
 	fs.StringVar(&rows, "rows", "", "run only these rows: "+strings.Join(faultbench.Rows, ","))
 	fs.StringVar(&o.RestartCmd, "restart-cmd", "", "restart the configured server with this shell command instead of starting one of the bench's own (never used by default)")
@@ -43,22 +44,13 @@ func runBenchFaults(ctx context.Context, env *Env, args []string) error {
 		return usagef("bench faults: unexpected argument %q", rest[0])
 	}
 	if *printFile != "" {
-		data, err := os.ReadFile(*printFile)
-		if err != nil {
-			return fmt.Errorf("bench faults: %w", err)
-		}
-		var m faultbench.Matrix
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("bench faults: %s: %w", *printFile, err)
-		}
-		faultbench.PrintMatrix(env.Stdout, &m)
-		return nil
+		return faultbench.PrintFile(env.Stdout, *printFile)
 	}
 	switch o.Backend {
 	case "mysql":
-		o.MySQLDSN = firstNonEmpty(dsn, os.Getenv("TRIPIN_TEST_MYSQL_DSN"), benchMySQLDSN)
+		o.MySQLDSN = bench.ServerDSN(store.MySQL, dsn)
 	case "pgsql":
-		o.PgSQLDSN = firstNonEmpty(dsn, os.Getenv("TRIPIN_TEST_PGSQL_DSN"), benchPgSQLDSN)
+		o.PgSQLDSN = bench.ServerDSN(store.PgSQL, dsn)
 	case "sqlite", "redis":
 		if dsn != "" {
 			return usagef("bench faults: --dsn is for mysql and pgsql")
@@ -67,7 +59,7 @@ func runBenchFaults(ctx context.Context, env *Env, args []string) error {
 		return usagef("bench faults: --backend must be sqlite, mysql, pgsql or redis")
 	}
 	if o.Backend == "redis" {
-		o.RedisURL = firstNonEmpty(o.RedisURL, os.Getenv("TRIPIN_TEST_REDIS_URL"), benchRedisURL)
+		o.RedisURL = bench.RedisURL(o.RedisURL, os.Getenv("TRIPIN_TEST_REDIS_URL"))
 	} else if o.RedisURL != "" {
 		return usagef("bench faults: --redis-url is for --backend redis")
 	}
@@ -79,20 +71,7 @@ func runBenchFaults(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("bench faults: %w", err)
 		}
 	}
-	if keep != "" {
-		if err := os.MkdirAll(keep, 0o755); err != nil {
-			return fmt.Errorf("bench faults: %w", err)
-		}
-		o.Dir = keep
-	}
+	o.Dir = keep
 	o.Log = env.Stderr
-	m, err := faultbench.Run(ctx, o)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return json.NewEncoder(env.Stdout).Encode(m)
-	}
-	faultbench.PrintMatrix(env.Stdout, m)
-	return nil
+	return faultbench.RunAndPrint(ctx, o, *asJSON, env.Stdout)
 }

@@ -2,23 +2,11 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"log/slog"
-	mrand "math/rand/v2"
-	"os"
-	"runtime"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/tripintravel/tripin/internal/app"
-	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/bench"
 	"github.com/tripintravel/tripin/internal/config"
-	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/queue"
 )
 
 func init() {
@@ -31,327 +19,30 @@ func init() {
 	})
 }
 
-// benchPrunePhase is the booking load of one phase.
-type benchPrunePhase struct {
-	Phase       string  `json:"phase"`
-	DurationS   float64 `json:"duration_s"`
-	Bookings    int     `json:"bookings"`
-	Errors      int     `json:"errors"`
-	BookingsSec float64 `json:"bookings_per_sec"`
-	P50Ms       float64 `json:"p50_ms"`
-	P99Ms       float64 `json:"p99_ms"`
-	MaxMs       float64 `json:"max_ms"`
-}
-
-// benchPruneResult is the one JSON line the benchmark prints.
-type benchPruneResult struct {
-	Backend     string  `json:"backend"`
-	Rows        int     `json:"rows_per_table"`
-	Chunk       int     `json:"chunk"`
-	Concurrency int     `json:"concurrency"`
-	GOMAXPROCS  int     `json:"gomaxprocs"`
-	LoadAvg     string  `json:"load_avg,omitempty"`
-	SeedS       float64 `json:"seed_s"`
-	// PruneS is how long the prune took with the booking load beside it;
-	// PrunedRows how many rows it deleted (every old row of both tables).
-	PruneS     float64            `json:"prune_s"`
-	PrunedRows int64              `json:"pruned_rows"`
-	RowsPerSec float64            `json:"pruned_rows_per_sec"`
-	Tables     []retention.Result `json:"tables"`
-	Phases     []benchPrunePhase  `json:"phases"`
-	// WALMaxMB is the largest the SQLite write-ahead log grew during the
-	// prune (from empty), sampled every 100 ms.
-	WALMaxMB    float64 `json:"wal_max_mb,omitempty"`
-	KeptOK      bool    `json:"kept_ok"`
-	InvariantOK bool    `json:"invariant_ok"`
-}
-
 func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "bench prune")
-	backend := fs.String("backend", "sqlite", "sqlite, mysql or pgsql")
-	dsn := fs.String("dsn", "", "server DSN to create the benchmark database next to (mysql, pgsql)")
-	rows := fs.Int("rows", 1_000_000, "old rows to seed in job_metrics and in completed_jobs (each)")
-	chunk := fs.Int("chunk", config.DefaultRetentionChunkSize, "rows per DELETE (RETENTION_CHUNK_SIZE)")
-	concurrency := fs.Int("concurrency", 16, "concurrent booking clients")
-	duration := fs.Duration("duration", 10*time.Second, "length of the phases without the prune")
-	asJSON := fs.Bool("json", false, "print one JSON line")
+	var (
+		o       bench.PruneOptions
+		backend string
+	)
+	fs.StringVar(&backend, "backend", "sqlite", "sqlite, mysql or pgsql")
+	fs.StringVar(&o.DSN, "dsn", "", "server DSN to create the benchmark database next to (mysql, pgsql)")
+	fs.IntVar(&o.Rows, "rows", 1_000_000, "old rows to seed in job_metrics and in completed_jobs (each)")
+	fs.IntVar(&o.Chunk, "chunk", config.DefaultRetentionChunkSize, "rows per DELETE (RETENTION_CHUNK_SIZE)")
+	fs.IntVar(&o.Concurrency, "concurrency", 16, "concurrent booking clients")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of the phases without the prune")
+	fs.BoolVar(&o.JSON, "json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *rows < 1 || *chunk < 1 || *concurrency < 1 || *duration <= 0 {
+	if o.Rows < 1 || o.Chunk < 1 || o.Concurrency < 1 || o.Duration <= 0 {
 		return usagef("bench prune: --rows, --chunk, --concurrency and --duration must be positive")
 	}
-	d := store.Dialect(*backend)
-	db, cleanup, err := openBookingBenchDB(ctx, d, *dsn, *concurrency+4)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing", "LOG_FILE": ""})
-	if err != nil {
-		return err
-	}
-	// Bookings as serve makes them: each also inserts its invoice email
-	// and expiry jobs in its transaction.
-	qd, err := app.QueueDriver(ctx, db)
-	if err != nil {
-		return err
-	}
-	q, err := queue.NewClient(qd, &queue.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	svc := booking.NewService(booking.ServiceParams{
-		Store: db, Location: cfg.AppTimezone, Expiry: cfg.BookingExpiry(),
-		// A load test measures bookings, not the fair-use limits: no limit
-		// on quantity, pending bookings or rate.
-		MaxQuantity: 0,
-		OnCreateTx:  []booking.TxHook{app.BookingJobsTx(q)},
-	})
-	accounts := booking.NewAccounts(booking.AccountsParams{Store: db, BcryptCost: 4})
-	_, userIDs, tourIDs, err := bookingBenchFixtures(ctx, db, accounts, cfg, 256, 64)
-	if err != nil {
-		return err
-	}
-
-	res := benchPruneResult{Backend: string(d), Rows: *rows, Chunk: *chunk, Concurrency: *concurrency,
-		GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	seedStart := time.Now()
-	if err := benchPruneSeed(ctx, db, *rows); err != nil {
-		return err
-	}
-	res.SeedS = bookingRound2(time.Since(seedStart).Seconds())
-
-	book := func(worker int) error {
-		_, err := svc.Book(ctx, booking.BookParams{
-			UserID: userIDs[worker%len(userIDs)], TourID: tourIDs[mrand.IntN(len(tourIDs))], Quantity: 1,
-		})
-		return err
-	}
-	res.LoadAvg = hostLoadAvg()
-	before := benchPruneLoad(ctx, "before", *concurrency, book, timer(*duration))
-	res.Phases = append(res.Phases, before)
-
-	r := config.Retention{JobMetrics: 30 * 24 * time.Hour, CompletedJobs: 24 * time.Hour, ChunkSize: *chunk}
-	pruner, err := retention.New(retention.Params{DB: db, Retention: r, Budget: 24 * time.Hour})
-	if err != nil {
-		return err
-	}
-	if d == store.SQLite {
-		// Start the prune with an empty log, so that its peak is what the
-		// prune and the bookings beside it wrote, not the seeding.
-		if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			return fmt.Errorf("bench prune: checkpoint: %w", err)
-		}
-	}
-	done := make(chan struct{})
-	var (
-		rep  *retention.Report
-		perr error
-	)
-	go func() {
-		defer close(done)
-		rep, perr = pruner.PruneOnce(ctx)
-	}()
-	walMax := make(chan int64, 1)
-	go func() { walMax <- benchPruneWatchWAL(db, done) }()
-	during := benchPruneLoad(ctx, "during prune", *concurrency, book, done)
-	<-done
-	res.WALMaxMB = bookingRound2(float64(<-walMax) / (1 << 20))
-	if perr != nil {
-		return perr
-	}
-	res.Phases = append(res.Phases, during)
-	after := benchPruneLoad(ctx, "after", *concurrency, book, timer(*duration))
-	res.Phases = append(res.Phases, after)
-
-	res.PruneS = bookingRound2(rep.Took.Seconds())
-	res.PrunedRows = rep.Rows
-	res.Tables = rep.Results
-	if rep.Took > 0 {
-		res.RowsPerSec = bookingRound2(float64(rep.Rows) / rep.Took.Seconds())
-	}
-	var metrics, completed int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM job_metrics").Scan(&metrics); err != nil {
-		return err
-	}
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM completed_jobs").Scan(&completed); err != nil {
-		return err
-	}
-	res.KeptOK = rep.Rows == int64(2**rows) && metrics == benchPruneKept && completed == benchPruneKept
-	bad, err := db.TourCheckInvariant(ctx)
-	if err != nil {
-		return err
-	}
-	res.InvariantOK = len(bad) == 0
-
-	if *asJSON {
-		return json.NewEncoder(env.Stdout).Encode(res)
-	}
-	fmt.Fprintf(env.Stdout, "bench prune on %s: %d old rows in job_metrics and in completed_jobs (seeded in %.1f s), chunks of %d, %d booking clients (GOMAXPROCS=%d, load %s)\n",
-		d, *rows, res.SeedS, *chunk, *concurrency, res.GOMAXPROCS, res.LoadAvg)
-	fmt.Fprintf(env.Stdout, "  prune: %d rows in %.2f s (%.0f rows/s)", res.PrunedRows, res.PruneS, res.RowsPerSec)
-	for _, t := range res.Tables {
-		fmt.Fprintf(env.Stdout, "; %s %d in %.2f s", t.Table, t.Rows, t.TookMS/1000)
-	}
-	fmt.Fprintf(env.Stdout, "\n  recent rows kept, every old one gone: %v; invariant: %v", res.KeptOK, res.InvariantOK)
-	if d == store.SQLite {
-		fmt.Fprintf(env.Stdout, "; largest WAL during the prune: %.0f MB", res.WALMaxMB)
-	}
-	fmt.Fprintln(env.Stdout)
-	for _, p := range res.Phases {
-		fmt.Fprintf(env.Stdout, "  %-13s %5.1f s  %7.0f bookings/s  p50 %6.2f ms  p99 %7.2f ms  max %7.2f ms  (%d errors)\n",
-			p.Phase, p.DurationS, p.BookingsSec, p.P50Ms, p.P99Ms, p.MaxMs, p.Errors)
-	}
-	return nil
-}
-
-// benchPruneKept is how many recent rows each table gets beside the old
-// ones: the prune must leave them.
-const benchPruneKept = 1000
-
-// benchPruneSeed writes n old rows (40 days and more) and benchPruneKept
-// recent ones into job_metrics and completed_jobs, with multi-row inserts.
-func benchPruneSeed(ctx context.Context, db *store.DB, n int) error {
-	now := time.Now().Unix()
-	old := now - 400*86400
-	const batch = 1000
-	insert := func(table, cols string, ncols, total int, row func(i int) []any) error {
-		for start := 0; start < total; start += batch {
-			end := min(start+batch, total)
-			var b strings.Builder
-			args := make([]any, 0, (end-start)*ncols)
-			b.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
-			for i := start; i < end; i++ {
-				if i > start {
-					b.WriteByte(',')
-				}
-				b.WriteString("(" + strings.TrimSuffix(strings.Repeat("?,", ncols), ",") + ")")
-				args = append(args, row(i)...)
-			}
-			if _, err := db.ExecContext(ctx, db.Rebind(b.String()), args...); err != nil {
-				return fmt.Errorf("bench prune: seed %s: %w", table, err)
-			}
-		}
-		return nil
-	}
-	// job_metrics: 20 queues, one point per queue and minute, oldest 400
-	// days ago; the recent ones in the last hour of another queue.
-	const queues = 20
-	err := insert("job_metrics", "queue, minute, processed, failed, runtime_ms, max_wait_ms", 6, n, func(i int) []any {
-		return []any{fmt.Sprintf("q%02d", i%queues), old + int64(i/queues)*60, 10, 0, 100, 5}
-	})
-	if err != nil {
-		return err
-	}
-	err = insert("job_metrics", "queue, minute, processed, failed, runtime_ms, max_wait_ms", 6, benchPruneKept, func(i int) []any {
-		return []any{"recent", now - int64(i)*60, 10, 0, 100, 5}
-	})
-	if err != nil {
-		return err
-	}
-	err = insert("completed_jobs", "uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at", 7, n, func(i int) []any {
-		return []any{fmt.Sprintf("old-%d", i), "default", "SendInvoiceEmail", 1, 12, 3, old + int64(i)/50}
-	})
-	if err != nil {
-		return err
-	}
-	err = insert("completed_jobs", "uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at", 7, benchPruneKept, func(i int) []any {
-		return []any{fmt.Sprintf("new-%d", i), "default", "SendInvoiceEmail", 1, 12, 3, now - int64(i)}
-	})
-	if err != nil {
-		return err
-	}
-	// Fresh statistics, as autovacuum or InnoDB would have them by the
-	// time a table is this large.
-	switch db.Dialect {
-	case store.PgSQL:
-		if _, err = db.ExecContext(ctx, "ANALYZE job_metrics"); err == nil {
-			_, err = db.ExecContext(ctx, "ANALYZE completed_jobs")
-		}
-	case store.MySQL:
-		_, err = db.ExecContext(ctx, "ANALYZE TABLE job_metrics, completed_jobs")
+	o.Backend = store.Dialect(backend)
+	switch o.Backend {
+	case store.SQLite, store.MySQL, store.PgSQL:
 	default:
-		_, err = db.ExecContext(ctx, "ANALYZE")
+		return usagef("bench prune: --backend must be sqlite, mysql or pgsql")
 	}
-	if err != nil {
-		return fmt.Errorf("bench prune: analyze: %w", err)
-	}
-	return nil
-}
-
-// benchPruneWatchWAL samples the size of a SQLite database's write-ahead
-// log every 100 ms until stop is closed and returns the largest; 0 for the
-// other dialects.
-func benchPruneWatchWAL(db *store.DB, stop <-chan struct{}) int64 {
-	if db.Dialect != store.SQLite {
-		return 0
-	}
-	var largest int64
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if fi, err := os.Stat(db.Name + "-wal"); err == nil {
-			largest = max(largest, fi.Size())
-		}
-		select {
-		case <-stop:
-			return largest
-		case <-t.C:
-		}
-	}
-}
-
-func timer(d time.Duration) <-chan struct{} {
-	c := make(chan struct{})
-	time.AfterFunc(d, func() { close(c) })
-	return c
-}
-
-// benchPruneLoad books from n goroutines until stop is closed and returns
-// the phase's figures.
-func benchPruneLoad(ctx context.Context, name string, n int, op func(worker int) error, stop <-chan struct{}) benchPrunePhase {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		lats []time.Duration
-		errs int
-	)
-	start := time.Now()
-	for w := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			bad := 0
-			for ctx.Err() == nil {
-				select {
-				case <-stop:
-					mu.Lock()
-					lats, errs = append(lats, mine...), errs+bad
-					mu.Unlock()
-					return
-				default:
-				}
-				t0 := time.Now()
-				if err := op(w); err != nil {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lats, errs = append(lats, mine...), errs+bad
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lats)
-	ph := &bookingBenchPhase{latencies: lats}
-	return benchPrunePhase{
-		Phase: name, DurationS: bookingRound2(elapsed.Seconds()), Bookings: len(lats), Errors: errs,
-		BookingsSec: bookingRound2(float64(len(lats)) / elapsed.Seconds()),
-		P50Ms:       ph.percentile(50), P99Ms: ph.percentile(99), MaxMs: ph.percentile(100),
-	}
+	return bench.Prune(ctx, o, env.Stdout)
 }

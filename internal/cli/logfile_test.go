@@ -6,10 +6,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,8 +55,7 @@ func fileContains(path, s string) bool {
 func TestServeReopensLogFileOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "logs", "tripin.log")
-	addr, err := freeLoopbackAddr()
-	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	args, err := json.Marshal([]string{"serve", "--addr", addr, "--no-worker", "--no-scheduler"})
 	require.NoError(t, err)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/app"
+	"github.com/tripintravel/tripin/internal/bench"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
@@ -207,7 +208,7 @@ func TestBenchPruneSmall(t *testing.T) {
 	env, out := scheduleTestEnv(t, map[string]string{})
 	require.NoError(t, Run(context.Background(), env, []string{"bench", "prune", "--backend", "sqlite", "--rows", "300",
 		"--chunk", "100", "--concurrency", "2", "--duration", "100ms", "--json"}), out.String())
-	var res benchPruneResult
+	var res bench.PruneResult
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
 	require.Equal(t, int64(600), res.PrunedRows)
 	require.True(t, res.KeptOK)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tripintravel/tripin/internal/bench"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/store"
@@ -190,7 +191,7 @@ func TestBenchBookingSmoke(t *testing.T) {
 	err := Run(context.Background(), env, []string{"bench", "booking", "--backend", "sqlite", "--concurrency", "4",
 		"--duration", "300ms", "--warmup", "0s", "--tours", "2", "--users", "4", "--json"})
 	require.NoError(t, err, out.String())
-	var res benchBookingResult
+	var res bench.BookingResult
 	require.NoError(t, json.Unmarshal([]byte(out.String()), &res), out.String())
 	require.Greater(t, res.Requests, 0)
 	require.Equal(t, 0, res.Errors, res.FirstFailure)
@@ -223,7 +224,7 @@ func TestBenchQueueSmoke(t *testing.T) {
 				args = append(args, "--redis-url", redisURL)
 			}
 			require.NoError(t, Run(context.Background(), env, args), out.String())
-			var res benchQueueResult
+			var res bench.QueueResult
 			require.NoError(t, json.Unmarshal([]byte(out.String()), &res), out.String())
 			require.Equal(t, backend, res.Backend)
 			require.Equal(t, 300, res.Jobs)

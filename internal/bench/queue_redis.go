@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"context"
@@ -14,23 +14,6 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/tripinredis"
 )
-
-// benchRedisURL is the Redis server `bench queue --backend redis` uses
-// when neither --redis-url nor REDIS_URL names one.
-const benchRedisURL = "redis://127.0.0.1:6379/0"
-
-// benchRedisURLFor returns flag, else the configuration's REDIS_URL, else
-// benchRedisURL. A configuration that does not load leaves the default:
-// the benchmark needs nothing else from it.
-func benchRedisURLFor(env *Env, flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if cfg, err := env.Config(); err == nil && cfg.RedisURL != "" {
-		return cfg.RedisURL
-	}
-	return benchRedisURL
-}
 
 // benchRedisPrefix returns a fresh key prefix for one measurement, so that
 // it starts from an empty queue on a server other work may share.
