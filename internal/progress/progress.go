@@ -150,11 +150,45 @@ func (m *Meter) Fail(done int64, err error) {
 	}
 }
 
+// Abort ends the current item without a line of its own, for an error
+// that the caller reports: on a terminal the redrawn line is cleared.
+func (m *Meter) Abort() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.active {
+		return
+	}
+	m.active = false
+	if m.tty {
+		io.WriteString(m.w, clearLine)
+	}
+}
+
+// Report writes the final line of an item timed by the caller (took),
+// which never had a running line: a table whose prune reports when it is
+// done. An item still running is finished first. A negative done means
+// Uncounted.
+func (m *Meter) Report(item string, done int64, took time.Duration, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.active {
+		m.finish(m.done, nil)
+	}
+	m.item, m.total = item, 0
+	if done < 0 {
+		m.total, done = Uncounted, 0
+	}
+	m.writeFinal(done, took, err)
+}
+
 // finish writes the item's final line: on a terminal over the redrawn
 // one.
 func (m *Meter) finish(done int64, err error) {
 	m.done, m.active = done, false
-	took := m.now().Sub(m.started)
+	m.writeFinal(done, m.now().Sub(m.started), err)
+}
+
+func (m *Meter) writeFinal(done int64, took time.Duration, err error) {
 	var b strings.Builder
 	if m.tty {
 		b.WriteString(clearLine)
@@ -171,6 +205,9 @@ func (m *Meter) finish(done int64, err error) {
 	if err != nil {
 		b.WriteString("failed after " + FormatSeconds(took) + ": " + oneLine(err.Error()))
 	} else {
+		if m.total == Uncounted {
+			b.WriteString("done ")
+		}
 		b.WriteString("in " + FormatSeconds(took))
 		if r, ok := Rate(done, took); ok && m.total != Uncounted {
 			b.WriteString(m.paint(dim, " ("+FormatCount(int64(r+0.5))+" "+m.unit+"/s)"))

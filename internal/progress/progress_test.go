@@ -62,7 +62,7 @@ func TestPlainModeWritesOneLinePerItem(t *testing.T) {
 		"users  1,204 rows in 0.41 s (2,937 rows/s)\n"+
 		"tours  0 rows in 0.00 s\n"+
 		"failed_jobs  30,000 rows failed after 2m05s: deadlock\n"+
-		"2026_01_01_000000_create_jobs  in 0.03 s\n"+
+		"2026_01_01_000000_create_jobs  done in 0.03 s\n"+
 		"sent_emails  5 jobs in 0.25 s (20 jobs/s)\n"+
 		"next  3 jobs in 0.50 s (6 jobs/s)\n", out.String())
 }
@@ -114,7 +114,7 @@ func TestTerminalModeWithoutTotalOrCount(t *testing.T) {
 		clearLine+"failed_jobs  1,000 rows in 0.50 s (2,000 rows/s)\n"+
 		clearLine+"2026_01_01_000000_create_jobs  0.00 s"+
 		clearLine+"2026_01_01_000000_create_jobs  1.50 s"+
-		clearLine+"2026_01_01_000000_create_jobs  in 1.50 s\n", out.String())
+		clearLine+"2026_01_01_000000_create_jobs  done in 1.50 s\n", out.String())
 }
 
 func TestColourOnlyOnTerminal(t *testing.T) {
@@ -189,4 +189,42 @@ func TestFormats(t *testing.T) {
 		require.Equal(t, want, FormatSeconds(d))
 	}
 	require.Equal(t, "9s", FormatETA(9*time.Second+400*time.Millisecond))
+}
+
+func TestReportAndAbort(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		m, out, c := newMeter(tty, false)
+		m.Start("bookings", 100)
+		c.advance(msec(300))
+		m.Set(40)
+		m.Abort() // the caller reports the error
+		m.Abort()
+		m.Report("sent_emails", 1204, msec(410), nil)
+		m.Report("0001_create_users", -1, msec(30), nil)
+		m.Start("failed_jobs", 0)
+		c.advance(msec(100))
+		m.Set(10)
+		m.Report("job_metrics", 3, msec(20), errors.New("lock wait timeout"))
+
+		want := "" +
+			"sent_emails  1,204 rows in 0.41 s (2,937 rows/s)\n" +
+			"0001_create_users  done in 0.03 s\n" +
+			"failed_jobs  10 rows in 0.10 s (100 rows/s)\n" +
+			"job_metrics  3 rows failed after 0.02 s: lock wait timeout\n"
+		if !tty {
+			require.Equal(t, want, out.String())
+			continue
+		}
+		// On a terminal the aborted line is cleared, and every final
+		// line is written over the running one.
+		require.Equal(t, ""+
+			clearLine+"bookings  0/100 rows (0%)"+
+			clearLine+"bookings  40/100 rows (40%)  133 rows/s  ETA 0s"+
+			clearLine+
+			clearLine+"sent_emails  1,204 rows in 0.41 s (2,937 rows/s)\n"+
+			clearLine+"0001_create_users  done in 0.03 s\n"+
+			clearLine+"failed_jobs  0 rows"+
+			clearLine+"failed_jobs  10 rows in 0.10 s (100 rows/s)\n"+
+			clearLine+"job_metrics  3 rows failed after 0.02 s: lock wait timeout\n", out.String())
+	}
 }
