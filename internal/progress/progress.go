@@ -164,16 +164,17 @@ func (m *Meter) Abort() {
 	}
 }
 
-// Report writes the final line of an item timed by the caller (took),
-// which never had a running line: a table whose prune reports when it is
-// done. An item still running is finished first. A negative done means
-// Uncounted.
+// Report writes the final line of an item timed by the caller (took):
+// a table whose prune tells only when it is done, or a migration that
+// times itself. It ends the running item of that name; another running
+// item is finished first. A negative done means Uncounted.
 func (m *Meter) Report(item string, done int64, took time.Duration, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.active {
+	if m.active && m.item != item {
 		m.finish(m.done, nil)
 	}
+	m.active = false
 	m.item, m.total = item, 0
 	if done < 0 {
 		m.total, done = Uncounted, 0
