@@ -384,13 +384,20 @@ type PruneResult struct {
 // cancelled ctx stops the tables not yet started, which are left out.
 func (p *Pruner) Prune(ctx context.Context) []PruneResult {
 	var out []PruneResult
-	run := func(table string, fn func() (int, error)) {
+	p.PruneEach(ctx, func(r PruneResult) { out = append(out, r) })
+	return out
+}
+
+// PruneEach is Prune, handing each table's result to fn as soon as that
+// table is done, so that a long prune can be followed.
+func (p *Pruner) PruneEach(ctx context.Context, fn func(PruneResult)) {
+	run := func(table string, prune func() (int, error)) {
 		if ctx.Err() != nil {
 			return
 		}
 		start := time.Now()
-		n, err := fn()
-		out = append(out, PruneResult{Table: table, Rows: n, Err: err, Took: time.Since(start)})
+		n, err := prune()
+		fn(PruneResult{Table: table, Rows: n, Err: err, Took: time.Since(start)})
 	}
 	chunks, _ := p.adm.(driver.ChunkPruner)
 	if p.cfg.FailedJobs > 0 {
@@ -436,7 +443,6 @@ func (p *Pruner) Prune(ctx context.Context) []PruneResult {
 			run("queue_processes", func() (int, error) { return reg.ProcessPrune(ctx, age) })
 		}
 	}
-	return out
 }
 
 func (p *Pruner) processAge() time.Duration {

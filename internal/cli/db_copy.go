@@ -98,7 +98,22 @@ func runDBCopy(ctx context.Context, env *Env, args []string) error {
 	if *verifyOnly {
 		res, err = dbcopy.Verify(ctx, src, dst)
 	} else {
-		res, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, Force: *force, DryRun: *dryRun, BatchRows: *batch})
+		// Each table's rows, rate and time left on stderr as it copies.
+		m := env.meter(*asJSON)
+		res, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, Force: *force, DryRun: *dryRun, BatchRows: *batch,
+			Progress: func(tp dbcopy.TableProgress) {
+				switch {
+				case tp.Done:
+					m.Finish(tp.Rows)
+				case tp.Rows == 0:
+					m.Start(tp.Table, tp.Total)
+				default:
+					m.Set(tp.Rows)
+				}
+			}})
+		if err != nil {
+			m.Abort()
+		}
 	}
 	if res != nil && (err == nil || *dryRun) {
 		if perr := printCopyResult(env.Stdout, res, *asJSON, *verifyOnly); perr != nil {

@@ -38,7 +38,10 @@ func runDBPrune(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := retention.New(retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger})
+	// A line per table on stderr as each finishes.
+	m := env.meter(*asJSON)
+	onTable := func(r retention.Result) { m.Report(r.Table, r.Rows, r.Took, r.Err) }
+	p, err := retention.New(retention.Params{DB: db, Retention: cfg.Retention, TokenTTL: cfg.AuthTokenTTL, Logger: logger, OnTable: onTable})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"text/tabwriter"
+
+	"github.com/tripintravel/tripin/internal/progress"
+	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 func init() {
@@ -53,7 +56,18 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintln(env.Stdout, "Dropped all tables.")
 	}
-	done, err := db.Migrate(ctx)
+	// Each migration on stderr as it is applied, with its duration.
+	meter := env.meter(false)
+	done, err := db.MigrateProgress(ctx, func(s sqldb.MigrationStep) {
+		if s.Applied {
+			meter.Report(s.Name, -1, s.Took, nil)
+		} else {
+			meter.Start(s.Name, progress.Uncounted)
+		}
+	})
+	if err != nil {
+		meter.Abort()
+	}
 	for _, m := range done {
 		fmt.Fprintf(env.Stdout, "Migrated: %s\n", m)
 	}

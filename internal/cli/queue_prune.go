@@ -39,10 +39,15 @@ func runQueueFlush(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One statement: one line on stderr with its rows and time.
+	m := env.meter(false)
+	m.Start("failed_jobs", 0)
 	n, err := adm.FailedFlush(ctx, &driver.FailedFlushParams{OlderThan: time.Duration(*hours) * time.Hour})
 	if err != nil {
+		m.Abort()
 		return err
 	}
+	m.Finish(int64(n))
 	if *hours > 0 {
 		fmt.Fprintf(env.Stdout, "Deleted %d failed job(s) older than %d hours.\n", n, *hours)
 		return nil
@@ -66,10 +71,16 @@ func runQueuePruneFailed(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: time.Duration(*hours) * time.Hour})
+	// The rows deleted on stderr as the chunks go.
+	m := env.meter(false)
+	m.Start("failed_jobs", 0)
+	n, err := adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: time.Duration(*hours) * time.Hour,
+		Progress: func(deleted int) { m.Set(int64(deleted)) }})
 	if err != nil {
+		m.Abort()
 		return err
 	}
+	m.Finish(int64(n))
 	fmt.Fprintf(env.Stdout, "%d entries deleted.\n", n)
 	return nil
 }

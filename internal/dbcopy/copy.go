@@ -47,6 +47,22 @@ type Params struct {
 	// Fewer are sent when a table's columns would exceed the dialect's
 	// limit on bound parameters.
 	BatchRows int
+	// Progress, when set, is told how each table's copy advances: when it
+	// starts, after each batch is inserted, and when it is done. Each
+	// table's rows are counted in the source's snapshot first, for the
+	// total. It is not called in a dry run.
+	Progress func(TableProgress)
+}
+
+// TableProgress is how far the copy of one table has come.
+type TableProgress struct {
+	Table string
+	// Rows is the number of rows inserted so far; Total, the number the
+	// source's snapshot holds.
+	Rows  int64
+	Total int64
+	// Done is set once, when the table's last rows are committed.
+	Done bool
 }
 
 // RefusedError is returned when Copy will not run: the source's schema
@@ -932,7 +948,18 @@ func Copy(ctx context.Context, p Params) (*Result, error) {
 	defer stx.Rollback()
 
 	for _, t := range tables {
-		ct, maxID, err := w.copyRows(ctx, stx, src.Dialect, t)
+		var report func(rows int64, done bool)
+		if p.Progress != nil {
+			total, err := countRows(ctx, stx, src.Dialect, t.name)
+			if err != nil {
+				return res, err
+			}
+			report = func(rows int64, done bool) {
+				p.Progress(TableProgress{Table: t.name, Rows: rows, Total: total, Done: done})
+			}
+			report(0, false)
+		}
+		ct, maxID, err := w.copyRows(ctx, stx, src.Dialect, t, report)
 		if err != nil {
 			return res, fmt.Errorf("%w (the target now holds a partial copy; run again with --force)", err)
 		}
@@ -1447,8 +1474,10 @@ func (w *copyWriter) deleteAll(ctx context.Context, tables []*tablePlan) error {
 
 // copyRows streams t's rows from the source snapshot into the target in
 // multi-row INSERTs, and returns the source's row count and checksum and
-// the largest integer key copied.
-func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect sqldb.Dialect, t *tablePlan) (Table, int64, error) {
+// the largest integer key copied. report, when not nil, is called with the
+// rows inserted after each batch, and once more when the table is
+// committed.
+func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect sqldb.Dialect, t *tablePlan, report func(rows int64, done bool)) (Table, int64, error) {
 	ct := Table{Table: t.name}
 	d := w.db.Dialect
 	rows, err := stx.QueryContext(ctx, selectAll(srcDialect, t))
@@ -1496,6 +1525,9 @@ func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect sqldb
 		first += int64(inBatch)
 		inTx += inBatch
 		args, inBatch, bytesIn = args[:0], 0, 0
+		if report != nil {
+			report(first-1, false)
+		}
 		if inTx >= copyTxRows {
 			err := tx.Commit()
 			tx, inTx = nil, 0
@@ -1561,6 +1593,9 @@ func (w *copyWriter) copyRows(ctx context.Context, stx *sql.Tx, srcDialect sqldb
 		}
 	}
 	ct.SourceRows, ct.SourceChecksum = dg.rows, dg.sum()
+	if report != nil {
+		report(ct.SourceRows, true)
+	}
 	return ct, maxID, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -472,4 +473,56 @@ func TestCopyDialectOfDSN(t *testing.T) {
 		require.Equal(t, tc.dialect, d, tc.dsn)
 		require.Equal(t, tc.open, open, tc.dsn)
 	}
+}
+
+func TestCopyReportsProgressPerBatch(t *testing.T) {
+	ctx := context.Background()
+	src := storetest.Open(t, store.SQLite)
+	seedCopySource(t, src)
+	dst, err := store.Open(ctx, store.OpenParams{Dialect: store.SQLite, DSN: storetest.NewDSN(t, store.SQLite)})
+	require.NoError(t, err)
+	t.Cleanup(func() { dst.Close() })
+
+	var steps []dbcopy.TableProgress
+	res, err := dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst, BatchRows: 2,
+		Progress: func(p dbcopy.TableProgress) { steps = append(steps, p) }})
+	require.NoError(t, err)
+	require.True(t, res.Verified)
+
+	// Per table, in the copy's order: a start at 0, one step per batch of
+	// two rows, and a last step marked done with every row.
+	byTable := map[string][]dbcopy.TableProgress{}
+	var order []string
+	for _, s := range steps {
+		if len(byTable[s.Table]) == 0 {
+			order = append(order, s.Table)
+		}
+		byTable[s.Table] = append(byTable[s.Table], s)
+	}
+	require.Len(t, order, len(res.Tables))
+	for i, ct := range res.Tables {
+		require.Equal(t, ct.Table, order[i])
+		got := byTable[ct.Table]
+		var want []dbcopy.TableProgress
+		want = append(want, dbcopy.TableProgress{Table: ct.Table, Total: ct.SourceRows})
+		for n := int64(2); n <= ct.SourceRows; n += 2 {
+			want = append(want, dbcopy.TableProgress{Table: ct.Table, Rows: n, Total: ct.SourceRows})
+		}
+		if ct.SourceRows%2 == 1 {
+			want = append(want, dbcopy.TableProgress{Table: ct.Table, Rows: ct.SourceRows, Total: ct.SourceRows})
+		}
+		want = append(want, dbcopy.TableProgress{Table: ct.Table, Rows: ct.SourceRows, Total: ct.SourceRows, Done: true})
+		require.Equal(t, want, got, ct.Table)
+	}
+	require.EqualValues(t, 3, res.Tables[slices.IndexFunc(res.Tables, func(ct dbcopy.Table) bool { return ct.Table == "users" })].SourceRows)
+
+	// A dry run copies nothing and reports nothing.
+	steps = nil
+	dry, err := store.Open(ctx, store.OpenParams{Dialect: store.SQLite, DSN: storetest.NewDSN(t, store.SQLite)})
+	require.NoError(t, err)
+	t.Cleanup(func() { dry.Close() })
+	_, err = dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dry, DryRun: true,
+		Progress: func(p dbcopy.TableProgress) { steps = append(steps, p) }})
+	require.NoError(t, err)
+	require.Empty(t, steps)
 }

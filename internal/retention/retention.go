@@ -74,6 +74,9 @@ type Params struct {
 	Budget time.Duration
 	// Logger receives what was pruned (info) and what failed (warn).
 	Logger *slog.Logger
+	// OnTable, when set, is given each table's result as soon as that
+	// table is done, so that a run in the foreground can be followed.
+	OnTable func(Result)
 }
 
 // Pruner prunes every table once per PruneOnce.
@@ -84,6 +87,7 @@ type Pruner struct {
 	tokenTTL time.Duration
 	budget   time.Duration
 	log      *slog.Logger
+	onTable  func(Result)
 }
 
 // New returns a Pruner.
@@ -112,7 +116,7 @@ func New(p Params) (*Pruner, error) {
 		FailedJobs: r.FailedJobs, Batches: r.Batches, CompletedJobs: r.CompletedJobs,
 		Metrics: r.JobMetrics, RateLimits: r.RateLimits, Processes: processes, ChunkSize: r.ChunkSize,
 	}, nil)
-	return &Pruner{db: p.DB, queue: qp, r: r, tokenTTL: p.TokenTTL, budget: budget, log: log}, nil
+	return &Pruner{db: p.DB, queue: qp, r: r, tokenTTL: p.TokenTTL, budget: budget, log: log, onTable: p.OnTable}, nil
 }
 
 // Register adds the worker of PruneOldRecords to ws and returns the Pruner
@@ -186,6 +190,9 @@ func (p *Pruner) PruneOnce(ctx context.Context) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, r)
 		rep.Rows += r.Rows
+		if p.onTable != nil {
+			p.onTable(r)
+		}
 	}
 
 	for _, t := range p.appTables() {
@@ -197,9 +204,9 @@ func (p *Pruner) PruneOnce(ctx context.Context) (*Report, error) {
 		n, err := t.prune(run, store.PruneParams{Before: now.Add(-t.keep), ChunkSize: p.r.ChunkSize})
 		record(Result{Table: t.name, Rows: n, Err: err, Took: time.Since(t0)})
 	}
-	for _, r := range p.queue.Prune(run) {
+	p.queue.PruneEach(run, func(r queue.PruneResult) {
 		record(Result{Table: r.Table, Rows: int64(r.Rows), Err: r.Err, Took: r.Took})
-	}
+	})
 	if run.Err() != nil && ctx.Err() == nil {
 		rep.Stopped = true
 	}

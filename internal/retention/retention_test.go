@@ -268,11 +268,25 @@ func TestPruneKeepsWhatIsWithinRetention(t *testing.T) {
 		var logs bytes.Buffer
 		r := defaults(t)
 		r.ChunkSize = 2 // several chunks per table
-		p, err := retention.New(retention.Params{DB: f.db, Retention: r, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		// Each table is reported as soon as it is done: when the first
+		// app table and the first queue table are, the last table
+		// (job_metrics) still holds its old rows.
+		var seen []retention.Result
+		metricsLeft := map[string]int{}
+		onTable := func(r retention.Result) {
+			seen = append(seen, r)
+			metricsLeft[r.Table] = len(f.markers("job_metrics", tables["job_metrics"])) - len(kept(before["job_metrics"]))
+		}
+		p, err := retention.New(retention.Params{DB: f.db, Retention: r, Logger: slog.New(slog.NewTextHandler(&logs, nil)), OnTable: onTable})
 		require.NoError(t, err)
 		rep, err := p.PruneOnce(f.ctx)
 		require.NoError(t, err)
 		require.False(t, rep.Stopped)
+		require.Equal(t, rep.Results, seen)
+		require.Equal(t, "idempotency_keys", seen[0].Table)
+		require.Positive(t, metricsLeft["idempotency_keys"])
+		require.Positive(t, metricsLeft["failed_jobs"])
+		require.Zero(t, metricsLeft["job_metrics"])
 
 		var pruned int64
 		for table, col := range tables {

@@ -68,3 +68,13 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	}
 	return db.DB.Migrate(ctx, all)
 }
+
+// MigrateProgress is Migrate, calling progress (when not nil) as each
+// migration starts and once it is applied (sqldb.DB.MigrateProgress).
+func (db *DB) MigrateProgress(ctx context.Context, progress func(sqldb.MigrationStep)) ([]string, error) {
+	all, err := AllMigrations(db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	return db.DB.MigrateProgress(ctx, all, progress)
+}

@@ -71,4 +71,7 @@ type FailedFlushParams struct {
 type FailedPruneParams struct {
 	OlderThan time.Duration
 	ChunkSize int
+	// Progress, when set, is called after each chunk is deleted with the
+	// rows deleted so far, so that a long prune can be followed.
+	Progress func(deleted int)
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Migration is one forward-only migration and whether it has been applied.
@@ -176,6 +177,23 @@ func (db *DB) TableExists(ctx context.Context, table string) (bool, error) {
 // migration recorded under the name it replaces is not run again: its
 // record takes the new name. Migrate returns the names it ran.
 func (db *DB) Migrate(ctx context.Context, ms []Migration) ([]string, error) {
+	return db.MigrateProgress(ctx, ms, nil)
+}
+
+// MigrationStep is what MigrateProgress tells of one migration: that it
+// starts, or that it has been applied and recorded.
+type MigrationStep struct {
+	Name    string
+	Applied bool
+	// Took is how long the migration ran, once Applied.
+	Took time.Duration
+}
+
+// MigrateProgress is Migrate, calling progress (when not nil) as each
+// migration starts and again once it is applied, so that a long run can
+// be followed. A migration recorded under the name it replaces is only
+// renamed, and not reported.
+func (db *DB) MigrateProgress(ctx context.Context, ms []Migration, progress func(MigrationStep)) ([]string, error) {
 	seen := map[string]bool{}
 	for _, m := range ms {
 		if seen[m.Name] {
@@ -205,10 +223,17 @@ func (db *DB) Migrate(ctx context.Context, ms []Migration) ([]string, error) {
 			}
 			continue
 		}
+		start := time.Now()
+		if progress != nil {
+			progress(MigrationStep{Name: m.Name})
+		}
 		if err := db.applyMigration(ctx, m, batch); err != nil {
 			return done, err
 		}
 		done = append(done, m.Name)
+		if progress != nil {
+			progress(MigrationStep{Name: m.Name, Applied: true, Took: time.Since(start)})
+		}
 	}
 	return done, nil
 }

@@ -276,6 +276,9 @@ func (b *Base) FailedPrune(ctx context.Context, p *driver.FailedPruneParams) (in
 			return total, fmt.Errorf("queue: prune failed jobs: %w", err)
 		}
 		total += n
+		if p.Progress != nil {
+			p.Progress(total)
+		}
 		if len(ids) < chunk {
 			return total, nil
 		}

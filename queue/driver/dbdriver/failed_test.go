@@ -3,6 +3,7 @@ package dbdriver_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -79,8 +80,13 @@ func TestFailedJobs(t *testing.T) {
 			insertFailed(t, db, "emails", "x", now.Add(-48*time.Hour), "")
 		}
 		insertFailed(t, db, "emails", "x", now.Add(-time.Hour), "")
-		if n, err := adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: 24 * time.Hour, ChunkSize: 2}); err != nil || n != 5 {
+		var chunks []int
+		if n, err := adm.FailedPrune(ctx, &driver.FailedPruneParams{OlderThan: 24 * time.Hour, ChunkSize: 2,
+			Progress: func(deleted int) { chunks = append(chunks, deleted) }}); err != nil || n != 5 {
 			t.Fatalf("FailedPrune = %d, %v, want 5", n, err)
+		}
+		if !slices.Equal(chunks, []int{2, 4, 5}) {
+			t.Fatalf("FailedPrune progress = %v, want the running total after each chunk: [2 4 5]", chunks)
 		}
 		insertFailed(t, db, "emails", "x", now.Add(-3*time.Hour), "")
 		if n, err := adm.FailedFlush(ctx, &driver.FailedFlushParams{OlderThan: 2 * time.Hour}); err != nil || n != 1 {
