@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -182,20 +181,59 @@ var groupSummaries = map[string]string{
 	"user":     "create accounts and change passwords",
 }
 
-// usageArgs keeps the positional part of a usage synopsis: help lists
-// the flags, with their defaults, below it.
+// usageArgs keeps the positional part of a usage synopsis ("KIND",
+// "[connection]", "ID...|all"): help lists the flags, with their
+// defaults, below it. Bracketed groups may nest ("[--concurrency
+// N[,N…]]"); a group or word that names a flag is left out, and so is the
+// value after a bare flag ("--backend sqlite|mysql").
 func usageArgs(usage string) string {
 	var keep []string
-	for _, tok := range usageToken.FindAllString(usage, -1) {
-		if !strings.HasPrefix(tok, "-") && !strings.HasPrefix(tok, "[-") && tok != "|" {
+	afterFlag := false
+	for _, tok := range usageTokens(usage) {
+		isFlag := strings.HasPrefix(tok, "-") || strings.HasPrefix(tok, "[-") || strings.HasPrefix(tok, "(")
+		switch {
+		case isFlag:
+			afterFlag = strings.HasPrefix(tok, "--") && !strings.Contains(tok, "=")
+		case afterFlag:
+			afterFlag = false
+		default:
 			keep = append(keep, tok)
 		}
 	}
 	return strings.Join(keep, " ")
 }
 
-// usageToken is one bracketed group or one word of a usage synopsis.
-var usageToken = regexp.MustCompile(`\[[^\]]*\]|\([^)]*\)|\S+`)
+// usageTokens splits a synopsis into words and whole bracketed groups.
+func usageTokens(s string) []string {
+	var out []string
+	depth, start := 0, -1
+	for i, r := range s {
+		switch {
+		case r == '[' || r == '(':
+			if depth == 0 && start < 0 {
+				start = i
+			}
+			depth++
+		case r == ']' || r == ')':
+			if depth > 0 {
+				depth--
+			}
+		case depth == 0 && (r == ' ' || r == '\n' || r == '\t'):
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
 
 // leafCommand is the cobra command that runs c under the name use. The
 // command parses its own flags (cobra passes them through); the set it

@@ -136,3 +136,19 @@ func TestCompletion(t *testing.T) {
 	_, out, _ = runCLI(t, "__complete", "queue:work", "--stop")
 	require.Contains(t, out, "--stop-when-empty")
 }
+
+func TestUsageArgs(t *testing.T) {
+	for usage, want := range map[string]string{
+		"[connection] [--queue emails,default] [--concurrency N]":                                       "[connection]",
+		"KIND [--args JSON] [--queue Q]":                                                                "KIND",
+		"--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--concurrency N[,N…]] [--runs N]\n  [--stats]": "",
+		"ID...|all [--queue Q]":                                                                         "ID...|all",
+		"FILE [--force] [--json]":                                                                       "FILE",
+		"--to DSN [--from DSN]":                                                                         "",
+		"[--json | --workers]":                                                                          "",
+		"[connection:]queue[,…] [--max N] [--json]":                                                     "[connection:]queue[,…]",
+		"--print FILE   (print a matrix saved with --json as a table)":                                  "",
+	} {
+		require.Equal(t, want, usageArgs(usage), usage)
+	}
+}
