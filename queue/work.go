@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -332,15 +331,6 @@ func newRunner(c *Client, p WorkParams) *runner {
 	}
 }
 
-// stopKind says why a run is stopping.
-type stopKind int
-
-const (
-	running  stopKind = iota
-	softStop          // a limit or signal: let running jobs finish
-	hardStop          // ctx cancelled: finish within StopTimeout
-)
-
 func (r *runner) run(ctx context.Context) (retErr error) {
 	// Storage calls outlive ctx: a graceful stop still completes, retries
 	// and releases jobs. bgCancel ends them once the run is over.
@@ -381,32 +371,20 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 	r.log.Info("queue: worker started", "connection", r.c.cfg.Connection, "queues", r.p.Queues, "concurrency", r.p.Concurrency)
 	defer close(r.done)
 
-	var (
-		state       = running
-		stopReason  error
-		ctxDone     = ctx.Done()
-		wantFetch   = true
-		inFlight    = 0 // claims under way
-		inFlightMax = 0 // the slots they may fill
-		lastFull    = false
-		pushed      = false
-		errBackoff  time.Duration
-		pollTimer   = time.NewTimer(time.Hour)
-		stopTimer   <-chan time.Time
-		releaseAt   <-chan time.Time
-		maxTimer    <-chan time.Time
-		hardStopped = false
-		forceExit   = false
-		// minFetch is the number of free slots worth a claim at once;
-		// fewer wait up to fetchCoalesce.
-		minFetch      = max(1, r.p.Concurrency/4)
-		coalesced     = false
-		coalesceTimer <-chan time.Time
-	)
-	pollTimer.Stop()
-	defer pollTimer.Stop()
+	ctxDone := ctx.Done()
+	plan := newClaimPlan(&r.p)
+	defer plan.stop()
+	st := newStopper(r.p.StopTimeout, min(r.p.AbandonGrace, time.Second), r.log)
+	stop := func(kind stopKind, reason error, why string) { st.stop(kind, reason, why, len(r.running)) }
 	hb := newHeartbeater(r.c.cfg.RetryAfter)
 	defer hb.stop()
+	// heartbeat sends the heartbeat that is due, unless one is under way.
+	heartbeat := func() {
+		if leases := hb.due(r.completer.held, r.running, time.Now()); len(leases) > 0 {
+			go r.heartbeat(bg, leases, hb.done)
+		}
+	}
+	var maxTimer <-chan time.Time
 	if r.p.MaxTime > 0 {
 		t := time.NewTimer(r.p.MaxTime)
 		defer t.Stop()
@@ -414,95 +392,37 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 	}
 	mem := newMemoryWatchdog(r.p.MemoryLimit, time.Second)
 	defer mem.stop()
-	stop := func(kind stopKind, reason error, why string) {
-		if stopReason == nil {
-			stopReason = reason
-		}
-		if kind <= state {
-			return
-		}
-		if state == running {
-			r.log.Info("queue: worker stopping", "running", len(r.running), "reason", why)
-		}
-		state = kind
-		if kind == hardStop {
-			stopTimer = time.After(r.p.StopTimeout)
-		}
-	}
-	// heartbeat sends the heartbeat that is due, unless one is under way.
-	heartbeat := func() {
-		if leases := hb.due(r.completer.held, r.running, time.Now()); len(leases) > 0 {
-			go r.heartbeat(bg, leases, hb.done)
-		}
-	}
-	pollDelay := func() time.Duration {
-		base := r.p.PollInterval
-		if pushed {
-			base = r.p.ListenPollInterval
-		}
-		if errBackoff > 0 {
-			base = errBackoff
-		}
-		return min(base/2+rand.N(base/2+1), r.p.Sleep)
-	}
 
+	// The loop claims jobs into free slots and dispatches them; every
+	// other concern reaches it as an event.
 	for {
-		if state == running && wantFetch && inFlight < maxInFlight {
-			free := r.p.Concurrency - len(r.running) - inFlightMax
+		if !st.stopping() {
+			free := r.p.Concurrency - len(r.running) - plan.inFlightMax
 			if r.p.MaxJobs > 0 {
-				free = min(free, r.p.MaxJobs-r.claimed-inFlightMax)
+				free = min(free, r.p.MaxJobs-r.claimed-plan.inFlightMax)
 			}
-			// Claim in batches: with only a few slots free, wait a moment
-			// for more to free up, as one claim of many rows costs about
-			// what a claim of one does.
-			switch {
-			case free <= 0:
-			case free >= minFetch || (len(r.running) == 0 && inFlight == 0) || coalesced:
-				wantFetch, coalesced = false, false
-				inFlight++
-				inFlightMax += free
-				go r.fetch(bg, free)
-			case coalesceTimer == nil:
-				coalesceTimer = time.After(fetchCoalesce)
+			if n := plan.next(free, len(r.running) == 0 && plan.inFlight == 0); n > 0 {
+				go r.fetch(bg, n)
 			}
 		}
-		if state != running && len(r.running) == 0 && (inFlight == 0 || forceExit) {
+		if st.stopping() && len(r.running) == 0 && (plan.inFlight == 0 || st.forced) {
 			break
 		}
 
 		select {
 		case fr := <-r.fetchCh:
-			inFlight--
-			inFlightMax -= fr.max
+			plan.claimed(len(fr.rows), fr.max, fr.err)
 			if fr.err != nil {
 				if ctx.Err() == nil {
 					r.log.Warn("queue: claim jobs", "error", fr.err)
 				}
-				errBackoff = min(max(errBackoff*2, 10*time.Millisecond), r.p.Sleep)
-				pollTimer.Reset(pollDelay())
 				break
 			}
-			errBackoff = 0
-			for _, row := range fr.rows {
-				r.claimed++
-				if state != running {
-					// Claimed as the stop began: give it back untouched.
-					r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
-						Snooze: true, Error: "released: worker stopping", Now: r.c.now()})
-					continue
-				}
-				r.begin(row, fr.start)
-			}
-			lastFull = len(fr.rows) == fr.max
-			if lastFull {
-				wantFetch = true
-			} else {
-				pollTimer.Reset(pollDelay())
-			}
+			r.dispatch(fr, st.stopping())
 			if r.p.MaxJobs > 0 && r.claimed >= r.p.MaxJobs {
 				stop(softStop, nil, "max jobs")
 			}
-			if len(fr.rows) == 0 && r.p.StopWhenEmpty && len(r.running) == 0 && inFlight == 0 && state == running {
+			if len(fr.rows) == 0 && r.p.StopWhenEmpty && len(r.running) == 0 && plan.inFlight == 0 && !st.stopping() {
 				// Retries written during or after this claim were not
 				// visible to it: write them all and look once more before
 				// calling the queue empty.
@@ -510,7 +430,7 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 				if r.completer.written.Load() == fr.written {
 					stop(softStop, nil, "queue empty")
 				} else {
-					wantFetch = true
+					plan.want = true
 				}
 			}
 		case e := <-r.results:
@@ -518,10 +438,8 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 				r.leaked--
 				break
 			}
-			r.finish(e, hardStopped)
-			if lastFull {
-				wantFetch = true
-			}
+			r.finish(e, st.cancelled)
+			plan.slotFreed()
 		case e := <-r.abandonCh:
 			if _, ok := r.running[e]; !ok {
 				break
@@ -531,14 +449,14 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 				r.log.Error("queue: too many abandoned jobs; stopping so the worker can be replaced", "abandoned", r.leaked)
 				stop(softStop, ErrTooManyAbandoned, "too many abandoned jobs")
 			}
-			wantFetch = true
-		case <-coalesceTimer:
-			coalesceTimer, coalesced = nil, true
+			plan.want = true
+		case <-plan.coalesce:
+			plan.coalesceDone()
 		case <-sub.ch:
-			wantFetch = true
-		case pushed = <-listening:
-		case <-pollTimer.C:
-			wantFetch = true
+			plan.want = true
+		case plan.pushed = <-listening:
+		case <-plan.poll.C:
+			plan.want = true
 		case <-hb.renewTicker.C:
 			// Every lease this worker holds is due for renewal. A renewal
 			// is never dropped: when a heartbeat is still under way, it
@@ -568,26 +486,38 @@ func (r *runner) run(ctx context.Context) (retErr error) {
 		case <-ctxDone:
 			ctxDone = nil
 			stop(hardStop, nil, "signal")
-		case <-stopTimer:
+		case <-st.timer:
 			// Time is up: cancel the jobs, give them a moment to return,
 			// then release whatever still runs.
-			stopTimer = nil
-			hardStopped = true
+			st.timedOut()
 			r.cancelJobs()
 			r.log.Warn("queue: stop timeout; cancelling running jobs", "running", len(r.running))
-			releaseAt = time.After(min(r.p.AbandonGrace, time.Second))
-		case <-releaseAt:
+		case <-st.release:
 			for e := range r.running {
 				r.release(e, "released: still running at the stop timeout")
 			}
-			forceExit = true
+			st.released()
 		}
 	}
-	if stopReason != nil {
-		return stopReason
+	if st.reason != nil {
+		return st.reason
 	}
 	r.log.Info("queue: worker stopped", "jobs", r.claimed)
 	return nil
+}
+
+// dispatch starts the jobs of a claim, or, when the run began stopping
+// while the claim was under way, gives them back untouched.
+func (r *runner) dispatch(fr fetchResult, stopping bool) {
+	for _, row := range fr.rows {
+		r.claimed++
+		if stopping {
+			r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
+				Snooze: true, Error: "released: worker stopping", Now: r.c.now()})
+			continue
+		}
+		r.begin(row, fr.start)
+	}
 }
 
 // fetch claims up to max jobs and hands them to the loop.
