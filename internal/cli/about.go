@@ -7,12 +7,13 @@ import (
 	"github.com/tripintravel/tripin/internal/about"
 )
 
-func init() {
-	register(&Command{
+// aboutCommands are the commands of this file; root.go lists every file's.
+var aboutCommands = []*Command{
+	{
 		Name: "about", Usage: "[--json]",
 		Summary: "describe this deployment: environment, database, queues, mail, Midtrans mode, schedule, retention (secrets masked)",
 		Run:     runAbout,
-	})
+	},
 }
 
 func runAbout(ctx context.Context, env *Env, args []string) error {

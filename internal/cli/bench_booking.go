@@ -8,14 +8,15 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// benchBookingCommands are the commands of this file; root.go lists every file's.
+var benchBookingCommands = []*Command{
+	{
 		Name: "bench booking", Aliases: []string{"bench:booking"},
 		Usage: "--backend sqlite|mysql|pgsql [--dsn DSN] [--concurrency N] [--duration D] [--warmup D] " +
 			"[--tours N] [--users N] [--no-jobs] [--fair-use] [--cpuprofile FILE] [--json]",
 		Summary: "load-test POST /api/bookings against an in-process server on a fresh database",
 		Run:     runBenchBooking,
-	})
+	},
 }
 
 func runBenchBooking(ctx context.Context, env *Env, args []string) error {

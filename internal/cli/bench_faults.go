@@ -11,15 +11,16 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// benchFaultsCommands are the commands of this file; root.go lists every file's.
+var benchFaultsCommands = []*Command{
+	{
 		Name: "bench faults", Aliases: []string{"bench:faults"},
 		Usage: "--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--redis-url URL] [--long] [--rows ROW,…] [--restart-cmd CMD]\n" +
 			"       [--server BINARY] [--keep DIR] [--json]\n" +
 			"       --print FILE   (print a matrix saved with --json as a table)",
 		Summary: "run the fault matrix: kill, stop, restart, disconnect and block the queue under a real workload; count jobs lost, run twice and failed",
 		Run:     runBenchFaults,
-	})
+	},
 }
 
 func runBenchFaults(ctx context.Context, env *Env, args []string) error {

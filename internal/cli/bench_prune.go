@@ -9,14 +9,15 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// benchPruneCommands are the commands of this file; root.go lists every file's.
+var benchPruneCommands = []*Command{
+	{
 		Name: "bench prune", Aliases: []string{"bench:prune"},
 		Usage: "--backend sqlite|mysql|pgsql [--dsn DSN] [--rows N] [--chunk N] [--concurrency N] " +
 			"[--duration D] [--json]",
 		Summary: "time the retention prune of N old metric points and N old completed jobs, and booking latency during it",
 		Run:     runBenchPrune,
-	})
+	},
 }
 
 func runBenchPrune(ctx context.Context, env *Env, args []string) error {

@@ -10,14 +10,15 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// benchQueueCommands are the commands of this file; root.go lists every file's.
+var benchQueueCommands = []*Command{
+	{
 		Name: "bench queue", Aliases: []string{"bench:queue"},
 		Usage: "--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--redis-url URL] [--jobs N] [--concurrency N[,N…]] [--runs N] [--insert-batch N]\n" +
 			"       [--latency-jobs N] [--latency-interval D] [--stats] [--cpuprofile FILE] [--json]",
 		Summary: "measure the queue: inserts/s, no-op jobs worked/s and enqueue-to-start latency, on a fresh database",
 		Run:     runBenchQueue,
-	})
+	},
 }
 
 func runBenchQueue(ctx context.Context, env *Env, args []string) error {

@@ -10,14 +10,15 @@ import (
 	"github.com/tripintravel/tripin/internal/bench"
 )
 
-func init() {
-	register(&Command{
+// benchWalCommands are the commands of this file; root.go lists every file's.
+var benchWalCommands = []*Command{
+	{
 		Name: "bench wal", Aliases: []string{"bench:wal"},
 		Usage: "[--server BINARY] [--generator go|wrk] [--concurrency N] [--duration D] [--settle D] [--sample D]\n" +
 			"       [--tours N] [--scrape D] [--label NAME] [--csv FILE] [--svg FILE] [--plot-with CSV]… [--plot-only] [--keep] [--json]",
 		Summary: "run `tripin serve` on a fresh SQLite file, load POST /api/bookings from outside and sample the WAL's size",
 		Run:     runBenchWAL,
-	})
+	},
 }
 
 func runBenchWAL(ctx context.Context, env *Env, args []string) error {

@@ -10,12 +10,13 @@ import (
 	"github.com/tripintravel/tripin/internal/expiry"
 )
 
-func init() {
-	register(&Command{
+// bookingsExpireCommands are the commands of this file; root.go lists every file's.
+var bookingsExpireCommands = []*Command{
+	{
 		Name: "bookings expire", Aliases: []string{"bookings:expire"}, Usage: "[--chunk N] [--json]",
 		Summary: "expire unpaid bookings now and give their seats back (the scheduled sweep)",
 		Run:     runBookingsExpire,
-	})
+	},
 }
 
 func runBookingsExpire(ctx context.Context, env *Env, args []string) error {

@@ -1,5 +1,5 @@
 // Package cli implements the tripin command line on cobra. Each command
-// lives in its own file and registers itself; commands return errors, and
+// lives in its own file, and root.go lists them all; commands return errors, and
 // Main turns them into an exit code and one clear line on stderr (2 for a
 // usage error).
 package cli
@@ -47,19 +47,6 @@ type Command struct {
 	// and the shell completion read the flags by running it up to there
 	// (describeFlags).
 	Run func(ctx context.Context, env *Env, args []string) error
-}
-
-var commands = map[string]*Command{}
-
-// register adds a command under its name and aliases. It is called from the
-// init functions of the command files.
-func register(c *Command) {
-	for _, n := range append([]string{c.Name}, c.Aliases...) {
-		if _, dup := commands[n]; dup {
-			panic("cli: duplicate command " + n)
-		}
-		commands[n] = c
-	}
 }
 
 // ExitError carries a specific exit code. Its message, when not empty, is

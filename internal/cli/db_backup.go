@@ -12,12 +12,13 @@ import (
 	"github.com/tripintravel/tripin/internal/doctor"
 )
 
-func init() {
-	register(&Command{
+// dbBackupCommands are the commands of this file; root.go lists every file's.
+var dbBackupCommands = []*Command{
+	{
 		Name: "db backup", Aliases: []string{"db:backup"}, Usage: "FILE [--force] [--json]",
 		Summary: "copy the SQLite database into FILE while the app runs (VACUUM INTO) and verify the copy",
 		Run:     runDBBackup,
-	})
+	},
 }
 
 func runDBBackup(ctx context.Context, env *Env, args []string) error {

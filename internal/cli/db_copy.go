@@ -16,13 +16,14 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// dbCopyCommands are the commands of this file; root.go lists every file's.
+var dbCopyCommands = []*Command{
+	{
 		Name: "db copy", Aliases: []string{"db:copy"},
 		Usage:   "--to DSN [--from DSN] [--force] [--dry-run] [--verify-only] [--batch N] [--json]",
 		Summary: "copy every table to another database (e.g. SQLite to MySQL) and verify the copy",
 		Run:     runDBCopy,
-	})
+	},
 }
 
 func runDBCopy(ctx context.Context, env *Env, args []string) error {

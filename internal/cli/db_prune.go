@@ -8,12 +8,13 @@ import (
 	"github.com/tripintravel/tripin/internal/retention"
 )
 
-func init() {
-	register(&Command{
+// dbPruneCommands are the commands of this file; root.go lists every file's.
+var dbPruneCommands = []*Command{
+	{
 		Name: "db prune", Aliases: []string{"db:prune", "model:prune"}, Usage: "[--json]",
 		Summary: "delete the records older than their retention now (the hourly prune-old-records task)",
 		Run:     runDBPrune,
-	})
+	},
 }
 
 // runDBPrune runs the scheduled prune in the foreground: after lowering a

@@ -14,12 +14,13 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// doctorCommands are the commands of this file; root.go lists every file's.
+var doctorCommands = []*Command{
+	{
 		Name: "doctor", Usage: "[--json] [--quiet]",
 		Summary: "check this deployment (configuration, database, schema, clock, SMTP, Redis, workers, scheduler, disk, retention); exit 1 on any problem",
 		Run:     runDoctor,
-	})
+	},
 }
 
 func runDoctor(ctx context.Context, env *Env, args []string) error {

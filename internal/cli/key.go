@@ -7,13 +7,14 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 )
 
-func init() {
-	register(&Command{
+// keyCommands are the commands of this file; root.go lists every file's.
+var keyCommands = []*Command{
+	{
 		Name: "key generate", Aliases: []string{"key:generate"},
 		Usage:   "",
 		Summary: "print a new APP_KEY (base64: and 32 random bytes) to put in .env",
 		Run:     runKeyGenerate,
-	})
+	},
 }
 
 // runKeyGenerate prints a new application key. Unlike Laravel's, it does

@@ -12,12 +12,13 @@ import (
 	tripinmail "github.com/tripintravel/tripin/internal/mail"
 )
 
-func init() {
-	register(&Command{
+// mailCommands are the commands of this file; root.go lists every file's.
+var mailCommands = []*Command{
+	{
 		Name: "mail test", Aliases: []string{"mail:test"}, Usage: "--to ADDRESS [--quiet]",
 		Summary: "send a test email with the current MAIL_* configuration and show the SMTP exchange",
 		Run:     runMailTest,
-	})
+	},
 }
 
 func runMailTest(ctx context.Context, env *Env, args []string) error {

@@ -11,24 +11,25 @@ import (
 	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
-func init() {
-	register(&Command{
+// migrateCommands are the commands of this file; root.go lists every file's.
+var migrateCommands = []*Command{
+	{
 		Name: "migrate", Usage: "[--fresh] [--seed] [--force]",
 		Summary: "apply pending database migrations",
 		Run:     runMigrate,
-	})
-	register(&Command{
+	},
+	{
 		Name: "migrate status", Aliases: []string{"migrate:status"}, Usage: "[--json]",
 		Summary: "list migrations and whether each has been applied",
 		Run:     runMigrateStatus,
-	})
-	register(&Command{
+	},
+	{
 		Name: "migrate fresh", Aliases: []string{"migrate:fresh"}, Usage: "[--seed] [--force]",
 		Summary: "drop every table and migrate from scratch",
 		Run: func(ctx context.Context, env *Env, args []string) error {
 			return runMigrate(ctx, env, append([]string{"--fresh"}, args...))
 		},
-	})
+	},
 }
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {

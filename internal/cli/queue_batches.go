@@ -9,22 +9,23 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-func init() {
-	register(&Command{
+// queueBatchesCommands are the commands of this file; root.go lists every file's.
+var queueBatchesCommands = []*Command{
+	{
 		Name: "queue batches", Aliases: []string{"queue:batches"}, Usage: "[--limit N] [--json]",
 		Summary: "list job batches, newest first, with their progress",
 		Run:     runQueueBatches,
-	})
-	register(&Command{
+	},
+	{
 		Name: "queue cancel-batch", Aliases: []string{"queue:cancel-batch"}, Usage: "ID",
 		Summary: "cancel a batch: workers skip its jobs that have not started",
 		Run:     runQueueCancelBatch,
-	})
-	register(&Command{
+	},
+	{
 		Name: "queue prune-batches", Aliases: []string{"queue:prune-batches"}, Usage: "[--hours N] [--unfinished N] [--cancelled N]",
 		Summary: "delete finished batches older than N hours (24)",
 		Run:     runQueuePruneBatches,
-	})
+	},
 }
 
 // batchJSON is one batch as `queue batches --json` prints it.

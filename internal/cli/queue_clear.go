@@ -12,12 +12,13 @@ import (
 	"github.com/tripintravel/tripin/queue"
 )
 
-func init() {
-	register(&Command{
+// queueClearCommands are the commands of this file; root.go lists every file's.
+var queueClearCommands = []*Command{
+	{
 		Name: "queue clear", Aliases: []string{"queue:clear"}, Usage: "[connection] [--queue Q] [--force]",
 		Summary: "delete every job of a queue (asks first when APP_ENV=production)",
 		Run:     runQueueClear,
-	})
+	},
 }
 
 // confirmInput is where confirmations are read from; tests replace it.

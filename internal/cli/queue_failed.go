@@ -14,12 +14,13 @@ import (
 	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
-func init() {
-	register(&Command{
+// queueFailedCommands are the commands of this file; root.go lists every file's.
+var queueFailedCommands = []*Command{
+	{
 		Name: "queue failed", Aliases: []string{"queue:failed"}, Usage: "[--queue Q] [--limit N] [--json]",
 		Summary: "list failed jobs, newest first",
 		Run:     runQueueFailed,
-	})
+	},
 }
 
 // openAdmin opens the configured database and returns the queue's

@@ -6,12 +6,13 @@ import (
 	"strings"
 )
 
-func init() {
-	register(&Command{
+// queueForgetCommands are the commands of this file; root.go lists every file's.
+var queueForgetCommands = []*Command{
+	{
 		Name: "queue forget", Aliases: []string{"queue:forget"}, Usage: "ID...",
 		Summary: "delete failed jobs (IDs are failed-job ids or uuids)",
 		Run:     runQueueForget,
-	})
+	},
 }
 
 func runQueueForget(ctx context.Context, env *Env, args []string) error {

@@ -12,12 +12,13 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-func init() {
-	register(&Command{
+// queueMonitorCommands are the commands of this file; root.go lists every file's.
+var queueMonitorCommands = []*Command{
+	{
 		Name: "queue monitor", Aliases: []string{"queue:monitor"}, Usage: "[connection:]queue[,…] [--max N] [--json]",
 		Summary: "show the size of queues; ALERT (and a queue-busy notification) over --max jobs",
 		Run:     runQueueMonitor,
-	})
+	},
 }
 
 func runQueueMonitor(ctx context.Context, env *Env, args []string) error {

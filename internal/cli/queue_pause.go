@@ -7,17 +7,18 @@ import (
 	"strings"
 )
 
-func init() {
-	register(&Command{
+// queuePauseCommands are the commands of this file; root.go lists every file's.
+var queuePauseCommands = []*Command{
+	{
 		Name: "queue pause", Aliases: []string{"queue:pause"}, Usage: "[connection:]QUEUE...",
 		Summary: "stop every worker on every server from taking jobs from a queue",
 		Run:     func(ctx context.Context, env *Env, args []string) error { return runQueuePause(ctx, env, args, true) },
-	})
-	register(&Command{
+	},
+	{
 		Name: "queue resume", Aliases: []string{"queue:resume", "queue:continue"}, Usage: "[connection:]QUEUE...",
 		Summary: "let workers take jobs from a paused queue again",
 		Run:     func(ctx context.Context, env *Env, args []string) error { return runQueuePause(ctx, env, args, false) },
-	})
+	},
 }
 
 func runQueuePause(ctx context.Context, env *Env, args []string, pause bool) error {

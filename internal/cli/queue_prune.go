@@ -11,17 +11,18 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-func init() {
-	register(&Command{
+// queuePruneCommands are the commands of this file; root.go lists every file's.
+var queuePruneCommands = []*Command{
+	{
 		Name: "queue flush", Aliases: []string{"queue:flush"}, Usage: "[--hours N]",
 		Summary: "delete every failed job, or those older than N hours",
 		Run:     runQueueFlush,
-	})
-	register(&Command{
+	},
+	{
 		Name: "queue prune-failed", Aliases: []string{"queue:prune-failed"}, Usage: "[--hours N]",
 		Summary: "delete failed jobs older than N hours (24), in chunks",
 		Run:     runQueuePruneFailed,
-	})
+	},
 }
 
 func runQueueFlush(ctx context.Context, env *Env, args []string) error {

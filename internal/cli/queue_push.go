@@ -10,13 +10,14 @@ import (
 	"github.com/tripintravel/tripin/queue"
 )
 
-func init() {
-	register(&Command{
+// queuePushCommands are the commands of this file; root.go lists every file's.
+var queuePushCommands = []*Command{
+	{
 		Name: "queue push", Aliases: []string{"queue:push"},
 		Usage:   "KIND [--args JSON] [--queue Q] [--delay S] [--tries N] [--count N] [--connection C] [--json]",
 		Summary: "dispatch jobs from the shell (built-in kinds: noop, sleep {\"ms\":N}, fail)",
 		Run:     runQueuePush,
-	})
+	},
 }
 
 // pushBatch is how many jobs one InsertMany of `queue push` carries.

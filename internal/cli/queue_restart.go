@@ -9,13 +9,14 @@ import (
 	"github.com/tripintravel/tripin/queue"
 )
 
-func init() {
-	register(&Command{
+// queueRestartCommands are the commands of this file; root.go lists every file's.
+var queueRestartCommands = []*Command{
+	{
 		Name: "queue restart", Aliases: []string{"queue:restart"},
 		Usage:   "[--connection C]",
 		Summary: "make every worker on every server exit after its current jobs",
 		Run:     runQueueRestart,
-	})
+	},
 }
 
 func runQueueRestart(ctx context.Context, env *Env, args []string) error {

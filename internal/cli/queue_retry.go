@@ -11,12 +11,13 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-func init() {
-	register(&Command{
+// queueRetryCommands are the commands of this file; root.go lists every file's.
+var queueRetryCommands = []*Command{
+	{
 		Name: "queue retry", Aliases: []string{"queue:retry"}, Usage: "ID...|all [--queue Q]",
 		Summary: "push failed jobs back onto their queue (IDs are failed-job ids or uuids)",
 		Run:     runQueueRetry,
-	})
+	},
 }
 
 func runQueueRetry(ctx context.Context, env *Env, args []string) error {

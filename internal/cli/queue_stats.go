@@ -11,12 +11,13 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-func init() {
-	register(&Command{
+// queueStatsCommands are the commands of this file; root.go lists every file's.
+var queueStatsCommands = []*Command{
+	{
 		Name: "queue stats", Aliases: []string{"queue:stats"}, Usage: "[--json | --workers]",
 		Summary: "per queue: pending, delayed, reserved and failed jobs, oldest wait, paused; then the live workers",
 		Run:     runQueueStats,
-	})
+	},
 }
 
 // queueStatJSON is one queue as `queue stats --json` and `queue monitor

@@ -15,15 +15,16 @@ import (
 	"github.com/tripintravel/tripin/queue"
 )
 
-func init() {
-	register(&Command{
+// queueWorkCommands are the commands of this file; root.go lists every file's.
+var queueWorkCommands = []*Command{
+	{
 		Name: "queue work", Aliases: []string{"queue:work"},
 		Usage: "[connection] [--queue emails,default] [--concurrency N] [--tries N] [--timeout S] [--backoff 10,30,60]\n" +
 			"    [--sleep S] [--max-time S] [--max-jobs N] [--memory MB] [--once] [--stop-when-empty] [--stop-timeout S] [--json] [--quiet]\n" +
 			"    [--metrics-addr ADDR]",
 		Summary: "work jobs until stopped (SIGTERM/SIGINT finish running jobs first)",
 		Run:     runQueueWork,
-	})
+	},
 }
 
 // memoryExitCode is the exit status after --memory is exceeded, as

@@ -124,13 +124,30 @@ func newRoot(env *Env) *cobra.Command {
 	return root
 }
 
-// uniqueCommands returns every registered command once, by name.
+// commandFiles lists the commands of every command file: the whole
+// command line, in one place.
+var commandFiles = [][]*Command{
+	serveCommands, migrateCommands, seedCommands, userCommands, keyCommands, aboutCommands, doctorCommands,
+	dbCopyCommands, dbBackupCommands, dbPruneCommands, bookingsExpireCommands, mailCommands,
+	queueWorkCommands, queuePushCommands, queueRestartCommands, queueStatsCommands, queueMonitorCommands,
+	queueFailedCommands, queueRetryCommands, queueForgetCommands, queuePruneCommands, queueClearCommands,
+	queuePauseCommands, queueBatchesCommands, scheduleCommands,
+	benchQueueCommands, benchBookingCommands, benchPruneCommands, benchWalCommands, benchFaultsCommands,
+}
+
+// uniqueCommands returns every command once, sorted by name. Two commands
+// claiming one name or alias is a programming error.
 func uniqueCommands() []*Command {
-	seen := map[*Command]bool{}
+	names := map[string]bool{}
 	var list []*Command
-	for _, c := range commands {
-		if !seen[c] {
-			seen[c] = true
+	for _, file := range commandFiles {
+		for _, c := range file {
+			for _, n := range append([]string{c.Name}, c.Aliases...) {
+				if names[n] {
+					panic("cli: duplicate command " + n)
+				}
+				names[n] = true
+			}
 			list = append(list, c)
 		}
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,4 +154,55 @@ func TestUsageArgs(t *testing.T) {
 	} {
 		require.Equal(t, want, usageArgs(usage), usage)
 	}
+}
+
+// TestEveryCommandFileIsListed: a command file's commands reach the
+// command line only through commandFiles; a file left out of it would
+// compile and silently lose its commands.
+func TestEveryCommandFileIsListed(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	declared := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				require.NotEqual(t, "init", fd.Name.Name, "%s: commands are listed in root.go, not registered from init", name)
+			}
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				for _, v := range spec.(*ast.ValueSpec).Values {
+					if cl, ok := v.(*ast.CompositeLit); ok && types(cl.Type) == "[]*Command" {
+						declared += len(cl.Elts)
+					}
+				}
+			}
+		}
+	}
+	require.Equal(t, declared, len(uniqueCommands()), "a []*Command in this package is missing from commandFiles")
+}
+
+// types renders a composite literal's type expression ([]*Command).
+func types(e ast.Expr) string {
+	at, ok := e.(*ast.ArrayType)
+	if !ok {
+		return ""
+	}
+	st, ok := at.Elt.(*ast.StarExpr)
+	if !ok {
+		return ""
+	}
+	id, ok := st.X.(*ast.Ident)
+	if !ok {
+		return ""
+	}
+	return "[]*" + id.Name
 }

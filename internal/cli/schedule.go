@@ -18,27 +18,28 @@ import (
 	"github.com/tripintravel/tripin/queue/driver/tripinredis"
 )
 
-func init() {
-	register(&Command{
+// scheduleCommands are the commands of this file; root.go lists every file's.
+var scheduleCommands = []*Command{
+	{
 		Name: "schedule run", Aliases: []string{"schedule:run"}, Usage: "[--time RFC3339] [--json]",
 		Summary: "dispatch the scheduled tasks due this minute, then exit (cron: * * * * *)",
 		Run:     runScheduleRun,
-	})
-	register(&Command{
+	},
+	{
 		Name: "schedule work", Aliases: []string{"schedule:work"}, Usage: "",
 		Summary: "run the scheduler in the foreground, ticking on every minute",
 		Run:     runScheduleWork,
-	})
-	register(&Command{
+	},
+	{
 		Name: "schedule list", Aliases: []string{"schedule:list"}, Usage: "[--json] [--time RFC3339]",
 		Summary: "list the scheduled tasks with their next due time",
 		Run:     runScheduleList,
-	})
-	register(&Command{
+	},
+	{
 		Name: "schedule test", Aliases: []string{"schedule:test"}, Usage: "[--name NAME]",
 		Summary: "run one scheduled task now",
 		Run:     runScheduleTest,
-	})
+	},
 }
 
 // expireUnpaidBookingsEvent is the name of the expiry sweep's event.

@@ -14,8 +14,9 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 )
 
-func init() {
-	register(&Command{
+// seedCommands are the commands of this file; root.go lists every file's.
+var seedCommands = []*Command{
+	{
 		Name: "db seed", Aliases: []string{"db:seed"}, Usage: "",
 		Summary: "seed demo tours, and with APP_ENV=local a demo admin and customer",
 		Run: func(ctx context.Context, env *Env, args []string) error {
@@ -28,7 +29,7 @@ func init() {
 			}
 			return runSeed(ctx, env, db)
 		},
-	})
+	},
 }
 
 // The demo accounts the seeder creates and serve prints in local mode.

@@ -22,12 +22,13 @@ import (
 	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
-func init() {
-	register(&Command{
+// serveCommands are the commands of this file; root.go lists every file's.
+var serveCommands = []*Command{
+	{
 		Name: "serve", Usage: "[--addr ADDR] [--no-worker] [--no-scheduler]",
 		Summary: "run the API, dashboard, queue worker and scheduler in one process",
 		Run:     runServe,
-	})
+	},
 }
 
 // shutdownGrace is how long requests in flight may take to finish after

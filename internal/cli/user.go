@@ -18,19 +18,20 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 )
 
-func init() {
-	register(&Command{
+// userCommands are the commands of this file; root.go lists every file's.
+var userCommands = []*Command{
+	{
 		Name: "user create", Aliases: []string{"user:create"},
 		Usage:   "--name NAME --email EMAIL [--admin] [--password-stdin]",
 		Summary: "create a user (an admin with --admin); the password is prompted for, or read from stdin or " + passwordEnv,
 		Run:     runUserCreate,
-	})
-	register(&Command{
+	},
+	{
 		Name: "user password", Aliases: []string{"user:password"},
 		Usage:   "--email EMAIL [--password-stdin]",
 		Summary: "set a user's password and revoke every token of the user (log out everywhere)",
 		Run:     runUserPassword,
-	})
+	},
 }
 
 // passwordEnv is the environment variable a password may come from, for
