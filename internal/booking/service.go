@@ -59,6 +59,14 @@ type ServiceParams struct {
 	// and the booking's own expiry job are inserted here with the queue's
 	// InsertTx, so they exist if and only if the booking does.
 	OnCreateTx []TxHook
+	// SeatsBeforeHooks makes Book take the seats before it runs the
+	// OnCreateTx hooks and stores the idempotency key. By default they run
+	// first, where the store allows (BookingCreateTx), so that the tour's
+	// row lock is held for the seat statement and the commit only; a
+	// booking that then finds too few seats rolls back whatever they
+	// wrote. A hook that acts outside the transaction (the sync queue
+	// connection sends the invoice email inline) needs the seats first.
+	SeatsBeforeHooks bool
 	// OnReleaseTx hooks run inside the transaction that moved a pending
 	// booking to expired, cancelled or failed, with the booking as it is
 	// after the move. They do not run when nothing was released.
@@ -76,6 +84,7 @@ type Service struct {
 	rateLimit   int
 	limiter     RateLimiter
 	onCreateTx  []TxHook
+	seatsFirst  bool
 	onReleaseTx []TxHook
 	batch       *batcher
 }
@@ -85,7 +94,7 @@ func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, now: p.Now, loc: p.Location, expiry: p.Expiry, maxQuantity: p.MaxQuantity,
 		maxPending: max(p.MaxPendingPerUser, 0), rateLimit: max(p.RateLimit, 0), limiter: p.Limiter,
-		onCreateTx: p.OnCreateTx, onReleaseTx: p.OnReleaseTx,
+		onCreateTx: p.OnCreateTx, seatsFirst: p.SeatsBeforeHooks, onReleaseTx: p.OnReleaseTx,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -186,6 +195,9 @@ var errIdempotencyRace = errors.New("booking: idempotency key stored concurrentl
 // together with whatever the OnCreateTx hooks insert. It fails with
 // ESOLDOUT when too few seats are left, ENOTFOUND for an unknown or
 // departed tour and EINVALID for a bad quantity or a reused idempotency key.
+// A tour already sold out or departed is refused on a plain read, before
+// any transaction, so that such requests never queue for the row lock of
+// a tour everyone is booking.
 func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 	if err := s.ValidateBookParams(p); err != nil {
 		return nil, err
@@ -204,7 +216,14 @@ func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		b, err := s.bookOnce(ctx, p)
+		tour, err := s.store.TourSeatsGet(ctx, p.TourID)
+		if err != nil {
+			return nil, err
+		}
+		if err := tour.Refusal(p.Quantity, s.Today()); err != nil {
+			return nil, err
+		}
+		b, err := s.bookOnce(ctx, p, tour.Price)
 		switch {
 		case err == nil:
 			return &BookResult{Booking: b}, nil
@@ -217,7 +236,9 @@ func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 			}
 			return replay(rec, p)
 		case apperr.Code(err) == apperr.ECONFLICT && attempt < codeAttempts:
-			continue // booking code collision: draw another code
+			// A booking code collision (draw another code) or a price
+			// changed since the read above (read it again).
+			continue
 		default:
 			return nil, err
 		}
@@ -239,14 +260,15 @@ func replay(rec *IdempotencyRecord, p BookParams) (*BookResult, error) {
 	return &BookResult{Booking: &b, Replayed: true}, nil
 }
 
-func (s *Service) bookOnce(ctx context.Context, p BookParams) (*Booking, error) {
+// bookOnce books at price, the tour's price as Book read it.
+func (s *Service) bookOnce(ctx context.Context, p BookParams, price int64) (*Booking, error) {
 	if s.batch != nil {
-		return s.batch.book(ctx, p)
+		return s.batch.book(ctx, p, price)
 	}
 	var b *Booking
 	err := s.store.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		b, err = s.bookTx(ctx, tx, p)
+		b, err = s.bookTx(ctx, tx, p, price)
 		return err
 	})
 	if err != nil {
@@ -255,19 +277,22 @@ func (s *Service) bookOnce(ctx context.Context, p BookParams) (*Booking, error) 
 	return b, nil
 }
 
-// bookTx is one booking inside a transaction: take the seats with the
-// conditional update, insert the booking, run the hooks, remember the
-// idempotency key.
-func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Booking, error) {
+// bookTx is one booking inside a transaction, at price: count the
+// customer's pending bookings under their row lock, insert the booking,
+// run the hooks, remember the idempotency key and take the seats with the
+// conditional update, last where the store allows.
+func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams, price int64) (*Booking, error) {
 	now := s.Now()
 	today := s.now().In(s.loc).Format(DateLayout)
 	b := &Booking{
 		Code: NewCode(now, s.loc), Status: StatusPending, UserID: p.UserID, TourID: p.TourID,
-		Quantity: p.Quantity,
+		Quantity: p.Quantity, UnitPrice: price, TotalAmount: price * int64(p.Quantity),
 	}
 	if s.maxPending > 0 {
 		// The customer's row stays locked until the transaction ends, so
 		// that two parallel requests cannot both see room for one more.
+		// It is taken before the tour's row lock, in every booking, so
+		// the two never deadlock.
 		n, err := s.store.UserPendingBookingsTx(ctx, tx, p.UserID)
 		if err != nil {
 			return nil, err
@@ -276,35 +301,47 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 			return nil, TooManyPendingError(s.maxPending)
 		}
 	}
-	// The store sets created_at and expires_at by the database's clock, in
-	// the statement that takes the seats: the hold ends when the expiry
-	// sweep, which reads the same clock, says so.
-	if err := s.store.BookingCreateTx(ctx, tx, b, today, s.expiry); err != nil {
+	then := func() error { return s.afterInsertTx(ctx, tx, b, p) }
+	if s.seatsFirst {
+		then = nil
+	}
+	// The store sets created_at and expires_at by the database's clock:
+	// the hold ends when the expiry sweep, which reads the same clock,
+	// says so.
+	if err := s.store.BookingCreateTx(ctx, tx, b, today, s.expiry, then); err != nil {
 		return nil, err
 	}
+	if s.seatsFirst {
+		if err := s.afterInsertTx(ctx, tx, b, p); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// afterInsertTx runs the OnCreateTx hooks on the inserted booking b and
+// stores the answer under the request's idempotency key.
+func (s *Service) afterInsertTx(ctx context.Context, tx *sql.Tx, b *Booking, p BookParams) error {
 	for _, h := range s.onCreateTx {
 		if err := h(ctx, tx, b); err != nil {
-			return nil, fmt.Errorf("booking: create hook: %w", err)
+			return fmt.Errorf("booking: create hook: %w", err)
 		}
 	}
 	if p.IdempotencyKey == "" {
-		return b, nil
+		return nil
 	}
 	body, err := json.Marshal(b)
 	if err != nil {
-		return nil, fmt.Errorf("booking: encode response: %w", err)
+		return fmt.Errorf("booking: encode response: %w", err)
 	}
 	err = s.store.IdempotencyInsertTx(ctx, tx, &IdempotencyRecord{
 		UserID: p.UserID, Key: p.IdempotencyKey, RequestHash: p.RequestHash,
 		StatusCode: http.StatusCreated, Body: body, BookingID: b.ID, CreatedAt: b.CreatedAt,
 	})
 	if apperr.Code(err) == apperr.ECONFLICT {
-		return nil, errIdempotencyRace
+		return errIdempotencyRace
 	}
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return err
 }
 
 // ReleaseTx moves a pending booking to status (expired, cancelled or
