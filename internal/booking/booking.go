@@ -214,13 +214,14 @@ type Store interface {
 	// b.CreatedAt and b.UpdatedAt to the database's clock and b.ExpiresAt
 	// to that plus hold, because the expiry sweep and the booking's expiry
 	// job judge expires_at by the database's clock, never by the web
-	// server's. then, when not nil, runs in tx after the insert and, where
-	// the store can, before the seats are taken: the seat statement is
-	// then the last before commit, and the tour's row lock, which every
-	// booking of the tour waits for, is held for that statement and the
-	// commit only. An error of then is returned as it is. It fails with
-	// ESOLDOUT, ENOTFOUND for an unknown or departed tour, and ECONFLICT for
-	// a taken code or, wrapping ErrPriceChanged, a changed price.
+	// server's. then, when not nil, runs in tx once those are set: where
+	// the store can, before the row is written and the seats taken, so that
+	// the seat statement is the last before commit and the tour's row
+	// lock, which every booking of the tour waits for, is held for that
+	// statement and the commit only; elsewhere after both. An error of
+	// then is returned as it is. It fails with ESOLDOUT, ENOTFOUND for an
+	// unknown or departed tour, and ECONFLICT for a taken code or, wrapping
+	// ErrPriceChanged, a changed price.
 	BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, departsAfter string, hold time.Duration, then func() error) error
 	BookingGet(ctx context.Context, id int64) (*Booking, error)
 	BookingGetTx(ctx context.Context, tx *sql.Tx, id int64) (*Booking, error)

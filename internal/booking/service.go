@@ -55,18 +55,22 @@ type ServiceParams struct {
 	// server shares.
 	Limiter RateLimiter
 	// OnCreateTx hooks run, in order, inside the transaction that takes the
-	// seats and inserts a booking, after the insert. The invoice email job
+	// seats and inserts a booking, with the booking's ID and times set
+	// (see HooksAfterInsert for when its row is written). The invoice email job
 	// and the booking's own expiry job are inserted here with the queue's
 	// InsertTx, so they exist if and only if the booking does.
 	OnCreateTx []TxHook
-	// SeatsBeforeHooks makes Book take the seats before it runs the
-	// OnCreateTx hooks and stores the idempotency key. By default they run
-	// first, where the store allows (BookingCreateTx), so that the tour's
-	// row lock is held for the seat statement and the commit only; a
-	// booking that then finds too few seats rolls back whatever they
-	// wrote. A hook that acts outside the transaction (the sync queue
-	// connection sends the invoice email inline) needs the seats first.
-	SeatsBeforeHooks bool
+	// HooksAfterInsert makes Book run the OnCreateTx hooks, and store the
+	// idempotency key, only once the booking's row is written and its
+	// seats taken. By default they run earlier where the store allows
+	// (BookingCreateTx: on PostgreSQL, with the booking's ID and times
+	// already drawn), so that the tour's row lock is held for the seat
+	// statement and the commit only; a booking that then finds too few
+	// seats rolls back whatever they wrote. A hook that reads or writes
+	// the booking's row, or acts outside the transaction (the sync queue
+	// connection runs the invoice email inline, and it reads the
+	// booking), needs this.
+	HooksAfterInsert bool
 	// OnReleaseTx hooks run inside the transaction that moved a pending
 	// booking to expired, cancelled or failed, with the booking as it is
 	// after the move. They do not run when nothing was released.
@@ -84,7 +88,7 @@ type Service struct {
 	rateLimit   int
 	limiter     RateLimiter
 	onCreateTx  []TxHook
-	seatsFirst  bool
+	hooksLast   bool
 	onReleaseTx []TxHook
 	batch       *batcher
 }
@@ -94,7 +98,7 @@ func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, now: p.Now, loc: p.Location, expiry: p.Expiry, maxQuantity: p.MaxQuantity,
 		maxPending: max(p.MaxPendingPerUser, 0), rateLimit: max(p.RateLimit, 0), limiter: p.Limiter,
-		onCreateTx: p.OnCreateTx, seatsFirst: p.SeatsBeforeHooks, onReleaseTx: p.OnReleaseTx,
+		onCreateTx: p.OnCreateTx, hooksLast: p.HooksAfterInsert, onReleaseTx: p.OnReleaseTx,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -278,9 +282,9 @@ func (s *Service) bookOnce(ctx context.Context, p BookParams, price int64) (*Boo
 }
 
 // bookTx is one booking inside a transaction, at price: count the
-// customer's pending bookings under their row lock, insert the booking,
-// run the hooks, remember the idempotency key and take the seats with the
-// conditional update, last where the store allows.
+// customer's pending bookings under their row lock, run the hooks,
+// remember the idempotency key, and insert the booking and take the seats
+// with the conditional update, last where the store allows.
 func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams, price int64) (*Booking, error) {
 	now := s.Now()
 	today := s.now().In(s.loc).Format(DateLayout)
@@ -301,8 +305,8 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams, price in
 			return nil, TooManyPendingError(s.maxPending)
 		}
 	}
-	then := func() error { return s.afterInsertTx(ctx, tx, b, p) }
-	if s.seatsFirst {
+	then := func() error { return s.hooksTx(ctx, tx, b, p) }
+	if s.hooksLast {
 		then = nil
 	}
 	// The store sets created_at and expires_at by the database's clock:
@@ -311,17 +315,17 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams, price in
 	if err := s.store.BookingCreateTx(ctx, tx, b, today, s.expiry, then); err != nil {
 		return nil, err
 	}
-	if s.seatsFirst {
-		if err := s.afterInsertTx(ctx, tx, b, p); err != nil {
+	if s.hooksLast {
+		if err := s.hooksTx(ctx, tx, b, p); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
 }
 
-// afterInsertTx runs the OnCreateTx hooks on the inserted booking b and
-// stores the answer under the request's idempotency key.
-func (s *Service) afterInsertTx(ctx context.Context, tx *sql.Tx, b *Booking, p BookParams) error {
+// hooksTx runs the OnCreateTx hooks on the booking b and stores the answer
+// under the request's idempotency key.
+func (s *Service) hooksTx(ctx context.Context, tx *sql.Tx, b *Booking, p BookParams) error {
 	for _, h := range s.onCreateTx {
 		if err := h(ctx, tx, b); err != nil {
 			return fmt.Errorf("booking: create hook: %w", err)

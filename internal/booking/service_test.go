@@ -26,7 +26,7 @@ type fakeStore struct {
 	soldOut   func(tourID int64) bool // the seat statement finds too few seats
 	left      func(tourID int64) int  // seats left, as the plain read sees them
 	reads     atomic.Int32            // plain reads of a tour's seats
-	events    []string                // "insert", "hook", "seats", in order
+	events    []string                // "hook", "write" (booking and seats), in order
 	// priceChanges is how many times the seat statement finds a new price.
 	priceChanges int
 	committed    int
@@ -54,33 +54,32 @@ func (f *fakeStore) TourSeatsGet(ctx context.Context, tourID int64) (*TourSeats,
 	return t, nil
 }
 
-// BookingCreateTx inserts, runs then and takes the seats last, as the
-// PostgreSQL store does. soldOut says the seat statement found too few
-// (another booking took them after the plain read); priceChanges that it
-// found a new price.
+// BookingCreateTx draws the ID and times, runs then, and writes the
+// booking and takes the seats last, as the PostgreSQL store does. soldOut
+// says the seat statement found too few (another booking took them after
+// the plain read); priceChanges that it found a new price.
 func (f *fakeStore) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, after string, hold time.Duration, then func() error) error {
-	if f.soldOut != nil && f.soldOut(b.TourID) {
-		// Checked first so that f.inserted holds only bookings that stay.
-		return apperr.Errorf(apperr.ESOLDOUT, "sold out")
-	}
+	b.ID = int64(len(f.inserted) + 1)
 	// The store's clock (the database's) is not the service's.
 	b.CreatedAt = f.dbNow
 	b.UpdatedAt, b.ExpiresAt = b.CreatedAt, b.CreatedAt.Add(hold)
-	if err := f.BookingInsertTx(ctx, tx, b); err != nil {
-		return err
-	}
-	f.events = append(f.events, "insert")
 	if then != nil {
 		if err := then(); err != nil {
 			return err
 		}
+	}
+	if f.soldOut != nil && f.soldOut(b.TourID) {
+		return apperr.Errorf(apperr.ESOLDOUT, "sold out")
 	}
 	if f.priceChanges > 0 {
 		f.priceChanges--
 		f.price++
 		return &apperr.Error{Code: apperr.ECONFLICT, Message: "price changed", Err: ErrPriceChanged}
 	}
-	f.events = append(f.events, "seats")
+	if err := f.BookingInsertTx(ctx, tx, b); err != nil {
+		return err
+	}
+	f.events = append(f.events, "write")
 	return nil
 }
 
@@ -145,8 +144,12 @@ func TestBookRunsHooksAndRetriesCodeClash(t *testing.T) {
 	require.Equal(t, dbNow, b.CreatedAt)
 	require.Equal(t, dbNow.Add(30*time.Minute), b.ExpiresAt, "expires_at is the database clock plus BOOKING_EXPIRY_MINUTES")
 	require.Equal(t, 2, f.rolledBack, "two clashing codes rolled back")
-	require.Equal(t, []*Booking{b}, hooked, "the hook saw the inserted booking, with its ID")
-	require.NotZero(t, hooked[0].ID)
+	// The hooks run before the write that found the code taken (as on
+	// PostgreSQL), so they ran in each attempt; the clashing two rolled
+	// back with their transactions.
+	require.Len(t, hooked, 3)
+	require.Same(t, b, hooked[2], "the hook saw the booking, with its ID")
+	require.NotZero(t, hooked[2].ID)
 
 	// A failing hook rolls the booking back.
 	f2 := &fakeStore{idem: map[string]*IdempotencyRecord{}}
@@ -315,22 +318,22 @@ func TestBookRefusesSoldOutWithoutATransaction(t *testing.T) {
 }
 
 func TestBookRunsHooksBeforeTheSeats(t *testing.T) {
-	for _, seatsFirst := range []bool{false, true} {
+	for _, last := range []bool{false, true} {
 		f := &fakeStore{price: 100, idem: map[string]*IdempotencyRecord{}}
-		svc := NewService(ServiceParams{Store: f, SeatsBeforeHooks: seatsFirst, OnCreateTx: []TxHook{
+		svc := NewService(ServiceParams{Store: f, HooksAfterInsert: last, OnCreateTx: []TxHook{
 			func(ctx context.Context, tx *sql.Tx, b *Booking) error {
-				require.NotZero(t, b.ID, "the hook sees the inserted booking")
+				require.NotZero(t, b.ID, "the hook sees the booking's ID")
 				f.events = append(f.events, "hook")
 				return nil
 			},
 		}})
 		_, err := svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 1})
 		require.NoError(t, err)
-		want := []string{"insert", "hook", "seats"}
-		if seatsFirst {
-			want = []string{"insert", "seats", "hook"}
+		want := []string{"hook", "write"}
+		if last {
+			want = []string{"write", "hook"}
 		}
-		require.Equal(t, want, f.events, "SeatsBeforeHooks %v", seatsFirst)
+		require.Equal(t, want, f.events, "HooksAfterInsert %v", last)
 	}
 }
 

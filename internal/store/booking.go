@@ -11,7 +11,6 @@ import (
 
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
-	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
 // execQuerier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
@@ -102,14 +101,18 @@ func (db *DB) BookingInsertTx(ctx context.Context, tx *sql.Tx, b *booking.Bookin
 // comes as late as each backend allows, and takes the seats only at the
 // price the booking was made at:
 //
-//   - PostgreSQL inserts the booking (one statement that also reads the
-//     clock), runs then, and takes the seats last. The insert's foreign-key
-//     check locks the tour's row FOR KEY SHARE, which does not conflict
-//     with the seat update's lock.
+//   - PostgreSQL draws the booking's ID from its sequence and reads the
+//     clock in one statement, runs then, and ends with one statement (a
+//     data-modifying WITH) that takes the seats and inserts the booking.
+//     Inserting the booking earlier would not do: its foreign-key check
+//     locks the tour's row FOR KEY SHARE, and with every booking of the
+//     tour holding that lock while another updates the row, each update
+//     has to merge them all into a new MultiXact.
 //   - MySQL and MariaDB take the seats first: InnoDB's foreign-key check
 //     holds a shared lock on the tour's row until commit, so two bookings
-//     inserted first would each wait for the other's shared lock to take
-//     their exclusive one, a deadlock. The clock is read just before.
+//     inserted before their seat updates would each wait for the other's
+//     shared lock to take their exclusive one, a deadlock. The clock is
+//     read just before.
 //   - SQLite writes one transaction at a time, so the order costs
 //     nothing; the seat update returns the clock.
 //
@@ -134,33 +137,39 @@ func (db *DB) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *booking.Bookin
 		}
 		return nil
 	}
-	const q = `INSERT INTO bookings (code, user_id, tour_id, quantity, unit_price, total_amount, status, expires_at, created_at, updated_at)
-SELECT ?, ?, ?, ?, ?, ?, ?, c.now + ? * interval '1 microsecond', c.now, c.now FROM (SELECT statement_timestamp() AS now) c
-RETURNING id, created_at, expires_at`
-	err := db.txQueryRow(ctx, tx, q, b.Code, b.UserID, b.TourID, b.Quantity, b.UnitPrice, b.TotalAmount,
-		string(b.Status), hold.Microseconds(),
-	).Scan(&b.ID, &b.CreatedAt, &b.ExpiresAt)
-	switch {
-	case err == nil:
-		b.CreatedAt, b.ExpiresAt = b.CreatedAt.UTC(), b.ExpiresAt.UTC()
-		b.UpdatedAt = b.CreatedAt
-	case IsUniqueViolation(err):
-		return &apperr.Error{Code: apperr.ECONFLICT, Message: "Booking code already taken.", Err: err}
-	case sqldb.IsForeignKeyViolation(err):
-		// The tour was deleted since the booking service read it (the
-		// aborted transaction cannot say which row is missing; the
-		// customer was authenticated by this request).
-		return apperr.Errorf(apperr.ENOTFOUND, "Tour not found.")
-	default:
+	const next = `SELECT nextval(pg_get_serial_sequence('bookings', 'id')), statement_timestamp(),
+  statement_timestamp() + ? * interval '1 microsecond'`
+	if err := db.txQueryRow(ctx, tx, db.Rebind(next), hold.Microseconds()).Scan(&b.ID, &b.CreatedAt, &b.ExpiresAt); err != nil {
 		return fmt.Errorf("store: create booking: %w", err)
 	}
+	b.CreatedAt, b.ExpiresAt = b.CreatedAt.UTC(), b.ExpiresAt.UTC()
+	b.UpdatedAt = b.CreatedAt
 	if then != nil {
 		if err := then(); err != nil {
 			return err
 		}
 	}
-	_, _, err = db.takeSeatsTx(ctx, tx, b.TourID, b.Quantity, departsAfter, b.UnitPrice, false)
-	return err
+	const q = `WITH t AS (
+  UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?::date AND price = ? RETURNING id
+)
+INSERT INTO bookings (id, code, user_id, tour_id, quantity, unit_price, total_amount, status, expires_at, created_at, updated_at)
+SELECT ?, ?, ?, t.id, ?, ?, ?, ?, ?, ?, ? FROM t
+RETURNING id`
+	var id int64
+	err := db.txQueryRow(ctx, tx, db.Rebind(q), b.Quantity, b.TourID, b.Quantity, departsAfter, b.UnitPrice,
+		b.ID, b.Code, b.UserID, b.Quantity, b.UnitPrice, b.TotalAmount, string(b.Status), b.ExpiresAt, b.CreatedAt, b.UpdatedAt,
+	).Scan(&id)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		// Nothing was updated, so nothing was inserted: say why.
+		return db.seatsRefused(ctx, tx, b.TourID, b.Quantity, departsAfter, b.UnitPrice)
+	case IsUniqueViolation(err):
+		return &apperr.Error{Code: apperr.ECONFLICT, Message: "Booking code already taken.", Err: err}
+	default:
+		return fmt.Errorf("store: create booking: %w", err)
+	}
 }
 
 // BookingGet returns a booking by ID.

@@ -302,6 +302,8 @@ func TestServiceHooksAndRelease(t *testing.T) {
 		failHook := false
 		svc := booking.NewService(booking.ServiceParams{
 			Store: db, Expiry: time.Minute, MaxQuantity: 5,
+			// The hook writes the booking's own row.
+			HooksAfterInsert: true,
 			OnCreateTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
 				// A write in the same transaction, as the queue's InsertTx does.
 				if _, err := tx.ExecContext(ctx, db.Rebind("UPDATE bookings SET transaction_status = 'hooked' WHERE id = ?"), b.ID); err != nil {
@@ -356,11 +358,13 @@ func TestBookingCreateTx(t *testing.T) {
 		departed := mkTour(t, db, "2026-11-27", 4)
 		const hold = 30*time.Minute + 1500*time.Microsecond
 		var thenRan int
-		then := func() error { thenRan++; return nil }
+		then := func(*sql.Tx) error { thenRan++; return nil }
 		createAt := func(tourID int64, qty int, code string, price int64) (*booking.Booking, error) {
 			b := &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tourID, Quantity: qty,
 				UnitPrice: price, TotalAmount: price * int64(qty)}
-			err := db.InTx(ctx, func(tx *sql.Tx) error { return db.BookingCreateTx(ctx, tx, b, "2026-11-27", hold, then) })
+			err := db.InTx(ctx, func(tx *sql.Tx) error {
+				return db.BookingCreateTx(ctx, tx, b, "2026-11-27", hold, func() error { return then(tx) })
+			})
 			return b, err
 		}
 		create := func(tourID int64, qty int, code string) (*booking.Booking, error) {
@@ -400,8 +404,18 @@ func TestBookingCreateTx(t *testing.T) {
 		_, err = createAt(tour.ID, 1, "TRP-20261127-LLLLLL", 1_400_000)
 		require.Equal(t, apperr.ECONFLICT, apperr.Code(err))
 		require.ErrorIs(t, err, booking.ErrPriceChanged)
+		// What then wrote goes with a booking refused for want of seats
+		// (on PostgreSQL then runs before the seat statement).
+		then = func(tx *sql.Tx) error {
+			return db.IdempotencyInsertTx(ctx, tx, &booking.IdempotencyRecord{UserID: u.ID, Key: "then", RequestHash: "h",
+				StatusCode: 201, Body: []byte(`{}`), CreatedAt: testNow})
+		}
+		_, err = create(tour.ID, 2, "TRP-20261127-NNNNNN")
+		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
+		_, err = db.IdempotencyGet(ctx, u.ID, "then")
+		require.True(t, apperr.IsNotFound(err), "%v", err)
 		// An error of then rolls everything back and is returned as it is.
-		then = func() error { return sql.ErrConnDone }
+		then = func(*sql.Tx) error { return sql.ErrConnDone }
 		_, err = create(tour.ID, 1, "TRP-20261127-MMMMMM")
 		require.ErrorIs(t, err, sql.ErrConnDone)
 		got, err := db.TourGet(ctx, tour.ID)
@@ -470,11 +484,19 @@ func TestBookSoldOutDoesNotWaitForTheTourLock(t *testing.T) {
 			})
 		}()
 		<-locked
-		// The deadline only bounds a failing run; a booking that waited
-		// for the lock ends with it instead of a 409.
-		bookCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err = svc.Book(bookCtx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 2})
-		cancel()
+		soldOut := make(chan error, 1)
+		go func() {
+			_, err := svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 2})
+			soldOut <- err
+		}()
+		select {
+		case err = <-soldOut:
+		case <-time.After(30 * time.Second):
+			// Only a failing run gets here: the booking waits for the lock,
+			// which is held until it is answered.
+			close(answered)
+			t.Fatalf("the booking of a sold-out tour waited for the tour's lock (then: %v)", <-soldOut)
+		}
 		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err), "%v", err)
 		require.Contains(t, err.Error(), "Only 1 seat(s) left")
 

@@ -500,24 +500,6 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
-// IsForeignKeyViolation reports whether err is a foreign-key violation: a
-// row that references one missing.
-func IsForeignKeyViolation(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1452
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23503"
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-	}
-	return false
-}
-
 // Now returns the database server's clock in UTC. Queue and lock decisions
 // use it so that many servers with drifting clocks agree.
 func (db *DB) Now(ctx context.Context) (time.Time, error) {
