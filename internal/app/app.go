@@ -287,6 +287,9 @@ func (a *App) buildServices() error {
 		MaxPendingPerUser: cfg.BookingMaxPendingPerUser, RateLimit: cfg.BookingRateLimit,
 		Limiter:    dbLimiter,
 		OnCreateTx: []booking.TxHook{BookingJobsTx(q)},
+		// The sync connection sends the invoice email inside the hook, and
+		// it reads the booking: only for a booking written, seats taken.
+		HooksAfterInsert: q.Connection() == queue.ConnectionSync,
 		// A cancelled booking's Snap transaction is expired at Midtrans.
 		OnReleaseTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
 			return payment.ExpireSnapsTx(ctx, tx, db, q, []int64{b.ID})

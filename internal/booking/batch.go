@@ -37,17 +37,18 @@ type batcher struct {
 }
 
 type batchReq struct {
-	ctx  context.Context
-	p    BookParams
-	b    *Booking
-	err  error
-	done bool
+	ctx   context.Context
+	p     BookParams
+	price int64
+	b     *Booking
+	err   error
+	done  bool
 	// wake receives when the request is done or has become the leader.
 	wake chan struct{}
 }
 
-func (q *batcher) book(ctx context.Context, p BookParams) (*Booking, error) {
-	r := &batchReq{ctx: ctx, p: p, wake: make(chan struct{}, 1)}
+func (q *batcher) book(ctx context.Context, p BookParams, price int64) (*Booking, error) {
+	r := &batchReq{ctx: ctx, p: p, price: price, wake: make(chan struct{}, 1)}
 	q.mu.Lock()
 	q.queue = append(q.queue, r)
 	lead := !q.running
@@ -97,7 +98,7 @@ func (q *batcher) write(ctx context.Context, group []*batchReq) {
 				continue
 			}
 			err := q.gc.SavepointTx(txCtx, tx, func() error {
-				b, err := q.svc.bookTx(txCtx, tx, r.p)
+				b, err := q.svc.bookTx(txCtx, tx, r.p, r.price)
 				r.b = b
 				return err
 			})

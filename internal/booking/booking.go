@@ -11,7 +11,10 @@ package booking
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
+
+	"github.com/tripintravel/tripin/internal/apperr"
 )
 
 // Status is a booking's state.
@@ -136,6 +139,45 @@ type IdempotencyRecord struct {
 	CreatedAt time.Time
 }
 
+// TourSeats is what a new booking reads of its tour before its
+// transaction, on a plain read that takes no lock: the seats left, the
+// price the booking is made at and the departure date. A sold-out or
+// departed tour is refused on it at once, without waiting for the tour's
+// row lock, which a flash sale keeps busy; the seat statement, which
+// re-checks all three under the lock, decides for the others.
+type TourSeats struct {
+	Quota         int
+	Price         int64
+	DepartureDate string // YYYY-MM-DD
+}
+
+// Refusal returns why quantity seats of the tour cannot be booked when only
+// tours departing after departsAfter can, or nil when they can: ENOTFOUND
+// for a departed tour, ESOLDOUT when fewer than quantity seats are left.
+func (t *TourSeats) Refusal(quantity int, departsAfter string) error {
+	if t.DepartureDate <= departsAfter {
+		return apperr.Errorf(apperr.ENOTFOUND, "This tour has already departed.")
+	}
+	if t.Quota < quantity {
+		return SoldOutError(t.Quota)
+	}
+	return nil
+}
+
+// SoldOutError is the ESOLDOUT answer for a tour with left seats.
+func SoldOutError(left int) error {
+	if left <= 0 {
+		return apperr.Errorf(apperr.ESOLDOUT, "This tour is sold out.")
+	}
+	return apperr.Errorf(apperr.ESOLDOUT, "Only %d seat(s) left on this tour.", left)
+}
+
+// ErrPriceChanged is the cause of the ECONFLICT a store returns when a
+// tour's price changed between the plain read a booking was priced by and
+// the statement that takes its seats. Book reads the tour again and
+// retries.
+var ErrPriceChanged = errors.New("booking: the tour's price changed")
+
 // TxHook runs inside a booking transaction. Returning an error rolls the
 // whole transaction back. Hooks must only use tx (never a second
 // transaction or another connection): on SQLite the writer pool has one
@@ -160,16 +202,27 @@ type Store interface {
 	// It fails with ESOLDOUT when too few seats are left and ENOTFOUND for
 	// an unknown or departed tour.
 	TourTakeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string) (price int64, err error)
+	// TourSeatsGet reads a tour's seats left, price and departure date
+	// without a lock and outside any transaction. An unknown tour fails
+	// with ENOTFOUND.
+	TourSeatsGet(ctx context.Context, tourID int64) (*TourSeats, error)
 
 	BookingInsertTx(ctx context.Context, tx *sql.Tx, b *Booking) error
-	// BookingCreateTx takes b.Quantity seats of b.TourID (departing after
-	// departsAfter) and inserts b, setting its ID, UnitPrice and
-	// TotalAmount: TourTakeSeatsTx and BookingInsertTx in one call, which a
-	// store may run as one statement. It sets b.CreatedAt and b.UpdatedAt
-	// to the database's clock and b.ExpiresAt to that plus hold, because
-	// the expiry sweep and the booking's expiry job judge expires_at by the
-	// database's clock, never by the web server's.
-	BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, departsAfter string, hold time.Duration) error
+	// BookingCreateTx inserts b, a pending booking at b.UnitPrice and
+	// b.TotalAmount, and takes its b.Quantity seats of b.TourID, which must
+	// depart after departsAfter and still cost b.UnitPrice. It sets b.ID,
+	// b.CreatedAt and b.UpdatedAt to the database's clock and b.ExpiresAt
+	// to that plus hold, because the expiry sweep and the booking's expiry
+	// job judge expires_at by the database's clock, never by the web
+	// server's. then, when not nil, runs in tx once those are set: where
+	// the store can, before the row is written and the seats taken, so that
+	// the seat statement is the last before commit and the tour's row
+	// lock, which every booking of the tour waits for, is held for that
+	// statement and the commit only; elsewhere after both. An error of
+	// then is returned as it is. It fails with ESOLDOUT, ENOTFOUND for an
+	// unknown or departed tour, and ECONFLICT for a taken code or, wrapping
+	// ErrPriceChanged, a changed price.
+	BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, departsAfter string, hold time.Duration, then func() error) error
 	BookingGet(ctx context.Context, id int64) (*Booking, error)
 	BookingGetTx(ctx context.Context, tx *sql.Tx, id int64) (*Booking, error)
 	BookingListByUser(ctx context.Context, userID int64, p Page) ([]*Booking, int, error)

@@ -55,10 +55,22 @@ type ServiceParams struct {
 	// server shares.
 	Limiter RateLimiter
 	// OnCreateTx hooks run, in order, inside the transaction that takes the
-	// seats and inserts a booking, after the insert. The invoice email job
+	// seats and inserts a booking, with the booking's ID and times set
+	// (see HooksAfterInsert for when its row is written). The invoice email job
 	// and the booking's own expiry job are inserted here with the queue's
 	// InsertTx, so they exist if and only if the booking does.
 	OnCreateTx []TxHook
+	// HooksAfterInsert makes Book run the OnCreateTx hooks, and store the
+	// idempotency key, only once the booking's row is written and its
+	// seats taken. By default they run earlier where the store allows
+	// (BookingCreateTx: on PostgreSQL, with the booking's ID and times
+	// already drawn), so that the tour's row lock is held for the seat
+	// statement and the commit only; a booking that then finds too few
+	// seats rolls back whatever they wrote. A hook that reads or writes
+	// the booking's row, or acts outside the transaction (the sync queue
+	// connection runs the invoice email inline, and it reads the
+	// booking), needs this.
+	HooksAfterInsert bool
 	// OnReleaseTx hooks run inside the transaction that moved a pending
 	// booking to expired, cancelled or failed, with the booking as it is
 	// after the move. They do not run when nothing was released.
@@ -76,6 +88,7 @@ type Service struct {
 	rateLimit   int
 	limiter     RateLimiter
 	onCreateTx  []TxHook
+	hooksLast   bool
 	onReleaseTx []TxHook
 	batch       *batcher
 }
@@ -85,7 +98,7 @@ func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, now: p.Now, loc: p.Location, expiry: p.Expiry, maxQuantity: p.MaxQuantity,
 		maxPending: max(p.MaxPendingPerUser, 0), rateLimit: max(p.RateLimit, 0), limiter: p.Limiter,
-		onCreateTx: p.OnCreateTx, onReleaseTx: p.OnReleaseTx,
+		onCreateTx: p.OnCreateTx, hooksLast: p.HooksAfterInsert, onReleaseTx: p.OnReleaseTx,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -186,6 +199,9 @@ var errIdempotencyRace = errors.New("booking: idempotency key stored concurrentl
 // together with whatever the OnCreateTx hooks insert. It fails with
 // ESOLDOUT when too few seats are left, ENOTFOUND for an unknown or
 // departed tour and EINVALID for a bad quantity or a reused idempotency key.
+// A tour already sold out or departed is refused on a plain read, before
+// any transaction, so that such requests never queue for the row lock of
+// a tour everyone is booking.
 func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 	if err := s.ValidateBookParams(p); err != nil {
 		return nil, err
@@ -204,7 +220,14 @@ func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		b, err := s.bookOnce(ctx, p)
+		tour, err := s.store.TourSeatsGet(ctx, p.TourID)
+		if err != nil {
+			return nil, err
+		}
+		if err := tour.Refusal(p.Quantity, s.Today()); err != nil {
+			return nil, err
+		}
+		b, err := s.bookOnce(ctx, p, tour.Price)
 		switch {
 		case err == nil:
 			return &BookResult{Booking: b}, nil
@@ -217,7 +240,9 @@ func (s *Service) Book(ctx context.Context, p BookParams) (*BookResult, error) {
 			}
 			return replay(rec, p)
 		case apperr.Code(err) == apperr.ECONFLICT && attempt < codeAttempts:
-			continue // booking code collision: draw another code
+			// A booking code collision (draw another code) or a price
+			// changed since the read above (read it again).
+			continue
 		default:
 			return nil, err
 		}
@@ -239,14 +264,15 @@ func replay(rec *IdempotencyRecord, p BookParams) (*BookResult, error) {
 	return &BookResult{Booking: &b, Replayed: true}, nil
 }
 
-func (s *Service) bookOnce(ctx context.Context, p BookParams) (*Booking, error) {
+// bookOnce books at price, the tour's price as Book read it.
+func (s *Service) bookOnce(ctx context.Context, p BookParams, price int64) (*Booking, error) {
 	if s.batch != nil {
-		return s.batch.book(ctx, p)
+		return s.batch.book(ctx, p, price)
 	}
 	var b *Booking
 	err := s.store.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		b, err = s.bookTx(ctx, tx, p)
+		b, err = s.bookTx(ctx, tx, p, price)
 		return err
 	})
 	if err != nil {
@@ -255,19 +281,22 @@ func (s *Service) bookOnce(ctx context.Context, p BookParams) (*Booking, error) 
 	return b, nil
 }
 
-// bookTx is one booking inside a transaction: take the seats with the
-// conditional update, insert the booking, run the hooks, remember the
-// idempotency key.
-func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Booking, error) {
+// bookTx is one booking inside a transaction, at price: count the
+// customer's pending bookings under their row lock, run the hooks,
+// remember the idempotency key, and insert the booking and take the seats
+// with the conditional update, last where the store allows.
+func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams, price int64) (*Booking, error) {
 	now := s.Now()
 	today := s.now().In(s.loc).Format(DateLayout)
 	b := &Booking{
 		Code: NewCode(now, s.loc), Status: StatusPending, UserID: p.UserID, TourID: p.TourID,
-		Quantity: p.Quantity,
+		Quantity: p.Quantity, UnitPrice: price, TotalAmount: price * int64(p.Quantity),
 	}
 	if s.maxPending > 0 {
 		// The customer's row stays locked until the transaction ends, so
 		// that two parallel requests cannot both see room for one more.
+		// It is taken before the tour's row lock, in every booking, so
+		// the two never deadlock.
 		n, err := s.store.UserPendingBookingsTx(ctx, tx, p.UserID)
 		if err != nil {
 			return nil, err
@@ -276,35 +305,47 @@ func (s *Service) bookTx(ctx context.Context, tx *sql.Tx, p BookParams) (*Bookin
 			return nil, TooManyPendingError(s.maxPending)
 		}
 	}
-	// The store sets created_at and expires_at by the database's clock, in
-	// the statement that takes the seats: the hold ends when the expiry
-	// sweep, which reads the same clock, says so.
-	if err := s.store.BookingCreateTx(ctx, tx, b, today, s.expiry); err != nil {
+	then := func() error { return s.hooksTx(ctx, tx, b, p) }
+	if s.hooksLast {
+		then = nil
+	}
+	// The store sets created_at and expires_at by the database's clock:
+	// the hold ends when the expiry sweep, which reads the same clock,
+	// says so.
+	if err := s.store.BookingCreateTx(ctx, tx, b, today, s.expiry, then); err != nil {
 		return nil, err
 	}
+	if s.hooksLast {
+		if err := s.hooksTx(ctx, tx, b, p); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// hooksTx runs the OnCreateTx hooks on the booking b and stores the answer
+// under the request's idempotency key.
+func (s *Service) hooksTx(ctx context.Context, tx *sql.Tx, b *Booking, p BookParams) error {
 	for _, h := range s.onCreateTx {
 		if err := h(ctx, tx, b); err != nil {
-			return nil, fmt.Errorf("booking: create hook: %w", err)
+			return fmt.Errorf("booking: create hook: %w", err)
 		}
 	}
 	if p.IdempotencyKey == "" {
-		return b, nil
+		return nil
 	}
 	body, err := json.Marshal(b)
 	if err != nil {
-		return nil, fmt.Errorf("booking: encode response: %w", err)
+		return fmt.Errorf("booking: encode response: %w", err)
 	}
 	err = s.store.IdempotencyInsertTx(ctx, tx, &IdempotencyRecord{
 		UserID: p.UserID, Key: p.IdempotencyKey, RequestHash: p.RequestHash,
 		StatusCode: http.StatusCreated, Body: body, BookingID: b.ID, CreatedAt: b.CreatedAt,
 	})
 	if apperr.Code(err) == apperr.ECONFLICT {
-		return nil, errIdempotencyRace
+		return errIdempotencyRace
 	}
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return err
 }
 
 // ReleaseTx moves a pending booking to status (expired, cancelled or

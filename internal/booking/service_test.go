@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,15 +18,20 @@ import (
 // SQL is tested against real databases in internal/store.
 type fakeStore struct {
 	Store
-	price      int64
-	codeClash  int // BookingInsertTx fails with ECONFLICT this many times
-	inserted   []*Booking
-	idem       map[string]*IdempotencyRecord
-	idemRace   bool // IdempotencyInsertTx reports a concurrent insert
-	soldOut    func(tourID int64) bool
-	committed  int
-	rolledBack int
-	dbNow      time.Time // the database clock BookingCreateTx sets the times by
+	price     int64
+	codeClash int // BookingInsertTx fails with ECONFLICT this many times
+	inserted  []*Booking
+	idem      map[string]*IdempotencyRecord
+	idemRace  bool                    // IdempotencyInsertTx reports a concurrent insert
+	soldOut   func(tourID int64) bool // the seat statement finds too few seats
+	left      func(tourID int64) int  // seats left, as the plain read sees them
+	reads     atomic.Int32            // plain reads of a tour's seats
+	events    []string                // "hook", "write" (booking and seats), in order
+	// priceChanges is how many times the seat statement finds a new price.
+	priceChanges int
+	committed    int
+	rolledBack   int
+	dbNow        time.Time // the database clock BookingCreateTx sets the times by
 }
 
 func (f *fakeStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -37,23 +43,44 @@ func (f *fakeStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-func (f *fakeStore) takeSeats(tourID int64) (int64, error) {
-	if f.soldOut != nil && f.soldOut(tourID) {
-		return 0, apperr.Errorf(apperr.ESOLDOUT, "sold out")
+// TourSeatsGet answers the plain read before the transaction: plenty of
+// seats at f.price, unless left says otherwise.
+func (f *fakeStore) TourSeatsGet(ctx context.Context, tourID int64) (*TourSeats, error) {
+	f.reads.Add(1)
+	t := &TourSeats{Quota: 1000, Price: f.price, DepartureDate: "2099-01-01"}
+	if f.left != nil {
+		t.Quota = f.left(tourID)
 	}
-	return f.price, nil
+	return t, nil
 }
 
-func (f *fakeStore) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, after string, hold time.Duration) error {
-	price, err := f.takeSeats(b.TourID)
-	if err != nil {
-		return err
-	}
-	b.UnitPrice, b.TotalAmount = price, price*int64(b.Quantity)
+// BookingCreateTx draws the ID and times, runs then, and writes the
+// booking and takes the seats last, as the PostgreSQL store does. soldOut
+// says the seat statement found too few (another booking took them after
+// the plain read); priceChanges that it found a new price.
+func (f *fakeStore) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *Booking, after string, hold time.Duration, then func() error) error {
+	b.ID = int64(len(f.inserted) + 1)
 	// The store's clock (the database's) is not the service's.
 	b.CreatedAt = f.dbNow
 	b.UpdatedAt, b.ExpiresAt = b.CreatedAt, b.CreatedAt.Add(hold)
-	return f.BookingInsertTx(ctx, tx, b)
+	if then != nil {
+		if err := then(); err != nil {
+			return err
+		}
+	}
+	if f.soldOut != nil && f.soldOut(b.TourID) {
+		return apperr.Errorf(apperr.ESOLDOUT, "sold out")
+	}
+	if f.priceChanges > 0 {
+		f.priceChanges--
+		f.price++
+		return &apperr.Error{Code: apperr.ECONFLICT, Message: "price changed", Err: ErrPriceChanged}
+	}
+	if err := f.BookingInsertTx(ctx, tx, b); err != nil {
+		return err
+	}
+	f.events = append(f.events, "write")
+	return nil
 }
 
 func (f *fakeStore) BookingInsertTx(ctx context.Context, tx *sql.Tx, b *Booking) error {
@@ -117,8 +144,12 @@ func TestBookRunsHooksAndRetriesCodeClash(t *testing.T) {
 	require.Equal(t, dbNow, b.CreatedAt)
 	require.Equal(t, dbNow.Add(30*time.Minute), b.ExpiresAt, "expires_at is the database clock plus BOOKING_EXPIRY_MINUTES")
 	require.Equal(t, 2, f.rolledBack, "two clashing codes rolled back")
-	require.Equal(t, []*Booking{b}, hooked, "the hook saw the inserted booking, with its ID")
-	require.NotZero(t, hooked[0].ID)
+	// The hooks run before the write that found the code taken (as on
+	// PostgreSQL), so they ran in each attempt; the clashing two rolled
+	// back with their transactions.
+	require.Len(t, hooked, 3)
+	require.Same(t, b, hooked[2], "the hook saw the booking, with its ID")
+	require.NotZero(t, hooked[2].ID)
 
 	// A failing hook rolls the booking back.
 	f2 := &fakeStore{idem: map[string]*IdempotencyRecord{}}
@@ -270,4 +301,55 @@ func TestGroupCommit(t *testing.T) {
 	require.Equal(t, n, g.savepoints)
 	require.Equal(t, n/2, g.rollbacks)
 	require.Less(t, g.committed, n/2, "bookings were grouped into fewer transactions")
+}
+
+func TestBookRefusesSoldOutWithoutATransaction(t *testing.T) {
+	f := &fakeStore{price: 100, idem: map[string]*IdempotencyRecord{}, left: func(int64) int { return 1 }}
+	svc := newFakeService(f)
+	_, err := svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 2})
+	require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
+	require.Contains(t, err.Error(), "Only 1 seat(s) left")
+	f.left = func(int64) int { return 0 }
+	_, err = svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 1})
+	require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
+	require.Contains(t, err.Error(), "sold out")
+	require.Zero(t, f.committed+f.rolledBack, "no transaction was opened")
+	require.Empty(t, f.inserted)
+}
+
+func TestBookRunsHooksBeforeTheSeats(t *testing.T) {
+	for _, last := range []bool{false, true} {
+		f := &fakeStore{price: 100, idem: map[string]*IdempotencyRecord{}}
+		svc := NewService(ServiceParams{Store: f, HooksAfterInsert: last, OnCreateTx: []TxHook{
+			func(ctx context.Context, tx *sql.Tx, b *Booking) error {
+				require.NotZero(t, b.ID, "the hook sees the booking's ID")
+				f.events = append(f.events, "hook")
+				return nil
+			},
+		}})
+		_, err := svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 1})
+		require.NoError(t, err)
+		want := []string{"hook", "write"}
+		if last {
+			want = []string{"write", "hook"}
+		}
+		require.Equal(t, want, f.events, "HooksAfterInsert %v", last)
+	}
+}
+
+func TestBookRetriesAChangedPrice(t *testing.T) {
+	f := &fakeStore{price: 100, priceChanges: 1, idem: map[string]*IdempotencyRecord{}}
+	svc := newFakeService(f)
+	res, err := svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 3})
+	require.NoError(t, err)
+	require.Equal(t, int64(101), res.Booking.UnitPrice, "booked at the price read again")
+	require.Equal(t, int64(303), res.Booking.TotalAmount)
+	require.Equal(t, int32(2), f.reads.Load())
+	require.Equal(t, 1, f.rolledBack)
+
+	// A price that keeps changing ends in the conflict.
+	f.priceChanges = codeAttempts
+	_, err = svc.Book(context.Background(), BookParams{UserID: 1, TourID: 2, Quantity: 1})
+	require.Equal(t, apperr.ECONFLICT, apperr.Code(err))
+	require.ErrorIs(t, err, ErrPriceChanged)
 }

@@ -93,44 +93,78 @@ func (db *DB) BookingInsertTx(ctx context.Context, tx *sql.Tx, b *booking.Bookin
 	return nil
 }
 
-// BookingCreateTx takes the seats and inserts the booking, setting its ID,
-// unit price and total, and its created_at and expires_at (created_at plus
-// hold) by the database's clock, as the expiry sweep reads it. On
-// PostgreSQL the conditional update and the insert are one statement (a
-// data-modifying WITH) that also computes the times, one round trip fewer
-// per booking; on SQLite the seat update returns the clock with the price;
-// MySQL, which cannot return both from an update, reads its clock with one
-// more statement, before it takes the tour's row lock. It fails like TourTakeSeatsTx and BookingInsertTx:
-// ESOLDOUT, ENOTFOUND, or ECONFLICT for a taken code.
-func (db *DB) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *booking.Booking, departsAfter string, hold time.Duration) error {
+// BookingCreateTx inserts the booking at b.UnitPrice and takes its seats,
+// setting its ID and its created_at and expires_at (created_at plus hold)
+// by the database's clock, as the expiry sweep reads it; then runs in
+// between (booking.Store). The seat statement takes the tour's row lock,
+// which every booking of the tour queues for until the commit, so it
+// comes as late as each backend allows, and takes the seats only at the
+// price the booking was made at:
+//
+//   - PostgreSQL draws the booking's ID from its sequence and reads the
+//     clock in one statement, runs then, and ends with one statement (a
+//     data-modifying WITH) that takes the seats and inserts the booking.
+//     Inserting the booking earlier would not do: its foreign-key check
+//     locks the tour's row FOR KEY SHARE, and with every booking of the
+//     tour holding that lock while another updates the row, each update
+//     has to merge them all into a new MultiXact.
+//   - MySQL and MariaDB take the seats first: InnoDB's foreign-key check
+//     holds a shared lock on the tour's row until commit, so two bookings
+//     inserted before their seat updates would each wait for the other's
+//     shared lock to take their exclusive one, a deadlock. The clock is
+//     read just before.
+//   - SQLite writes one transaction at a time, so the order costs
+//     nothing; the seat update returns the clock.
+//
+// It fails like TourTakeSeatsTx and BookingInsertTx (ESOLDOUT, ENOTFOUND,
+// ECONFLICT for a taken code) and with ECONFLICT wrapping
+// booking.ErrPriceChanged when the tour no longer costs b.UnitPrice.
+func (db *DB) BookingCreateTx(ctx context.Context, tx *sql.Tx, b *booking.Booking, departsAfter string, hold time.Duration, then func() error) error {
+	if b.UnitPrice < 0 {
+		return fmt.Errorf("store: create booking: negative price %d", b.UnitPrice)
+	}
 	if db.Dialect != PgSQL {
-		price, now, err := db.takeSeatsTx(ctx, tx, b.TourID, b.Quantity, departsAfter, true)
+		_, now, err := db.takeSeatsTx(ctx, tx, b.TourID, b.Quantity, departsAfter, b.UnitPrice, true)
 		if err != nil {
 			return err
 		}
-		b.UnitPrice, b.TotalAmount = price, price*int64(b.Quantity)
 		b.CreatedAt, b.UpdatedAt, b.ExpiresAt = now, now, now.Add(hold).Truncate(time.Microsecond)
-		return db.BookingInsertTx(ctx, tx, b)
+		if err := db.BookingInsertTx(ctx, tx, b); err != nil {
+			return err
+		}
+		if then != nil {
+			return then()
+		}
+		return nil
+	}
+	const next = `SELECT nextval(pg_get_serial_sequence('bookings', 'id')), statement_timestamp(),
+  statement_timestamp() + ? * interval '1 microsecond'`
+	if err := db.txQueryRow(ctx, tx, db.Rebind(next), hold.Microseconds()).Scan(&b.ID, &b.CreatedAt, &b.ExpiresAt); err != nil {
+		return fmt.Errorf("store: create booking: %w", err)
+	}
+	b.CreatedAt, b.ExpiresAt = b.CreatedAt.UTC(), b.ExpiresAt.UTC()
+	b.UpdatedAt = b.CreatedAt
+	if then != nil {
+		if err := then(); err != nil {
+			return err
+		}
 	}
 	const q = `WITH t AS (
-  UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?::date RETURNING id, price
-), c AS (
-  SELECT statement_timestamp() AS now
+  UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?::date AND price = ? RETURNING id
 )
-INSERT INTO bookings (code, user_id, tour_id, quantity, unit_price, total_amount, status, expires_at, created_at, updated_at)
-SELECT ?, ?, t.id, ?, t.price, t.price * ?, ?, c.now + ? * interval '1 microsecond', c.now, c.now FROM t, c
-RETURNING id, unit_price, total_amount, created_at, expires_at`
-	err := tx.QueryRowContext(ctx, db.Rebind(q), b.Quantity, b.TourID, b.Quantity, departsAfter,
-		b.Code, b.UserID, b.Quantity, int64(b.Quantity), string(b.Status), hold.Microseconds(),
-	).Scan(&b.ID, &b.UnitPrice, &b.TotalAmount, &b.CreatedAt, &b.ExpiresAt)
+INSERT INTO bookings (id, code, user_id, tour_id, quantity, unit_price, total_amount, status, expires_at, created_at, updated_at)
+SELECT ?, ?, ?, t.id, ?, ?, ?, ?, ?, ?, ? FROM t
+RETURNING id`
+	var id int64
+	err := db.txQueryRow(ctx, tx, db.Rebind(q), b.Quantity, b.TourID, b.Quantity, departsAfter, b.UnitPrice,
+		b.ID, b.Code, b.UserID, b.Quantity, b.UnitPrice, b.TotalAmount, string(b.Status), b.ExpiresAt, b.CreatedAt, b.UpdatedAt,
+	).Scan(&id)
 	switch {
 	case err == nil:
-		b.CreatedAt, b.ExpiresAt = b.CreatedAt.UTC(), b.ExpiresAt.UTC()
-		b.UpdatedAt = b.CreatedAt
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		// Nothing was updated, so nothing was inserted: say why.
-		return db.seatsRefused(ctx, tx, b.TourID, departsAfter)
+		return db.seatsRefused(ctx, tx, b.TourID, b.Quantity, departsAfter, b.UnitPrice)
 	case IsUniqueViolation(err):
 		return &apperr.Error{Code: apperr.ECONFLICT, Message: "Booking code already taken.", Err: err}
 	default:

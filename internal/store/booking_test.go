@@ -302,6 +302,8 @@ func TestServiceHooksAndRelease(t *testing.T) {
 		failHook := false
 		svc := booking.NewService(booking.ServiceParams{
 			Store: db, Expiry: time.Minute, MaxQuantity: 5,
+			// The hook writes the booking's own row.
+			HooksAfterInsert: true,
 			OnCreateTx: []booking.TxHook{func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
 				// A write in the same transaction, as the queue's InsertTx does.
 				if _, err := tx.ExecContext(ctx, db.Rebind("UPDATE bookings SET transaction_status = 'hooked' WHERE id = ?"), b.ID); err != nil {
@@ -355,10 +357,18 @@ func TestBookingCreateTx(t *testing.T) {
 		tour := mkTour(t, db, "2026-12-01", 4)
 		departed := mkTour(t, db, "2026-11-27", 4)
 		const hold = 30*time.Minute + 1500*time.Microsecond
-		create := func(tourID int64, qty int, code string) (*booking.Booking, error) {
-			b := &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tourID, Quantity: qty}
-			err := db.InTx(ctx, func(tx *sql.Tx) error { return db.BookingCreateTx(ctx, tx, b, "2026-11-27", hold) })
+		var thenRan int
+		then := func(*sql.Tx) error { thenRan++; return nil }
+		createAt := func(tourID int64, qty int, code string, price int64) (*booking.Booking, error) {
+			b := &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tourID, Quantity: qty,
+				UnitPrice: price, TotalAmount: price * int64(qty)}
+			err := db.InTx(ctx, func(tx *sql.Tx) error {
+				return db.BookingCreateTx(ctx, tx, b, "2026-11-27", hold, func() error { return then(tx) })
+			})
 			return b, err
+		}
+		create := func(tourID int64, qty int, code string) (*booking.Booking, error) {
+			return createAt(tourID, qty, code, 1_500_000)
 		}
 		before, err := db.Now(ctx)
 		require.NoError(t, err)
@@ -367,6 +377,7 @@ func TestBookingCreateTx(t *testing.T) {
 		after, err := db.Now(ctx)
 		require.NoError(t, err)
 		require.NotZero(t, b.ID)
+		require.Equal(t, 1, thenRan)
 		require.Equal(t, int64(1_500_000), b.UnitPrice)
 		require.Equal(t, int64(4_500_000), b.TotalAmount)
 		stored, err := db.BookingGet(ctx, b.ID)
@@ -389,6 +400,24 @@ func TestBookingCreateTx(t *testing.T) {
 		require.True(t, apperr.IsNotFound(err))
 		_, err = create(987654, 1, "TRP-20261127-KKKKKK")
 		require.True(t, apperr.IsNotFound(err))
+		// The tour's price changed since the booking was priced.
+		_, err = createAt(tour.ID, 1, "TRP-20261127-LLLLLL", 1_400_000)
+		require.Equal(t, apperr.ECONFLICT, apperr.Code(err))
+		require.ErrorIs(t, err, booking.ErrPriceChanged)
+		// What then wrote goes with a booking refused for want of seats
+		// (on PostgreSQL then runs before the seat statement).
+		then = func(tx *sql.Tx) error {
+			return db.IdempotencyInsertTx(ctx, tx, &booking.IdempotencyRecord{UserID: u.ID, Key: "then", RequestHash: "h",
+				StatusCode: 201, Body: []byte(`{}`), CreatedAt: testNow})
+		}
+		_, err = create(tour.ID, 2, "TRP-20261127-NNNNNN")
+		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err))
+		_, err = db.IdempotencyGet(ctx, u.ID, "then")
+		require.True(t, apperr.IsNotFound(err), "%v", err)
+		// An error of then rolls everything back and is returned as it is.
+		then = func(*sql.Tx) error { return sql.ErrConnDone }
+		_, err = create(tour.ID, 1, "TRP-20261127-MMMMMM")
+		require.ErrorIs(t, err, sql.ErrConnDone)
 		got, err := db.TourGet(ctx, tour.ID)
 		require.NoError(t, err)
 		require.Equal(t, 1, got.Quota, "failed attempts took nothing")
@@ -408,14 +437,15 @@ func TestBookingCreateTxUsesTheDatabaseClock(t *testing.T) {
 	u := mkUser(t, db, "clock@example.com")
 	tour := mkTour(t, db, "2030-12-01", 4)
 	dbNow := time.Date(2029, 3, 4, 5, 6, 7, 250000000, time.UTC)
-	b := &booking.Booking{Code: "TRP-20290304-CLOCK1", Status: booking.StatusPending, UserID: u.ID, TourID: tour.ID, Quantity: 1}
+	b := &booking.Booking{Code: "TRP-20290304-CLOCK1", Status: booking.StatusPending, UserID: u.ID, TourID: tour.ID, Quantity: 1,
+		UnitPrice: tour.Price, TotalAmount: tour.Price}
 	err := db.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "SET timestamp = ?", float64(dbNow.UnixMilli())/1000); err != nil {
 			return err
 		}
 		// The session clock must not outlive this transaction's connection.
 		defer tx.ExecContext(ctx, "SET timestamp = DEFAULT") //nolint:errcheck
-		return db.BookingCreateTx(ctx, tx, b, "2029-03-04", time.Hour)
+		return db.BookingCreateTx(ctx, tx, b, "2029-03-04", time.Hour, nil)
 	})
 	require.NoError(t, err)
 	require.Equal(t, dbNow, b.CreatedAt)
@@ -424,4 +454,68 @@ func TestBookingCreateTxUsesTheDatabaseClock(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, dbNow, stored.CreatedAt)
 	require.Equal(t, dbNow.Add(time.Hour), stored.ExpiresAt)
+}
+
+// TestBookSoldOutDoesNotWaitForTheTourLock holds the tour's row lock (on
+// SQLite, the write lock) in another transaction that ends only after the
+// booking of a sold-out tour has been answered: the answer is 409 only
+// because the booking never waited for that lock. A booking that still
+// fits does wait for it, and gets the last seat once the lock is gone.
+func TestBookSoldOutDoesNotWaitForTheTourLock(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, d)
+		u := mkUser(t, db, "flash@example.com")
+		tour := mkTour(t, db, "2099-01-01", 3)
+		svc := booking.NewService(booking.ServiceParams{Store: db, Expiry: time.Minute})
+		_, err := svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 2})
+		require.NoError(t, err)
+
+		locked, answered := make(chan struct{}), make(chan struct{})
+		holder := make(chan error, 1)
+		go func() {
+			holder <- db.InTx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, db.Rebind("UPDATE tours SET quota = quota WHERE id = ?"), tour.ID); err != nil {
+					return err
+				}
+				close(locked)
+				<-answered
+				return nil
+			})
+		}()
+		<-locked
+		soldOut := make(chan error, 1)
+		go func() {
+			_, err := svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 2})
+			soldOut <- err
+		}()
+		select {
+		case err = <-soldOut:
+		case <-time.After(30 * time.Second):
+			// Only a failing run gets here: the booking waits for the lock,
+			// which is held until it is answered.
+			close(answered)
+			t.Fatalf("the booking of a sold-out tour waited for the tour's lock (then: %v)", <-soldOut)
+		}
+		require.Equal(t, apperr.ESOLDOUT, apperr.Code(err), "%v", err)
+		require.Contains(t, err.Error(), "Only 1 seat(s) left")
+
+		fits := make(chan error, 1)
+		go func() {
+			_, err := svc.Book(ctx, booking.BookParams{UserID: u.ID, TourID: tour.ID, Quantity: 1})
+			fits <- err
+		}()
+		select {
+		case err := <-fits:
+			t.Fatalf("a booking that fits did not wait for the tour's lock: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(answered)
+		require.NoError(t, <-holder)
+		require.NoError(t, <-fits)
+		got, err := db.TourGet(ctx, tour.ID)
+		require.NoError(t, err)
+		require.Equal(t, 0, got.Quota)
+		requireInvariant(t, db)
+	})
 }

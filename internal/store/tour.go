@@ -238,8 +238,40 @@ func (db *DB) TourDelete(ctx context.Context, id int64) error {
 // it read the tour again to tell "sold out" (ESOLDOUT) from "unknown or
 // departed" (ENOTFOUND).
 func (db *DB) TourTakeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string) (int64, error) {
-	price, _, err := db.takeSeatsTx(ctx, tx, tourID, quantity, departsAfter, false)
+	price, _, err := db.takeSeatsTx(ctx, tx, tourID, quantity, departsAfter, anyPrice, false)
 	return price, err
+}
+
+// TourSeatsGet reads a tour's seats left, price and departure date on the
+// read pool, without a lock: the booking service refuses a sold-out or
+// departed tour on it without waiting for the tour's row lock.
+func (db *DB) TourSeatsGet(ctx context.Context, tourID int64) (*booking.TourSeats, error) {
+	t, err := db.tourSeats(db.readQueryRow(ctx, db.Rebind(tourSeatsQuery), tourID))
+	if err != nil {
+		return nil, fmt.Errorf("store: tour seats: %w", err)
+	}
+	return t, nil
+}
+
+const tourSeatsQuery = `SELECT quota, price, departure_date FROM tours WHERE id = ?`
+
+// tourSeats scans a row of tourSeatsQuery; no row is ENOTFOUND.
+func (db *DB) tourSeats(r rowScanner) (*booking.TourSeats, error) {
+	var (
+		t    booking.TourSeats
+		date any
+	)
+	err := r.Scan(&t.Quota, &t.Price, &date)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "Tour not found.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.DepartureDate, err = dateString(date); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // sqliteClockMS is SQLite's clock in whole milliseconds since the epoch
@@ -247,15 +279,26 @@ func (db *DB) TourTakeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, qua
 // the float arithmetic cannot lose a millisecond.
 const sqliteClockMS = `CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`
 
-// takeSeatsTx is TourTakeSeatsTx that, with clock, also returns the
-// database clock's time, read in the same transaction: on SQLite in the
-// update's own RETURNING, for no extra statement; on MySQL, which has no
-// UPDATE … RETURNING, with one SELECT just before the update, so that the
-// tour's row lock, held from the update to the commit, is not held any
-// longer for it.
-func (db *DB) takeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string, clock bool) (int64, time.Time, error) {
-	const upd = `UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?`
-	var price int64
+// anyPrice is the price argument of takeSeatsTx that takes seats at
+// whatever the tour costs (prices are never negative).
+const anyPrice = -1
+
+// takeSeatsTx is TourTakeSeatsTx that, with a price other than anyPrice,
+// takes the seats only while the tour still costs price (a booking priced by an earlier
+// read: a changed price fails with ECONFLICT wrapping
+// booking.ErrPriceChanged) and, with clock, also returns the database
+// clock's time, read in the same transaction: on SQLite in the update's
+// own RETURNING, for no extra statement; on MySQL, which has no UPDATE …
+// RETURNING, with one SELECT just before the update, so that the tour's
+// row lock, held from the update to the commit, is not held any longer
+// for it. PostgreSQL reads its clock elsewhere (BookingCreateTx).
+func (db *DB) takeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string, price int64, clock bool) (int64, time.Time, error) {
+	upd := `UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ? AND departure_date > ?`
+	args := []any{quantity, tourID, quantity, departsAfter}
+	if price != anyPrice {
+		upd += ` AND price = ?`
+		args = append(args, price)
+	}
 	if db.Dialect == MySQL {
 		var now time.Time
 		if clock {
@@ -264,18 +307,28 @@ func (db *DB) takeSeatsTx(ctx context.Context, tx *sql.Tx, tourID int64, quantit
 				return 0, time.Time{}, err
 			}
 		}
-		// MySQL and MariaDB have no UPDATE … RETURNING. Instead of a second
-		// round trip, LAST_INSERT_ID(price) hands the price back in the
-		// update's own OK packet (MySQL's documented idiom for returning a
-		// value from an UPDATE); price = price leaves the row as it was.
-		res, err := tx.ExecContext(ctx, `UPDATE tours SET quota = quota - ?, price = LAST_INSERT_ID(price)
-WHERE id = ? AND quota >= ? AND departure_date > ?`, quantity, tourID, quantity, departsAfter)
+		var res sql.Result
+		var err error
+		if price != anyPrice {
+			res, err = tx.ExecContext(ctx, upd, args...)
+		} else {
+			// MySQL and MariaDB have no UPDATE … RETURNING. Instead of a
+			// second round trip, LAST_INSERT_ID(price) hands the price back
+			// in the update's own OK packet (MySQL's documented idiom for
+			// returning a value from an UPDATE); price = price leaves the
+			// row as it was.
+			res, err = tx.ExecContext(ctx, `UPDATE tours SET quota = quota - ?, price = LAST_INSERT_ID(price)
+WHERE id = ? AND quota >= ? AND departure_date > ?`, args...)
+		}
 		if err != nil {
 			return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 		} else if n == 1 {
+			if price != anyPrice {
+				return price, now, nil
+			}
 			if price, err = res.LastInsertId(); err != nil {
 				return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 			}
@@ -285,9 +338,9 @@ WHERE id = ? AND quota >= ? AND departure_date > ?`, quantity, tourID, quantity,
 		var err error
 		var ms int64
 		if clock {
-			err = db.txQueryRow(ctx, tx, upd+` RETURNING price, `+sqliteClockMS, quantity, tourID, quantity, departsAfter).Scan(&price, &ms)
+			err = db.txQueryRow(ctx, tx, upd+` RETURNING price, `+sqliteClockMS, args...).Scan(&price, &ms)
 		} else {
-			err = db.txQueryRow(ctx, tx, upd+` RETURNING price`, quantity, tourID, quantity, departsAfter).Scan(&price)
+			err = db.txQueryRow(ctx, tx, upd+` RETURNING price`, args...).Scan(&price)
 		}
 		if err == nil && !clock {
 			return price, time.Time{}, nil
@@ -299,7 +352,7 @@ WHERE id = ? AND quota >= ? AND departure_date > ?`, quantity, tourID, quantity,
 			return 0, time.Time{}, fmt.Errorf("store: take seats: %w", err)
 		}
 	}
-	return 0, time.Time{}, db.seatsRefused(ctx, tx, tourID, departsAfter)
+	return 0, time.Time{}, db.seatsRefused(ctx, tx, tourID, quantity, departsAfter, price)
 }
 
 // mysqlClockTx reads MySQL's clock to the microsecond. The DECIMAL is
@@ -323,28 +376,25 @@ func mysqlClockTx(ctx context.Context, tx *sql.Tx) (time.Time, error) {
 }
 
 // seatsRefused explains why a conditional seat update changed nothing:
-// ENOTFOUND for an unknown or departed tour, ESOLDOUT otherwise.
-func (db *DB) seatsRefused(ctx context.Context, tx *sql.Tx, tourID int64, departsAfter string) error {
-	var (
-		quota int
-		date  any
-	)
-	err := tx.QueryRowContext(ctx, db.Rebind(`SELECT quota, departure_date FROM tours WHERE id = ?`), tourID).Scan(&quota, &date)
-	if errors.Is(err, sql.ErrNoRows) {
-		return apperr.Errorf(apperr.ENOTFOUND, "Tour not found.")
-	}
+// an unknown or departed tour (ENOTFOUND), too few seats (ESOLDOUT) or,
+// for an update at a given price (not anyPrice), a changed price (ECONFLICT wrapping
+// booking.ErrPriceChanged, which the booking service retries).
+func (db *DB) seatsRefused(ctx context.Context, tx *sql.Tx, tourID int64, quantity int, departsAfter string, price int64) error {
+	t, err := db.tourSeats(tx.QueryRowContext(ctx, db.Rebind(tourSeatsQuery), tourID))
 	if err != nil {
+		if apperr.IsNotFound(err) {
+			return err
+		}
 		return fmt.Errorf("store: take seats: %w", err)
 	}
-	if d, err := dateString(date); err != nil {
+	if err := t.Refusal(quantity, departsAfter); err != nil {
 		return err
-	} else if d <= departsAfter {
-		return apperr.Errorf(apperr.ENOTFOUND, "This tour has already departed.")
 	}
-	if quota == 0 {
-		return apperr.Errorf(apperr.ESOLDOUT, "This tour is sold out.")
+	if price != anyPrice && t.Price != price {
+		return &apperr.Error{Code: apperr.ECONFLICT, Message: "The tour's price has changed; please book again.", Err: booking.ErrPriceChanged}
 	}
-	return apperr.Errorf(apperr.ESOLDOUT, "Only %d seat(s) left on this tour.", quota)
+	// Seats came back between the update and this read.
+	return booking.SoldOutError(t.Quota)
 }
 
 // TourCheckInvariant returns the tours whose capacity differs from their
