@@ -84,36 +84,36 @@ func seedCopySource(t *testing.T, db *store.DB) *copySeed {
 	t.Helper()
 	ctx := context.Background()
 	s := &copySeed{}
-	admin := &booking.User{Name: "Admin", Email: "admin@copy.test", PasswordHash: "$2a$10$hash", IsAdmin: true, CreatedAt: testNow, UpdatedAt: testNow}
+	admin := &booking.User{Name: "Admin", Email: "admin@copy.test", PasswordHash: "$2a$10$hash", IsAdmin: true, CreatedAt: storetest.SeedNow, UpdatedAt: storetest.SeedNow}
 	require.NoError(t, db.UserCreate(ctx, admin))
-	u1, u2 := mkUser(t, db, "ana@copy.test"), mkUser(t, db, "budi@copy.test")
+	u1, u2 := storetest.SeedUser(t, db, "ana@copy.test"), storetest.SeedUser(t, db, "budi@copy.test")
 	s.users = []int64{admin.ID, u1.ID, u2.ID}
 	s.token = strings.Repeat("ab", 32)
-	require.NoError(t, db.TokenCreate(ctx, u1.ID, "api", s.token, testNow, testNow.Add(time.Hour)))
+	require.NoError(t, db.TokenCreate(ctx, u1.ID, "api", s.token, storetest.SeedNow, storetest.SeedNow.Add(time.Hour)))
 
-	t1 := mkTour(t, db, "2027-01-10", 20)
-	t2 := mkTour(t, db, "2027-02-14", 5)
+	t1 := storetest.SeedTour(t, db, "2027-01-10", 20)
+	t2 := storetest.SeedTour(t, db, "2027-02-14", 5)
 	odd := &booking.Tour{Title: `Bali "Ubud" — it's 100% café 🌋`, Destination: "Bali\\Ubud", Description: "line one\nline two\ttab '; DROP TABLE tours; --",
-		DepartureDate: "2027-03-01", Price: 9_800_000, Capacity: 12, Quota: 12, CreatedAt: testNow.Add(time.Second), UpdatedAt: testNow.Add(1500 * time.Millisecond)}
+		DepartureDate: "2027-03-01", Price: 9_800_000, Capacity: 12, Quota: 12, CreatedAt: storetest.SeedNow.Add(time.Second), UpdatedAt: storetest.SeedNow.Add(1500 * time.Millisecond)}
 	require.NoError(t, db.TourCreate(ctx, odd))
 	s.tours = []int64{t1.ID, t2.ID, odd.ID}
 
-	b1, err := book(t, db, u1, t1, 2, "TRP-COPY-1")
+	b1, err := storetest.SeedBooking(t, db, u1, t1, 2, "TRP-COPY-1")
 	require.NoError(t, err)
-	b2, err := book(t, db, u2, t1, 1, "TRP-COPY-2")
+	b2, err := storetest.SeedBooking(t, db, u2, t1, 1, "TRP-COPY-2")
 	require.NoError(t, err)
-	b3, err := book(t, db, u2, t2, 3, "TRP-COPY-3")
+	b3, err := storetest.SeedBooking(t, db, u2, t2, 3, "TRP-COPY-3")
 	require.NoError(t, err)
 	s.bookings = []int64{b1.ID, b2.ID, b3.ID}
 	require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := db.BookingReleaseTx(ctx, tx, b2.ID, booking.StatusCancelled, testNow.Add(5*time.Minute))
+		_, err := db.BookingReleaseTx(ctx, tx, b2.ID, booking.StatusCancelled, storetest.SeedNow.Add(5*time.Minute))
 		return err
 	}))
 
 	// The payment is seeded offline: no Midtrans to confirm it with.
 	cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing", "MIDTRANS_SERVER_KEY": copyServerKey, "MIDTRANS_VERIFY_STATUS": "false"})
 	require.NoError(t, err)
-	pay, err := payment.New(payment.Params{DB: db, Config: cfg, Now: func() time.Time { return testNow.Add(2 * time.Minute) }})
+	pay, err := payment.New(payment.Params{DB: db, Config: cfg, Now: func() time.Time { return storetest.SeedNow.Add(2 * time.Minute) }})
 	require.NoError(t, err)
 	gross := fmt.Sprintf("%d.00", b1.TotalAmount)
 	raw, err := json.Marshal(map[string]string{
@@ -240,7 +240,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, want, have)
 			}
-			tokenUser, err := dst.TokenUser(ctx, seed.token, testNow, testNow.Add(-time.Hour))
+			tokenUser, err := dst.TokenUser(ctx, seed.token, storetest.SeedNow, storetest.SeedNow.Add(-time.Hour))
 			require.NoError(t, err)
 			require.Equal(t, seed.users[1], tokenUser.ID)
 			bad, err := dst.TourCheckInvariant(ctx)
@@ -283,7 +283,7 @@ func TestCopyBetweenDialects(t *testing.T) {
 			// target continues the source's sequences (for jobs, past the
 			// finished ones).
 			for _, db := range []*store.DB{src, dst} {
-				u := &booking.User{Name: "New", Email: "new@copy.test", PasswordHash: "x", CreatedAt: testNow, UpdatedAt: testNow}
+				u := &booking.User{Name: "New", Email: "new@copy.test", PasswordHash: "x", CreatedAt: storetest.SeedNow, UpdatedAt: storetest.SeedNow}
 				require.NoError(t, db.UserCreate(ctx, u))
 				require.Greater(t, u.ID, seed.users[len(seed.users)-1])
 				t.Logf("%s: next user id %d", db.Dialect, u.ID)
@@ -326,7 +326,7 @@ func TestCopyRefusesNonEmptyTargetUnlessForced(t *testing.T) {
 		src := storetest.Open(t, store.SQLite)
 		seedCopySource(t, src)
 		dst := storetest.Open(t, d)
-		stray := mkUser(t, dst, "stray@copy.test")
+		stray := storetest.SeedUser(t, dst, "stray@copy.test")
 
 		_, err := dbcopy.Copy(ctx, dbcopy.Params{From: src, To: dst})
 		require.Error(t, err)
@@ -396,7 +396,7 @@ func TestCopyRefusesSameDatabase(t *testing.T) {
 		t.Cleanup(func() { a.Close() })
 		_, err = a.Migrate(ctx)
 		require.NoError(t, err)
-		mkUser(t, a, "keep@copy.test")
+		storetest.SeedUser(t, a, "keep@copy.test")
 		b, err := store.Open(ctx, store.OpenParams{Dialect: d, DSN: dsn})
 		require.NoError(t, err)
 		t.Cleanup(func() { b.Close() })

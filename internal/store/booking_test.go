@@ -16,37 +16,18 @@ import (
 	"github.com/tripintravel/tripin/internal/store/storetest"
 )
 
-var testNow = time.Date(2026, 11, 27, 5, 30, 0, 123456000, time.UTC)
+var testNow = storetest.SeedNow
 
 func mkUser(t *testing.T, db *store.DB, email string) *booking.User {
-	t.Helper()
-	u := &booking.User{Name: "U " + email, Email: email, PasswordHash: "x", CreatedAt: testNow, UpdatedAt: testNow}
-	require.NoError(t, db.UserCreate(context.Background(), u))
-	return u
+	return storetest.SeedUser(t, db, email)
 }
 
 func mkTour(t *testing.T, db *store.DB, date string, capacity int) *booking.Tour {
-	t.Helper()
-	tour := &booking.Tour{Title: "Bali " + date, Destination: "Bali", DepartureDate: date, Price: 1_500_000,
-		Capacity: capacity, Quota: capacity, CreatedAt: testNow, UpdatedAt: testNow}
-	require.NoError(t, db.TourCreate(context.Background(), tour))
-	return tour
+	return storetest.SeedTour(t, db, date, capacity)
 }
 
 func book(t *testing.T, db *store.DB, u *booking.User, tour *booking.Tour, qty int, code string) (*booking.Booking, error) {
-	t.Helper()
-	var b *booking.Booking
-	err := db.InTx(context.Background(), func(tx *sql.Tx) error {
-		price, err := db.TourTakeSeatsTx(context.Background(), tx, tour.ID, qty, "2026-11-27")
-		if err != nil {
-			return err
-		}
-		b = &booking.Booking{Code: code, Status: booking.StatusPending, UserID: u.ID, TourID: tour.ID, Quantity: qty,
-			UnitPrice: price, TotalAmount: price * int64(qty), ExpiresAt: testNow.Add(30 * time.Minute),
-			CreatedAt: testNow, UpdatedAt: testNow}
-		return db.BookingInsertTx(context.Background(), tx, b)
-	})
-	return b, err
+	return storetest.SeedBooking(t, db, u, tour, qty, code)
 }
 
 func requireInvariant(t *testing.T, db *store.DB) {
