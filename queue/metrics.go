@@ -10,9 +10,10 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-// recorder gathers per-queue, per-minute metrics (and completed-job
-// history, when kept) in memory and writes them every interval, so that a
-// busy worker adds one small transaction per interval, not one per job.
+// recorder gathers per-queue and per-job-class, per-minute metrics (and
+// completed-job history, when kept) in memory and writes them every
+// interval, so that a busy worker adds a few small transactions per
+// interval, not one per job.
 // Minutes come from the job's reserved_at, the database clock.
 type recorder struct {
 	store     driver.Metrics
@@ -21,6 +22,7 @@ type recorder struct {
 	history   bool
 	mu        sync.Mutex
 	points    map[metricKey]*driver.JobMetric
+	classes   map[classKey]*driver.JobClassMetric
 	completed []*driver.CompletedJob
 
 	stop chan struct{}
@@ -33,11 +35,16 @@ type metricKey struct {
 	minute int64
 }
 
+type classKey struct {
+	kind, queue string
+	minute      int64
+}
+
 func newRecorder(store driver.Metrics, log *slog.Logger, interval time.Duration, metrics, history bool) *recorder {
 	r := &recorder{
 		store: store, log: log, metrics: metrics, history: history,
-		points: map[metricKey]*driver.JobMetric{},
-		stop:   make(chan struct{}), done: make(chan struct{}),
+		points: map[metricKey]*driver.JobMetric{}, classes: map[classKey]*driver.JobClassMetric{},
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go r.loop(interval)
 	return r
@@ -91,6 +98,22 @@ func (r *recorder) record(row *driver.JobRow, o Outcome) {
 		}
 		p.RuntimeMS += o.Runtime.Milliseconds()
 		p.MaxWaitMS = max(p.MaxWaitMS, wait.Milliseconds())
+
+		ck := classKey{kind: row.Kind, queue: row.Queue, minute: k.minute}
+		c := r.classes[ck]
+		if c == nil {
+			c = &driver.JobClassMetric{Kind: row.Kind, Queue: row.Queue, Start: p.Minute, Span: time.Minute}
+			r.classes[ck] = c
+		}
+		if o.Status == OutcomeSucceeded {
+			c.Processed++
+		} else {
+			c.Failed++
+		}
+		c.RuntimeUS += o.Runtime.Microseconds()
+		c.Runtime.Observe(o.Runtime)
+		c.WaitMS += wait.Milliseconds()
+		c.MaxWaitMS = max(c.MaxWaitMS, wait.Milliseconds())
 	}
 	if r.history && o.Status == OutcomeSucceeded {
 		r.completed = append(r.completed, &driver.CompletedJob{
@@ -108,8 +131,13 @@ func (r *recorder) flush(ctx context.Context) error {
 	for _, p := range r.points {
 		points = append(points, p)
 	}
+	classes := make([]*driver.JobClassMetric, 0, len(r.classes))
+	for _, c := range r.classes {
+		classes = append(classes, c)
+	}
 	completed := r.completed
 	r.points, r.completed = map[metricKey]*driver.JobMetric{}, nil
+	r.classes = map[classKey]*driver.JobClassMetric{}
 	r.mu.Unlock()
 
 	var errs []error
@@ -125,6 +153,19 @@ func (r *recorder) flush(ctx context.Context) error {
 				q.MaxWaitMS = max(q.MaxWaitMS, p.MaxWaitMS)
 			} else {
 				r.points[k] = p
+			}
+		}
+		r.mu.Unlock()
+	}
+	if err := r.store.JobClassMetricsRecord(ctx, classes); err != nil {
+		errs = append(errs, err)
+		r.mu.Lock()
+		for _, c := range classes {
+			k := classKey{kind: c.Kind, queue: c.Queue, minute: c.Start.Unix()}
+			if q := r.classes[k]; q != nil {
+				q.Add(c)
+			} else {
+				r.classes[k] = c
 			}
 		}
 		r.mu.Unlock()
