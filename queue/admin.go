@@ -329,7 +329,13 @@ type RetentionConfig struct {
 	FailedJobs    time.Duration
 	Batches       time.Duration
 	CompletedJobs time.Duration
-	Metrics       time.Duration
+	// Metrics is how long job_metrics and job_class_metrics are kept.
+	Metrics time.Duration
+	// ClassMetricsMinutes is how long job_class_metrics keeps minutes
+	// before they are rolled up into hours: ClassMetricsMinutesDefault
+	// when zero; a negative value never rolls them up. Minutes are rolled
+	// up only when Metrics is set.
+	ClassMetricsMinutes time.Duration
 	// RateLimits is how long the row of a limiter window is kept after
 	// the window ended, when the Admin is a driver.RateLimitPruner.
 	RateLimits time.Duration
@@ -346,7 +352,8 @@ type RetentionConfig struct {
 }
 
 // Pruner deletes old failed jobs, finished batches, completed-job
-// history, metrics, limiter windows that are over and the registry rows
+// history, metrics (rolling up the minutes of job classes into hours after
+// a day), limiter windows that are over and the registry rows
 // of dead processes on an interval, so that none of those tables grows
 // without bound. Its Run has
 // the shape of the other background services.
@@ -429,6 +436,16 @@ func (p *Pruner) PruneEach(ctx context.Context, fn func(PruneResult)) {
 			}
 			return p.adm.JobMetricsPrune(ctx, p.cfg.Metrics)
 		})
+		run("job_class_metrics", func() (int, error) { return p.adm.JobClassMetricsPrune(ctx, p.cfg.Metrics) })
+		// The minutes of job classes become hours after a day (after the
+		// prune, which would delete some of them anyway): the dashboard's
+		// week stays a few hundred points per class. Metrics kept forever
+		// keep their minutes too.
+		if age := p.classMinutesAge(); age > 0 {
+			run("job_class_metrics (minutes into hours)", func() (int, error) {
+				return p.adm.JobClassMetricsRollup(ctx, &driver.JobClassMetricsRollupParams{OlderThan: age})
+			})
+		}
 	}
 	// The limiter windows that are over count nothing.
 	if rl, ok := p.adm.(driver.RateLimitPruner); ok && p.cfg.RateLimits > 0 {
@@ -443,6 +460,17 @@ func (p *Pruner) PruneEach(ctx context.Context, fn func(PruneResult)) {
 			run("queue_processes", func() (int, error) { return reg.ProcessPrune(ctx, age) })
 		}
 	}
+}
+
+// ClassMetricsMinutesDefault is how long job_class_metrics keeps minutes
+// before they are rolled up into hours, unless configured otherwise.
+const ClassMetricsMinutesDefault = 24 * time.Hour
+
+func (p *Pruner) classMinutesAge() time.Duration {
+	if p.cfg.ClassMetricsMinutes == 0 {
+		return ClassMetricsMinutesDefault
+	}
+	return p.cfg.ClassMetricsMinutes
 }
 
 func (p *Pruner) processAge() time.Duration {

@@ -236,7 +236,7 @@ func TestPrunerReportsEachTable(t *testing.T) {
 				require.NoError(t, r.Err, name)
 				got[r.Table] = r.Rows
 			}
-			require.Equal(t, map[string]int{"completed_jobs": 5, "job_metrics": 5}, got, name)
+			require.Equal(t, map[string]int{"completed_jobs": 5, "job_metrics": 5, "job_class_metrics": 0, "job_class_metrics (minutes into hours)": 0}, got, name)
 			require.Equal(t, 1, h.count("SELECT COUNT(*) FROM job_metrics"), name)
 		}
 		require.Equal(t, 1, h.count("SELECT COUNT(*) FROM queue_processes"), "a negative Processes keeps them")

@@ -10,18 +10,24 @@ import (
 	"github.com/tripintravel/tripin/queue/driver"
 )
 
-// recorder gathers per-queue, per-minute metrics (and completed-job
-// history, when kept) in memory and writes them every interval, so that a
-// busy worker adds one small transaction per interval, not one per job.
+// recorder gathers per-job-class and per-queue, per-minute metrics (and
+// completed-job history, when kept) in memory and writes them every
+// interval, so that a busy worker adds a few small transactions per
+// interval, not one per job. A job counts once, in its class's point; the
+// per-queue points are added up from those at each flush.
 // Minutes come from the job's reserved_at, the database clock.
 type recorder struct {
-	store     driver.Metrics
-	log       *slog.Logger
-	metrics   bool
-	history   bool
-	mu        sync.Mutex
-	points    map[metricKey]*driver.JobMetric
-	completed []*driver.CompletedJob
+	store   driver.Metrics
+	log     *slog.Logger
+	metrics bool
+	history bool
+	mu      sync.Mutex
+	classes map[classKey]*classPoint
+	// points and classRetry are what a failed flush could not write, for
+	// the next one.
+	points     map[metricKey]*driver.JobMetric
+	classRetry map[classKey]*driver.JobClassMetric
+	completed  []*driver.CompletedJob
 
 	stop chan struct{}
 	done chan struct{}
@@ -33,11 +39,24 @@ type metricKey struct {
 	minute int64
 }
 
+type classKey struct {
+	kind, queue string
+	minute      int64
+}
+
+// classPoint is a class's point and, for its queue's point, the sum of
+// its jobs' runtimes in whole milliseconds each, as job_metrics adds them.
+type classPoint struct {
+	driver.JobClassMetric
+	runtimeMS int64
+}
+
 func newRecorder(store driver.Metrics, log *slog.Logger, interval time.Duration, metrics, history bool) *recorder {
 	r := &recorder{
 		store: store, log: log, metrics: metrics, history: history,
-		points: map[metricKey]*driver.JobMetric{},
-		stop:   make(chan struct{}), done: make(chan struct{}),
+		classes: map[classKey]*classPoint{}, points: map[metricKey]*driver.JobMetric{},
+		classRetry: map[classKey]*driver.JobClassMetric{},
+		stop:       make(chan struct{}), done: make(chan struct{}),
 	}
 	go r.loop(interval)
 	return r
@@ -78,19 +97,23 @@ func (r *recorder) record(row *driver.JobRow, o Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.metrics {
-		k := metricKey{queue: row.Queue, minute: at.Unix() - at.Unix()%60}
-		p := r.points[k]
-		if p == nil {
-			p = &driver.JobMetric{Queue: row.Queue, Minute: time.Unix(k.minute, 0).UTC()}
-			r.points[k] = p
+		minute := at.Unix() - at.Unix()%60
+		k := classKey{kind: row.Kind, queue: row.Queue, minute: minute}
+		c := r.classes[k]
+		if c == nil {
+			c = &classPoint{JobClassMetric: driver.JobClassMetric{Kind: row.Kind, Queue: row.Queue, Start: time.Unix(minute, 0).UTC(), Span: time.Minute}}
+			r.classes[k] = c
 		}
 		if o.Status == OutcomeSucceeded {
-			p.Processed++
+			c.Processed++
 		} else {
-			p.Failed++
+			c.Failed++
 		}
-		p.RuntimeMS += o.Runtime.Milliseconds()
-		p.MaxWaitMS = max(p.MaxWaitMS, wait.Milliseconds())
+		c.runtimeMS += o.Runtime.Milliseconds()
+		c.RuntimeUS += o.Runtime.Microseconds()
+		c.Runtime.Observe(o.Runtime)
+		c.WaitMS += wait.Milliseconds()
+		c.MaxWaitMS = max(c.MaxWaitMS, wait.Milliseconds())
 	}
 	if r.history && o.Status == OutcomeSucceeded {
 		r.completed = append(r.completed, &driver.CompletedJob{
@@ -104,13 +127,38 @@ func (r *recorder) record(row *driver.JobRow, o Outcome) {
 // flush.
 func (r *recorder) flush(ctx context.Context) error {
 	r.mu.Lock()
-	points := make([]*driver.JobMetric, 0, len(r.points))
-	for _, p := range r.points {
+	classes, byQueue, retry := r.classes, r.points, r.classRetry
+	completed := r.completed
+	r.classes, r.points, r.classRetry, r.completed = map[classKey]*classPoint{}, map[metricKey]*driver.JobMetric{}, map[classKey]*driver.JobClassMetric{}, nil
+	r.mu.Unlock()
+
+	classList := make([]*driver.JobClassMetric, 0, len(classes)+len(retry))
+	for k, c := range classes {
+		qk := metricKey{queue: c.Queue, minute: k.minute}
+		p := byQueue[qk]
+		if p == nil {
+			p = &driver.JobMetric{Queue: c.Queue, Minute: c.Start}
+			byQueue[qk] = p
+		}
+		p.Processed += c.Processed
+		p.Failed += c.Failed
+		p.RuntimeMS += c.runtimeMS
+		p.MaxWaitMS = max(p.MaxWaitMS, c.MaxWaitMS)
+		// What an earlier flush could not write joins the class's point
+		// (its queue's share is already in byQueue, kept apart).
+		if old := retry[k]; old != nil {
+			c.Add(old)
+			delete(retry, k)
+		}
+		classList = append(classList, &c.JobClassMetric)
+	}
+	for _, c := range retry {
+		classList = append(classList, c)
+	}
+	points := make([]*driver.JobMetric, 0, len(byQueue))
+	for _, p := range byQueue {
 		points = append(points, p)
 	}
-	completed := r.completed
-	r.points, r.completed = map[metricKey]*driver.JobMetric{}, nil
-	r.mu.Unlock()
 
 	var errs []error
 	if err := r.store.JobMetricsRecord(ctx, points); err != nil {
@@ -125,6 +173,19 @@ func (r *recorder) flush(ctx context.Context) error {
 				q.MaxWaitMS = max(q.MaxWaitMS, p.MaxWaitMS)
 			} else {
 				r.points[k] = p
+			}
+		}
+		r.mu.Unlock()
+	}
+	if err := r.store.JobClassMetricsRecord(ctx, classList); err != nil {
+		errs = append(errs, err)
+		r.mu.Lock()
+		for _, c := range classList {
+			k := classKey{kind: c.Kind, queue: c.Queue, minute: c.Start.Unix()}
+			if q := r.classRetry[k]; q != nil {
+				q.Add(c)
+			} else {
+				r.classRetry[k] = c
 			}
 		}
 		r.mu.Unlock()

@@ -31,6 +31,19 @@ func TestMetricsRecorded(t *testing.T) {
 		}
 		require.Equal(t, 4, processed)
 		require.Equal(t, 1, failed)
+
+		// The same, per job class, with the runtimes' histogram.
+		classes, err := h.adm.JobClassMetricsList(ctx, &driver.JobClassMetricsListParams{Since: time.Now().Add(-time.Hour), Queue: "emails"})
+		require.NoError(t, err)
+		var sum driver.JobClassMetric
+		for _, c := range classes {
+			require.Equal(t, batchItemArgs{}.Kind(), c.Kind)
+			require.Equal(t, time.Minute, c.Span)
+			sum.Add(c)
+		}
+		require.Equal(t, 4, sum.Processed)
+		require.Equal(t, 1, sum.Failed)
+		require.Equal(t, 5, sum.Runtime.Count())
 		require.Equal(t, 4, h.count("SELECT COUNT(*) FROM completed_jobs WHERE queue = 'emails'"))
 	})
 }

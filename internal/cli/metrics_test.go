@@ -58,15 +58,16 @@ func TestMetricsQueueWorkServesMetrics(t *testing.T) {
 	var page string
 	require.Eventually(t, func() bool {
 		page = getMetrics(url)
-		return strings.Contains(page, `tripin_jobs_processed_total{kind="noop",queue="default"} 2`) &&
-			strings.Contains(page, `tripin_jobs_failed_total{kind="fail",queue="default"} 1`)
+		return strings.Contains(page, `tripin_jobs_processed_total{job="noop",kind="noop",queue="default"} 2`) &&
+			strings.Contains(page, `tripin_jobs_failed_total{job="fail",kind="fail",queue="default"} 1`)
 	}, 30*time.Second, 50*time.Millisecond, "last page:\n%s\noutput:\n%s", page, out.String())
 	require.Eventually(t, func() bool {
 		page = getMetrics(url)
 		return strings.Contains(page, `tripin_queue_jobs{queue="default",state="failed"} 1`) &&
 			strings.Contains(page, `tripin_queue_jobs{queue="default",state="pending"} 0`)
 	}, 10*time.Second, 100*time.Millisecond, page)
-	require.Contains(t, page, `tripin_job_duration_seconds_count{queue="default"} 3`)
+	require.Contains(t, page, `tripin_job_duration_seconds_count{job="noop",queue="default"} 2`)
+	require.Contains(t, page, `tripin_job_duration_seconds_count{job="fail",queue="default"} 1`)
 	require.Contains(t, page, "go_goroutines")
 
 	cancel()
@@ -112,7 +113,7 @@ func TestServeMetrics(t *testing.T) {
 	var page string
 	require.Eventually(t, func() bool {
 		page = getMetrics(base + "/metrics")
-		return strings.Contains(page, `tripin_jobs_processed_total{kind="noop",queue="default"} 1`)
+		return strings.Contains(page, `tripin_jobs_processed_total{job="noop",kind="noop",queue="default"} 1`)
 	}, 30*time.Second, 50*time.Millisecond, "last page:\n%s", page)
 	require.Contains(t, page, `tripin_http_request_duration_seconds_count{method="GET",route="GET /api/tours",status="200"} 1`)
 	require.Regexp(t, `(?m)^tripin_bookings_created_total \d+$`, page)

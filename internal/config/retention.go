@@ -22,7 +22,8 @@ type Retention struct {
 	// completed jobs, when it is kept at all.
 	CompletedJobs time.Duration
 	// JobMetrics (QUEUE_METRICS_RETENTION_DAYS) are the per-minute points
-	// behind the dashboard's charts.
+	// behind the dashboard's charts, per queue and per job class (whose
+	// minutes become hours after a day).
 	JobMetrics time.Duration
 	// QueueProcesses (QUEUE_PROCESSES_RETENTION_MINUTES) keeps the row of
 	// a worker or scheduler that stopped heartbeating without a clean stop.

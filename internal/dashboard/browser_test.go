@@ -301,6 +301,22 @@ func TestBrowser(t *testing.T) {
 	})
 	b.screenshot(shots, "dashboard-overview.png")
 
+	// The Metrics page has them per job class and per queue; a class's
+	// link narrows the figures and charts to it, and the window tabs keep
+	// that choice.
+	b.eventually("/admin/metrics", "the metrics of every job class", func() bool {
+		return b.text("#tile-jobs") == "8" && eval[int](b, `document.querySelectorAll('table#classes tbody tr[data-job]').length`) == 3
+	})
+	require.Equal(t, "37.5 %", b.text("#tile-failure-rate"))
+	require.Contains(t, b.text(`table#queues tr[data-queue="emails"]`), "100.0 %")
+	b.screenshot(shots, "dashboard-metrics.png")
+	b.clickAndWait(`table#classes tr[data-job="FlakyReport"] a`, `table#classes tr.on[data-job="FlakyReport"]`)
+	require.Equal(t, "/admin/metrics?window=1h&job=FlakyReport", b.path())
+	require.Equal(t, "1", b.text("#tile-jobs"))
+	b.clickAndWait(`#windows a:last-child`, `#windows a.on:last-child`)
+	require.Equal(t, "/admin/metrics?window=7d&job=FlakyReport", b.path())
+	require.Equal(t, "1", b.text("#tile-jobs"))
+
 	// The failed job's page shows its error and its payload, masked.
 	b.open("/admin/failed")
 	b.clickAndWait(flaky+` a.job`, `#payload`)

@@ -176,6 +176,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/schedule", d.page(d.handleSchedule))
 	mux.HandleFunc("GET "+Prefix+"/workers", d.page(d.handleWorkers))
 	mux.HandleFunc("GET "+Prefix+"/bookings", d.page(d.handleBookings))
+	mux.HandleFunc("GET "+Prefix+"/metrics", d.page(d.handleMetrics))
 
 	mux.HandleFunc(Prefix+"/", d.page(d.handleNotFound))
 }
@@ -193,7 +194,7 @@ func (d *Dashboard) assets() http.Handler {
 // pageFiles are the templates of the pages; each is parsed with
 // layout.html, which defines the frame around its "content".
 var pageFiles = []string{
-	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "error",
+	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "metrics", "error",
 }
 
 func parsePages() map[string]*template.Template {

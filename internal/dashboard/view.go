@@ -318,45 +318,75 @@ type barPart struct {
 	title string
 }
 
-// barChart renders an SVG bar chart. Every string it writes is either
-// fixed, a number, or escaped, so the result is safe as template.HTML.
+// barChart renders an SVG bar chart of the overview's last hour.
 func barChart(label string, buckets []bucket, top float64, format func(float64) string,
 	parts func(bucket) []barPart, loc *time.Location) template.HTML {
+	c := chartSpec{label: label, empty: "No jobs ran in the last hour", slots: len(buckets), top: top, format: format,
+		parts: func(i int) []barPart { return parts(buckets[i]) }}
+	if n := len(buckets); n > 0 {
+		c.first, c.last = buckets[0].minute.In(loc).Format("15:04"), buckets[n-1].minute.In(loc).Format("15:04")
+	}
+	return drawChart(c)
+}
+
+// chartSpec is a bar chart: one bar per slot, made of parts.
+type chartSpec struct {
+	label string
+	// empty is written across a chart whose top is zero.
+	empty string
+	slots int
+	// first and last label the x axis's ends.
+	first, last string
+	top         float64
+	format      func(float64) string
+	parts       func(slot int) []barPart
+	// overlay draws a slot's parts from the axis each, the first behind
+	// (give the largest first), instead of stacking them.
+	overlay bool
+}
+
+// drawChart renders an SVG bar chart. Every string it writes is either
+// fixed, a number, or escaped, so the result is safe as template.HTML.
+func drawChart(c chartSpec) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`,
-		chartW, chartH, html.EscapeString(label))
+		chartW, chartH, html.EscapeString(c.label))
 	plotW, plotH := float64(chartW-chartLeft-4), float64(chartH-chartTop-chartBot)
-	ceil := niceCeil(top)
+	ceil := niceCeil(c.top)
 	for i := 0; i <= 2; i++ {
 		v := ceil * float64(i) / 2
 		y := float64(chartTop) + plotH - plotH*float64(i)/2
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-4, y, y)
-		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, chartLeft-6, y+4, html.EscapeString(format(v)))
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, chartLeft-6, y+4, html.EscapeString(c.format(v)))
 	}
-	n := len(buckets)
-	if n > 0 {
+	if n := c.slots; n > 0 {
 		slot := plotW / float64(n)
 		barW := math.Max(slot-2, 1)
-		for i, bk := range buckets {
+		if n > 100 {
+			barW = math.Max(slot-0.5, 0.5)
+		}
+		for i := range n {
 			x := float64(chartLeft) + float64(i)*slot + (slot-barW)/2
 			base := float64(chartTop) + plotH
-			for _, p := range parts(bk) {
+			for _, p := range c.parts(i) {
 				if p.value <= 0 || ceil <= 0 {
 					continue
 				}
 				h := math.Max(plotH*p.value/ceil, 1)
-				base -= h
+				y := base - h
+				if !c.overlay {
+					base = y
+				}
 				fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s</title></rect>`,
-					p.class, x, base, barW, h, html.EscapeString(p.title))
+					p.class, x, y, barW, h, html.EscapeString(p.title))
 			}
 		}
-		first, last := buckets[0].minute.In(loc), buckets[n-1].minute.In(loc)
-		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d">%s</text>`, chartLeft, chartH-6, first.Format("15:04"))
-		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>`, chartW-4, chartH-6, last.Format("15:04"))
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d">%s</text>`, chartLeft, chartH-6, html.EscapeString(c.first))
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>`, chartW-4, chartH-6, html.EscapeString(c.last))
 	}
-	if top <= 0 {
-		fmt.Fprintf(&b, `<text class="empty" x="%d" y="%d" text-anchor="middle">No jobs ran in the last hour</text>`,
-			chartLeft+int(plotW/2), chartTop+int(plotH/2))
+	if c.top <= 0 {
+		fmt.Fprintf(&b, `<text class="empty" x="%d" y="%d" text-anchor="middle">%s</text>`,
+			chartLeft+int(plotW/2), chartTop+int(plotH/2), html.EscapeString(c.empty))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // built from numbers, fixed text and escaped strings only

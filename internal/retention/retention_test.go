@@ -213,6 +213,14 @@ func (f *fixture) seed() {
 		}
 	}
 	require.NoError(t, f.adm.JobMetricsRecord(ctx, points))
+	// Job class metrics (30 days, as the queues'); the kept ones are
+	// younger than a day, so that none is rolled up into hours.
+	var classes []*driver.JobClassMetric
+	for i := range 3 {
+		classes = append(classes, &driver.JobClassMetric{Kind: fmt.Sprint("gone-", i), Queue: "q", Start: f.ago(31 * day), Processed: 1},
+			&driver.JobClassMetric{Kind: fmt.Sprint("kept-", i), Queue: "q", Start: f.ago(time.Hour), Processed: 1})
+	}
+	require.NoError(t, f.adm.JobClassMetricsRecord(ctx, classes))
 
 	// Limiter windows (60 minutes after they ended); a row written before
 	// windows had an end is kept, its period unknown.
@@ -235,7 +243,7 @@ func (f *fixture) seed() {
 var tables = map[string]string{
 	"idempotency_keys": "idem_key", "sent_emails": "kind", "payment_notifications": "COALESCE(order_id, '')",
 	"ops_notifications": "subject", "schedule_runs": "host", "personal_access_tokens": "name",
-	"failed_jobs": "uuid", "job_batches": "id", "completed_jobs": "uuid", "job_metrics": "queue",
+	"failed_jobs": "uuid", "job_batches": "id", "completed_jobs": "uuid", "job_metrics": "queue", "job_class_metrics": "kind",
 	"queue_processes": "id", "queue_rate_limits": "name",
 }
 
@@ -406,6 +414,47 @@ func TestPruneDeletesLargeBacklogsInChunks(t *testing.T) {
 		require.Equal(t, int64(2*n), rep.Rows)
 		require.Equal(t, []string{"new"}, f.markers("job_metrics", "queue"))
 		require.Equal(t, []string{"new"}, f.markers("completed_jobs", "uuid"))
+	})
+}
+
+// TestPruneRollsClassMetricsUpIntoHours: the minutes of job classes older
+// than a day become one point per hour, class and queue, and the recent
+// minutes stay; with metrics kept forever, minutes stay minutes.
+func TestPruneRollsClassMetricsUpIntoHours(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		f := newFixture(t, d)
+		hour := f.ago(3 * day).Truncate(time.Hour)
+		var points []*driver.JobClassMetric
+		for i := range 3 {
+			points = append(points, &driver.JobClassMetric{Kind: "SendInvoice", Queue: "emails", Start: hour.Add(time.Duration(i) * time.Minute), Processed: 2, WaitMS: 10})
+		}
+		points = append(points, &driver.JobClassMetric{Kind: "SendInvoice", Queue: "emails", Start: f.ago(time.Hour), Processed: 1})
+		require.NoError(t, f.adm.JobClassMetricsRecord(f.ctx, points))
+		count := func() int {
+			var n int
+			require.NoError(t, f.db.QueryRowContext(f.ctx, "SELECT COUNT(*) FROM job_class_metrics").Scan(&n))
+			return n
+		}
+
+		p, err := retention.New(retention.Params{DB: f.db, Retention: config.Retention{}})
+		require.NoError(t, err)
+		_, err = p.PruneOnce(f.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 4, count(), "metrics kept forever stay minutes")
+
+		p, err = retention.New(retention.Params{DB: f.db, Retention: config.Retention{JobMetrics: 30 * day}})
+		require.NoError(t, err)
+		rep, err := p.PruneOnce(f.ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(3), rep.Rows, "the three old minutes")
+		got, err := f.adm.JobClassMetricsList(f.ctx, &driver.JobClassMetricsListParams{Kind: "SendInvoice"})
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		require.Equal(t, time.Hour, got[0].Span)
+		require.True(t, got[0].Start.Equal(hour), "the hour starts at %v, want %v", got[0].Start, hour)
+		require.Equal(t, 6, got[0].Processed)
+		require.Equal(t, int64(30), got[0].WaitMS)
+		require.Equal(t, time.Minute, got[1].Span)
 	})
 }
 

@@ -101,7 +101,10 @@ func New(opts Options) *Metrics {
 		opts.StaleAfter = DefaultStaleAfter
 	}
 	m := &Metrics{reg: prometheus.NewRegistry(), log: opts.Logger}
-	jobLabels := []string{"queue", "kind"}
+	// job is the job class, as kind is: bounded, since classes are
+	// registered. Prometheus stores it as exported_job unless the scrape
+	// sets honor_labels, since job is also its own target label.
+	jobLabels := []string{"queue", "kind", "job"}
 	m.jobsProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "jobs_processed_total",
 		Help: "Jobs this process completed successfully (including jobs of cancelled batches, which complete without running).",
@@ -126,12 +129,12 @@ func New(opts Options) *Metrics {
 		Namespace: namespace, Name: "job_duration_seconds",
 		Help:    "How long each attempt whose handler ran took in this process, from claim to its outcome being written.",
 		Buckets: jobDurationBuckets,
-	}, []string{"queue"})
+	}, []string{"queue", "job"})
 	m.jobWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "job_wait_seconds",
 		Help:    "How long each job this process claimed had been available before it was taken (reserved_at - available_at, by the database clock, in whole seconds).",
 		Buckets: jobWaitBuckets,
-	}, []string{"queue"})
+	}, []string{"queue", "job"})
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "http_request_duration_seconds",
 		Help:    "Time to answer HTTP requests, by method, route (the matched ServeMux pattern, or \"unmatched\") and status code.",

@@ -250,7 +250,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		f := scrape(t, w.url+"/metrics")
 		require.Equal(t, 6.0, f.value(t, "tripin_queue_jobs", "queue", "default", "state", "pending"))
 		require.Equal(t, 2.0, f.value(t, "tripin_queue_jobs", "queue", "parked", "state", "pending"))
-		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Ok"))
+		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Ok", "job", "Ok"))
 
 		require.NoError(t, w.client.Start(context.Background(), queue.WorkParams{
 			Queues: []string{"default"}, Concurrency: 2, Sleep: 100 * time.Millisecond,
@@ -273,7 +273,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 				return false
 			}
 			done := func(name, kind string, want float64) bool {
-				m := f.find(name, "queue", "default", "kind", kind)
+				m := f.find(name, "queue", "default", "kind", kind, "job", kind)
 				return m != nil && m.GetCounter().GetValue() == want
 			}
 			return done("tripin_jobs_processed_total", "Ok", 3) && done("tripin_jobs_processed_total", "Flaky", 1) &&
@@ -317,18 +317,20 @@ func TestMetricsEndToEnd(t *testing.T) {
 		f = scrape(t, w.url+"/metrics")
 
 		// Jobs worked by this process, fed by the observer hook.
-		require.Equal(t, 3.0, f.value(t, "tripin_jobs_processed_total", "queue", "default", "kind", "Ok"))
-		require.Equal(t, 1.0, f.value(t, "tripin_jobs_processed_total", "queue", "default", "kind", "Flaky"))
-		require.Equal(t, 1.0, f.value(t, "tripin_jobs_retried_total", "queue", "default", "kind", "Flaky"))
-		require.Equal(t, 1.0, f.value(t, "tripin_jobs_failed_total", "queue", "default", "kind", "Broken"))
-		require.Equal(t, 1.0, f.value(t, "tripin_jobs_released_total", "queue", "default", "kind", "Snooze"))
-		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Broken"))
-		require.Nil(t, f.find("tripin_jobs_failed_total", "queue", "default", "kind", "Flaky"))
+		require.Equal(t, 3.0, f.value(t, "tripin_jobs_processed_total", "queue", "default", "kind", "Ok", "job", "Ok"))
+		require.Equal(t, 1.0, f.value(t, "tripin_jobs_processed_total", "queue", "default", "kind", "Flaky", "job", "Flaky"))
+		require.Equal(t, 1.0, f.value(t, "tripin_jobs_retried_total", "queue", "default", "kind", "Flaky", "job", "Flaky"))
+		require.Equal(t, 1.0, f.value(t, "tripin_jobs_failed_total", "queue", "default", "kind", "Broken", "job", "Broken"))
+		require.Equal(t, 1.0, f.value(t, "tripin_jobs_released_total", "queue", "default", "kind", "Snooze", "job", "Snooze"))
+		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Broken", "job", "Broken"))
+		require.Nil(t, f.find("tripin_jobs_failed_total", "queue", "default", "kind", "Flaky", "job", "Flaky"))
 		// Seven handler runs (3 Ok, 2 Flaky, 1 Broken, 1 Snooze), each
-		// after one claim.
-		require.Equal(t, uint64(7), f.count("tripin_job_duration_seconds", "queue", "default"))
-		require.Equal(t, uint64(7), f.count("tripin_job_wait_seconds", "queue", "default"))
-		require.Zero(t, f.count("tripin_job_duration_seconds", "queue", "parked"))
+		// after one claim, by job class.
+		for job, n := range map[string]uint64{"Ok": 3, "Flaky": 2, "Broken": 1, "Snooze": 1} {
+			require.Equal(t, n, f.count("tripin_job_duration_seconds", "queue", "default", "job", job), job)
+			require.Equal(t, n, f.count("tripin_job_wait_seconds", "queue", "default", "job", job), job)
+		}
+		require.Zero(t, f.count("tripin_job_duration_seconds", "queue", "parked", "job", "Ok"))
 
 		// Queue depth, read from the database.
 		for _, c := range []struct {
@@ -565,7 +567,7 @@ func TestLeaseLostCounted(t *testing.T) {
 		ts := httptest.NewServer(m.Handler())
 		t.Cleanup(ts.Close)
 		f := scrape(t, ts.URL)
-		require.Equal(t, 1.0, f.value(t, "tripin_jobs_lease_lost_total", "queue", "default", "kind", "Ok"))
-		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Ok"))
+		require.Equal(t, 1.0, f.value(t, "tripin_jobs_lease_lost_total", "queue", "default", "kind", "Ok", "job", "Ok"))
+		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Ok", "job", "Ok"))
 	})
 }

@@ -57,6 +57,7 @@ func Exercise(t *testing.T, setup Setup) {
 		{"ProcessList", testProcessList},
 		{"ProcessPrune", testProcessPrune},
 		{"JobList", testJobList},
+		{"JobClassMetrics", testJobClassMetrics},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
