@@ -41,5 +41,12 @@ func DiagnoseMap(vals map[string]string) (*Config, []*Error) {
 	if c == nil {
 		c = p.partial
 	}
-	return c, p.errs
+	errs := p.errs
+	// What stops serve and the workers is a problem of the deployment
+	// too, though other commands run without it.
+	var req *Error
+	if c != nil && errors.As(c.RequireMidtrans(), &req) {
+		errs = append(errs, req)
+	}
+	return c, errs
 }
