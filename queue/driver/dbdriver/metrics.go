@@ -109,7 +109,9 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 	if len(jobs) == 0 {
 		return nil
 	}
-	query := b.q("INSERT INTO completed_jobs (uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at) VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, " + b.nowExpr() + "))")
+	query := b.q(`INSERT INTO completed_jobs (uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at,
+  job_id, payload, queued_at, available_at, started_at, kept_for)
+VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, ` + b.nowExpr() + `), ?, ?, ?, ?, ?, ?)`)
 	if b.d() == sqldb.PgSQL {
 		// PostgreSQL cannot type a bare NULL parameter inside COALESCE.
 		query = strings.Replace(query, "COALESCE($7, ", "COALESCE($7::bigint, ", 1)
@@ -121,7 +123,12 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 		}
 		defer stmt.Close()
 		for _, j := range jobs {
-			if _, err := stmt.ExecContext(ctx, j.UUID, j.Queue, j.Kind, j.Attempts, j.RuntimeMS, j.WaitMS, UnixOrNil(j.CompletedAt)); err != nil {
+			var payload any
+			if len(j.Payload) > 0 {
+				payload = string(j.Payload)
+			}
+			if _, err := stmt.ExecContext(ctx, j.UUID, j.Queue, j.Kind, j.Attempts, j.RuntimeMS, j.WaitMS, UnixOrNil(j.CompletedAt),
+				j.JobID, payload, UnixOrNil(j.QueuedAt), UnixOrNil(j.AvailableAt), UnixOrNil(j.StartedAt), Seconds(j.KeptFor)); err != nil {
 				return err
 			}
 		}
@@ -133,13 +140,20 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 	return nil
 }
 
+// completedPrunable is the condition of the completed jobs a prune may
+// delete besides their age: those of monitored tags only once their own
+// keep (kept_for seconds after completed_at) is over too.
+func (b *Base) completedPrunable() string {
+	return "(kept_for = 0 OR completed_at + kept_for < " + b.nowExpr() + ")"
+}
+
 // CompletedPrune deletes history older than olderThan.
 func (b *Base) CompletedPrune(ctx context.Context, olderThan time.Duration) (int, error) {
 	at, err := b.cutoff(ctx, olderThan)
 	if err != nil {
 		return 0, fmt.Errorf("queue: prune completed jobs: %w", err)
 	}
-	n, err := b.exec(ctx, "DELETE FROM completed_jobs WHERE completed_at < ?", at.Unix())
+	n, err := b.exec(ctx, "DELETE FROM completed_jobs WHERE completed_at < ? AND "+b.completedPrunable(), at.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("queue: prune completed jobs: %w", err)
 	}
