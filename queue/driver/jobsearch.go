@@ -116,6 +116,20 @@ type JobSearchParams struct {
 // DefaultJobSearchLimit is JobSearch's page size when Limit is zero.
 const DefaultJobSearchLimit = 50
 
+// Check reports what is wrong with the params: an unknown state, a tag
+// that cannot be one.
+func (p *JobSearchParams) Check() error {
+	for _, s := range p.States {
+		if !slices.Contains(JobStates, s) {
+			return fmt.Errorf("unknown state %q (want one of %s)", s, strings.Join(JobStates, ", "))
+		}
+	}
+	if p.Tag != "" {
+		return ValidTag(p.Tag)
+	}
+	return nil
+}
+
 // Wants reports whether the params select jobs of state.
 func (p *JobSearchParams) Wants(state string) bool {
 	return len(p.States) == 0 || slices.Contains(p.States, state)

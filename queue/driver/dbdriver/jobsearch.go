@@ -30,8 +30,8 @@ func (b *Base) JobSearch(ctx context.Context, p *driver.JobSearchParams) (*drive
 	if p == nil {
 		p = &driver.JobSearchParams{}
 	}
-	if err := checkSearch(p); err != nil {
-		return nil, err
+	if err := p.Check(); err != nil {
+		return nil, fmt.Errorf("queue: search jobs: %w", err)
 	}
 	limit := searchLimit(p)
 	jobs, err := b.searchJobs(ctx, p, limit+1)
@@ -50,24 +50,6 @@ func searchLimit(p *driver.JobSearchParams) int {
 		return driver.DefaultJobSearchLimit
 	}
 	return min(p.Limit, 500)
-}
-
-func checkSearch(p *driver.JobSearchParams) error {
-	for _, s := range p.States {
-		found := false
-		for _, k := range driver.JobStates {
-			found = found || s == k
-		}
-		if !found {
-			return fmt.Errorf("queue: search jobs: unknown state %q (want one of %s)", s, strings.Join(driver.JobStates, ", "))
-		}
-	}
-	if p.Tag != "" {
-		if err := driver.ValidTag(p.Tag); err != nil {
-			return fmt.Errorf("queue: search jobs: %w", err)
-		}
-	}
-	return nil
 }
 
 // SearchHistory returns the completed and failed jobs JobSearch would

@@ -57,6 +57,9 @@ func Exercise(t *testing.T, setup Setup) {
 		{"ProcessList", testProcessList},
 		{"ProcessPrune", testProcessPrune},
 		{"JobList", testJobList},
+		{"JobSearchByTag", testJobSearchByTag},
+		{"JobSearchKeyset", testJobSearchKeyset},
+		{"CompletedKeep", testCompletedKeep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,10 +40,8 @@ func (d *Driver) JobSearch(ctx context.Context, p *driver.JobSearchParams) (*dri
 	if !ok {
 		return nil, errors.New("queue: search jobs: the SQL driver keeps no history")
 	}
-	if p.Tag != "" {
-		if err := driver.ValidTag(p.Tag); err != nil {
-			return nil, fmt.Errorf("queue: search jobs: %w", err)
-		}
+	if err := p.Check(); err != nil {
+		return nil, fmt.Errorf("queue: search jobs: %w", err)
 	}
 	limit := p.Limit
 	if limit <= 0 {
