@@ -19,11 +19,13 @@ type bookingArgs struct {
 
 func (bookingArgs) Kind() string { return "TaggedBookingJob" }
 
-func (a bookingArgs) Tags() []string { return []string{"booking:" + strconv.FormatInt(a.BookingID, 10), "tour:1"} }
+func (a bookingArgs) Tags() []string {
+	return []string{"booking:" + strconv.FormatInt(a.BookingID, 10), "tour:1"}
+}
 
-func (bookingArgs) InsertOpts() queue.InsertOpts { return queue.InsertOpts{Tags: []string{"kind-default"}} }
-
-
+func (bookingArgs) InsertOpts() queue.InsertOpts {
+	return queue.InsertOpts{Tags: []string{"kind-default"}}
+}
 
 func TestInsertTags(t *testing.T) {
 	each(t, func(t *testing.T, h *harness) {
