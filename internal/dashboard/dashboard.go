@@ -175,6 +175,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/schedule", d.page(d.handleSchedule))
 	mux.HandleFunc("GET "+Prefix+"/workers", d.page(d.handleWorkers))
 	mux.HandleFunc("GET "+Prefix+"/bookings", d.page(d.handleBookings))
+	d.mountJobs(mux)
 
 	mux.HandleFunc(Prefix+"/", d.page(d.handleNotFound))
 }
@@ -193,6 +194,7 @@ func (d *Dashboard) assets() http.Handler {
 // layout.html, which defines the frame around its "content".
 var pageFiles = []string{
 	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "error",
+	"recent", "job_show", "failed_search",
 }
 
 func parsePages() map[string]*template.Template {
