@@ -91,6 +91,10 @@ type benchQueueOptions struct {
 	cpuProfile      string
 	stats           bool
 	runs            int
+	// ops is the operations layer around the drain's worker: "none",
+	// "metrics" (per-minute metrics, as `queue work` runs) or "keep"
+	// (metrics and completed jobs kept, QUEUE_KEEP_COMPLETED).
+	ops string
 }
 
 func runBenchQueue(ctx context.Context, env *Env, args []string) error {
@@ -111,9 +115,15 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&o.latencyInterval, "latency-interval", 10*time.Millisecond, "pause between latency inserts")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first drain to this file")
 	fs.BoolVar(&o.stats, "stats", false, "print the driver calls of each drain (count, rows, time) on stderr")
+	fs.StringVar(&o.ops, "ops", "none", "the worker's operations layer: none, metrics (as queue work runs it) or keep (metrics and completed jobs kept); its last flush is inside the measured drain")
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch o.ops {
+	case "none", "metrics", "keep":
+	default:
+		return usagef("bench queue: --ops must be none, metrics or keep")
 	}
 	if backend != "redis" && o.redisURL != "" {
 		return usagef("bench queue: --redis-url is for --backend redis")
@@ -382,6 +392,13 @@ func benchQueueDrain(ctx context.Context, env *Env, o benchQueueOptions, concurr
 		stats = &driverStats{}
 		d = stats.wrap(d)
 	}
+	var ops *queue.Ops
+	if o.ops == "metrics" || o.ops == "keep" {
+		if ops, err = queue.NewOps(base, &queue.OpsConfig{KeepCompleted: o.ops == "keep"}); err != nil {
+			return tr, err
+		}
+		d = queue.WithHooks(d, ops)
+	}
 	client, err := newBenchClientOn(d, func(int, time.Time) {
 		if worked.Add(1) == int64(o.jobs) {
 			close(allWorked)
@@ -432,6 +449,13 @@ func benchQueueDrain(ctx context.Context, env *Env, o benchQueueOptions, concurr
 	// clock stops when every job is gone from the jobs table.
 	if err := client.Stop(context.WithoutCancel(ctx)); err != nil {
 		return tr, err
+	}
+	if ops != nil {
+		// The metrics and completed jobs still in memory are written
+		// now: their cost is part of the drain.
+		if err := ops.Close(context.WithoutCancel(ctx)); err != nil {
+			return tr, err
+		}
 	}
 	elapsed := time.Since(start)
 	tr.WorkPerSec = float64(o.jobs) / elapsed.Seconds()
