@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 	"github.com/tripintravel/tripin/queue/driver"
@@ -273,5 +275,35 @@ func TestBatchRetryFailed(t *testing.T) {
 		require.Equal(t, 1, h.failedCount(), "the batch's two failed jobs were retried, the other stays")
 		w = h.do("POST", "/admin/batches/nope/retry-failed", url.Values{"_csrf": {h.csrf(c)}}, c)
 		require.Equal(t, http.StatusNotFound, w.Code)
+	})
+}
+
+// TestRecentJobsByBookingCode: a booking's code finds every job of the
+// booking, the e-ticket job too, which is tagged by the booking's id only.
+func TestRecentJobsByBookingCode(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		c := h.session(h.admin)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		tour := &booking.Tour{Title: "Bromo", Destination: "East Java", DepartureDate: now.AddDate(0, 1, 0).Format(time.DateOnly), Price: 750000, Capacity: 10, Quota: 10}
+		require.NoError(t, h.db.TourCreate(ctx, tour))
+		b := &booking.Booking{Code: "TRP-CODE42", UserID: h.customer.ID, TourID: tour.ID, Quantity: 1, UnitPrice: 750000, TotalAmount: 750000,
+			Status: booking.StatusPending, ExpiresAt: now.Add(30 * time.Minute), CreatedAt: now, UpdatedAt: now}
+		require.NoError(t, h.db.InTx(ctx, func(tx *sql.Tx) error { return h.db.BookingInsertTx(ctx, tx, b) }))
+
+		invoice := h.addWaiting("SendInvoiceEmail", "emails", 0, b.JobTags()...)
+		ticket := h.addCompleted("SendETicketEmail", booking.JobTag(b.ID))
+		h.addWaiting("SendInvoiceEmail", "emails", 0, "booking:999999")
+		for _, tag := range []string{"TRP-CODE42", "booking:TRP-CODE42", booking.JobTag(b.ID)} {
+			w := h.do("GET", "/admin/recent?tag="+url.QueryEscape(tag), nil, c)
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Equal(t, map[string]string{invoice: "pending", ticket: "completed"}, listed(w.Body.String()), tag)
+		}
+		w := h.do("GET", "/admin/recent?tag=TRP-CODE42", nil, c)
+		require.Contains(t, w.Body.String(), "Every job of booking <strong>TRP-CODE42</strong>")
+
+		w = h.do("GET", "/admin/recent/"+ticket, nil, c)
+		require.Contains(t, w.Body.String(), "<strong>TRP-CODE42</strong> · pending", "the job's page names its booking")
 	})
 }
