@@ -12,6 +12,7 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/queue"
 	"github.com/tripintravel/tripin/queue/driver"
+	"github.com/tripintravel/tripin/queue/driver/dbdriver"
 )
 
 // The pages of issue 15 over driver.JobBrowser's JobSearch and JobFind:
@@ -193,7 +194,7 @@ func (d *Dashboard) handleRecent(w http.ResponseWriter, r *http.Request, _ *sess
 			}
 		}
 	}
-	if tm, ok := capability[driver.TagMonitor](d.p.Driver, d.p.Admin); ok {
+	if tm, ok := d.tagMonitor(); ok {
 		tags, err := tm.TagMonitorList(r.Context())
 		if err != nil {
 			d.internalError(w, r, err)
@@ -258,6 +259,19 @@ func (d *Dashboard) handleJobShow(w http.ResponseWriter, r *http.Request, _ *ses
 	d.render(w, r, http.StatusOK, "job_show", &view{Title: p.Job + " " + e.UUID, Nav: "recent", Page: p})
 }
 
+// tagMonitor finds the monitored tags: a capability of the driver, or,
+// behind a driver that does not forward it (the redis connection's, with
+// the worker's hooks), the database's, where every backend keeps them.
+func (d *Dashboard) tagMonitor() (driver.TagMonitor, bool) {
+	if tm, ok := capability[driver.TagMonitor](d.p.Driver, d.p.Admin); ok {
+		return tm, true
+	}
+	if d.p.DB != nil {
+		return capability[driver.TagMonitor](dbdriver.NewRegistry(d.p.DB.DB))
+	}
+	return nil, false
+}
+
 func (d *Dashboard) handleTagMonitor(w http.ResponseWriter, r *http.Request, s *session) {
 	d.setMonitored(w, r, s, true)
 }
@@ -268,7 +282,7 @@ func (d *Dashboard) handleTagUnmonitor(w http.ResponseWriter, r *http.Request, s
 
 func (d *Dashboard) setMonitored(w http.ResponseWriter, r *http.Request, s *session, on bool) {
 	tag := strings.TrimSpace(r.PostForm.Get("tag"))
-	tm, ok := capability[driver.TagMonitor](d.p.Driver, d.p.Admin)
+	tm, ok := d.tagMonitor()
 	if !ok || driver.ValidTag(tag) != nil {
 		d.fail(w, r, http.StatusBadRequest, "Cannot monitor that tag", "Tags are up to 120 characters, without quotes, backslashes, < > or &.")
 		return

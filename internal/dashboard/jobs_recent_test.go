@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 	"github.com/tripintravel/tripin/queue/driver"
@@ -305,5 +306,26 @@ func TestRecentJobsByBookingCode(t *testing.T) {
 
 		w = h.do("GET", "/admin/recent/"+ticket, nil, c)
 		require.Contains(t, w.Body.String(), "<strong>TRP-CODE42</strong> · pending", "the job's page names its booking")
+	})
+}
+
+// adminOnly hides every optional capability of an Admin, as the redis
+// connection's hooked driver hides the monitored tags.
+type adminOnly struct{ driver.Admin }
+
+// TestMonitorTagBehindAHookedDriver: the monitored tags are in the
+// database on every backend, so a driver that does not offer them still
+// lets the operator monitor a tag.
+func TestMonitorTagBehindAHookedDriver(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		hidden := adminOnly{h.adm}
+		h.dash = dashboard.New(dashboard.Params{DB: h.db, Admin: hidden, Driver: hidden, Accounts: h.accounts, DefaultMaxAttempts: 3})
+		c := h.session(h.admin)
+		w := h.do("POST", "/admin/tags/monitor", url.Values{"_csrf": {h.csrf(c)}, "tag": {"tour:3"}}, c)
+		require.Equal(t, http.StatusSeeOther, w.Code)
+		tags, err := h.adm.(driver.TagMonitor).TagMonitorList(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, []string{"tour:3"}, tags)
 	})
 }
