@@ -97,6 +97,10 @@ type OpsConfig struct {
 	// KeepCompleted keeps completed jobs in completed_jobs as history
 	// (pruned by Pruner); by default completed jobs are deleted.
 	KeepCompleted bool
+	// MonitoredKeep, when positive, keeps the completed jobs of monitored
+	// tags (driver.TagMonitor) for that long, whether or not KeepCompleted
+	// is set.
+	MonitoredKeep time.Duration
 	// DisableMetrics stops recording job_metrics.
 	DisableMetrics bool
 	// Observers are called after each attempt's bookkeeping, in order,
@@ -162,8 +166,9 @@ func NewOps(d driver.Driver, cfg *OpsConfig) (*Ops, error) {
 	if o.cfg.MetricsFlush <= 0 {
 		o.cfg.MetricsFlush = 10 * time.Second
 	}
-	if !o.cfg.DisableMetrics || o.cfg.KeepCompleted {
-		o.metrics = newRecorder(adm, o.log, o.cfg.MetricsFlush, !o.cfg.DisableMetrics, o.cfg.KeepCompleted)
+	if !o.cfg.DisableMetrics || o.cfg.KeepCompleted || o.cfg.MonitoredKeep > 0 {
+		tm, _ := d.(driver.TagMonitor)
+		o.metrics = newRecorder(adm, o.log, o.cfg.MetricsFlush, !o.cfg.DisableMetrics, o.cfg.KeepCompleted, tm, o.cfg.MonitoredKeep)
 	}
 	return o, nil
 }

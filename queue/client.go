@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -303,6 +304,9 @@ func (c *Client) buildInsert(args JobArgs, opts *InsertOpts) (*driver.JobInsertP
 		if d, ok := args.(JobArgsWithInsertOpts); ok {
 			o = d.InsertOpts()
 		}
+		if t, ok := args.(JobArgsWithTags); ok {
+			o.Tags = append(slices.Clone(o.Tags), t.Tags()...)
+		}
 		data, err = json.Marshal(args)
 		if err != nil {
 			err = fmt.Errorf("queue: insert %s: encode args: %w", kind, err)
@@ -320,6 +324,10 @@ func (c *Client) buildInsert(args JobArgs, opts *InsertOpts) (*driver.JobInsertP
 	if o.Delay < 0 {
 		return nil, fmt.Errorf("queue: insert %s: negative delay", kind)
 	}
+	tags, err := driver.NormalizeTags(o.Tags)
+	if err != nil {
+		return nil, fmt.Errorf("queue: insert %s: %w", kind, err)
+	}
 	for _, d := range o.Backoff {
 		if d < 0 {
 			return nil, fmt.Errorf("queue: insert %s: negative backoff", kind)
@@ -327,7 +335,7 @@ func (c *Client) buildInsert(args JobArgs, opts *InsertOpts) (*driver.JobInsertP
 	}
 
 	id := uuid.NewString()
-	p := Payload{UUID: id, DisplayName: kind, Job: kind, Data: data}
+	p := Payload{UUID: id, DisplayName: kind, Job: kind, Tags: tags, Data: data}
 	maxAttempts := c.cfg.Tries
 	switch {
 	case o.Tries == TriesUnlimited:
@@ -424,6 +432,9 @@ func mergeOpts(base, over InsertOpts) InsertOpts {
 	}
 	if over.UniqueKey != "" {
 		base.UniqueKey = over.UniqueKey
+	}
+	if len(over.Tags) > 0 {
+		base.Tags = append(slices.Clone(base.Tags), over.Tags...)
 	}
 	return base
 }

@@ -25,7 +25,7 @@
 // the application's own). The tables keep Laravel's names and columns: jobs,
 // job_batches, failed_jobs, cache and cache_locks, plus queue_pauses,
 // queue_rate_limits, job_metrics, job_class_metrics, completed_jobs,
-// queue_processes and job_batch_outcomes.
+// queue_processes, job_batch_outcomes and queue_monitored_tags.
 //
 //	db, err := sqldb.Open(ctx, sqldb.OpenParams{Dialect: sqldb.SQLite, DSN: "jobs.db"})
 //	...

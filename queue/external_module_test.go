@@ -165,7 +165,7 @@ func main() {
 // migrations table that records them.
 var queueTables = []string{
 	"cache", "cache_locks", "completed_jobs", "failed_jobs", "job_batch_outcomes", "job_batches",
-	"job_class_metrics", "job_metrics", "jobs", "migrations", "queue_pauses", "queue_processes", "queue_rate_limits",
+	"job_class_metrics", "job_metrics", "jobs", "migrations", "queue_monitored_tags", "queue_pauses", "queue_processes", "queue_rate_limits",
 }
 
 // TestQueueFromAnotherModule builds a program in a module of its own that

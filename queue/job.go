@@ -43,6 +43,17 @@ type InsertOpts struct {
 	// UniqueKey skips the insert while a job with the same key is pending or
 	// running.
 	UniqueKey string
+	// Tags label the job for search ("booking:42", "user:7"), as Horizon's
+	// tags: they are stored in the payload's "tags" and kept with the job
+	// when it completes or fails. Dispatch tags are added to the kind's.
+	Tags []string
+}
+
+// JobArgsWithTags is implemented by args that tag their jobs from their
+// own fields (the booking a job is about); the client adds these tags to
+// the InsertOpts ones.
+type JobArgsWithTags interface {
+	Tags() []string
 }
 
 // InsertResult reports one insert.

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -29,6 +30,13 @@ type recorder struct {
 	classRetry map[classKey]*driver.JobClassMetric
 	completed  []*driver.CompletedJob
 
+	// monitor, when set, holds the monitored tags, re-read at every
+	// flush: a completed job carrying one is kept for monitoredKeep,
+	// whether or not history is kept.
+	monitor       driver.TagMonitor
+	monitoredKeep time.Duration
+	monitored     [][]byte // the tags as JSON strings, as the payload holds them
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -51,12 +59,21 @@ type classPoint struct {
 	runtimeMS int64
 }
 
-func newRecorder(store driver.Metrics, log *slog.Logger, interval time.Duration, metrics, history bool) *recorder {
+func newRecorder(store driver.Metrics, log *slog.Logger, interval time.Duration, metrics, history bool,
+	monitor driver.TagMonitor, monitoredKeep time.Duration) *recorder {
 	r := &recorder{
 		store: store, log: log, metrics: metrics, history: history,
 		classes: map[classKey]*classPoint{}, points: map[metricKey]*driver.JobMetric{},
 		classRetry: map[classKey]*driver.JobClassMetric{},
 		stop:       make(chan struct{}), done: make(chan struct{}),
+	}
+	if monitor != nil && monitoredKeep > 0 {
+		r.monitor, r.monitoredKeep = monitor, monitoredKeep
+		ctx, cancel := context.WithTimeout(context.Background(), interval)
+		if err := r.refreshMonitored(ctx); err != nil {
+			log.Warn("queue: read monitored tags", "error", err)
+		}
+		cancel()
 	}
 	go r.loop(interval)
 	return r
@@ -115,12 +132,43 @@ func (r *recorder) record(row *driver.JobRow, o Outcome) {
 		c.WaitMS += wait.Milliseconds()
 		c.MaxWaitMS = max(c.MaxWaitMS, wait.Milliseconds())
 	}
-	if r.history && o.Status == OutcomeSucceeded {
+	if o.Status != OutcomeSucceeded {
+		return
+	}
+	var keptFor time.Duration
+	for _, t := range r.monitored {
+		if bytes.Contains(row.Payload, t) {
+			keptFor = r.monitoredKeep
+			break
+		}
+	}
+	if r.history || keptFor > 0 {
 		r.completed = append(r.completed, &driver.CompletedJob{
 			UUID: row.UUID, Queue: row.Queue, Kind: row.Kind, Attempts: row.Attempts,
 			RuntimeMS: o.Runtime.Milliseconds(), WaitMS: wait.Milliseconds(),
+			JobID: row.ID, Payload: row.Payload, QueuedAt: row.CreatedAt, AvailableAt: row.AvailableAt,
+			StartedAt: row.ReservedAt, KeptFor: keptFor,
 		})
 	}
+}
+
+// refreshMonitored re-reads the monitored tags.
+func (r *recorder) refreshMonitored(ctx context.Context) error {
+	if r.monitor == nil || r.monitoredKeep <= 0 {
+		return nil
+	}
+	tags, err := r.monitor.TagMonitorList(ctx)
+	if err != nil {
+		return err
+	}
+	quoted := make([][]byte, len(tags))
+	for i, t := range tags {
+		quoted[i] = []byte(`"` + t + `"`)
+	}
+	r.mu.Lock()
+	r.monitored = quoted
+	r.mu.Unlock()
+	return nil
 }
 
 // flush writes what has been gathered; on error it is kept for the next
@@ -161,6 +209,9 @@ func (r *recorder) flush(ctx context.Context) error {
 	}
 
 	var errs []error
+	if err := r.refreshMonitored(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := r.store.JobMetricsRecord(ctx, points); err != nil {
 		errs = append(errs, err)
 		r.mu.Lock()

@@ -25,7 +25,7 @@ func (discardMetrics) CompletedRecord(context.Context, []*driver.CompletedJob) e
 // queues: the whole per-job cost of recording, which the flush, once per
 // interval, adds nothing to per job.
 func BenchmarkRecorderRecord(b *testing.B) {
-	r := newRecorder(discardMetrics{}, slog.New(slog.DiscardHandler), time.Hour, true, false)
+	r := newRecorder(discardMetrics{}, slog.New(slog.DiscardHandler), time.Hour, true, false, nil, 0)
 	defer r.close(context.Background())
 	now := time.Now()
 	rows := make([]*driver.JobRow, 30)
@@ -74,7 +74,7 @@ func (f *flakyMetrics) JobClassMetricsRecord(_ context.Context, p []*driver.JobC
 // counts nothing twice when the next one writes it.
 func TestRecorderKeepsWhatAFlushCouldNotWrite(t *testing.T) {
 	store := &flakyMetrics{fail: 1} // the per-queue write fails once
-	r := newRecorder(store, slog.New(slog.DiscardHandler), time.Hour, true, false)
+	r := newRecorder(store, slog.New(slog.DiscardHandler), time.Hour, true, false, nil, 0)
 	defer r.close(context.Background())
 	now := time.Now()
 	job := func(kind, queue string, runtime time.Duration, status OutcomeStatus) {

@@ -24,8 +24,10 @@ type Payload struct {
 	// repeating ("10,30,60").
 	Backoff *string `json:"backoff"`
 	// RetryUntil is a Unix time in seconds.
-	RetryUntil *int64          `json:"retryUntil"`
-	Data       json.RawMessage `json:"data"`
+	RetryUntil *int64 `json:"retryUntil"`
+	// Tags label the job for search, as in Horizon's payloads.
+	Tags []string        `json:"tags,omitempty"`
+	Data json.RawMessage `json:"data"`
 }
 
 // DecodePayload parses a stored payload.

@@ -248,6 +248,7 @@ func (a *App) openQueue(ctx context.Context, o Options) error {
 	// The Prometheus counters and the operators' notifications of jobs
 	// that fail for good watch the same outcomes.
 	opsCfg := &queue.OpsConfig{Logger: a.Logger, ScrubError: scrub,
+		KeepCompleted: cfg.QueueKeepCompleted > 0, MonitoredKeep: cfg.QueueMonitoredKeep,
 		Observers: []func(context.Context, *driver.JobRow, queue.Outcome){a.Metrics.ObserveJob, a.Notifier.ObserveJob}}
 	ops, err := queue.NewOps(d, opsCfg)
 	if err != nil {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // newConfig returns the configuration of a fresh, migrated database of
@@ -91,6 +93,16 @@ func TestNewBuildsEveryPart(t *testing.T) {
 		require.Contains(t, kinds[0], "SendInvoiceEmail")
 		require.Contains(t, kinds[1], "ExpireBooking")
 		require.Positive(t, res.Booking.ID)
+		// Both jobs carry the booking's tags, so that the dashboard finds
+		// them by the booking's id, its code, its customer or its tour.
+		want := []string{"booking:" + strconv.FormatInt(res.Booking.ID, 10), "booking:" + res.Booking.Code,
+			"user:" + strconv.FormatInt(u.ID, 10), "tour:" + strconv.FormatInt(tour.ID, 10)}
+		for _, payload := range kinds {
+			require.Equal(t, want, driver.PayloadTags([]byte(payload)), payload)
+		}
+		found, err := a.QueueDriver.(driver.JobBrowser).JobSearch(ctx, &driver.JobSearchParams{Tag: "booking:" + res.Booking.Code})
+		require.NoError(t, err)
+		require.Len(t, found.Entries, 2)
 
 		db := a.DB
 		a.Close()

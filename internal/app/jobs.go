@@ -33,10 +33,11 @@ func ExpireSnapsOnExpiredTx(db *store.DB, q payment.JobInserter) func(ctx contex
 // invoice is inserted (and sent inline) and the sweep expires the booking.
 func BookingJobsTx(q *queue.Client) booking.TxHook {
 	return func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-		jobs := []queue.InsertManyParams{{Args: mail.SendInvoiceEmail{BookingID: b.ID}}}
+		tags := b.JobTags()
+		jobs := []queue.InsertManyParams{{Args: mail.SendInvoiceEmail{BookingID: b.ID}, Opts: &queue.InsertOpts{Tags: tags}}}
 		if q.Connection() != queue.ConnectionSync {
 			jobs = append(jobs, queue.InsertManyParams{
-				Args: expiry.ExpireBooking{BookingID: b.ID}, Opts: &queue.InsertOpts{RunAt: b.ExpiresAt},
+				Args: expiry.ExpireBooking{BookingID: b.ID}, Opts: &queue.InsertOpts{RunAt: b.ExpiresAt, Tags: tags},
 			})
 		}
 		// A job run inline by the sync connection reads the booking

@@ -78,6 +78,11 @@ type QueueOptions struct {
 	CPUProfile string
 	// Stats prints the driver calls of each drain on stderr.
 	Stats bool
+	// Ops is the operations layer around the drain's worker: "none" (or
+	// empty), "metrics" (per-minute metrics, as `queue work` runs) or
+	// "keep" (metrics and completed jobs kept, QUEUE_KEEP_COMPLETED). Its
+	// last flush is inside the measured drain.
+	Ops string
 	// JSON prints the result as one JSON line.
 	JSON bool
 }
@@ -236,6 +241,13 @@ func queueDrain(ctx context.Context, stderr io.Writer, o QueueOptions, concurren
 		stats = &driverStats{}
 		d = stats.wrap(d)
 	}
+	var ops *queue.Ops
+	if o.Ops == "metrics" || o.Ops == "keep" {
+		if ops, err = queue.NewOps(base, &queue.OpsConfig{KeepCompleted: o.Ops == "keep"}); err != nil {
+			return tr, err
+		}
+		d = queue.WithHooks(d, ops)
+	}
 	client, err := newBenchClientOn(d, func(int, time.Time) {
 		if worked.Add(1) == int64(o.Jobs) {
 			close(allWorked)
@@ -286,6 +298,13 @@ func queueDrain(ctx context.Context, stderr io.Writer, o QueueOptions, concurren
 	// clock stops when every job is gone from the jobs table.
 	if err := client.Stop(context.WithoutCancel(ctx)); err != nil {
 		return tr, err
+	}
+	if ops != nil {
+		// The metrics and completed jobs still in memory are written
+		// now: their cost is part of the drain.
+		if err := ops.Close(context.WithoutCancel(ctx)); err != nil {
+			return tr, err
+		}
 	}
 	elapsed := time.Since(start)
 	tr.WorkPerSec = float64(o.Jobs) / elapsed.Seconds()

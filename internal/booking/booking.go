@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/apperr"
@@ -82,6 +83,19 @@ type Booking struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
+
+// JobTags are the tags of the jobs about the booking ("booking:42",
+// "booking:TRP-…", "user:7", "tour:3"), by which an operator finds every
+// job of a booking, a customer or a tour on the dashboard.
+func (b *Booking) JobTags() []string {
+	return []string{
+		"booking:" + strconv.FormatInt(b.ID, 10), "booking:" + b.Code,
+		"user:" + strconv.FormatInt(b.UserID, 10), "tour:" + strconv.FormatInt(b.TourID, 10),
+	}
+}
+
+// JobTag is the tag every job about booking id carries.
+func JobTag(id int64) string { return "booking:" + strconv.FormatInt(id, 10) }
 
 // User is an account: a customer or, with IsAdmin, an operator.
 type User struct {

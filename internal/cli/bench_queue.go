@@ -39,9 +39,15 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&o.LatencyInterval, "latency-interval", 10*time.Millisecond, "pause between latency inserts")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first drain to this file")
 	fs.BoolVar(&o.Stats, "stats", false, "print the driver calls of each drain (count, rows, time) on stderr")
+	fs.StringVar(&o.Ops, "ops", "none", "the worker's operations layer: none, metrics (as queue work runs it) or keep (metrics and completed jobs kept); its last flush is inside the measured drain")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch o.Ops {
+	case "none", "metrics", "keep":
+	default:
+		return usagef("bench queue: --ops must be none, metrics or keep")
 	}
 	if backend != "redis" && o.RedisURL != "" {
 		return usagef("bench queue: --redis-url is for --backend redis")

@@ -60,6 +60,7 @@ var examples = map[string][]string{
 	"queue resume":        {"# Let workers take the emails queue's jobs again", "tripin queue:resume emails"},
 	"queue batches":       {"# The newest batches and their progress", "tripin queue:batches --limit 10"},
 	"queue cancel-batch":  {"# Cancel a batch: its jobs not yet started are skipped", "tripin queue:cancel-batch 0b6c6a3e-2f61-4f0e-9d7e-1c4a5b6d7e8f"},
+	"queue retry-batch":   {"# Retry the failed jobs of a batch", "tripin queue:retry-batch 0b6c6a3e-2f61-4f0e-9d7e-1c4a5b6d7e8f"},
 	"queue prune-batches": {"# Delete finished batches older than a day", "tripin queue:prune-batches --hours 24"},
 	"schedule run":        {"# Run the tasks due this minute (from cron, every minute)", "tripin schedule:run", "# The tick of a given time, for recovery", "tripin schedule run --time 2026-11-27T10:05:00+07:00"},
 	"schedule work":       {"# Run the scheduler in the foreground, every minute", "tripin schedule:work"},

@@ -131,7 +131,7 @@ var commandFiles = [][]*Command{
 	dbCopyCommands, dbBackupCommands, dbPruneCommands, bookingsExpireCommands, mailCommands,
 	queueWorkCommands, queuePushCommands, queueRestartCommands, queueStatsCommands, queueMonitorCommands,
 	queueFailedCommands, queueRetryCommands, queueForgetCommands, queuePruneCommands, queueClearCommands,
-	queuePauseCommands, queueBatchesCommands, scheduleCommands,
+	queuePauseCommands, queueBatchesCommands, queueRetryBatchCommands, scheduleCommands,
 	benchQueueCommands, benchBookingCommands, benchPruneCommands, benchWalCommands, benchFaultsCommands,
 }
 

@@ -53,6 +53,11 @@ type Config struct {
 	// that several applications (or a staging copy) can share one Redis.
 	RedisQueuePrefix  string
 	DBQueueRetryAfter time.Duration
+	// QueueKeepCompleted (QUEUE_KEEP_COMPLETED) is how long completed jobs
+	// are kept for the dashboard; 0 keeps none. QueueMonitoredKeep
+	// (QUEUE_MONITORED_KEEP) is how long those of a monitored tag are.
+	QueueKeepCompleted time.Duration
+	QueueMonitoredKeep time.Duration
 
 	MailMailer     string // smtp or log
 	MailHost       string
@@ -175,6 +180,7 @@ var Keys = append([]string{
 	"DB_CONNECTION", "DB_DATABASE", "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_URL",
 	"QUEUE_CONNECTION", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB",
 	"REDIS_QUEUE_PREFIX", "DB_QUEUE_RETRY_AFTER",
+	"QUEUE_KEEP_COMPLETED", "QUEUE_MONITORED_KEEP",
 	"MAIL_MAILER", "MAIL_SCHEME", "MAIL_HOST", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_ENCRYPTION",
 	"MAIL_FROM_ADDRESS", "MAIL_FROM_NAME", "MAIL_TEMPLATES_DIR",
 	"MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION", "MIDTRANS_SNAP_URL",
@@ -340,6 +346,7 @@ func parse(p *parser) (*Config, error) {
 	c.QueueWaitThresholds = p.waitThresholds("QUEUE_WAIT_THRESHOLDS", DefaultQueueWaitThresholds)
 	c.QueueMonitorMax = p.intRange("QUEUE_MONITOR_MAX", 1000, 0, 1_000_000_000)
 	c.Retention = p.retention(c.DBQueueRetryAfter)
+	p.jobHistory(c)
 
 	c.LogLevel = p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
 	c.LogFormat = p.oneOf("LOG_FORMAT", "auto", "json", "text", "auto")
@@ -451,6 +458,7 @@ func (c *Config) Dump() []string {
 		"HTTP_MAX_BODY_BYTES": strconv.FormatInt(c.HTTPMaxBodySize, 10),
 	}
 	c.Retention.dump(vals)
+	c.dumpJobHistory(vals)
 	// Payments (issue 13, part B).
 	vals["PAYMENT_SIMULATOR"] = strconv.FormatBool(c.PaymentSimulator)
 	vals["PAYMENT_REJECTED_RATE_LIMIT"] = strconv.Itoa(c.PaymentRejectedRateLimit)

@@ -180,7 +180,8 @@ func TestRetentionDefaults(t *testing.T) {
 	require.NoError(t, err)
 	const day = 24 * time.Hour
 	require.Equal(t, Retention{
-		FailedJobs: 7 * day, Batches: 7 * day, CompletedJobs: day, JobMetrics: 30 * day,
+		// Completed jobs: QUEUE_KEEP_COMPLETED's hour (jobhistory.go).
+		FailedJobs: 7 * day, Batches: 7 * day, CompletedJobs: time.Hour, JobMetrics: 30 * day,
 		QueueProcesses: time.Hour, IdempotencyKeys: day, SentEmails: 90 * day,
 		PaymentNotifications: 365 * day, RejectedPaymentNotifications: 3 * day,
 		OpsNotifications: 30 * day, ScheduleRuns: 30 * day, ExpiredTokens: day, RateLimits: time.Hour, ChunkSize: 1000,

@@ -27,6 +27,7 @@ import (
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/internal/store/storetest"
 	"github.com/tripintravel/tripin/queue"
+	"github.com/tripintravel/tripin/queue/driver"
 	"github.com/tripintravel/tripin/queue/driver/tripinsqlite"
 )
 
@@ -93,7 +94,7 @@ func newBrowserApp(t *testing.T) *browserApp {
 	app := &browserApp{db: db}
 	d := tripinsqlite.New(db.DB, tripinsqlite.Options{})
 	app.adm = d
-	ops, err := queue.NewOps(d, &queue.OpsConfig{MetricsFlush: 200 * time.Millisecond, PauseRefresh: 100 * time.Millisecond})
+	ops, err := queue.NewOps(d, &queue.OpsConfig{MetricsFlush: 200 * time.Millisecond, PauseRefresh: 100 * time.Millisecond, KeepCompleted: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ops.Close(context.Background()) })
 	ws := queue.NewWorkers()
@@ -359,6 +360,64 @@ func TestBrowser(t *testing.T) {
 	b.eventually("/admin", "the job completed", func() bool {
 		return b.text(pending) == "0" && b.text(`tr[data-queue="default"] td.reserved`) == "0"
 	})
+
+	// A booking's jobs, tagged booking:99, in every state: one done, one
+	// failed for good, one waiting for its hour. The Recent jobs page
+	// finds them all by the tag.
+	tagged := &queue.InsertOpts{Tags: []string{"booking:99", "user:5"}}
+	_, err = app.client.Insert(bg, queue.NoopArgs{}, tagged)
+	require.NoError(t, err)
+	_, err = app.client.Insert(bg, queue.FailArgs{Message: "smtp: 550 5.1.1 <ghost@example.com>: mailbox unavailable"},
+		&queue.InsertOpts{Queue: "emails", Tries: 1, Tags: []string{"booking:99"}})
+	require.NoError(t, err)
+	_, err = app.client.Insert(bg, queue.NoopArgs{}, &queue.InsertOpts{Delay: time.Hour, Tags: []string{"booking:99"}})
+	require.NoError(t, err)
+	_, err = app.client.Insert(bg, queue.NoopArgs{}, &queue.InsertOpts{Tags: []string{"booking:990"}})
+	require.NoError(t, err)
+	states := func() string {
+		return eval[string](b, `Array.from(document.querySelectorAll('table#recent tbody tr[data-state]')).map(r => r.dataset.state).sort().join(",")`)
+	}
+	b.eventually("/admin/recent", "the recent jobs", func() bool { return strings.Contains(states(), "completed") })
+	b.do(chromedp.SetValue(chromedp.CSS(`#recent-filters input[name="tag"]`), "booking:99"))
+	b.clickAndWait(`#recent-filters button[type="submit"]`, `table#recent`)
+	b.eventually(b.path(), "booking:99's jobs in every state", func() bool { return states() == "completed,delayed,failed" })
+	require.Contains(t, b.text("h1"), "tagged booking:99")
+	b.screenshot(shots, "dashboard-recent.png")
+
+	// The completed job's page: its tags, times and the booking's jobs.
+	b.clickAndWait(`table#recent tr[data-state="completed"] a.job`, `#job-facts`)
+	require.Equal(t, "completed", b.text("#job-state"))
+	require.Contains(t, b.text("#job-tags"), "booking:99")
+	require.Contains(t, b.text("#job-tags"), "user:5")
+	require.Contains(t, b.text("#job-facts"), "Queued")
+	require.Contains(t, b.text("#job-booking"), "every job of this booking")
+	b.screenshot(shots, "dashboard-job.png")
+
+	// Search the failed jobs by error text and tag, tick the one found and
+	// retry the selection.
+	b.open("/admin/failed")
+	b.clickAndWait(`#search-failed`, `#failed-filters`)
+	b.do(chromedp.SetValue(chromedp.CSS(`#failed-filters input[name="error"]`), "mailbox unavailable"),
+		chromedp.SetValue(chromedp.CSS(`#failed-filters input[name="tag"]`), "booking:99"))
+	b.clickAndWait(`#failed-filters button[type="submit"]`, `table#failed-found`)
+	require.Equal(t, 1, eval[int](b, `document.querySelectorAll('table#failed-found input[name="uuid"]').length`))
+	b.do(chromedp.Click(chromedp.CSS(`table#failed-found input[name="uuid"]`)))
+	b.screenshot(shots, "dashboard-failed-search.png")
+	failedOf99 := func() []*driver.JobEntry {
+		found, err := app.adm.JobSearch(bg, &driver.JobSearchParams{Tag: "booking:99", States: []string{driver.JobStateFailed}})
+		require.NoError(t, err)
+		return found.Entries
+	}
+	before := failedOf99()
+	require.Len(t, before, 1)
+	b.clickAndWait(`#retry-selected`, `.notice`)
+	require.Contains(t, b.text(".notice"), "selected failed jobs were pushed back")
+	require.Contains(t, b.path(), "/admin/failed/search?", "the search stays on screen")
+	// The retried job runs again and fails again: a new failed row.
+	require.Eventually(t, func() bool {
+		now := failedOf99()
+		return len(now) == 1 && now[0].ID != before[0].ID && now[0].UUID == before[0].UUID
+	}, 10*time.Second, 50*time.Millisecond)
 
 	// The other pages open. TRIPIN_SCREENSHOTS_DIR keeps a picture of
 	// each, for reviewing the pages' looks.

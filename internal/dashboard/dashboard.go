@@ -177,6 +177,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/workers", d.page(d.handleWorkers))
 	mux.HandleFunc("GET "+Prefix+"/bookings", d.page(d.handleBookings))
 	mux.HandleFunc("GET "+Prefix+"/metrics", d.page(d.handleMetrics))
+	d.mountJobs(mux)
 
 	mux.HandleFunc(Prefix+"/", d.page(d.handleNotFound))
 }
@@ -195,6 +196,7 @@ func (d *Dashboard) assets() http.Handler {
 // layout.html, which defines the frame around its "content".
 var pageFiles = []string{
 	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "metrics", "error",
+	"recent", "job_show", "failed_search",
 }
 
 func parsePages() map[string]*template.Template {

@@ -50,6 +50,9 @@ type ExpireBooking struct {
 // Kind names the job.
 func (ExpireBooking) Kind() string { return "ExpireBooking" }
 
+// Tags tag the job with its booking.
+func (a ExpireBooking) Tags() []string { return []string{booking.JobTag(a.BookingID)} }
+
 // InsertOpts are the job's defaults (SPEC §5): queue default, three tries,
 // 60 seconds.
 func (ExpireBooking) InsertOpts() queue.InsertOpts {
@@ -149,7 +152,7 @@ func OnCreateTx(q TxInserter) booking.TxHook {
 		return func(context.Context, *sql.Tx, *booking.Booking) error { return nil }
 	}
 	return func(ctx context.Context, tx *sql.Tx, b *booking.Booking) error {
-		_, err := q.InsertTx(ctx, tx, ExpireBooking{BookingID: b.ID}, &queue.InsertOpts{RunAt: b.ExpiresAt})
+		_, err := q.InsertTx(ctx, tx, ExpireBooking{BookingID: b.ID}, &queue.InsertOpts{RunAt: b.ExpiresAt, Tags: b.JobTags()})
 		if err != nil {
 			return fmt.Errorf("expiry: insert ExpireBooking for %s: %w", b.Code, err)
 		}

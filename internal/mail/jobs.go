@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/queue"
 )
 
@@ -35,6 +36,9 @@ type SendInvoiceEmail struct {
 // Kind names the job in payloads, logs and failed_jobs.
 func (SendInvoiceEmail) Kind() string { return "SendInvoiceEmail" }
 
+// Tags tag the job with its booking.
+func (a SendInvoiceEmail) Tags() []string { return []string{booking.JobTag(a.BookingID)} }
+
 // InsertOpts are the job's defaults: queue emails, 3 tries, 120 s timeout,
 // backoff 10 s, 30 s, 60 s.
 func (SendInvoiceEmail) InsertOpts() queue.InsertOpts {
@@ -53,6 +57,9 @@ type SendETicketEmail struct {
 
 // Kind names the job in payloads, logs and failed_jobs.
 func (SendETicketEmail) Kind() string { return "SendETicketEmail" }
+
+// Tags tag the job with its booking.
+func (a SendETicketEmail) Tags() []string { return []string{booking.JobTag(a.BookingID)} }
 
 // InsertOpts are the job's defaults: those of SendInvoiceEmail plus the
 // unique key "eticket:<booking id>" (none for a re-send, which is meant to

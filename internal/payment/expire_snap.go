@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue"
 )
@@ -24,6 +25,11 @@ type ExpireSnapTransaction struct {
 
 // Kind names the job.
 func (ExpireSnapTransaction) Kind() string { return "ExpireSnapTransaction" }
+
+// Tags tag the job with its booking, by id and by code (the order id).
+func (a ExpireSnapTransaction) Tags() []string {
+	return []string{booking.JobTag(a.BookingID), "booking:" + a.OrderID}
+}
 
 // InsertOpts are the job's defaults: queue default, ten tries over about
 // four hours, one minute each.

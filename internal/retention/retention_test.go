@@ -198,11 +198,12 @@ func (f *fixture) seed() {
 		f.exec(`UPDATE job_batches SET created_at = ?, finished_at = ? WHERE id = ?`, f.ago(b.created).Unix(), b.finished, id)
 	}
 
-	// Completed jobs (24 hours) and metrics (30 days), several per chunk.
+	// Completed jobs (QUEUE_KEEP_COMPLETED, an hour) and metrics (30 days),
+	// several per chunk.
 	var done []*driver.CompletedJob
 	for i := range 5 {
-		done = append(done, &driver.CompletedJob{UUID: fmt.Sprintf("gone-%d", i), Queue: "q", Kind: "k", CompletedAt: f.ago(25*time.Hour + time.Duration(i)*time.Minute)},
-			&driver.CompletedJob{UUID: fmt.Sprintf("kept-%d", i), Queue: "q", Kind: "k", CompletedAt: f.ago(23 * time.Hour)})
+		done = append(done, &driver.CompletedJob{UUID: fmt.Sprintf("gone-%d", i), Queue: "q", Kind: "k", CompletedAt: f.ago(2*time.Hour + time.Duration(i)*time.Minute)},
+			&driver.CompletedJob{UUID: fmt.Sprintf("kept-%d", i), Queue: "q", Kind: "k", CompletedAt: f.ago(50 * time.Minute)})
 	}
 	require.NoError(t, f.adm.CompletedRecord(ctx, done))
 	var points []*driver.JobMetric

@@ -72,6 +72,19 @@ type CompletedJob struct {
 	RuntimeMS   int64
 	WaitMS      int64
 	CompletedAt time.Time
+	// JobID is the job's id in the jobs table; Payload its payload (with
+	// its tags); QueuedAt, AvailableAt and StartedAt its created_at,
+	// available_at and last reserved_at. Zero values are stored as
+	// unknown.
+	JobID       int64
+	Payload     []byte
+	QueuedAt    time.Time
+	AvailableAt time.Time
+	StartedAt   time.Time
+	// KeptFor, for a job with a monitored tag, is how long after its
+	// completion it is kept whatever the completed-jobs retention; zero
+	// for the others.
+	KeptFor time.Duration
 }
 
 // RuntimeBucketsMS are the upper bounds, in milliseconds, of a runtime

@@ -61,10 +61,17 @@ type ProcessListParams struct {
 }
 
 // JobBrowser is an optional capability of a Driver: listing the jobs
-// waiting in a queue, for the dashboard.
+// waiting in a queue, and finding jobs in any state, for the dashboard.
 type JobBrowser interface {
 	// JobList returns jobs of one state, oldest available first.
 	JobList(ctx context.Context, params *JobListParams) ([]*JobRow, error)
+	// JobSearch returns jobs in any state (waiting, running, completed
+	// and kept, failed), newest first, one keyset page at a time
+	// (jobsearch.go).
+	JobSearch(ctx context.Context, params *JobSearchParams) (*JobSearchPage, error)
+	// JobFind returns one job in whatever state it is now, or
+	// ErrNotFound.
+	JobFind(ctx context.Context, params *JobFindParams) (*JobEntry, error)
 }
 
 // Job states JobList selects.

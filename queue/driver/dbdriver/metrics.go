@@ -104,24 +104,42 @@ func (b *Base) JobMetricsPrune(ctx context.Context, olderThan time.Duration) (in
 	return n, nil
 }
 
-// CompletedRecord keeps completed jobs as history.
+// completedChunk is how many completed jobs one INSERT writes: 13
+// parameters each, far below every dialect's limit.
+const completedChunk = 200
+
+// CompletedRecord keeps completed jobs as history, in multi-row inserts
+// of one transaction.
 func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	query := b.q("INSERT INTO completed_jobs (uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at) VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, " + b.nowExpr() + "))")
+	now := b.nowExpr()
+	row := "(?, ?, ?, ?, ?, ?, COALESCE(?, " + now + "), ?, ?, ?, ?, ?, ?)"
 	if b.d() == sqldb.PgSQL {
 		// PostgreSQL cannot type a bare NULL parameter inside COALESCE.
-		query = strings.Replace(query, "COALESCE($7, ", "COALESCE($7::bigint, ", 1)
+		row = "(?, ?, ?, ?, ?, ?, COALESCE(CAST(? AS BIGINT), " + now + "), ?, ?, ?, ?, ?, ?)"
 	}
 	err := b.DB.InTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, query)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, j := range jobs {
-			if _, err := stmt.ExecContext(ctx, j.UUID, j.Queue, j.Kind, j.Attempts, j.RuntimeMS, j.WaitMS, UnixOrNil(j.CompletedAt)); err != nil {
+		for start := 0; start < len(jobs); start += completedChunk {
+			chunk := jobs[start:min(start+completedChunk, len(jobs))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO completed_jobs (uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at,
+  job_id, payload, queued_at, available_at, started_at, kept_for) VALUES `)
+			args := make([]any, 0, 13*len(chunk))
+			for i, j := range chunk {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString(row)
+				var payload any
+				if len(j.Payload) > 0 {
+					payload = string(j.Payload)
+				}
+				args = append(args, j.UUID, j.Queue, j.Kind, j.Attempts, j.RuntimeMS, j.WaitMS, UnixOrNil(j.CompletedAt),
+					j.JobID, payload, UnixOrNil(j.QueuedAt), UnixOrNil(j.AvailableAt), UnixOrNil(j.StartedAt), Seconds(j.KeptFor))
+			}
+			if _, err := tx.ExecContext(ctx, b.q(q.String()), args...); err != nil {
 				return err
 			}
 		}
@@ -133,13 +151,20 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 	return nil
 }
 
+// completedPrunable is the condition of the completed jobs a prune may
+// delete besides their age: those of monitored tags only once their own
+// keep (kept_for seconds after completed_at) is over too.
+func (b *Base) completedPrunable() string {
+	return "(kept_for = 0 OR completed_at + kept_for < " + b.nowExpr() + ")"
+}
+
 // CompletedPrune deletes history older than olderThan.
 func (b *Base) CompletedPrune(ctx context.Context, olderThan time.Duration) (int, error) {
 	at, err := b.cutoff(ctx, olderThan)
 	if err != nil {
 		return 0, fmt.Errorf("queue: prune completed jobs: %w", err)
 	}
-	n, err := b.exec(ctx, "DELETE FROM completed_jobs WHERE completed_at < ?", at.Unix())
+	n, err := b.exec(ctx, "DELETE FROM completed_jobs WHERE completed_at < ? AND "+b.completedPrunable(), at.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("queue: prune completed jobs: %w", err)
 	}

@@ -85,7 +85,7 @@ func (b *Base) CompletedPruneChunks(ctx context.Context, p *driver.PruneChunksPa
 	if err != nil {
 		return 0, fmt.Errorf("queue: prune completed jobs: %w", err)
 	}
-	sel := b.q("SELECT id, completed_at FROM completed_jobs WHERE completed_at >= ? AND completed_at < ? ORDER BY completed_at LIMIT ?")
+	sel := b.q("SELECT id, completed_at FROM completed_jobs WHERE completed_at >= ? AND completed_at < ? AND " + b.completedPrunable() + " ORDER BY completed_at LIMIT ?")
 	from := int64(math.MinInt64)
 	total := 0
 	for {

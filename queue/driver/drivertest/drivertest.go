@@ -58,6 +58,9 @@ func Exercise(t *testing.T, setup Setup) {
 		{"ProcessPrune", testProcessPrune},
 		{"JobList", testJobList},
 		{"JobClassMetrics", testJobClassMetrics},
+		{"JobSearchByTag", testJobSearchByTag},
+		{"JobSearchKeyset", testJobSearchKeyset},
+		{"CompletedKeep", testCompletedKeep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
