@@ -17,6 +17,7 @@ import (
 	"github.com/tripintravel/tripin/internal/app"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/progress"
 	"github.com/tripintravel/tripin/internal/retention"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue"
@@ -73,6 +74,9 @@ type PruneOptions struct {
 	Duration    time.Duration
 	// JSON prints the result as one JSON line.
 	JSON bool
+	// Progress, when set, is told of the seeding and of each table's
+	// prune as it ends.
+	Progress *progress.Meter
 }
 
 // Prune times the retention prune of o.Rows old rows in each of
@@ -115,7 +119,11 @@ func Prune(ctx context.Context, o PruneOptions, stdout io.Writer) error {
 	res := PruneResult{Backend: string(d), Rows: o.Rows, Chunk: o.Chunk, Concurrency: o.Concurrency,
 		GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	seedStart := time.Now()
-	if err := benchPruneSeed(ctx, db, o.Rows); err != nil {
+	err = benchPruneSeed(ctx, db, o.Rows)
+	if o.Progress != nil {
+		o.Progress.Report("seed", 2*int64(o.Rows), time.Since(seedStart), err)
+	}
+	if err != nil {
 		return err
 	}
 	res.SeedS = round2(time.Since(seedStart).Seconds())
@@ -131,7 +139,11 @@ func Prune(ctx context.Context, o PruneOptions, stdout io.Writer) error {
 	res.Phases = append(res.Phases, before)
 
 	r := config.Retention{JobMetrics: 30 * 24 * time.Hour, CompletedJobs: 24 * time.Hour, ChunkSize: o.Chunk}
-	pruner, err := retention.New(retention.Params{DB: db, Retention: r, Budget: 24 * time.Hour})
+	params := retention.Params{DB: db, Retention: r, Budget: 24 * time.Hour}
+	if o.Progress != nil {
+		params.OnTable = func(t retention.Result) { o.Progress.Report(t.Table, t.Rows, t.Took, t.Err) }
+	}
+	pruner, err := retention.New(params)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tripintravel/tripin/internal/app"
+	"github.com/tripintravel/tripin/internal/progress"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue"
 	"github.com/tripintravel/tripin/queue/driver"
@@ -85,6 +86,8 @@ type QueueOptions struct {
 	Ops string
 	// JSON prints the result as one JSON line.
 	JSON bool
+	// Progress, when set, is told of each drain as it ends.
+	Progress *progress.Meter
 }
 
 // Queue inserts and drains o.Jobs jobs o.Runs times at each concurrency,
@@ -97,7 +100,11 @@ func Queue(ctx context.Context, o QueueOptions, stdout, stderr io.Writer) error 
 	// its runs.
 	for run := range o.Runs {
 		for i, c := range o.Concurrency {
+			start := time.Now()
 			tr, err := queueDrain(ctx, stderr, o, c, run == 0 && i == 0 && o.CPUProfile != "")
+			if o.Progress != nil {
+				o.Progress.Report(fmt.Sprintf("run %d, concurrency %d", run+1, c), int64(o.Jobs), time.Since(start), err)
+			}
 			if err != nil {
 				return fmt.Errorf("bench queue: concurrency %d: %w", c, err)
 			}

@@ -45,5 +45,6 @@ func runBenchPrune(ctx context.Context, env *Env, args []string) error {
 	default:
 		return usagef("bench prune: --backend must be sqlite, mysql or pgsql")
 	}
+	o.Progress = env.meter(o.JSON)
 	return bench.Prune(ctx, o, env.Stdout)
 }

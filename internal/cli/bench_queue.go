@@ -83,5 +83,7 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 	if o.Jobs < 1 || o.InsertBatch < 1 || o.Runs < 1 || o.LatencyJobs < 0 {
 		return usagef("bench queue: --jobs, --insert-batch and --runs must be positive")
 	}
+	o.Progress = env.meter(o.JSON)
+	o.Progress.SetUnit("jobs")
 	return bench.Queue(ctx, o, env.Stdout, env.Stderr)
 }
