@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/browsertest"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/dashboard"
 	"github.com/tripintravel/tripin/internal/httpapi"
@@ -34,30 +34,6 @@ import (
 // screenshotsEnv, set to 1, makes the browser test write its screenshots
 // into docs/screenshots instead of a temporary directory.
 const screenshotsEnv = "TRIPIN_UPDATE_SCREENSHOTS"
-
-// chromium finds a Chromium or Chrome binary. Without one the browser
-// test skips, except in CI, where a missing browser must not pass
-// unnoticed.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TRIPIN_CHROMIUM"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "no Chromium found (tried /usr/bin/chromium, chromium, chromium-browser, google-chrome; set TRIPIN_CHROMIUM); install it, e.g. apt-get install chromium"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // flakyReport is a job that fails until its service comes back. Its
 // api_token shows that the dashboard masks secrets in payloads (real
@@ -209,7 +185,7 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	exe := chromium(t)
+	browsertest.Chromium(t) // skips without a browser, before any setup
 	app := newBrowserApp(t)
 
 	shots := t.TempDir()
@@ -218,15 +194,7 @@ func TestBrowser(t *testing.T) {
 		require.NoError(t, os.MkdirAll(shots, 0o755))
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1360, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(browserCtx, 3*time.Minute)
-	defer cancel()
+	ctx := browsertest.New(t, 1360, 900, 3*time.Minute)
 	b := &tab{t: t, ctx: ctx, base: app.srv.URL}
 	bg := context.Background()
 

@@ -1,9 +1,7 @@
 package httpapi_test
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,29 +10,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tripintravel/tripin/internal/browsertest"
 	"github.com/tripintravel/tripin/internal/store"
 )
-
-// chromium finds a Chromium or Chrome binary. Without one the browser
-// test skips, except in CI, where a missing browser must not pass
-// unnoticed (as the dashboard's browser test does).
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TRIPIN_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "no Chromium found (tried /usr/bin/chromium, chromium, chromium-browser, google-chrome; set TRIPIN_CHROMIUM); install it, e.g. apt-get install chromium"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // watchPage is run by the browser in every document before the page's
 // own scripts: it records what the Content-Security-Policy refused and
@@ -52,18 +30,10 @@ window.addEventListener("error", function (e) { window.__errors.push(String(e.me
 // served by Tripin itself, loads the document and shows every operation,
 // and the page's Content-Security-Policy refuses nothing it does.
 func TestDocsPageBrowser(t *testing.T) {
-	exe := chromium(t)
+	browsertest.Chromium(t) // skips without a browser, before any setup
 	a := newAPI(t, store.SQLite, nil)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browsertest.New(t, 1280, 900, 90*time.Second)
 
 	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchPage})
 	require.NoError(t, err)

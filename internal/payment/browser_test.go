@@ -1,10 +1,7 @@
 package payment
 
 import (
-	"context"
 	"net/url"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -12,34 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/booking"
+	"github.com/tripintravel/tripin/internal/browsertest"
 	"github.com/tripintravel/tripin/internal/store"
 )
-
-// chromium finds a Chromium or Chrome binary; without one the test skips,
-// except in CI.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TRIPIN_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no Chromium found; set TRIPIN_CHROMIUM or install chromium")
-	}
-	t.Skip("no Chromium found")
-	return ""
-}
 
 // TestPagesUnderCSPInBrowser opens the e-ticket and simulator pages in a
 // real headless Chromium: under their Content-Security-Policy their own
 // inline style applies and the ticket's print button works, while a script
 // injected into the page does not run.
 func TestPagesUnderCSPInBrowser(t *testing.T) {
-	exe := chromium(t)
+	browsertest.Chromium(t) // skips without a browser, before any setup
 	f := newFixture(t, store.SQLite, withEnv("PAYMENT_SIMULATOR", "true"))
 	srv := testServer(t, f)
 	f.cfg.AppURL = srv.URL
@@ -47,14 +26,7 @@ func TestPagesUnderCSPInBrowser(t *testing.T) {
 	paid, _ := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPaid, false)
 	_, pendingCode := f.booking(t, f.tour(t, 10), user, 1, booking.StatusPending, false)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-dev-shm-usage", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	ctx := browsertest.New(t, 1280, 900, 90*time.Second)
 
 	do := func(actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
