@@ -250,22 +250,28 @@ func verify(ctx context.Context, path string, src *source) (*Result, error) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("db backup: open the copy: %w", err)
+	}
+	// A page damaged badly enough makes the check itself fail ("database
+	// disk image is malformed") instead of listing what it found: either
+	// way the copy is not sound.
 	var lines []string
 	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
-		return nil, fmt.Errorf("db backup: check the copy: %w", err)
+		return nil, fmt.Errorf("db backup: the copy failed its integrity check: %w", err)
 	}
 	for rows.Next() {
 		var l string
 		if err := rows.Scan(&l); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("db backup: check the copy: %w", err)
+			return nil, fmt.Errorf("db backup: the copy failed its integrity check: %w", err)
 		}
 		lines = append(lines, l)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("db backup: check the copy: %w", err)
+		return nil, fmt.Errorf("db backup: the copy failed its integrity check: %w", err)
 	}
 	integrity := strings.Join(lines, "; ")
 	if integrity != "ok" {
