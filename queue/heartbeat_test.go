@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,30 +120,35 @@ func (otherArgs) Kind() string { return "TestOther" }
 
 // TestFailingBookkeepingHoldsBackOnlyItsJob: when the bookkeeping before
 // one job's outcome fails, only that job's outcome waits for a retry; the
-// outcomes written with it in the same batch go through at once.
+// outcomes of the jobs claimed with it go through at once.
 func TestFailingBookkeepingHoldsBackOnlyItsJob(t *testing.T) {
 	each(t, func(t *testing.T, h *harness) {
 		hooks := &failingBookkeeping{kind: (longArgs{}).Kind()}
-		hooks.fails.Store(3)
+		// Five failures hold its outcome back for a few hundred
+		// milliseconds of retries, far longer than the others take.
+		hooks.fails.Store(5)
 		queue.AddWorker(h.ws, queue.WorkFunc(func(context.Context, *queue.Job[longArgs]) error { return nil }))
 		queue.AddWorker(h.ws, queue.WorkFunc(func(context.Context, *queue.Job[otherArgs]) error { return nil }))
 		c, err := queue.NewClient(queue.WithHooks(h.d, hooks), h.config())
 		require.NoError(t, err)
 		ctx := context.Background()
+		// It goes in first, so that the worker's first claim (four
+		// slots) takes it with three others.
+		_, err = c.Insert(ctx, longArgs{MS: 0}, nil)
+		require.NoError(t, err)
 		for range 5 {
 			_, err := c.Insert(ctx, otherArgs{}, nil)
 			require.NoError(t, err)
 		}
-		_, err = c.Insert(ctx, longArgs{MS: 0}, nil)
-		require.NoError(t, err)
 		require.NoError(t, h.run(c, params(func(p *queue.WorkParams) { p.StopWhenEmpty = true })))
 		require.Zero(t, h.count("SELECT COUNT(*) FROM jobs"), "every job completed in the end")
 		hooks.mu.Lock()
 		defer hooks.mu.Unlock()
 		require.Len(t, hooks.done, 6)
-		require.Equal(t, (longArgs{}).Kind(), hooks.done[len(hooks.done)-1], "the job whose bookkeeping failed was written last")
+		at := slices.Index(hooks.done, (longArgs{}).Kind())
+		require.GreaterOrEqual(t, at, 3, "the jobs claimed with it were written before it: %v", hooks.done)
 		require.LessOrEqual(t, hooks.fails.Load(), int32(-1), "its bookkeeping was retried")
 		require.Contains(t, h.logs.String(), "bookkeeping storage unavailable")
-		require.True(t, strings.Count(h.logs.String(), "record finished jobs; retrying") >= 3)
+		require.GreaterOrEqual(t, strings.Count(h.logs.String(), "record finished jobs; retrying"), 3)
 	})
 }
