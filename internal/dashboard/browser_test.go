@@ -155,11 +155,14 @@ func (b *tab) eventually(path string, what string, cond func() bool) {
 	b.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		b.open(path)
-		if cond() {
+		// A reload can be aborted by the browser (net::ERR_ABORTED) when
+		// it overlaps the page's own navigation; the next try reloads.
+		err := chromedp.Do(b.ctx, chromedp.Navigate(b.base+path))
+		if err == nil && cond() {
 			return
 		}
 		if time.Now().After(deadline) {
+			require.NoError(b.t, err, "%s: loading %s", what, path)
 			b.t.Fatalf("%s: not seen on %s within 20s; the page says:\n%s", what, path, b.text("main"))
 		}
 		time.Sleep(150 * time.Millisecond)
