@@ -74,8 +74,12 @@ var examples = map[string][]string{
 		"# POST /api/bookings at 32 clients for 10 s", "tripin bench booking --backend sqlite --duration 10s",
 		"# Everyone books one tour (a flash sale)", "tripin bench booking --backend mysql --dsn 'root@tcp(127.0.0.1:3306)/' --tours 1",
 	},
-	"bench prune":  {"# The hourly prune of 100,000 old rows, with bookings running", "tripin bench prune --backend sqlite --rows 100000"},
-	"bench wal":    {"# A minute of booking load on serve, sampling the WAL's size", "tripin bench wal --duration 60s --svg docs/wal.svg"},
+	"bench prune": {"# The hourly prune of 100,000 old rows, with bookings running", "tripin bench prune --backend sqlite --rows 100000"},
+	"bench wal":   {"# A minute of booking load on serve, sampling the WAL's size", "tripin bench wal --duration 60s --svg docs/wal.svg"},
+	"bench serve": {
+		"# serve on SQLite at 500 bookings/s for a minute, mail to a real SMTP sink", "tripin bench serve --backend sqlite --rate 500 --duration 60s",
+		"# Every backend at full speed, against the handler alone", "tripin bench serve --backend sqlite,mysql,pgsql --compare",
+	},
 	"bench faults": {"# The short fault matrix on SQLite", "tripin bench faults --backend sqlite", "# The long one, server restarts included, on PostgreSQL", "tripin bench faults --backend pgsql --long"},
 }
 

@@ -133,6 +133,7 @@ var commandFiles = [][]*Command{
 	queueFailedCommands, queueRetryCommands, queueForgetCommands, queuePruneCommands, queueClearCommands,
 	queuePauseCommands, queueBatchesCommands, queueRetryBatchCommands, scheduleCommands,
 	benchQueueCommands, benchBookingCommands, benchPruneCommands, benchWalCommands, benchFaultsCommands,
+	benchServeCommands,
 }
 
 // uniqueCommands returns every command once, sorted by name. Two commands

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -25,7 +27,7 @@ import (
 // serveCommands are the commands of this file; root.go lists every file's.
 var serveCommands = []*Command{
 	{
-		Name: "serve", Usage: "[--addr ADDR] [--no-worker] [--no-scheduler]",
+		Name: "serve", Usage: "[--addr ADDR] [--no-worker] [--no-scheduler] [--cpuprofile FILE]",
 		Summary: "run the API, dashboard, queue worker and scheduler in one process",
 		Run:     runServe,
 	},
@@ -40,9 +42,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	addr := fs.String("addr", "", "listen address (default HTTP_ADDR, :8080)")
 	noWorker := fs.Bool("no-worker", false, "do not run a queue worker in this process")
 	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler in this process")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (bench serve --cpuprofile-dir)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer stop()
 	}
 	if len(rest) > 0 {
 		return usagef("serve: unexpected argument %q", rest[0])
@@ -160,6 +170,19 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	err = httpapi.Serve(ctx, httpapi.NewHTTPServer(api, logger), ln, shutdownGrace)
 	logger.Info("stopped")
 	return err
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // prepareDatabase makes sure the schema is current before serving. The
