@@ -54,6 +54,9 @@ type ServeOptions struct {
 	// CPUProfileDir, when set, receives serve's CPU profile of each
 	// backend (serve-<backend>.pprof), from start to stop.
 	CPUProfileDir string
+	// NoWorker runs `serve --no-worker`: the API alone, its email jobs
+	// left waiting, to split serve's cost between the API and its worker.
+	NoWorker bool
 	// Keep keeps each run's directory (database, logs, server output).
 	Keep bool
 	JSON bool
@@ -70,6 +73,7 @@ type ServeLagSample struct {
 type ServeResult struct {
 	Backend     string  `json:"backend"`
 	Mailer      string  `json:"mailer"`
+	NoWorker    bool    `json:"no_worker,omitempty"`
 	Rate        int     `json:"rate"`
 	Concurrency int     `json:"concurrency"`
 	DurationS   float64 `json:"duration_s"`
@@ -156,7 +160,11 @@ func printServeBench(w io.Writer, r *ServeResult) {
 	if r.Rate > 0 {
 		rate = fmt.Sprintf("%d/s", r.Rate)
 	}
-	fmt.Fprintf(w, "bench serve on %s: %s, %d connections, %.0f s, %s mailer\n", r.Backend, rate, r.Concurrency, r.DurationS, r.Mailer)
+	worker := ""
+	if r.NoWorker {
+		worker = ", serve --no-worker (the emails wait)"
+	}
+	fmt.Fprintf(w, "bench serve on %s: %s, %d connections, %.0f s, %s mailer%s\n", r.Backend, rate, r.Concurrency, r.DurationS, r.Mailer, worker)
 	fmt.Fprintf(w, "  bookings    %.0f/s  p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d requests, %d errors)\n",
 		r.BookingsPerSec, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.Requests, r.Errors)
 	drain := "not within --drain"
@@ -253,6 +261,9 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 		return nil, err
 	}
 	args := []string{"serve", "--addr", addr}
+	if o.NoWorker {
+		args = append(args, "--no-worker")
+	}
 	if o.CPUProfileDir != "" {
 		args = append(args, "--cpuprofile", filepath.Join(o.CPUProfileDir, "serve-"+string(d)+".pprof"))
 	}
@@ -268,7 +279,7 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	}
 
 	res := &ServeResult{
-		Backend: string(d), Mailer: o.Mailer, Rate: o.Rate, Concurrency: o.Concurrency,
+		Backend: string(d), Mailer: o.Mailer, NoWorker: o.NoWorker, Rate: o.Rate, Concurrency: o.Concurrency,
 		DurationS: o.Duration.Seconds(), Tours: o.Tours, Users: o.Users, LoadAvg: hostLoadAvg(), EmailDrainS: -1,
 	}
 	logPath := filepath.Join(dir, "logs", "tripin.log")
@@ -297,8 +308,12 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	if last, ok := lag.read(ctx); ok {
 		res.EmailLagEndS, res.EmailPendingEnd = last.LagS, last.Pending
 	}
-	// After the load: sample until the email queue is empty.
+	// After the load: sample until the email queue is empty (without a
+	// worker, it never is).
 	deadline := loadEnd.Add(o.Drain)
+	if o.NoWorker {
+		deadline = loadEnd
+	}
 	for {
 		s, ok := lag.read(ctx)
 		if ok {

@@ -16,7 +16,7 @@ var benchServeCommands = []*Command{
 	{
 		Name: "bench serve", Aliases: []string{"bench:serve"},
 		Usage: "[--backend sqlite,mysql,pgsql] [--mysql-dsn DSN] [--pgsql-dsn DSN] [--rate N] [--concurrency N] [--duration D]\n" +
-			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--cpuprofile-dir DIR] [--server BINARY] [--keep] [--json]",
+			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--no-worker] [--cpuprofile-dir DIR] [--server BINARY] [--keep] [--json]",
 		Summary: "run `tripin serve` on a fresh database of each backend and load POST /api/bookings from an independent load generator",
 		Run:     runBenchServe,
 	},
@@ -40,6 +40,7 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.Users, "users", 256, "customers with their own tokens")
 	fs.StringVar(&o.Mailer, "mailer", "smtp", "smtp (a real SMTP server the bench runs, counting the invoices) or log (serve's log mailer)")
 	fs.BoolVar(&o.Compare, "compare", false, "also run bench booking (the handler alone) on each backend and print serve's share of its rate")
+	fs.BoolVar(&o.NoWorker, "no-worker", false, "run serve --no-worker: the API alone, its email jobs left waiting (splits serve's cost between the API and its worker)")
 	fs.StringVar(&o.CPUProfileDir, "cpuprofile-dir", "", "write serve's CPU profile of each backend into this directory (serve-BACKEND.pprof)")
 	fs.StringVar(&o.Server, "server", "", "the tripin binary to run as the server (default: this one)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's directory (database, logs, server output)")

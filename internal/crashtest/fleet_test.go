@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -271,12 +272,21 @@ func testManyProcesses(t *testing.T, d store.Dialect, hosts []*fleetHost, phase 
 	// Each server's environment: the database and the SMTP server through
 	// its relay, a 10 s lease so that a killed worker's jobs come back
 	// soon.
+	// A Slack webhook turns on the queue check, the schedule's task of
+	// every minute.
+	var hooks atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooks.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(hook.Close)
 	dbTarget := dsnAddr(t, d, b.dsn)
 	for _, h := range hosts {
 		dsn := strings.Replace(b.dsn, dbTarget, h.relay(t, dbTarget), 1)
 		smtpHost, smtpPort, _ := net.SplitHostPort(h.relay(t, f.smtp.Addr()))
+		hookAddr := h.relay(t, strings.TrimPrefix(hook.URL, "http://"))
 		f.env[h] = append(b.env(10),
-			"DB_URL="+dsn, "LOG_LEVEL=info", "MIDTRANS_SERVER_KEY=SB-Mid-server-fleet",
+			"DB_URL="+dsn, "LOG_LEVEL=info", "NOTIFY_SLACK_WEBHOOK_URL=http://"+hookAddr+"/hook", "MIDTRANS_SERVER_KEY=SB-Mid-server-fleet",
 			"MAIL_MAILER=smtp", "MAIL_HOST="+smtpHost, "MAIL_PORT="+smtpPort, "MAIL_ENCRYPTION=none",
 			"BOOKING_MAX_PENDING_PER_USER=0", "BOOKING_RATE_LIMIT=0", "BOOKING_MAX_QUANTITY=0",
 			"LOGIN_RATE_LIMIT=0", "LOGIN_IP_RATE_LIMIT=0", "REGISTER_RATE_LIMIT=0")
@@ -434,7 +444,34 @@ func testManyProcesses(t *testing.T, d store.Dialect, hosts []*fleetHost, phase 
 		_ = b.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(tick), 0) FROM schedule_runs WHERE outcome IN ('ran', 'dispatched')").Scan(&tick)
 		return tick
 	}
-	waitFor(t, 75*time.Second, "a scheduler tick with both servers up", live(), func() bool { return lastRun() > 0 })
+	waitTick := func(after int64, what string) {
+		deadline := time.Now().Add(75 * time.Second)
+		for lastRun() <= after {
+			if time.Now().After(deadline) {
+				var dump strings.Builder
+				rows, err := b.db.QueryContext(ctx, "SELECT name, tick, outcome, host, COALESCE(error, '') FROM schedule_runs")
+				if err == nil {
+					for rows.Next() {
+						var name, outcome, host, msg string
+						var tick int64
+						_ = rows.Scan(&name, &tick, &outcome, &host, &msg)
+						fmt.Fprintf(&dump, "  %s %d %s %s %s\n", name, tick, outcome, host, msg)
+					}
+					rows.Close()
+				}
+				for _, n := range []string{"schedule-a", "schedule-b"} {
+					lg, _ := os.ReadFile(filepath.Join(b.dir, n+".log"))
+					if len(lg) > 3000 {
+						lg = lg[len(lg)-3000:]
+					}
+					fmt.Fprintf(&dump, "%s.log:\n%s\n", n, lg)
+				}
+				t.Fatalf("waiting for %s: no task ran in 75 s\nschedule_runs:\n%s", what, dump.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitTick(0, "a scheduler tick with both servers up")
 	tickBeforeKill := lastRun()
 
 	// Kill server A whole, mid-load.
@@ -450,7 +487,7 @@ func testManyProcesses(t *testing.T, d store.Dialect, hosts []*fleetHost, phase 
 	_ = schedA
 	time.Sleep(phase / 2)
 	// Server B's scheduler alone runs the next tick.
-	waitFor(t, 75*time.Second, "a scheduler tick after the kill", live(), func() bool { return lastRun() > tickBeforeKill })
+	waitTick(tickBeforeKill, "a scheduler tick after the kill")
 	stopTheLoad()
 	total := nCreated()
 	if total <= killedAt {
