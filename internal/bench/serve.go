@@ -57,6 +57,8 @@ type ServeOptions struct {
 	// NoWorker runs `serve --no-worker`: the API alone, its email jobs
 	// left waiting, to split serve's cost between the API and its worker.
 	NoWorker bool
+	// WorkerConcurrency, when positive, is serve's --worker-concurrency.
+	WorkerConcurrency int
 	// Keep keeps each run's directory (database, logs, server output).
 	Keep bool
 	JSON bool
@@ -71,17 +73,19 @@ type ServeLagSample struct {
 
 // ServeResult is one backend's line of `bench serve --json`.
 type ServeResult struct {
-	Backend     string  `json:"backend"`
-	Mailer      string  `json:"mailer"`
-	NoWorker    bool    `json:"no_worker,omitempty"`
-	Rate        int     `json:"rate"`
-	Concurrency int     `json:"concurrency"`
-	DurationS   float64 `json:"duration_s"`
-	Tours       int     `json:"tours"`
-	Users       int     `json:"users"`
-	Requests    int     `json:"requests"`
-	Created     int     `json:"created"`
-	Errors      int     `json:"errors"`
+	Backend  string `json:"backend"`
+	Mailer   string `json:"mailer"`
+	NoWorker bool   `json:"no_worker,omitempty"`
+	// WorkerConcurrency is serve's --worker-concurrency (0: its default).
+	WorkerConcurrency int     `json:"worker_concurrency,omitempty"`
+	Rate              int     `json:"rate"`
+	Concurrency       int     `json:"concurrency"`
+	DurationS         float64 `json:"duration_s"`
+	Tours             int     `json:"tours"`
+	Users             int     `json:"users"`
+	Requests          int     `json:"requests"`
+	Created           int     `json:"created"`
+	Errors            int     `json:"errors"`
 	// BookingsPerSec counts the bookings created (201) over the load.
 	BookingsPerSec float64 `json:"bookings_per_sec"`
 	LatencyP50Ms   float64 `json:"latency_p50_ms"`
@@ -161,6 +165,9 @@ func printServeBench(w io.Writer, r *ServeResult) {
 		rate = fmt.Sprintf("%d/s", r.Rate)
 	}
 	worker := ""
+	if r.WorkerConcurrency > 0 {
+		worker = fmt.Sprintf(", serve --worker-concurrency %d", r.WorkerConcurrency)
+	}
 	if r.NoWorker {
 		worker = ", serve --no-worker (the emails wait)"
 	}
@@ -264,6 +271,9 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	if o.NoWorker {
 		args = append(args, "--no-worker")
 	}
+	if o.WorkerConcurrency > 0 {
+		args = append(args, "--worker-concurrency", strconv.Itoa(o.WorkerConcurrency))
+	}
 	if o.CPUProfileDir != "" {
 		args = append(args, "--cpuprofile", filepath.Join(o.CPUProfileDir, "serve-"+string(d)+".pprof"))
 	}
@@ -279,7 +289,7 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	}
 
 	res := &ServeResult{
-		Backend: string(d), Mailer: o.Mailer, NoWorker: o.NoWorker, Rate: o.Rate, Concurrency: o.Concurrency,
+		Backend: string(d), Mailer: o.Mailer, NoWorker: o.NoWorker, WorkerConcurrency: o.WorkerConcurrency, Rate: o.Rate, Concurrency: o.Concurrency,
 		DurationS: o.Duration.Seconds(), Tours: o.Tours, Users: o.Users, LoadAvg: hostLoadAvg(), EmailDrainS: -1,
 	}
 	logPath := filepath.Join(dir, "logs", "tripin.log")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ var benchServeCommands = []*Command{
 	{
 		Name: "bench serve", Aliases: []string{"bench:serve"},
 		Usage: "[--backend sqlite,mysql,pgsql] [--mysql-dsn DSN] [--pgsql-dsn DSN] [--rate N] [--concurrency N] [--duration D]\n" +
-			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--no-worker] [--cpuprofile-dir DIR] [--server BINARY] [--keep] [--json]",
+			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--no-worker] [--worker-concurrency N] [--cpuprofile-dir DIR] [--server BINARY] [--keep] [--json]",
 		Summary: "run `tripin serve` on a fresh database of each backend and load POST /api/bookings from an independent load generator",
 		Run:     runBenchServe,
 	},
@@ -41,6 +42,7 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.Mailer, "mailer", "smtp", "smtp (a real SMTP server the bench runs, counting the invoices) or log (serve's log mailer)")
 	fs.BoolVar(&o.Compare, "compare", false, "also run bench booking (the handler alone) on each backend and print serve's share of its rate")
 	fs.BoolVar(&o.NoWorker, "no-worker", false, "run serve --no-worker: the API alone, its email jobs left waiting (splits serve's cost between the API and its worker)")
+	fs.IntVar(&o.WorkerConcurrency, "worker-concurrency", 0, "pass --worker-concurrency N to serve (0: serve's default)")
 	fs.StringVar(&o.CPUProfileDir, "cpuprofile-dir", "", "write serve's CPU profile of each backend into this directory (serve-BACKEND.pprof)")
 	fs.StringVar(&o.Server, "server", "", "the tripin binary to run as the server (default: this one)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's directory (database, logs, server output)")
@@ -52,7 +54,7 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("bench serve: unexpected argument %q", rest[0])
 	}
-	if o.Concurrency < 1 || o.Tours < 1 || o.Users < 1 || o.Duration <= 0 || o.Sample <= 0 || o.Drain < 0 || o.Rate < 0 {
+	if o.Concurrency < 1 || o.Tours < 1 || o.Users < 1 || o.Duration <= 0 || o.Sample <= 0 || o.Drain < 0 || o.Rate < 0 || o.WorkerConcurrency < 0 {
 		return usagef("bench serve: --concurrency, --tours, --users, --duration and --sample must be positive, --rate and --drain not negative")
 	}
 	if o.Mailer != "smtp" && o.Mailer != "log" {
@@ -68,6 +70,10 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if o.CPUProfileDir != "" {
+		// serve runs in a directory of its own: the path must not be relative.
+		if o.CPUProfileDir, err = filepath.Abs(o.CPUProfileDir); err != nil {
+			return fmt.Errorf("bench serve: %w", err)
+		}
 		if err := os.MkdirAll(o.CPUProfileDir, 0o755); err != nil {
 			return fmt.Errorf("bench serve: %w", err)
 		}

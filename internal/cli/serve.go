@@ -27,7 +27,7 @@ import (
 // serveCommands are the commands of this file; root.go lists every file's.
 var serveCommands = []*Command{
 	{
-		Name: "serve", Usage: "[--addr ADDR] [--no-worker] [--no-scheduler] [--cpuprofile FILE]",
+		Name: "serve", Usage: "[--addr ADDR] [--no-worker] [--worker-concurrency N] [--no-scheduler] [--cpuprofile FILE]",
 		Summary: "run the API, dashboard, queue worker and scheduler in one process",
 		Run:     runServe,
 	},
@@ -41,6 +41,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "serve")
 	addr := fs.String("addr", "", "listen address (default HTTP_ADDR, :8080)")
 	noWorker := fs.Bool("no-worker", false, "do not run a queue worker in this process")
+	workerConcurrency := fs.Int("worker-concurrency", queue.DefaultConcurrency, "jobs the embedded worker runs at once")
 	noScheduler := fs.Bool("no-scheduler", false, "do not run the scheduler in this process")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (bench serve --cpuprofile-dir)")
 	rest, err := parseFlags(fs, args)
@@ -56,6 +57,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if len(rest) > 0 {
 		return usagef("serve: unexpected argument %q", rest[0])
+	}
+	if *workerConcurrency < 1 {
+		return usagef("serve: --worker-concurrency must be at least 1")
 	}
 	cfg, err := env.Config()
 	if err != nil {
@@ -129,7 +133,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		// The worker's loop ticks every second however idle; thirty
 		// seconds without a tick is a wedged worker.
 		worker := newSupervisor(supervisorParams{Name: "worker", Logger: logger, Run: func(ctx context.Context) error {
-			return a.Queue.Run(ctx, queue.WorkParams{Queues: workerQueues, Output: io.Discard})
+			return a.Queue.Run(ctx, queue.WorkParams{Queues: workerQueues, Concurrency: *workerConcurrency, Output: io.Discard})
 		}, Heartbeat: a.Queue.LastBeat, StaleAfter: 30 * time.Second})
 		if err := worker.Start(bg); err != nil {
 			return err
