@@ -417,8 +417,10 @@ func serveLoad(ctx context.Context, base string, tokens []string, tourIDs []int6
 	return nil
 }
 
-// emailLag samples the emails queue: how many invoice jobs wait and how
-// old the oldest is (to the second: available_at is in seconds).
+// emailLag samples the emails queue: how many invoice jobs it holds
+// (waiting or being sent: the queue is empty once the last one is sent)
+// and how long the oldest waiting one has been due (to the second:
+// available_at is in seconds).
 type emailLag struct {
 	db      *store.DB
 	start   time.Time
@@ -431,7 +433,7 @@ func (l *emailLag) read(ctx context.Context) (ServeLagSample, bool) {
 	var n int
 	var oldest *int64
 	err := l.db.QueryRowContext(ctx, store.Rebind(l.db.Dialect,
-		"SELECT COUNT(*), MIN(available_at) FROM jobs WHERE queue = ? AND reserved_at IS NULL"), "emails").Scan(&n, &oldest)
+		"SELECT COUNT(*), MIN(CASE WHEN reserved_at IS NULL THEN available_at END) FROM jobs WHERE queue = ?"), "emails").Scan(&n, &oldest)
 	if err != nil {
 		return ServeLagSample{}, false
 	}

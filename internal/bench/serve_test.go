@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/internal/store"
+)
+
+// TestServeBenchSQLite runs bench serve end to end at a low rate: a real
+// serve child on a fresh SQLite file, vegeta's requests, the SMTP sink.
+// Every booking created must reach the sink as an invoice, and the CPU,
+// disk and lag figures must come from the run.
+func TestServeBenchSQLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tripin and runs serve")
+	}
+	bin := filepath.Join(t.TempDir(), "tripin")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/tripintravel/tripin/cmd/tripin").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	o := ServeOptions{Server: bin, Backends: []store.Dialect{store.SQLite}, Mailer: "smtp", Rate: 100,
+		Concurrency: 4, Duration: 3 * time.Second, Drain: time.Minute, Sample: 200 * time.Millisecond,
+		Tours: 4, Users: 8}
+	res, err := benchServe(context.Background(), store.SQLite, o, os.Stderr)
+	require.NoError(t, err)
+	require.Zero(t, res.Errors, res.FirstFailure)
+	require.Greater(t, res.Created, 200, "3 s at 100/s")
+	require.Equal(t, res.Created, res.EmailsDelivered, "one invoice per booking reached the SMTP sink")
+	require.GreaterOrEqual(t, res.EmailDrainS, 0.0, "the email queue emptied")
+	require.NotEmpty(t, res.Samples)
+	require.Positive(t, res.CPUPerBookingUs)
+	require.Positive(t, res.DiskDBBytesPerBooking)
+	require.Positive(t, res.DiskLogBytesPerBooking, "serve logs every request")
+	require.Greater(t, res.LatencyP99Ms, 0.0)
+}
+
+// TestChildCPU reads a process's CPU time from /proc: it grows while the
+// process works.
+func TestChildCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before := childCPU(os.Getpid())
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	require.Greater(t, childCPU(os.Getpid()), before)
+	require.Zero(t, childCPU(-1), "no such process")
+}
