@@ -224,7 +224,13 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
+	if o.Keep && d == store.SQLite {
+		// The SQLite file stays in the kept directory; a server's database
+		// is dropped whatever --keep says.
+		defer db.Close()
+	} else {
+		defer drop()
+	}
 	cfg, err := config.FromMap(map[string]string{"APP_ENV": "testing", "LOG_FILE": ""})
 	if err != nil {
 		return nil, err
