@@ -597,8 +597,10 @@ func (f *fleet) dashboard(h *fleetHost, path string) string {
 	return string(body)
 }
 
+// pidListed tells whether the workers page has a row for process pid (its
+// PID cell).
 func pidListed(page string, pid int) bool {
-	return regexp.MustCompile(`\b` + strconv.Itoa(pid) + `\b`).MatchString(page)
+	return strings.Contains(page, `<td class="n">`+strconv.Itoa(pid)+`</td>`)
 }
 
 // dsnAddr returns the host:port the DSN dials.
