@@ -59,6 +59,9 @@ type ServeOptions struct {
 	NoWorker bool
 	// WorkerConcurrency, when positive, is serve's --worker-concurrency.
 	WorkerConcurrency int
+	// SVG, when set, is the file the plot of every backend's email lag
+	// over time goes to.
+	SVG string
 	// Keep keeps each run's directory (database, logs, server output).
 	Keep bool
 	JSON bool
@@ -127,6 +130,7 @@ type ServeResult struct {
 // POST /api/bookings from an independent load generator (vegeta's
 // library) and prints what it measured.
 func Serve(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) error {
+	var results []*ServeResult
 	for _, d := range o.Backends {
 		res, err := benchServe(ctx, d, o, stderr)
 		if err != nil {
@@ -154,6 +158,12 @@ func Serve(ctx context.Context, o ServeOptions, stdout, stderr io.Writer) error 
 			}
 		} else {
 			printServeBench(stdout, res)
+		}
+		results = append(results, res)
+	}
+	if o.SVG != "" {
+		if err := os.WriteFile(o.SVG, serveLagSVG(results), 0o644); err != nil {
+			return fmt.Errorf("bench serve: %w", err)
 		}
 	}
 	return nil

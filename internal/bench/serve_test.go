@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +55,19 @@ func TestChildCPU(t *testing.T) {
 	}
 	require.Greater(t, childCPU(os.Getpid()), before)
 	require.Zero(t, childCPU(-1), "no such process")
+}
+
+// TestServeLagSVG draws two backends' samples: one polyline each, the
+// goal line, and the labels with their peaks.
+func TestServeLagSVG(t *testing.T) {
+	svg := string(serveLagSVG([]*ServeResult{
+		{Backend: "sqlite", Rate: 500, DurationS: 60, Samples: []ServeLagSample{{AtS: 0}, {AtS: 30, LagS: 1.5}, {AtS: 60, Pending: 3, LagS: 0.5}}},
+		{Backend: "mysql", Rate: 500, DurationS: 60, Samples: []ServeLagSample{{AtS: 0}, {AtS: 60, LagS: 38}, {AtS: 95, LagS: 0}}},
+	}))
+	require.Equal(t, 2, strings.Count(svg, "<polyline"))
+	require.Contains(t, svg, "10 s goal")
+	require.Contains(t, svg, "sqlite (max 2 s)")
+	require.Contains(t, svg, "mysql (max 38 s)")
+	require.Contains(t, svg, "at 500/s")
+	require.Equal(t, []float64{1, 2, 5, 10, 50}, []float64{niceStep(9), niceStep(15), niceStep(42), niceStep(95), niceStep(400)})
 }

@@ -17,7 +17,7 @@ var benchServeCommands = []*Command{
 	{
 		Name: "bench serve", Aliases: []string{"bench:serve"},
 		Usage: "[--backend sqlite,mysql,pgsql] [--mysql-dsn DSN] [--pgsql-dsn DSN] [--rate N] [--concurrency N] [--duration D]\n" +
-			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--no-worker] [--worker-concurrency N] [--cpuprofile-dir DIR] [--server BINARY] [--keep] [--json]",
+			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--no-worker] [--worker-concurrency N] [--cpuprofile-dir DIR] [--svg FILE] [--server BINARY] [--keep] [--json]",
 		Summary: "run `tripin serve` on a fresh database of each backend and load POST /api/bookings from an independent load generator",
 		Run:     runBenchServe,
 	},
@@ -44,6 +44,7 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&o.NoWorker, "no-worker", false, "run serve --no-worker: the API alone, its email jobs left waiting (splits serve's cost between the API and its worker)")
 	fs.IntVar(&o.WorkerConcurrency, "worker-concurrency", 0, "pass --worker-concurrency N to serve (0: serve's default)")
 	fs.StringVar(&o.CPUProfileDir, "cpuprofile-dir", "", "write serve's CPU profile of each backend into this directory (serve-BACKEND.pprof)")
+	fs.StringVar(&o.SVG, "svg", "", "draw every backend's email lag over time into this SVG file")
 	fs.StringVar(&o.Server, "server", "", "the tripin binary to run as the server (default: this one)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's directory (database, logs, server output)")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON line per backend")
