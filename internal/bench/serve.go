@@ -301,6 +301,9 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	base := "http://" + addr
 	client := &http.Client{Timeout: 10 * time.Second}
 	if err := waitHealthy(ctx, client, base, srv, 2*time.Minute); err != nil {
+		if srv.exited() {
+			return nil, fmt.Errorf("serve exited at start; its output is in %s (use --keep)", srv.outPath)
+		}
 		return nil, err
 	}
 
