@@ -43,7 +43,8 @@ import (
 // whole (SIGKILL to its four processes) loses no booking, no job and no
 // email.
 //
-// The load lasts about a minute in all (20 s and the waits for two ticks); TRIPIN_LONG_TESTS=1 makes it about five.
+// A run lasts one to two minutes per backend (20 s of load and the waits
+// for two ticks); TRIPIN_LONG_TESTS=1 makes the load 240 s.
 func TestManyProcesses(t *testing.T) {
 	long := os.Getenv(longTestsEnv) == "1"
 	if testing.Short() && !long {
