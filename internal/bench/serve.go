@@ -26,6 +26,7 @@ import (
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // ServeOptions configure `bench serve`.
@@ -36,6 +37,10 @@ type ServeOptions struct {
 	// MySQLDSN and PgSQLDSN name the servers to create them on.
 	Backends           []store.Dialect
 	MySQLDSN, PgSQLDSN string
+	// Queue is serve's QUEUE_CONNECTION: "database" (the default) or
+	// "redis", on RedisURL under a key prefix of the run's own, deleted
+	// afterwards.
+	Queue, RedisURL string
 	// Mailer is "smtp" (a sink the bench runs, which accepts and counts
 	// every message) or "log" (serve's log mailer, into its log file).
 	Mailer string
@@ -78,6 +83,7 @@ type ServeLagSample struct {
 type ServeResult struct {
 	Backend  string `json:"backend"`
 	Mailer   string `json:"mailer"`
+	Queue    string `json:"queue"`
 	NoWorker bool   `json:"no_worker,omitempty"`
 	// WorkerConcurrency is serve's --worker-concurrency (0: its default).
 	WorkerConcurrency int     `json:"worker_concurrency,omitempty"`
@@ -181,7 +187,7 @@ func printServeBench(w io.Writer, r *ServeResult) {
 	if r.NoWorker {
 		worker = ", serve --no-worker (the emails wait)"
 	}
-	fmt.Fprintf(w, "bench serve on %s: %s, %d connections, %.0f s, %s mailer%s\n", r.Backend, rate, r.Concurrency, r.DurationS, r.Mailer, worker)
+	fmt.Fprintf(w, "bench serve on %s (%s queue): %s, %d connections, %.0f s, %s mailer%s\n", r.Backend, r.Queue, rate, r.Concurrency, r.DurationS, r.Mailer, worker)
 	fmt.Fprintf(w, "  bookings    %.0f/s  p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d requests, %d errors)\n",
 		r.BookingsPerSec, r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.Requests, r.Errors)
 	drain := "not within --drain"
@@ -256,7 +262,7 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 		"APP_ENV=testing", "APP_DEBUG=false", "DB_CONNECTION=" + string(d),
 		// No payment is made: a sandbox key that is never used.
 		"MIDTRANS_SERVER_KEY=SB-Mid-server-bench",
-		"QUEUE_CONNECTION=database", "LOG_LEVEL=info",
+		"LOG_LEVEL=info",
 		"LOG_FILE=" + filepath.Join(dir, "logs", "tripin.log"),
 		// A load test measures bookings, not the fair-use limits.
 		"BOOKING_MAX_PENDING_PER_USER=0", "BOOKING_RATE_LIMIT=0", "BOOKING_MAX_QUANTITY=0",
@@ -266,6 +272,24 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 		env = append(env, "DB_DATABASE="+dsn)
 	} else {
 		env = append(env, "DB_URL="+dsn)
+	}
+	lag := &emailLag{db: db}
+	if o.Queue == "redis" {
+		prefix := benchRedisPrefix()
+		defer deleteBenchRedisKeys(o.RedisURL, prefix)
+		rd, closeRedis, err := newBenchRedisDriver(ctx, o.RedisURL, prefix, db)
+		if err != nil {
+			return nil, err
+		}
+		defer closeRedis()
+		stats, ok := rd.(driver.Queues)
+		if !ok {
+			return nil, errors.New("the redis driver has no queue counters")
+		}
+		lag.stats = stats
+		env = append(env, "QUEUE_CONNECTION=redis", "REDIS_URL="+o.RedisURL, "REDIS_QUEUE_PREFIX="+prefix)
+	} else {
+		env = append(env, "QUEUE_CONNECTION=database")
 	}
 	var sink *smtpSink
 	switch o.Mailer {
@@ -308,14 +332,14 @@ func benchServe(ctx context.Context, d store.Dialect, o ServeOptions, stderr io.
 	}
 
 	res := &ServeResult{
-		Backend: string(d), Mailer: o.Mailer, NoWorker: o.NoWorker, WorkerConcurrency: o.WorkerConcurrency, Rate: o.Rate, Concurrency: o.Concurrency,
+		Backend: string(d), Mailer: o.Mailer, Queue: o.Queue, NoWorker: o.NoWorker, WorkerConcurrency: o.WorkerConcurrency, Rate: o.Rate, Concurrency: o.Concurrency,
 		DurationS: o.Duration.Seconds(), Tours: o.Tours, Users: o.Users, LoadAvg: hostLoadAvg(), EmailDrainS: -1,
 	}
 	logPath := filepath.Join(dir, "logs", "tripin.log")
 	disk0 := serveDisk(ctx, db, dsn, logPath)
 	cpu0 := childCPU(srv.cmd.Process.Pid)
 	start := time.Now()
-	lag := &emailLag{db: db, start: start}
+	lag.start = start
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
 	go func() {
@@ -441,7 +465,10 @@ func serveLoad(ctx context.Context, base string, tokens []string, tourIDs []int6
 // and how long the oldest waiting one has been due (to the second:
 // available_at is in seconds).
 type emailLag struct {
-	db      *store.DB
+	db *store.DB
+	// stats, on the redis connection, counts the queue (Redis, and the
+	// outbox rows on their way there).
+	stats   driver.Queues
 	start   time.Time
 	samples []ServeLagSample
 }
@@ -449,6 +476,19 @@ type emailLag struct {
 func (l *emailLag) read(ctx context.Context) (ServeLagSample, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if l.stats != nil {
+		stats, err := l.stats.QueueStats(ctx, &driver.QueueStatsParams{Queues: []string{"emails"}})
+		if err != nil {
+			return ServeLagSample{}, false
+		}
+		s := ServeLagSample{AtS: round2(time.Since(l.start).Seconds())}
+		for _, q := range stats {
+			if q.Queue == "emails" {
+				s.Pending, s.LagS = q.Size(), q.OldestWait.Seconds()
+			}
+		}
+		return s, true
+	}
 	var n int
 	var oldest *int64
 	err := l.db.QueryRowContext(ctx, store.Rebind(l.db.Dialect,

@@ -16,7 +16,7 @@ import (
 var benchServeCommands = []*Command{
 	{
 		Name: "bench serve", Aliases: []string{"bench:serve"},
-		Usage: "[--backend sqlite,mysql,pgsql] [--mysql-dsn DSN] [--pgsql-dsn DSN] [--rate N] [--concurrency N] [--duration D]\n" +
+		Usage: "[--backend sqlite,mysql,pgsql] [--mysql-dsn DSN] [--pgsql-dsn DSN] [--queue database|redis] [--redis-url URL] [--rate N] [--concurrency N] [--duration D]\n" +
 			"       [--drain D] [--sample D] [--tours N] [--users N] [--mailer smtp|log] [--compare] [--no-worker] [--worker-concurrency N] [--cpuprofile-dir DIR] [--svg FILE] [--server BINARY] [--keep] [--json]",
 		Summary: "run `tripin serve` on a fresh database of each backend and load POST /api/bookings from an independent load generator",
 		Run:     runBenchServe,
@@ -32,6 +32,8 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&backends, "backend", "sqlite", "comma-separated backends: sqlite, mysql, pgsql")
 	fs.StringVar(&o.MySQLDSN, "mysql-dsn", "", "MariaDB/MySQL server to create the database on (default TRIPIN_TEST_MYSQL_DSN, then the local one)")
 	fs.StringVar(&o.PgSQLDSN, "pgsql-dsn", "", "PostgreSQL server to create the database on (default TRIPIN_TEST_PGSQL_DSN, then the local one)")
+	fs.StringVar(&o.Queue, "queue", "database", "serve's QUEUE_CONNECTION: database, or redis (under a key prefix of the run's own, deleted afterwards)")
+	fs.StringVar(&o.RedisURL, "redis-url", "", "the Redis server of --queue redis (default TRIPIN_TEST_REDIS_URL, then the local one)")
 	fs.IntVar(&o.Rate, "rate", 0, "booking requests per second (0: as fast as the connections allow)")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "connections (and at most as many requests in flight)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long the load lasts")
@@ -58,6 +60,10 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	if o.Concurrency < 1 || o.Tours < 1 || o.Users < 1 || o.Duration <= 0 || o.Sample <= 0 || o.Drain < 0 || o.Rate < 0 || o.WorkerConcurrency < 0 {
 		return usagef("bench serve: --concurrency, --tours, --users, --duration and --sample must be positive, --rate and --drain not negative")
 	}
+	if o.Queue != "database" && o.Queue != "redis" {
+		return usagef("bench serve: --queue must be database or redis")
+	}
+	o.RedisURL = bench.RedisURL(o.RedisURL, os.Getenv("TRIPIN_TEST_REDIS_URL"))
 	if o.Mailer != "smtp" && o.Mailer != "log" {
 		return usagef("bench serve: --mailer must be smtp or log")
 	}
