@@ -26,9 +26,21 @@ func TestServeBenchSQLite(t *testing.T) {
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/tripintravel/tripin/cmd/tripin").CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 
-	o := ServeOptions{Server: bin, Backends: []store.Dialect{store.SQLite}, Mailer: "smtp", Rate: 100,
+	o := ServeOptions{Server: bin, Backends: []store.Dialect{store.SQLite}, Mailer: "smtp", Queue: "database", Rate: 100,
 		Concurrency: 4, Duration: 3 * time.Second, Drain: time.Minute, Sample: 200 * time.Millisecond,
 		Tours: 4, Users: 8}
+	t.Run("database", func(t *testing.T) { checkServeBench(t, o) })
+	t.Run("redis", func(t *testing.T) {
+		url := os.Getenv("TRIPIN_TEST_REDIS_URL")
+		if url == "" {
+			t.Skip("TRIPIN_TEST_REDIS_URL is not set")
+		}
+		o.Queue, o.RedisURL = "redis", url
+		checkServeBench(t, o)
+	})
+}
+
+func checkServeBench(t *testing.T, o ServeOptions) {
 	res, err := benchServe(context.Background(), store.SQLite, o, os.Stderr)
 	require.NoError(t, err)
 	require.Zero(t, res.Errors, res.FirstFailure)

@@ -13,6 +13,7 @@ func TestBenchServeUsage(t *testing.T) {
 		{"bench", "serve", "--backend", "oracle"},
 		{"bench", "serve", "--backend", "sqlite,"},
 		{"bench", "serve", "--mailer", "sendmail"},
+		{"bench", "serve", "--queue", "kafka"},
 		{"bench", "serve", "--rate", "-1"},
 		{"bench", "serve", "--concurrency", "0"},
 		{"bench", "serve", "--worker-concurrency", "-2"},
