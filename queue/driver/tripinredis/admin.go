@@ -42,6 +42,8 @@ func (d *Driver) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]
 		// pending below. Redis has the rest of the queue's jobs.
 		outbox[s.Queue] = s.Reserved
 		s.Pending, s.Delayed, s.Reserved, s.OldestWait = 0, 0, 0, 0
+		// ZCOUNT and ZCARD are exact at any size.
+		s.CountLimit = 0
 		stats[s.Queue] = s
 	}
 	now, err := d.Now(ctx)
