@@ -65,6 +65,10 @@ type Params struct {
 	Logger   *slog.Logger
 	// Queues are shown on the overview even while they are empty.
 	Queues []string
+	// QueueCountLimit is where the overview stops counting a queue's jobs
+	// of one state and shows "10,000+" (driver.DefaultCountLimit when
+	// zero; negative counts every job at every view).
+	QueueCountLimit int
 	// DefaultMaxAttempts is the tries of a retried job whose payload sets
 	// none (the engine's configured tries).
 	DefaultMaxAttempts int

@@ -45,6 +45,9 @@ type overviewPage struct {
 	WorkersKnown    bool
 	Paused          []*driver.QueuePause
 	Queues          []*driver.QueueStat
+	// CountLimit is where the queue counts stopped, when one of them did
+	// (0 otherwise): the page says so under the table.
+	CountLimit int
 	Throughput      template.HTML
 	Runtime         template.HTML
 }
@@ -52,13 +55,16 @@ type overviewPage struct {
 func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, _ *session) {
 	ctx := r.Context()
 	p := &overviewPage{}
-	stats, err := d.p.Admin.QueueStats(ctx, &driver.QueueStatsParams{Queues: d.p.Queues})
+	stats, err := d.p.Admin.QueueStats(ctx, &driver.QueueStatsParams{Queues: d.p.Queues, CountLimit: d.p.QueueCountLimit})
 	if err != nil {
 		d.internalError(w, r, err)
 		return
 	}
 	p.Queues = stats
 	for _, s := range stats {
+		if s.AnyCapped() {
+			p.CountLimit = s.CountLimit
+		}
 		if s.OldestWait > p.MaxWait || p.MaxWaitQueue == "" && s.Pending > 0 {
 			p.MaxWait, p.MaxWaitQueue = s.OldestWait, s.Queue
 		}
