@@ -45,11 +45,11 @@ type overviewPage struct {
 	WorkersKnown    bool
 	Paused          []*driver.QueuePause
 	Queues          []*driver.QueueStat
+	Throughput      template.HTML
+	Runtime         template.HTML
 	// CountLimit is where the queue counts stopped, when one of them did
 	// (0 otherwise): the page says so under the table.
 	CountLimit int
-	Throughput template.HTML
-	Runtime    template.HTML
 }
 
 func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, _ *session) {

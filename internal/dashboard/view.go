@@ -16,25 +16,17 @@ import (
 
 	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/store"
-	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // funcs are the helpers the templates format values with.
 var funcs = template.FuncMap{
-	"ago":   ago,
-	"until": until,
-	"when":  when,
-	"dur":   humanDuration,
-	"ms":    func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
-	"num":   func(n int) string { return thousands(int64(n)) },
-	// jobs shows one of a queue's counts: "10,000+" when counting stopped
-	// at the limit.
-	"jobs": func(s *driver.QueueStat, n int) string {
-		if s.Capped(n) {
-			return thousands(int64(s.CountLimit)) + "+"
-		}
-		return thousands(int64(n))
-	},
+	"ago":        ago,
+	"until":      until,
+	"when":       when,
+	"dur":        humanDuration,
+	"ms":         func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
+	"num":        func(n int) string { return thousands(int64(n)) },
+	"jobs":       jobCount,
 	"rupiah":     money.FormatRupiah,
 	"short":      func(s string, n int) string { return truncate(s, n) },
 	"join":       strings.Join,
