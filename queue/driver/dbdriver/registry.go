@@ -1,9 +1,12 @@
 package dbdriver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,6 +133,10 @@ func (b *Base) ProcessPrune(ctx context.Context, olderThan time.Duration) (int, 
 // JobList returns one state's jobs, oldest available first, by the
 // database clock. The conditions are those of QueueStats, so a listing
 // agrees with the counts.
+//
+// Each queue is read through its claim index in (available_at, id) order,
+// from p.After on, and the queues' pages are merged: a page costs the same
+// however many jobs wait, in one queue or across all of them.
 func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.JobRow, error) {
 	if p == nil {
 		return nil, errors.New("queue: list jobs: no state given")
@@ -146,26 +153,52 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 		return nil, fmt.Errorf("queue: list jobs: unknown state %q (want %s, %s or %s)",
 			p.State, driver.JobStatePending, driver.JobStateDelayed, driver.JobStateReserved)
 	}
-	var args []any
-	if p.Queue != "" {
-		cond += " AND queue = ?"
-		args = append(args, p.Queue)
-	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = DefaultJobListLimit
 	}
-	args = append(args, limit, max(p.Offset, 0))
-	query := "SELECT " + JobColumns + " FROM jobs WHERE " + cond + " ORDER BY available_at, id LIMIT ? OFFSET ?"
-	rows, err := b.reader().QueryContext(ctx, b.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+	offset := max(p.Offset, 0)
+	var after []any
+	if p.After != nil {
+		cond += " AND (available_at > ? OR available_at = ? AND id > ?)"
+		sec := p.After.AvailableAt.Unix()
+		after = []any{sec, sec, p.After.ID}
 	}
-	out, err := ScanJobs(rows)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+	queues := []string{p.Queue}
+	if p.Queue == "" {
+		var err error
+		if queues, err = b.jobQueues(ctx); err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
 	}
-	return out, nil
+	// The first offset+limit jobs of each queue are enough for the merged
+	// page.
+	query := b.q("SELECT " + JobColumns + " FROM jobs WHERE queue = ? AND " + cond +
+		" ORDER BY available_at, id LIMIT " + strconv.Itoa(offset+limit))
+	var out []*driver.JobRow
+	for _, q := range queues {
+		rows, err := b.reader().QueryContext(ctx, query, append([]any{q}, after...)...)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+		jobs, err := ScanJobs(rows)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+		out = append(out, jobs...)
+	}
+	if len(queues) > 1 {
+		slices.SortFunc(out, func(a, b *driver.JobRow) int {
+			if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
+	}
+	if offset >= len(out) {
+		return nil, nil
+	}
+	return out[offset:min(offset+limit, len(out))], nil
 }
 
 // joinList stores a list of names in one text column.

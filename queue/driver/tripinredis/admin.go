@@ -244,15 +244,41 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 	// are scored by their lease's end instead and read whole: there are no more
 	// of them than the workers' concurrency.
 	want := int64(offset + limit)
+	// A keyset page starts at the cursor's second: the jobs of that same
+	// second up to the cursor's id are read too and skipped below, so
+	// their number is added to each queue's read.
+	lo := "-inf"
+	var ties []*redis.IntCmd
+	if p.After != nil {
+		lo = strconv.FormatInt(p.After.AvailableAt.Unix(), 10)
+		tp := d.rdb.Pipeline()
+		ties = make([]*redis.IntCmd, len(queues))
+		for i, q := range queues {
+			ties[i] = tp.ZCount(ctx, d.key("q:", q, ":pending"), lo, lo)
+		}
+		if len(queues) > 0 && p.State != driver.JobStateReserved {
+			if _, err := tp.Exec(ctx); err != nil {
+				return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+			}
+		}
+	}
 	pipe := d.rdb.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(queues))
 	for i, q := range queues {
 		pk := d.key("q:", q, ":pending")
+		n := want
+		if ties != nil {
+			n += ties[i].Val()
+		}
 		switch p.State {
 		case driver.JobStatePending:
-			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: "-inf", Max: sec, Count: want})
+			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: lo, Max: sec, Count: n})
 		case driver.JobStateDelayed:
-			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: "(" + sec, Max: "+inf", Count: want})
+			from := "(" + sec
+			if p.After != nil && p.After.AvailableAt.Unix() > now.Unix() {
+				from = lo
+			}
+			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: from, Max: "+inf", Count: n})
 		default:
 			cmds[i] = pipe.ZRange(ctx, d.key("q:", q, ":reserved"), 0, -1)
 		}
@@ -280,6 +306,9 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
+	if p.After != nil {
+		jobs = slices.DeleteFunc(jobs, p.After.Before)
+	}
 	if offset >= len(jobs) {
 		return nil, nil
 	}
