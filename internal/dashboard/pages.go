@@ -377,27 +377,43 @@ func (d *Dashboard) handleJobs(w http.ResponseWriter, r *http.Request, _ *sessio
 		p.State = driver.JobStatePending
 	}
 	if p.Available {
-		// One row more than a page tells whether a next page exists
-		// without counting the table.
+		// Pages are keyset pages: "after" names the last job of the page
+		// before (available_at.id), so a page deep in a backlog of
+		// millions costs what the first one does. One row more than a
+		// page tells whether a next page exists without counting.
+		var after *driver.JobListCursor
+		if a := q.Get("after"); a != "" {
+			if after = parseJobCursor(a); after == nil {
+				d.fail(w, r, http.StatusBadRequest, "Bad page link",
+					"The after parameter must be a job's position as the Next link gives it (available_at.id).")
+				return
+			}
+		}
 		rows, err := d.browser.JobList(r.Context(), &driver.JobListParams{
-			State: p.State, Queue: p.Queue, Limit: jobsPerPage + 1, Offset: (p.Page - 1) * jobsPerPage,
+			State: p.State, Queue: p.Queue, Limit: jobsPerPage + 1, After: after,
 		})
 		if err != nil {
 			d.internalError(w, r, err)
 			return
 		}
-		link := func(n int) string {
-			u := Prefix + "/jobs?state=" + p.State + "&page=" + strconv.Itoa(n)
+		link := func(after *driver.JobListCursor, page int) string {
+			u := Prefix + "/jobs?state=" + p.State
 			if p.Queue != "" {
 				u += "&queue=" + template.URLQueryEscaper(p.Queue)
+			}
+			if after != nil {
+				u += "&after=" + formatJobCursor(after) + "&page=" + strconv.Itoa(page)
 			}
 			return u
 		}
 		if len(rows) > jobsPerPage {
-			rows, p.NextURL = rows[:jobsPerPage], link(p.Page+1)
+			rows = rows[:jobsPerPage]
+			p.NextURL = link(driver.CursorOf(rows[len(rows)-1]), p.Page+1)
 		}
-		if p.Page > 1 {
-			p.PrevURL = link(p.Page - 1)
+		if after != nil {
+			p.PrevURL = link(nil, 1)
+		} else {
+			p.Page = 1
 		}
 		for _, row := range rows {
 			p.Rows = append(p.Rows, jobRow{JobRow: row, Job: queue.PayloadJobName(row.Payload)})
