@@ -66,7 +66,7 @@ func benchRedisClient(ctx context.Context, url string) (*redis.Client, error) {
 // checkDrainedRedis fails unless Redis holds no waiting, delayed or
 // running job and no job hash under the driver's prefix (scanned on a
 // client of its own at url), and no job failed (failed_jobs, in SQL).
-func checkDrainedRedis(ctx context.Context, d driver.Driver, url string) error {
+func checkDrainedRedis(ctx context.Context, d driver.Driver, url string, want int) error {
 	rd, ok := d.(*tripinredis.Driver)
 	if !ok {
 		return errors.New("the redis backend's driver is not the Redis driver")
@@ -89,8 +89,8 @@ func checkDrainedRedis(ctx context.Context, d driver.Driver, url string) error {
 	if err != nil {
 		return err
 	}
-	if left != 0 || failed != 0 || len(hashes) != 0 {
-		return fmt.Errorf("after the drain %d jobs are left in the queues, %d job hashes in Redis and %d failed", left, len(hashes), failed)
+	if left != want || failed != 0 || len(hashes) != want {
+		return fmt.Errorf("after the drain %d jobs are left in the queues and %d job hashes in Redis (want %d each), and %d failed", left, len(hashes), want, failed)
 	}
 	return nil
 }
