@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -18,11 +19,14 @@ import (
 // benchmark takes from, and M jobs are delayed by an hour on the queue the
 // measured jobs go to, as the ExpireBooking jobs of pending bookings are.
 const (
-	BacklogQueue     = "backlog"
-	benchQueue       = "default"
-	backlogDelay     = time.Hour
-	backlogChunkRows = 100000
+	BacklogQueue = "backlog"
+	benchQueue   = "default"
+	backlogDelay = time.Hour
 )
+
+// backlogChunkRows are inserted by each seeding statement (a variable so
+// that a test can make the chunks small).
+var backlogChunkRows = 100000
 
 // backlogPayload is the payload of every backlog job: the size of a
 // small real one. The job is never run.
@@ -93,7 +97,7 @@ func seedStatement(d store.Dialect, queueName string, availableAt, createdAt, uu
 	case store.MySQL:
 		uuid = "CONCAT('00000000-0000-4000-8000-', LPAD(" + num + ", 12, '0'))"
 	case store.PgSQL:
-		uuid = "'00000000-0000-4000-8000-' || lpad(" + num + "::text, 12, '0')"
+		uuid = "('00000000-0000-4000-8000-' || lpad(" + num + "::text, 12, '0'))::uuid"
 	default:
 		uuid = "printf('00000000-0000-4000-8000-%012d', " + num + ")"
 	}
@@ -150,7 +154,14 @@ func queueBacklog(ctx context.Context, stdout, stderr io.Writer, o QueueOptions,
 	if err != nil {
 		return nil, err
 	}
-	defer bdb.drop()
+	if seed && o.Keep {
+		defer func() {
+			bdb.db.Close()
+			fmt.Fprintf(stderr, "kept the backlog database: %s%s\n", store.RedactError(errors.New(bdb.dsn), bdb.dsn), keptRedis(bdb))
+		}()
+	} else {
+		defer bdb.drop()
+	}
 	d, closeDriver, err := newBenchDriver(ctx, o, bdb, bdb.db)
 	if err != nil {
 		return nil, err
@@ -251,4 +262,12 @@ func (b *BacklogResult) setRatios(base *BacklogResult) {
 	b.WorkRatio = ratio(b.WorkPerSec, base.WorkPerSec)
 	b.P50Ratio = ratio(base.LatencyP50MS, b.LatencyP50MS)
 	b.P99Ratio = ratio(base.LatencyP99MS, b.LatencyP99MS)
+}
+
+// keptRedis names the Redis key prefix of a kept backlog, if any.
+func keptRedis(bdb *benchDB) string {
+	if bdb.redisPrefix == "" {
+		return ""
+	}
+	return " (REDIS_QUEUE_PREFIX=" + bdb.redisPrefix + ")"
 }

@@ -133,6 +133,9 @@ type QueueOptions struct {
 	// queue and Delayed jobs due in an hour on the measured queue.
 	Backlog int
 	Delayed int
+	// Keep leaves the seeded backlog database in place (its DSN is
+	// printed on stderr), to look at afterwards: EXPLAIN, the dashboard.
+	Keep bool
 	// JSON prints the result as one JSON line.
 	JSON bool
 	// Progress, when set, is told of each drain as it ends.

@@ -15,7 +15,7 @@ var benchQueueCommands = []*Command{
 	{
 		Name: "bench queue", Aliases: []string{"bench:queue"},
 		Usage: "--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--redis-url URL] [--jobs N] [--concurrency N[,N…]] [--runs N] [--insert-batch N]\n" +
-			"       [--latency-jobs N] [--latency-interval D] [--backlog N] [--delayed M] [--stats] [--cpuprofile FILE] [--json]",
+			"       [--latency-jobs N] [--latency-interval D] [--backlog N] [--delayed M [--keep]] [--stats] [--cpuprofile FILE] [--json]",
 		Summary: "measure the queue: inserts/s, no-op jobs worked/s and enqueue-to-start latency, on a fresh database",
 		Run:     runBenchQueue,
 	},
@@ -42,6 +42,7 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.Ops, "ops", "none", "the worker's operations layer: none, metrics (as queue work runs it) or keep (metrics and completed jobs kept); its last flush is inside the measured drain")
 	fs.IntVar(&o.Backlog, "backlog", 0, "then measure again on a database first seeded with this many pending jobs on queue "+bench.BacklogQueue+" (which no worker takes), side by side with the empty table")
 	fs.IntVar(&o.Delayed, "delayed", 0, "with the backlog, this many jobs due in an hour on the measured queue")
+	fs.BoolVar(&o.Keep, "keep", false, "with the backlog, keep its seeded database (its DSN is printed on stderr) to look at afterwards")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
