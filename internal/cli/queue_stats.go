@@ -103,7 +103,8 @@ func runQueueStats(ctx context.Context, env *Env, args []string) error {
 		}
 		size := strconv.Itoa(s.Size())
 		if s.AnyCapped() {
-			size += "+"
+			// At least Size jobs: more than Size-1.
+			size = strconv.Itoa(s.Size()-1) + "+"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", conn, s.Queue, size, count(s.Pending), count(s.Delayed), count(s.Reserved), s.Failed, s.OldestWait, paused)
 	}
