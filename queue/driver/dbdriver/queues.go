@@ -65,16 +65,7 @@ func (b *Base) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]*d
 	for _, q := range names {
 		get(q)
 	}
-	// Each count reads at most limit+1 index entries.
-	bound := ""
-	if limit > 0 {
-		bound = " LIMIT " + strconv.Itoa(limit+1)
-	}
-	countQuery := b.q(`SELECT
-  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM jobs WHERE queue = ? AND reserved_at IS NULL AND available_at <= ?` + bound + `) p),
-  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM jobs WHERE queue = ? AND reserved_at IS NULL AND available_at > ?` + bound + `) d),
-  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM jobs WHERE queue = ? AND reserved_at IS NOT NULL` + bound + `) r),
-  (SELECT MIN(available_at) FROM jobs WHERE queue = ? AND reserved_at IS NULL AND available_at <= ?)`)
+	countQuery := b.queueCountsSQL(limit)
 	for _, s := range stats {
 		var oldest sql.NullInt64
 		err := b.reader().QueryRowContext(ctx, countQuery, s.Queue, sec, s.Queue, sec, s.Queue, s.Queue, sec).
@@ -119,6 +110,26 @@ func (b *Base) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]*d
 	return out, nil
 }
 
+// queueCountsSQL counts one queue's pending, delayed and reserved jobs
+// (each through an index range of at most limit+1 entries; no bound when
+// limit is 0) and reads the available_at of its oldest pending job. Its
+// parameters: queue, now, queue, now, queue, queue, now.
+func (b *Base) queueCountsSQL(limit int) string {
+	// The ORDER BY follows the index, so that no planner prefers a
+	// scan of the table that stops at the limit: when the rows are few
+	// (or none), it reads the whole table to find that out.
+	waiting, reserved := "", ""
+	if limit > 0 {
+		n := strconv.Itoa(limit + 1)
+		waiting, reserved = " ORDER BY available_at LIMIT "+n, " ORDER BY lease_expires_at LIMIT "+n
+	}
+	return b.q(`SELECT
+  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM jobs WHERE queue = ? AND reserved_at IS NULL AND available_at <= ?` + waiting + `) p),
+  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM jobs WHERE queue = ? AND reserved_at IS NULL AND available_at > ?` + waiting + `) d),
+  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM jobs WHERE queue = ? AND reserved_at IS NOT NULL` + reserved + `) r),
+  (SELECT MIN(available_at) FROM jobs WHERE queue = ? AND reserved_at IS NULL AND available_at <= ?)`)
+}
+
 // jobQueues returns the names of the queues that hold jobs, in the order
 // of their names. MySQL and MariaDB read them with a loose index scan of
 // the claim's index (queue, reserved_at, available_at). SQLite and
@@ -127,22 +138,7 @@ func (b *Base) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]*d
 // asks each index for the first name after the last one, which is one
 // index probe however many jobs the queue holds.
 func (b *Base) jobQueues(ctx context.Context) ([]string, error) {
-	query := `WITH RECURSIVE w(name) AS (
-  SELECT MIN(queue) FROM jobs WHERE reserved_at IS NULL
-  UNION ALL
-  SELECT (SELECT MIN(queue) FROM jobs WHERE reserved_at IS NULL AND queue > w.name) FROM w WHERE w.name IS NOT NULL
-), r(name) AS (
-  SELECT MIN(queue) FROM jobs WHERE reserved_at IS NOT NULL
-  UNION ALL
-  SELECT (SELECT MIN(queue) FROM jobs WHERE reserved_at IS NOT NULL AND queue > r.name) FROM r WHERE r.name IS NOT NULL
-)
-SELECT name FROM w WHERE name IS NOT NULL
-UNION
-SELECT name FROM r WHERE name IS NOT NULL`
-	if b.d() == sqldb.MySQL {
-		query = "SELECT DISTINCT queue FROM jobs"
-	}
-	rows, err := b.reader().QueryContext(ctx, query)
+	rows, err := b.reader().QueryContext(ctx, b.jobQueuesSQL())
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +152,25 @@ SELECT name FROM r WHERE name IS NOT NULL`
 		out = append(out, q)
 	}
 	return out, rows.Err()
+}
+
+// jobQueuesSQL is jobQueues's query.
+func (b *Base) jobQueuesSQL() string {
+	if b.d() == sqldb.MySQL {
+		return "SELECT DISTINCT queue FROM jobs"
+	}
+	return `WITH RECURSIVE w(name) AS (
+  SELECT MIN(queue) FROM jobs WHERE reserved_at IS NULL
+  UNION ALL
+  SELECT (SELECT MIN(queue) FROM jobs WHERE reserved_at IS NULL AND queue > w.name) FROM w WHERE w.name IS NOT NULL
+), r(name) AS (
+  SELECT MIN(queue) FROM jobs WHERE reserved_at IS NOT NULL
+  UNION ALL
+  SELECT (SELECT MIN(queue) FROM jobs WHERE reserved_at IS NOT NULL AND queue > r.name) FROM r WHERE r.name IS NOT NULL
+)
+SELECT name FROM w WHERE name IS NOT NULL
+UNION
+SELECT name FROM r WHERE name IS NOT NULL`
 }
 
 // QueuePause records a pause of queue.

@@ -141,26 +141,19 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 	if p == nil {
 		return nil, errors.New("queue: list jobs: no state given")
 	}
-	var cond string
-	switch p.State {
-	case driver.JobStatePending:
-		cond = "reserved_at IS NULL AND available_at <= " + b.nowExpr()
-	case driver.JobStateDelayed:
-		cond = "reserved_at IS NULL AND available_at > " + b.nowExpr()
-	case driver.JobStateReserved:
-		cond = "reserved_at IS NOT NULL"
-	default:
-		return nil, fmt.Errorf("queue: list jobs: unknown state %q (want %s, %s or %s)",
-			p.State, driver.JobStatePending, driver.JobStateDelayed, driver.JobStateReserved)
-	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = DefaultJobListLimit
 	}
 	offset := max(p.Offset, 0)
+	// The first offset+limit jobs of each queue are enough for the merged
+	// page.
+	query, err := b.jobListSQL(p.State, p.After != nil, offset+limit)
+	if err != nil {
+		return nil, err
+	}
 	var after []any
 	if p.After != nil {
-		cond += " AND (available_at > ? OR available_at = ? AND id > ?)"
 		sec := p.After.AvailableAt.Unix()
 		after = []any{sec, sec, p.After.ID}
 	}
@@ -171,10 +164,6 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
 		}
 	}
-	// The first offset+limit jobs of each queue are enough for the merged
-	// page.
-	query := b.q("SELECT " + JobColumns + " FROM jobs WHERE queue = ? AND " + cond +
-		" ORDER BY available_at, id LIMIT " + strconv.Itoa(offset+limit))
 	var out []*driver.JobRow
 	for _, q := range queues {
 		rows, err := b.reader().QueryContext(ctx, query, append([]any{q}, after...)...)
@@ -199,6 +188,29 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 		return nil, nil
 	}
 	return out[offset:min(offset+limit, len(out))], nil
+}
+
+// jobListSQL reads up to n jobs of one queue in one state, in
+// (available_at, id) order, after a cursor when after is set. Its
+// parameters: queue, then the cursor's available_at twice and id.
+func (b *Base) jobListSQL(state string, after bool, n int) (string, error) {
+	var cond string
+	switch state {
+	case driver.JobStatePending:
+		cond = "reserved_at IS NULL AND available_at <= " + b.nowExpr()
+	case driver.JobStateDelayed:
+		cond = "reserved_at IS NULL AND available_at > " + b.nowExpr()
+	case driver.JobStateReserved:
+		cond = "reserved_at IS NOT NULL"
+	default:
+		return "", fmt.Errorf("queue: list jobs: unknown state %q (want %s, %s or %s)",
+			state, driver.JobStatePending, driver.JobStateDelayed, driver.JobStateReserved)
+	}
+	if after {
+		cond += " AND (available_at > ? OR available_at = ? AND id > ?)"
+	}
+	return b.q("SELECT " + JobColumns + " FROM jobs WHERE queue = ? AND " + cond +
+		" ORDER BY available_at, id LIMIT " + strconv.Itoa(n)), nil
 }
 
 // joinList stores a list of names in one text column.
