@@ -131,7 +131,7 @@ func (b *Base) ProcessPrune(ctx context.Context, olderThan time.Duration) (int, 
 }
 
 // JobList returns one state's jobs, oldest available first, by the
-// database clock. The conditions are those of QueueStats, so a listing
+// database clock (read once, as QueueStats does). The conditions are those of QueueStats, so a listing
 // agrees with the counts.
 //
 // Each queue is read through its claim index in (available_at, id) order,
@@ -153,9 +153,15 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 		return nil, err
 	}
 	var after []any
+	if p.State != driver.JobStateReserved {
+		now, err := b.DB.Now(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+		after = append(after, now.Unix())
+	}
 	if p.After != nil {
-		sec := p.After.AvailableAt.Unix()
-		after = []any{sec, sec, p.After.ID}
+		after = append(after, b.cursorArgs(p.After)...)
 	}
 	queues := []string{p.Queue}
 	if p.Queue == "" {
@@ -192,14 +198,19 @@ func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.
 
 // jobListSQL reads up to n jobs of one queue in one state, in
 // (available_at, id) order, after a cursor when after is set. Its
-// parameters: queue, then the cursor's available_at twice and id.
+// parameters: queue, the time (Unix seconds) for the pending and delayed
+// states, then those of cursorArgs. The time is a
+// parameter, read once before, not the database's clock function:
+// PostgreSQL's clock_timestamp() is volatile, so a condition on it cannot
+// bound an index range, and the list of a queue with no pending job but a
+// million delayed ones walked the million.
 func (b *Base) jobListSQL(state string, after bool, n int) (string, error) {
 	var cond string
 	switch state {
 	case driver.JobStatePending:
-		cond = "reserved_at IS NULL AND available_at <= " + b.nowExpr()
+		cond = "reserved_at IS NULL AND available_at <= ?"
 	case driver.JobStateDelayed:
-		cond = "reserved_at IS NULL AND available_at > " + b.nowExpr()
+		cond = "reserved_at IS NULL AND available_at > ?"
 	case driver.JobStateReserved:
 		cond = "reserved_at IS NOT NULL"
 	default:
@@ -207,10 +218,27 @@ func (b *Base) jobListSQL(state string, after bool, n int) (string, error) {
 			state, driver.JobStatePending, driver.JobStateDelayed, driver.JobStateReserved)
 	}
 	if after {
-		cond += " AND (available_at > ? OR available_at = ? AND id > ?)"
+		// The range starts at the cursor: a row comparison, which SQLite
+		// and PostgreSQL read as the start of an index range; MariaDB
+		// does not, so there the start is the cursor's second and the
+		// ties in it are filtered.
+		if b.d() == sqldb.MySQL {
+			cond += " AND available_at >= ? AND (available_at > ? OR id > ?)"
+		} else {
+			cond += " AND (available_at, id) > (?, ?)"
+		}
 	}
 	return b.q("SELECT " + JobColumns + " FROM jobs WHERE queue = ? AND " + cond +
 		" ORDER BY available_at, id LIMIT " + strconv.Itoa(n)), nil
+}
+
+// cursorArgs are the parameters of jobListSQL's cursor condition.
+func (b *Base) cursorArgs(c *driver.JobListCursor) []any {
+	sec := c.AvailableAt.Unix()
+	if b.d() == sqldb.MySQL {
+		return []any{sec, sec, c.ID}
+	}
+	return []any{sec, c.ID}
 }
 
 // joinList stores a list of names in one text column.
