@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tripintravel/tripin/internal/bench"
+	"github.com/tripintravel/tripin/internal/store"
 )
 
 // TestBenchQueueBacklogSmoke runs `bench queue --backlog --delayed` at a
@@ -60,4 +61,34 @@ func TestBenchQueueBacklogSmoke(t *testing.T) {
 	err := Run(context.Background(), env, []string{"bench", "queue", "--backlog", "-1"})
 	require.Error(t, err, out.String())
 	require.Contains(t, err.Error(), "--backlog and --delayed must not be negative")
+}
+
+// TestQueueStatsCountLimit: above 10,000 jobs `queue stats` shows
+// "10000+" and says why, --json adds count_limit, and --exact counts
+// every job.
+func TestQueueStatsCountLimit(t *testing.T) {
+	o := newOpsCLI(t, store.SQLite, nil)
+	_, err := o.db.ExecContext(context.Background(), `WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 10005)
+INSERT INTO jobs (queue, payload, attempts, available_at, created_at, uuid, kind, max_attempts)
+SELECT 'bulk', '{}', 0, unixepoch() - 5, unixepoch(), printf('00000000-0000-4000-8000-%012d', n), 'noop', 1 FROM s`)
+	require.NoError(t, err)
+
+	out := o.mustRun("queue", "stats")
+	require.Regexp(t, `(?m)^database\s+bulk\s+10000\+\s+10000\+\s+0\s+0\s+0\s`, out)
+	require.Contains(t, out, "--exact counts every job")
+
+	var stats []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(o.mustRun("queue", "stats", "--json")), &stats))
+	for _, s := range stats {
+		if s["queue"] == "bulk" {
+			require.Equal(t, 10001.0, s["pending"])
+			require.Equal(t, 10000.0, s["count_limit"])
+		} else {
+			require.NotContains(t, s, "count_limit", "no count of %v stopped", s["queue"])
+		}
+	}
+
+	out = o.mustRun("queue", "stats", "--exact")
+	require.Regexp(t, `(?m)^database\s+bulk\s+10005\s+10005\s+0\s+0\s+0\s`, out)
+	require.NotContains(t, out, "--exact counts every job")
 }

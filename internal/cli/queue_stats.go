@@ -33,17 +33,20 @@ type queueStatJSON struct {
 	Failed            int    `json:"failed"`
 	OldestWaitSeconds int64  `json:"oldest_wait_seconds"`
 	Paused            bool   `json:"paused"`
-	// CountLimit, when set, is where the pending, delayed and reserved
-	// counts stopped: a count above it means more than it.
+	// CountLimit is set when a count stopped at the limit: a pending,
+	// delayed or reserved count above it means more than it.
 	CountLimit int `json:"count_limit,omitempty"`
 	// Status is OK or ALERT (monitor only).
 	Status string `json:"status,omitempty"`
 }
 
 func statJSON(conn string, s *driver.QueueStat) queueStatJSON {
-	return queueStatJSON{Connection: conn, Queue: s.Queue, Size: s.Size(), Pending: s.Pending, Delayed: s.Delayed,
-		Reserved: s.Reserved, Failed: s.Failed, OldestWaitSeconds: int64(s.OldestWait / time.Second), Paused: s.Paused,
-		CountLimit: s.CountLimit}
+	j := queueStatJSON{Connection: conn, Queue: s.Queue, Size: s.Size(), Pending: s.Pending, Delayed: s.Delayed,
+		Reserved: s.Reserved, Failed: s.Failed, OldestWaitSeconds: int64(s.OldestWait / time.Second), Paused: s.Paused}
+	if s.AnyCapped() {
+		j.CountLimit = s.CountLimit
+	}
+	return j
 }
 
 func runQueueStats(ctx context.Context, env *Env, args []string) error {
