@@ -101,16 +101,6 @@ func checkDrainedRedis(ctx context.Context, d driver.Driver, url string, want in
 	return nil
 }
 
-// benchRedisKeys returns the keys matching pattern.
-func benchRedisKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
-	var keys []string
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	return keys, iter.Err()
-}
-
 // deleteBenchRedisKeys deletes every key under prefix, on a client of its
 // own, as the drop of a benchmark database does; errors are ignored. The
 // keys are unlinked as the scan finds them, so that a backlog of millions
