@@ -203,7 +203,7 @@ func (d *Dashboard) handleRecent(w http.ResponseWriter, r *http.Request, _ *sess
 		p.Monitored = tags
 		p.TagMonitored = f.Tag != "" && slices.Contains(tags, f.Tag)
 	}
-	d.render(w, r, http.StatusOK, "recent", &view{Title: "Recent jobs", Nav: "recent", Page: p})
+	d.render(w, r, http.StatusOK, "recent", &view{Refresh: d.refreshSeconds(), Title: "Recent jobs", Nav: "recent", Page: p})
 }
 
 type jobShowPage struct {
@@ -350,7 +350,7 @@ func (d *Dashboard) handleFailedSearch(w http.ResponseWriter, r *http.Request, _
 		}
 		p.Back = Prefix + "/failed/search?" + r.URL.RawQuery
 	}
-	d.render(w, r, http.StatusOK, "failed_search", &view{Title: "Search failed jobs", Nav: "failed", Page: p})
+	d.render(w, r, http.StatusOK, "failed_search", &view{Refresh: d.refreshSeconds(), Title: "Search failed jobs", Nav: "failed", Page: p})
 }
 
 // handleFailedSelected retries or forgets the failed jobs ticked on the

@@ -33,14 +33,15 @@ var funcs = template.FuncMap{
 	"nonzero":    func(n int) bool { return n != 0 },
 	"pathEscape": url.PathEscape,
 	"dict2": func(rows []*store.DashboardBooking, now time.Time) bookingTable {
-		return bookingTable{Rows: rows, Now: now}
+		return bookingTable{Rows: rows, Now: now, Prefix: Prefix}
 	},
 }
 
 // bookingTable is what the bookings page's table template receives.
 type bookingTable struct {
-	Rows []*store.DashboardBooking
-	Now  time.Time
+	Rows   []*store.DashboardBooking
+	Now    time.Time
+	Prefix string
 }
 
 // when formats t in the time zone of now (the dashboard's APP_TIMEZONE).
