@@ -502,7 +502,7 @@ type bookingsPage struct {
 
 func (d *Dashboard) handleBookings(w http.ResponseWriter, r *http.Request, _ *session) {
 	p := &bookingsPage{Available: d.p.DB != nil}
-	if p.Available && r.URL.Query().Has("q") {
+	if p.Available && strings.TrimSpace(r.URL.Query().Get("q")) != "" {
 		search, done := d.searchBookings(w, r)
 		if done {
 			return
