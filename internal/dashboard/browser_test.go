@@ -57,7 +57,7 @@ type browserApp struct {
 	reported atomic.Int32 // flaky jobs that succeeded
 }
 
-func newBrowserApp(t *testing.T) *browserApp {
+func newBrowserApp(t *testing.T, opts ...func(*dashboard.Params)) *browserApp {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
@@ -88,10 +88,14 @@ func newBrowserApp(t *testing.T) *browserApp {
 	sched, err := schedule.New(cfg.AppTimezone,
 		schedule.Func("prune-reports", func(context.Context) error { return nil }).Hourly().WithoutOverlapping())
 	require.NoError(t, err)
-	dash := dashboard.New(dashboard.Params{
+	params := dashboard.Params{
 		DB: db, Admin: d, Driver: d, Accounts: accounts, Schedule: sched, Runs: schedule.NewRunLog(db),
 		Config: cfg, Queues: []string{"default", "emails"}, DefaultMaxAttempts: queue.DefaultTries,
-	})
+	}
+	for _, o := range opts {
+		o(&params)
+	}
+	dash := dashboard.New(params)
 	api := httpapi.New(httpapi.Params{
 		Config: cfg, DB: db, Accounts: accounts,
 		Mount: func(mux *http.ServeMux, _ *httpapi.Server) { dash.Mount(mux) },
@@ -169,11 +173,18 @@ func (b *tab) eventually(path string, what string, cond func() bool) {
 	}
 }
 
-// clickAndWait clicks a button that submits a form and waits for the page
-// it leads to.
+// clickAndWait clicks a button that submits a form (or a link) and waits
+// for the page it leads to: a new document, not the old one, which may
+// hold waitFor too.
 func (b *tab) clickAndWait(css, waitFor string) {
 	b.t.Helper()
-	b.do(chromedp.Click(chromedp.CSS(css)), chromedp.WaitVisible(chromedp.CSS(waitFor)))
+	eval[bool](b, `(window.tripinOldPage = true)`)
+	b.do(chromedp.Click(chromedp.CSS(css)))
+	require.Eventually(b.t, func() bool {
+		old, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.tripinOldPage === true`))
+		return err == nil && !old
+	}, 20*time.Second, 20*time.Millisecond, "clicking %s loaded no page", css)
+	b.do(chromedp.WaitVisible(chromedp.CSS(waitFor)))
 }
 
 func (b *tab) screenshot(dir, name string) {
