@@ -40,19 +40,28 @@ type DashboardSearch struct {
 var ErrTooManyCustomers = errors.New("store: the email prefix matches too many customers")
 
 // highest is the largest code point: every string that starts with a
-// prefix sorts before prefix+highest, in binary and in C collations.
+// prefix sorts before prefix+highest in SQLite's BINARY collation.
 const highest = "\U0010FFFF"
 
-// prefixWhere is the condition on col for values starting with prefix: a
-// range on the column's index and, for exactness, a LIKE. MySQL narrows
-// the index by the LIKE's fixed prefix itself.
+// prefixWhere is the condition on col for values starting with prefix,
+// written so that each database reads it from an index. MySQL narrows
+// its index by a LIKE's fixed prefix itself. PostgreSQL does so on the
+// text_pattern_ops indexes of migration 0015 when the pattern is a plain
+// parameter with the default (backslash) escape. SQLite's LIKE is
+// case-insensitive and skips its BINARY indexes, so there a range on the
+// index narrows and the LIKE (with '!' escapes) only checks.
 func (db *DB) prefixWhere(col, prefix string) (string, []any) {
-	like := likeEscaper.Replace(prefix) + "%"
-	if db.Dialect == MySQL {
-		return col + " LIKE ? ESCAPE '!'", []any{like}
+	switch db.Dialect {
+	case MySQL:
+		return col + " LIKE ? ESCAPE '!'", []any{likeEscaper.Replace(prefix) + "%"}
+	case PgSQL:
+		return col + " LIKE ?", []any{pgLikeEscaper.Replace(prefix) + "%"}
 	}
-	return col + " >= ? AND " + col + " < ? AND " + col + " LIKE ? ESCAPE '!'", []any{prefix, prefix + highest, like}
+	return col + " >= ? AND " + col + " < ? AND " + col + " LIKE ? ESCAPE '!'", []any{prefix, prefix + highest, likeEscaper.Replace(prefix) + "%"}
 }
+
+// pgLikeEscaper escapes LIKE wildcards with PostgreSQL's default escape.
+var pgLikeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // DashboardBookingSearch returns one page of the bookings s matches, and
 // whether more follow. See DashboardSearch for the order.
