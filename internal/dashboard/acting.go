@@ -14,6 +14,7 @@ import (
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/payment"
 	"github.com/tripintravel/tripin/internal/store"
 	"github.com/tripintravel/tripin/queue/driver"
@@ -40,14 +41,11 @@ func (d *Dashboard) mountActing(mux *http.ServeMux) {
 // not started. Cancelling a cancelled batch keeps its first time.
 func (d *Dashboard) handleBatchCancel(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
-	if _, err := d.p.Admin.BatchGet(r.Context(), id); errors.Is(err, driver.ErrNotFound) {
+	b, err := d.p.Admin.BatchCancel(r.Context(), id)
+	if errors.Is(err, driver.ErrNotFound) {
 		d.fail(w, r, http.StatusNotFound, "Batch not found", "There is no batch "+id+"; it may have been pruned. Nothing was changed.")
 		return
-	} else if err != nil {
-		d.internalError(w, r, err)
-		return
 	}
-	b, err := d.p.Admin.BatchCancel(r.Context(), id)
 	if err != nil {
 		d.internalError(w, r, err)
 		return
@@ -251,7 +249,7 @@ func buildTimeline(p *bookingShowPage) []timelineEvent {
 	}
 	created := p.CreatedAt
 	events := []timelineEvent{{Key: "created", Label: "Booked", At: &created,
-		Detail: strconv.Itoa(p.Quantity) + " seat(s) for " + p.CustomerEmail + "; the invoice and the expiry at " + p.ExpiresAt.Format(time.RFC3339) + " were queued",
+		Detail: strconv.Itoa(p.Quantity) + " seat(s), " + money.FormatRupiah(p.TotalAmount) + ", by " + p.CustomerEmail,
 		Jobs:   jobs(createdJobs)}}
 	sentInvoice, sentTicket := false, false
 	for _, e := range p.Emails {
