@@ -372,3 +372,36 @@ func TestBookingPage(t *testing.T) {
 		require.NotContains(t, w.Body.String(), "<script>alert")
 	})
 }
+
+// TestBookingSearchBoundsAnEmailPrefix: a prefix that matches more
+// customers than the search reads asks for more of the address instead
+// of scanning them all.
+func TestBookingSearchBoundsAnEmailPrefix(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		c := h.session(h.admin)
+		now := time.Now().UTC().Truncate(time.Second)
+		var (
+			rows []string
+			args []any
+		)
+		for i := range store.DashboardSearchMaxUsers + 1 {
+			rows = append(rows, "(?, ?, 'x', ?, ?, ?)")
+			args = append(args, "Guest", fmt.Sprintf("guest%03d@example.com", i), false, now, now)
+		}
+		_, err := h.db.ExecContext(context.Background(), h.db.Rebind(
+			"INSERT INTO users (name, email, password, is_admin, created_at, updated_at) VALUES "+strings.Join(rows, ", ")), args...)
+		require.NoError(t, err)
+		f := newBookingFixture(h)
+		g, err := h.db.UserGetByEmail(context.Background(), "guest007@example.com")
+		require.NoError(t, err)
+		f.book(g, "TRP-20261207-GUEST7")
+
+		w := h.do("GET", "/admin/bookings?q=guest", nil, c)
+		require.Equal(t, http.StatusOK, w.Code)
+		require.Contains(t, w.Body.String(), "More than 200 customers")
+		require.Empty(t, codesListed(w.Body.String()))
+		w = h.do("GET", "/admin/bookings?q=guest00", nil, c)
+		require.Equal(t, []string{"TRP-20261207-GUEST7"}, codesListed(w.Body.String()), "ten customers are few enough")
+	})
+}
