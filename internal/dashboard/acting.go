@@ -65,22 +65,23 @@ type bookingQuery struct {
 // parseBookingQuery reads the search box: an address (or the start of
 // one) or a booking code (or its start, "TRP-20261207"). Codes start
 // with TRP; anything else is taken for the start of an email address.
-func parseBookingQuery(q string) (bookingQuery, error) {
+// A query that can be neither comes back with the problem to show.
+func parseBookingQuery(q string) (bookingQuery, string) {
 	q = strings.TrimSpace(q)
 	bq := bookingQuery{Q: q}
 	if len(q) > 255 || strings.IndexFunc(q, unicode.IsControl) >= 0 {
-		return bq, errors.New("Search by a booking code (TRP-…) or an email address of at most 255 characters.")
+		return bq, "Search by a booking code (TRP-…) or an email address of at most 255 characters."
 	}
 	up := strings.ToUpper(q)
 	if !strings.Contains(q, "@") && strings.HasPrefix(up, "TRP") {
 		if len(up) > 32 || strings.IndexFunc(up, func(r rune) bool { return !(r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') }) >= 0 {
-			return bq, errors.New("A booking code has only letters, digits and dashes, such as TRP-20261207-7Q4K2M.")
+			return bq, "A booking code has only letters, digits and dashes, such as TRP-20261207-7Q4K2M."
 		}
 		bq.Code = up
-		return bq, nil
+		return bq, ""
 	}
 	bq.Email = booking.NormalizeEmail(q)
-	return bq, nil
+	return bq, ""
 }
 
 // bookingSearch is the search part of the bookings page.
@@ -96,10 +97,9 @@ type bookingSearch struct {
 // exists answers with its booking's page instead.
 func (d *Dashboard) searchBookings(w http.ResponseWriter, r *http.Request) (*bookingSearch, bool) {
 	ctx := r.Context()
-	bq, err := parseBookingQuery(r.URL.Query().Get("q"))
-	s := &bookingSearch{Query: bq}
-	if err != nil {
-		s.Problem = err.Error()
+	bq, problem := parseBookingQuery(r.URL.Query().Get("q"))
+	s := &bookingSearch{Query: bq, Problem: problem}
+	if problem != "" {
 		return s, false
 	}
 	if booking.ValidCode(bq.Code) && r.URL.Query().Get("after") == "" {
