@@ -273,17 +273,21 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	setSecurityHeaders(w, r)
+	setSecurityHeaders(w, r, v.Refreshing())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
-// setSecurityHeaders forbids framing, third-party loads and every script
-// but the refresh script: the pages need nothing but their own
-// stylesheet, inline SVG and that script.
-func setSecurityHeaders(w http.ResponseWriter, r *http.Request) {
-	secheaders.Set(w, r, pagePolicy)
+// setSecurityHeaders forbids scripts, framing and third-party loads: the
+// pages need nothing but their own stylesheet and inline SVG, and a page
+// that refreshes itself its refresh script, which alone is allowed.
+func setSecurityHeaders(w http.ResponseWriter, r *http.Request, refreshScript bool) {
+	policy := secheaders.DashboardPolicy
+	if refreshScript {
+		policy = refreshPolicy
+	}
+	secheaders.Set(w, r, policy)
 	w.Header().Set("Cache-Control", "no-store")
 }
 

@@ -33,9 +33,11 @@ const defaultRefresh = 10 * time.Second
 // refreshPauseTTL is how long a pause lasts when the operator forgets it.
 const refreshPauseTTL = 30 * 24 * time.Hour
 
-// pagePolicy is the Content-Security-Policy of the dashboard's pages:
-// secheaders.DashboardPolicy and the refresh script, by its hash.
-var pagePolicy = secheaders.DashboardPolicy + "; script-src " + refreshScriptHash()
+// refreshPolicy is the Content-Security-Policy of a page that refreshes
+// itself: secheaders.DashboardPolicy and the refresh script, by its hash.
+// Every other page (paused ones too) has secheaders.DashboardPolicy,
+// which allows no script at all.
+var refreshPolicy = secheaders.DashboardPolicy + "; script-src " + refreshScriptHash()
 
 // scriptBlock finds the layout's one inline script.
 var scriptBlock = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
@@ -53,6 +55,12 @@ func refreshScriptHash() string {
 		panic("dashboard: layout.html must hold exactly one inline <script>, without template actions")
 	}
 	return secheaders.Hash(string(m[0][1]))
+}
+
+// Refreshing reports whether the page carries the refresh script: a
+// logged-in page that refreshes, unless its operator paused the refresh.
+func (v *view) Refreshing() bool {
+	return v.User != nil && v.Refresh > 0 && !v.Paused
 }
 
 // refreshPaused reports whether the request's browser paused the refresh.
