@@ -178,6 +178,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/bookings", d.page(d.handleBookings))
 	mux.HandleFunc("GET "+Prefix+"/metrics", d.page(d.handleMetrics))
 	d.mountJobs(mux)
+	d.mountMail(mux)
 
 	mux.HandleFunc(Prefix+"/", d.page(d.handleNotFound))
 }
@@ -197,6 +198,7 @@ func (d *Dashboard) assets() http.Handler {
 var pageFiles = []string{
 	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "metrics", "error",
 	"recent", "job_show", "failed_search",
+	"mail",
 }
 
 func parsePages() map[string]*template.Template {
