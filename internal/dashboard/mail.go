@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/tripintravel/tripin/internal/apperr"
+	"github.com/tripintravel/tripin/internal/config"
 	"github.com/tripintravel/tripin/internal/i18n"
 	"github.com/tripintravel/tripin/internal/mail"
+	"github.com/tripintravel/tripin/internal/notify"
 	"github.com/tripintravel/tripin/internal/secheaders"
 )
 
@@ -53,7 +55,12 @@ var mailKinds = []mailTemplate{
 	{Kind: mail.KindETicket, Title: "E-ticket", About: "sent when a booking is paid, with the QR code of the booking code"},
 	{Kind: mail.KindTestMail, Title: "Test mail", About: "sent by `tripin mail:test` to check the mail settings",
 		Builtin: "built in (internal/mail/testmail.go), from the locale files; no template to override"},
+	{Kind: kindNotifications, Title: "Ops notifications", About: "posted to Slack and Discord (NOTIFY_*_WEBHOOK_URL): jobs failed for good, late payments, long waits, busy queues",
+		Builtin: "built in (internal/notify/message.go), in English: operators read them, not customers"},
 }
+
+// kindNotifications names the operators' webhook messages on the list.
+const kindNotifications = "notifications"
 
 // mailPage is the data of mail.html.
 type mailPage struct {
@@ -70,6 +77,9 @@ type mailPage struct {
 	// Note qualifies the preview (an e-ticket of an unpaid booking).
 	Note    string
 	Message *mail.Message
+	// Notifications are the webhook messages, one per channel, when the
+	// ops notifications are shown.
+	Notifications []notify.PreviewMessage
 	// PreviewURL is the framed HTML's address.
 	PreviewURL string
 }
@@ -141,6 +151,9 @@ func (d *Dashboard) renderMail(ctx context.Context, req mailRequest) (*mail.Rend
 		})
 		return rnd, m, "", err
 	}
+	if req.kind == kindNotifications {
+		return rnd, nil, "", &mailError{http.StatusNotFound, "The ops notifications are plain text posted to webhooks; they have no HTML part."}
+	}
 	if req.kind != mail.KindInvoice && req.kind != mail.KindETicket {
 		return rnd, nil, "", &mailError{http.StatusNotFound, fmt.Sprintf("There is no email template %q. Choose one from the list.", req.kind)}
 	}
@@ -207,6 +220,12 @@ func (d *Dashboard) handleMail(w http.ResponseWriter, r *http.Request, _ *sessio
 	status := http.StatusOK
 	var me *mailError
 	switch {
+	case req.kind == kindNotifications:
+		cfg := d.p.Config
+		if cfg == nil {
+			cfg, _ = config.FromMap(map[string]string{})
+		}
+		p.Notifications = notify.Preview(cfg, d.now())
 	case err == nil:
 		p.Message, p.Note = m, note
 		p.PreviewURL = Prefix + "/mail/preview?" + req.query()

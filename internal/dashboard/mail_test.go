@@ -91,6 +91,17 @@ func TestMailPreviews(t *testing.T) {
 		require.Equal(t, http.StatusOK, w.Code)
 		require.Contains(t, w.Body.String(), `<dd id="mail-subject">Uji email Tripin</dd>`)
 
+		// The operators' webhook messages, one per channel.
+		w = h.do("GET", "/admin/mail?template=notifications", nil, admin)
+		require.Equal(t, http.StatusOK, w.Code)
+		require.Contains(t, w.Body.String(), ">Ops notifications</a>")
+		require.Contains(t, w.Body.String(), `<pre class="mail-text" id="notify-slack">*Tripin ops* (testing · http://localhost:8080): 4 jobs failed for good`)
+		require.Contains(t, w.Body.String(), `<pre class="mail-text" id="notify-discord">**Tripin ops** (testing`)
+		require.NotContains(t, w.Body.String(), `<iframe`)
+		w = h.do("GET", "/admin/mail/preview?template=notifications", nil, admin)
+		require.Equal(t, http.StatusNotFound, w.Code)
+		require.Contains(t, w.Body.String(), "no HTML part")
+
 		// Wrong choices are explained on the page.
 		for path, tc := range map[string]struct {
 			status int
