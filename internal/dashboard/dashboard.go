@@ -194,7 +194,8 @@ func (d *Dashboard) assets() http.Handler {
 }
 
 // pageFiles are the templates of the pages; each is parsed with
-// layout.html, which defines the frame around its "content".
+// layout.html, which defines the frame around its "content", and with
+// partials.html, the pieces several pages show.
 var pageFiles = []string{
 	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "metrics", "error",
 	"recent", "job_show", "failed_search",
@@ -202,7 +203,7 @@ var pageFiles = []string{
 }
 
 func parsePages() map[string]*template.Template {
-	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html"))
 	pages := map[string]*template.Template{}
 	for _, name := range pageFiles {
 		t := template.Must(base.Clone())

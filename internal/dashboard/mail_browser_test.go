@@ -69,6 +69,8 @@ func TestMailPreviewBrowser(t *testing.T) {
 		eval[string](b, `new URL(document.querySelector('#mail-html').src).pathname + new URL(document.querySelector('#mail-html').src).search`))
 	require.True(t, eval[bool](b, `document.querySelector('#mail-html').sandbox.length === 0 && document.querySelector('#mail-html').hasAttribute('sandbox')`),
 		"the frame is sandboxed with no permission")
+	require.Equal(t, "760px", eval[string](b, `getComputedStyle(document.querySelector('#mail-html')).height`),
+		"the page's stylesheet loads under the dashboard's policy")
 	b.screenshot(shots, "dashboard-mail.png")
 
 	// Switch to Bahasa Indonesia: the booking stays chosen.

@@ -280,6 +280,8 @@ type failedShowPage struct {
 	*driver.FailedJob
 	Job     string
 	Payload string
+	// ErrorLog is each failed attempt's error, oldest first.
+	ErrorLog []driver.AttemptError
 }
 
 func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -293,7 +295,8 @@ func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *
 		d.internalError(w, r, err)
 		return
 	}
-	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload)}
+	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload),
+		ErrorLog: d.scrubAttempts(driver.ParseErrorLog(f.ErrorLog))}
 	d.render(w, r, http.StatusOK, "failed_show", &view{Title: "Failed job " + strconv.FormatInt(f.ID, 10), Nav: "failed", Page: p})
 }
 

@@ -16,10 +16,13 @@ import (
 
 	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // funcs are the helpers the templates format values with.
 var funcs = template.FuncMap{
+	// attempts is the data of the "attempts" partial.
+	"attempts":   func(now time.Time, log []driver.AttemptError) attemptsView { return attemptsView{now, log} },
 	"ago":        ago,
 	"until":      until,
 	"when":       when,
@@ -405,4 +408,11 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// attemptsView is what the "attempts" partial shows: a job's error log,
+// with the page's clock for its times.
+type attemptsView struct {
+	Now      time.Time
+	Attempts []driver.AttemptError
 }
