@@ -138,7 +138,7 @@ func (d *Dashboard) renderMail(ctx context.Context, req mailRequest) (*mail.Rend
 		return nil, nil, "", &mailError{http.StatusOK, "The email templates do not load, so the application will not start with them: " + err.Error()}
 	}
 	if _, err := i18n.Get(req.locale); err != nil {
-		return rnd, nil, "", &mailError{http.StatusBadRequest, "The language " + err.Error() + "."}
+		return rnd, nil, "", &mailError{http.StatusBadRequest, "No preview in that language: " + err.Error() + "."}
 	}
 	if req.kind == mail.KindTestMail {
 		name, appURL, from := "Tripin", "http://localhost:8080", "Tripin Travel <noreply@tripin.example>"
