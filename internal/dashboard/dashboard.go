@@ -188,6 +188,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/metrics", d.page(d.handleMetrics))
 	d.mountJobs(mux)
 	d.mountActing(mux)
+	d.mountMail(mux)
 
 	mux.HandleFunc(Prefix+"/", d.page(d.handleNotFound))
 }
@@ -209,6 +210,7 @@ var pageFiles = []string{
 	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "metrics", "error",
 	"recent", "job_show", "failed_search",
 	"booking_show",
+	"mail",
 }
 
 func parsePages() map[string]*template.Template {
