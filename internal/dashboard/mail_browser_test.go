@@ -43,7 +43,7 @@ func TestMailPreviewBrowser(t *testing.T) {
 		"TRP-BRWSR1", userID, tour.ID, 2, 450000, 900000, "pending", now.Add(30*time.Minute), now, now)
 	require.NoError(t, err)
 
-	b := &tab{t: t, ctx: browsertest.New(t, 1360, 1100, 2*time.Minute), base: app.srv.URL}
+	b := newTab(t, browsertest.New(t, 1360, 1100, 2*time.Minute), app.srv.URL)
 
 	// Log in on the way to the Mail page.
 	b.open("/admin/mail")
