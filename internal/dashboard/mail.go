@@ -192,19 +192,7 @@ func (d *Dashboard) mailBooking(ctx context.Context, code string) (*mail.Booking
 	if err != nil {
 		return nil, err
 	}
-	m := &mail.BookingMail{
-		BookingID: row.BookingID, Code: row.Code, Status: row.Status, CustomerName: row.CustomerName,
-		CustomerEmail: row.CustomerEmail, TourTitle: row.TourTitle, TourDestination: row.TourDestination,
-		DepartureDate: row.DepartureDate, Quantity: row.Quantity, UnitPrice: row.UnitPrice,
-		TotalAmount: row.TotalAmount, CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt,
-	}
-	if row.PaidAt.Valid {
-		m.PaidAt = row.PaidAt.Time
-	}
-	if row.SnapRedirectURL.Valid {
-		m.PaymentURL = row.SnapRedirectURL.String
-	}
-	return m, nil
+	return mail.BookingMailOf(row), nil
 }
 
 func (d *Dashboard) handleMail(w http.ResponseWriter, r *http.Request, _ *session) {
