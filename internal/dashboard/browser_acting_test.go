@@ -3,8 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"database/sql"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,10 +32,7 @@ func TestBrowserActing(t *testing.T) {
 	browsertest.Chromium(t)
 	const every = 2 * time.Second
 	app := newBrowserApp(t, func(p *dashboard.Params) { p.Refresh = every })
-	shots := t.TempDir()
-	if os.Getenv(screenshotsEnv) == "1" {
-		shots = filepath.Join("..", "..", "docs", "screenshots")
-	}
+	shots := screenshotsDir(t)
 	ctx := browsertest.New(t, 1360, 900, 3*time.Minute)
 	b := newTab(t, ctx, app.srv.URL)
 	bg := context.Background()

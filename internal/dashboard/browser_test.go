@@ -127,6 +127,18 @@ type tab struct {
 	base string
 }
 
+// screenshotsDir is where a browser test writes its screenshots:
+// docs/screenshots under screenshotsEnv=1, else a temporary directory.
+func screenshotsDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv(screenshotsEnv) != "1" {
+		return t.TempDir()
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
 // refreshTimerJS runs in every document before the page's own script.
 // It hands the refresh script's timer to the test: the page registers its
 // interval (window.refreshEvery, in ms) and its tick (window.refreshTick),
@@ -233,11 +245,7 @@ func TestBrowser(t *testing.T) {
 	browsertest.Chromium(t) // skips without a browser, before any setup
 	app := newBrowserApp(t)
 
-	shots := t.TempDir()
-	if os.Getenv(screenshotsEnv) == "1" {
-		shots = filepath.Join("..", "..", "docs", "screenshots")
-		require.NoError(t, os.MkdirAll(shots, 0o755))
-	}
+	shots := screenshotsDir(t)
 
 	ctx := browsertest.New(t, 1360, 900, 3*time.Minute)
 	b := newTab(t, ctx, app.srv.URL)

@@ -3,8 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,11 +22,7 @@ func TestMailPreviewBrowser(t *testing.T) {
 	}
 	browsertest.Chromium(t) // skips without a browser, before any setup
 	app := newBrowserApp(t)
-	shots := t.TempDir()
-	if os.Getenv(screenshotsEnv) == "1" {
-		shots = filepath.Join("..", "..", "docs", "screenshots")
-		require.NoError(t, os.MkdirAll(shots, 0o755))
-	}
+	shots := screenshotsDir(t)
 
 	// A booking on a tour that departs on Monday 7 December 2026.
 	ctx := context.Background()
