@@ -89,11 +89,12 @@ func TestMailPreviewBrowser(t *testing.T) {
 }
 
 // waitText waits until the element css holds want, as a page the browser
-// is loading replaces the one before it.
+// is loading replaces the one before it, and the page has loaded (its
+// stylesheets and frames too: the text is parsed before they arrive).
 func waitText(b *tab, css, want string) {
 	b.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	js := fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.trim()`, css)
+	deadline := time.Now().Add(20 * time.Second)
+	js := fmt.Sprintf(`document.readyState !== "complete" ? "(loading)" : (document.querySelector(%q) || {textContent: ""}).textContent.trim()`, css)
 	for {
 		// An evaluation that overlaps the navigation fails; the next one
 		// reads the new page.
