@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -192,19 +193,7 @@ func (d *Dashboard) mailBooking(ctx context.Context, code string) (*mail.Booking
 	if err != nil {
 		return nil, err
 	}
-	m := &mail.BookingMail{
-		BookingID: row.BookingID, Code: row.Code, Status: row.Status, CustomerName: row.CustomerName,
-		CustomerEmail: row.CustomerEmail, TourTitle: row.TourTitle, TourDestination: row.TourDestination,
-		DepartureDate: row.DepartureDate, Quantity: row.Quantity, UnitPrice: row.UnitPrice,
-		TotalAmount: row.TotalAmount, CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt,
-	}
-	if row.PaidAt.Valid {
-		m.PaidAt = row.PaidAt.Time
-	}
-	if row.SnapRedirectURL.Valid {
-		m.PaymentURL = row.SnapRedirectURL.String
-	}
-	return m, nil
+	return mail.BookingMailOf(row), nil
 }
 
 func (d *Dashboard) handleMail(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -229,7 +218,7 @@ func (d *Dashboard) handleMail(w http.ResponseWriter, r *http.Request, _ *sessio
 	case err == nil:
 		p.Message, p.Note = m, note
 		p.PreviewURL = Prefix + "/mail/preview?" + req.query()
-	case asMailError(err, &me):
+	case errors.As(err, &me):
 		p.Error, status = me.msg, me.status
 	default:
 		d.internalError(w, r, err)
@@ -250,20 +239,12 @@ func (d *Dashboard) handleMail(w http.ResponseWriter, r *http.Request, _ *sessio
 	d.render(framingWriter{w}, r, status, "mail", &view{Title: "Mail", Nav: "mail", Page: p})
 }
 
-func asMailError(err error, target **mailError) bool {
-	me, ok := err.(*mailError)
-	if ok {
-		*target = me
-	}
-	return ok
-}
-
 // handleMailPreview serves the HTML part of an email, alone, for the
 // preview page's sandboxed frame.
 func (d *Dashboard) handleMailPreview(w http.ResponseWriter, r *http.Request, _ *session) {
 	_, m, _, err := d.renderMail(r.Context(), d.mailRequest(r))
 	var me *mailError
-	if asMailError(err, &me) {
+	if errors.As(err, &me) {
 		status := me.status
 		if status == http.StatusOK {
 			status = http.StatusUnprocessableEntity

@@ -3,8 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,11 +22,7 @@ func TestMailPreviewBrowser(t *testing.T) {
 	}
 	browsertest.Chromium(t) // skips without a browser, before any setup
 	app := newBrowserApp(t)
-	shots := t.TempDir()
-	if os.Getenv(screenshotsEnv) == "1" {
-		shots = filepath.Join("..", "..", "docs", "screenshots")
-		require.NoError(t, os.MkdirAll(shots, 0o755))
-	}
+	shots := screenshotsDir(t)
 
 	// A booking on a tour that departs on Monday 7 December 2026.
 	ctx := context.Background()
@@ -43,7 +37,7 @@ func TestMailPreviewBrowser(t *testing.T) {
 		"TRP-BRWSR1", userID, tour.ID, 2, 450000, 900000, "pending", now.Add(30*time.Minute), now, now)
 	require.NoError(t, err)
 
-	b := &tab{t: t, ctx: browsertest.New(t, 1360, 1100, 2*time.Minute), base: app.srv.URL}
+	b := newTab(t, browsertest.New(t, 1360, 1100, 2*time.Minute), app.srv.URL)
 
 	// Log in on the way to the Mail page.
 	b.open("/admin/mail")
@@ -95,11 +89,12 @@ func TestMailPreviewBrowser(t *testing.T) {
 }
 
 // waitText waits until the element css holds want, as a page the browser
-// is loading replaces the one before it.
+// is loading replaces the one before it, and the page has loaded (its
+// stylesheets and frames too: the text is parsed before they arrive).
 func waitText(b *tab, css, want string) {
 	b.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	js := fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.trim()`, css)
+	deadline := time.Now().Add(20 * time.Second)
+	js := fmt.Sprintf(`document.readyState !== "complete" ? "(loading)" : (document.querySelector(%q) || {textContent: ""}).textContent.trim()`, css)
 	for {
 		// An evaluation that overlaps the navigation fails; the next one
 		// reads the new page.

@@ -78,8 +78,13 @@ func (d *Dashboard) refreshSeconds() int {
 // notice, to come back to after pausing or resuming.
 func here(r *http.Request) string {
 	u := *r.URL
-	q := u.Query()
-	if q.Has("done") {
+	return withoutNotice(&u)
+}
+
+// withoutNotice is u's path and query without the one-off notice
+// (?done=…).
+func withoutNotice(u *url.URL) string {
+	if q := u.Query(); q.Has("done") {
 		q.Del("done")
 		u.RawQuery = q.Encode()
 	}
@@ -90,11 +95,8 @@ func here(r *http.Request) string {
 // every page for this browser, and goes back to the page it came from.
 func (d *Dashboard) handleRefresh(w http.ResponseWriter, r *http.Request, _ *session) {
 	back := safeNext(r.PostForm.Get("back"))
-	if u, err := url.Parse(back); err == nil && u.Query().Has("done") {
-		q := u.Query()
-		q.Del("done")
-		u.RawQuery = q.Encode()
-		back = u.RequestURI()
+	if u, err := url.Parse(back); err == nil {
+		back = withoutNotice(u)
 	}
 	switch r.PostForm.Get("pause") {
 	case "1":

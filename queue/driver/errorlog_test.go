@@ -44,3 +44,23 @@ func TestAppendErrorLogStartsAfreshOnAnUnreadableLog(t *testing.T) {
 		t.Fatal("empty or unreadable logs read as entries")
 	}
 }
+
+func TestAppendErrorLogStaysWithinItsBytes(t *testing.T) {
+	// Control characters take six bytes each in JSON: ten such errors
+	// would outgrow MySQL's TEXT column.
+	var log []byte
+	for i := 1; i <= MaxErrorLogEntries+2; i++ {
+		log = AppendErrorLog(log, AttemptError{Attempt: i, Error: strings.Repeat("\x01<", MaxErrorLogText)})
+	}
+	got := ParseErrorLog(log)
+	if len(log) > MaxErrorLogBytes || len(got) == 0 || got[len(got)-1].Attempt != MaxErrorLogEntries+2 {
+		t.Fatalf("log of %d bytes (max %d), %d entries", len(log), MaxErrorLogBytes, len(got))
+	}
+	if len(got) == MaxErrorLogEntries {
+		t.Fatal("no entry dropped: the bound was not reached, the test proves nothing")
+	}
+	// Markup stays as it is: the log is not HTML.
+	if !strings.Contains(string(AppendErrorLog(nil, AttemptError{Error: "<b>&"})), `"<b>&"`) {
+		t.Fatal("markup escaped in the stored log")
+	}
+}

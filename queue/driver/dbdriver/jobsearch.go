@@ -180,7 +180,7 @@ func EntryOfJob(j *driver.JobRow) *driver.JobEntry {
 	return &driver.JobEntry{
 		ID: j.ID, JobID: j.ID, UUID: j.UUID, Queue: j.Queue, Kind: j.Kind, Tags: driver.PayloadTags(j.Payload),
 		Payload: j.Payload, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, Error: j.LastError,
-		Errors: driver.ParseErrorLog(j.ErrorLog),
+		Errors:  driver.ParseErrorLog(j.ErrorLog),
 		BatchID: j.BatchID, ReservedBy: j.ReservedBy, QueuedAt: j.CreatedAt, AvailableAt: j.AvailableAt,
 		StartedAt: j.ReservedAt, At: j.CreatedAt,
 	}

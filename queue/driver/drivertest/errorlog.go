@@ -2,6 +2,7 @@ package drivertest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,36 @@ func testErrorLog(t *testing.T, h *harness) {
 	if err != nil || len(list) != 1 || !slices.Equal(attempts(driver.ParseErrorLog(list[0].ErrorLog)), []int{1, 2}) {
 		t.Fatalf("failed list: %v, %+v; want one job with its error log", err, list)
 	}
+	// The longest log AppendErrorLog writes, of errors that JSON spells
+	// out at length (markup, control characters), fits the column: a job
+	// whose retry could not store its log would stay stuck.
+	var worst []byte
+	for i := 1; i <= driver.MaxErrorLogEntries+2; i++ {
+		worst = driver.AppendErrorLog(worst, driver.AttemptError{Attempt: i, At: at, Error: strings.Repeat("<\x01\"", driver.MaxErrorLogText)})
+	}
+	big := tagged("errlog-big", "Flaky")
+	big.MaxAttempts = 20
+	h.insert(t, big)
+	j := h.claim(t, driver.JobClaimParams{Queues: []string{"errlog-big"}, Max: 1})[0]
+	rp := retryOf(j)
+	rp.Error, rp.ErrorLog = "<\x01\"", worst
+	if stale, err := h.d.JobRetryMany(h.ctx, []*driver.JobRetryParams{rp}); err != nil || len(stale) > 0 {
+		t.Fatalf("retry with a %d-byte error log: stale %v, %v", len(worst), stale, err)
+	}
+	j = h.claim(t, driver.JobClaimParams{Queues: []string{"errlog-big"}, Max: 1})[0]
+	if got := driver.ParseErrorLog(j.ErrorLog); len(got) == 0 || got[len(got)-1].Attempt != driver.MaxErrorLogEntries+2 {
+		t.Fatalf("claim after a retry with a long log: %d entries read back", len(got))
+	}
+	fp := failOf(j, "<\x01\"")
+	fp.ErrorLog = worst
+	if stale, err := h.d.JobFailMany(h.ctx, []*driver.JobFailParams{fp}); err != nil || len(stale) > 0 {
+		t.Fatalf("fail with a %d-byte error log: stale %v, %v", len(worst), stale, err)
+	}
+	if list, err := adm.FailedList(h.ctx, &driver.FailedListParams{Queue: "errlog-big"}); err != nil || len(list) != 1 ||
+		len(driver.ParseErrorLog(list[0].ErrorLog)) == 0 {
+		t.Fatalf("failed list after a long log: %v, %d rows", err, len(list))
+	}
+
 	completed, err := b.JobFind(h.ctx, &driver.JobFindParams{UUID: done.UUID})
 	if err != nil {
 		t.Fatalf("find the completed job: %v", err)
