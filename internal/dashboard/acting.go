@@ -270,7 +270,13 @@ func buildTimeline(p *bookingShowPage) []timelineEvent {
 		events = append(events, ev)
 	}
 	if !sentInvoice {
-		events = append(events, timelineEvent{Key: "invoice", Label: "Invoice not sent yet", Jobs: jobs(invoiceJobs)})
+		// Awaited while the booking waits for its payment; after that it
+		// will not go out, and is shown only if a job tried.
+		if p.Status == string(booking.StatusPending) {
+			events = append(events, timelineEvent{Key: "invoice", Label: "Invoice not sent yet", Jobs: jobs(invoiceJobs)})
+		} else if j := jobs(invoiceJobs); len(j) > 0 {
+			events = append(events, timelineEvent{Key: "invoice", Label: "Invoice not sent", Jobs: j})
+		}
 	}
 	stamp := func(key, label string, at *time.Time, detail string, j []recentRow, n []*payment.StoredNotification) {
 		if at != nil {

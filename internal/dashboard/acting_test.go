@@ -364,8 +364,15 @@ func TestBookingPage(t *testing.T) {
 		_, err = h.db.ExecContext(ctx, h.db.Rebind(`UPDATE bookings SET status = 'expired', expired_at = ? WHERE id = ?`), base.Add(time.Minute), e.ID)
 		require.NoError(t, err)
 		keys, steps = timeline(h.do("GET", "/admin/bookings/"+e.Code, nil, c).Body.String())
-		require.Equal(t, []string{"created", "expired", "invoice"}, keys)
+		require.Equal(t, []string{"created", "expired"}, keys, "an expired booking awaits no invoice")
 		require.Contains(t, steps["expired"], expJob)
+		// One whose invoice job failed shows that the invoice never went.
+		failedInvoice := h.addFailedTagged("SendInvoiceEmail", "smtp: 550", e.JobTags()...)
+		keys, steps = timeline(h.do("GET", "/admin/bookings/"+e.Code, nil, c).Body.String())
+		require.Equal(t, []string{"created", "expired", "invoice"}, keys)
+		require.Contains(t, steps["invoice"], "Invoice not sent")
+		require.NotContains(t, steps["invoice"], "not sent yet")
+		require.Contains(t, steps["invoice"], failedInvoice)
 
 		w = h.do("GET", "/admin/bookings/TRP-20990101-NOSUCH", nil, c)
 		require.Equal(t, http.StatusNotFound, w.Code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tripintravel/tripin/internal/store"
@@ -28,12 +29,12 @@ type StoredNotification struct {
 }
 
 // NotificationsForOrder returns the stored notifications of one order
-// (a booking's code), oldest first, at most limit of them; it reads the
-// payment_notifications_order index.
+// (a booking's code), oldest first: the newest limit of them; it reads
+// the payment_notifications_order index.
 func NotificationsForOrder(ctx context.Context, db *store.DB, orderID string, limit int) ([]*StoredNotification, error) {
 	rows, err := db.Read.QueryContext(ctx, db.Rebind(`SELECT id, order_id, transaction_id, transaction_status, status_code,
   gross_amount, fraud_status, signature_valid, outcome, reason, received_at, processed_at
-FROM payment_notifications WHERE order_id = ? ORDER BY id LIMIT ?`), orderID, max(limit, 1))
+FROM payment_notifications WHERE order_id = ? ORDER BY id DESC LIMIT ?`), orderID, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("payment: list notifications of %s: %w", orderID, err)
 	}
@@ -62,5 +63,6 @@ FROM payment_notifications WHERE order_id = ? ORDER BY id LIMIT ?`), orderID, ma
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("payment: list notifications of %s: %w", orderID, err)
 	}
+	slices.Reverse(out)
 	return out, nil
 }
