@@ -369,12 +369,14 @@ func TestJobPagesShowEachAttemptsError(t *testing.T) {
 // TestJobPagesMaskSecretsInAttempts: an attempt's error that holds a
 // configured secret (written before the worker knew it, or by another
 // process) shows masked on both pages of the failed job.
+// TestJobPagesMaskSecretsInAttempts checks the error log and the failed
+// job's exception are masked on both pages that show them.
 func TestJobPagesMaskSecretsInAttempts(t *testing.T) {
 	const secret = "smtp-pass-7Qx9"
 	h := newHarnessWith(t, store.SQLite, map[string]string{"MAIL_PASSWORD": secret})
 	c := h.session(h.admin)
 	log := driver.AppendErrorLog(nil, driver.AttemptError{Attempt: 1, At: 1, Error: "smtp: auth as ops:" + secret + " refused"})
-	failed := h.addFailedTagged("SendInvoiceEmail", "smtp: 535 authentication failed", "booking:42")
+	failed := h.addFailedTagged("SendInvoiceEmail", "smtp: 535 authentication failed for "+secret, "booking:42")
 	_, err := h.db.ExecContext(context.Background(), h.db.Rebind(`UPDATE failed_jobs SET error_log = ? WHERE uuid = ?`), string(log), failed)
 	require.NoError(t, err)
 	for _, path := range []string{"/admin/recent/" + failed, "/admin/failed/" + h.failedID(failed)} {

@@ -293,6 +293,7 @@ func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *
 		d.internalError(w, r, err)
 		return
 	}
+	f.Exception = d.scrub(f.Exception)
 	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload),
 		ErrorLog: d.scrubAttempts(driver.ParseErrorLog(f.ErrorLog))}
 	d.render(w, r, http.StatusOK, "failed_show", &view{Title: "Failed job " + strconv.FormatInt(f.ID, 10), Nav: "failed", Page: p})
