@@ -27,8 +27,6 @@ const (
 	// liveAfter is how recent a heartbeat must be for a process to count
 	// as live.
 	liveAfter = 90 * time.Second
-	// overviewRefresh reloads the overview every so many seconds.
-	overviewRefresh = 10
 )
 
 // overviewPage is the overview's data.
@@ -98,7 +96,7 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, _ *se
 		}
 		p.Workers, p.WorkersKnown = len(procs), true
 	}
-	d.render(w, r, http.StatusOK, "overview", &view{Title: "Overview", Nav: "overview", Refresh: overviewRefresh, Page: p})
+	d.render(w, r, http.StatusOK, "overview", &view{Title: "Overview", Nav: "overview", Refresh: d.refreshSeconds(), Page: p})
 }
 
 // metricSummary is the job_metrics of the last hour, folded for the
@@ -279,13 +277,15 @@ func (d *Dashboard) handleFailedList(w http.ResponseWriter, r *http.Request, _ *
 	for _, f := range jobs {
 		p.Rows = append(p.Rows, failedRow{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Error: firstLine(f.Exception, 160)})
 	}
-	d.render(w, r, http.StatusOK, "failed", &view{Title: "Failed jobs", Nav: "failed", Page: p})
+	d.render(w, r, http.StatusOK, "failed", &view{Refresh: d.refreshSeconds(), Title: "Failed jobs", Nav: "failed", Page: p})
 }
 
 type failedShowPage struct {
 	*driver.FailedJob
 	Job     string
 	Payload string
+	// ErrorLog is each failed attempt's error, oldest first.
+	ErrorLog []driver.AttemptError
 }
 
 func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -299,7 +299,9 @@ func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *
 		d.internalError(w, r, err)
 		return
 	}
-	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload)}
+	f.Exception = d.scrub(f.Exception)
+	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload),
+		ErrorLog: d.scrubAttempts(driver.ParseErrorLog(f.ErrorLog))}
 	d.render(w, r, http.StatusOK, "failed_show", &view{Title: "Failed job " + strconv.FormatInt(f.ID, 10), Nav: "failed", Page: p})
 }
 
@@ -419,7 +421,7 @@ func (d *Dashboard) handleJobs(w http.ResponseWriter, r *http.Request, _ *sessio
 			p.Rows = append(p.Rows, jobRow{JobRow: row, Job: queue.PayloadJobName(row.Payload)})
 		}
 	}
-	d.render(w, r, http.StatusOK, "jobs", &view{Title: "Jobs", Nav: "jobs", Page: p})
+	d.render(w, r, http.StatusOK, "jobs", &view{Refresh: d.refreshSeconds(), Title: "Jobs", Nav: "jobs", Page: p})
 }
 
 type batchesPage struct {
@@ -443,7 +445,7 @@ func (d *Dashboard) handleBatches(w http.ResponseWriter, r *http.Request, _ *ses
 		p.PrevURL = Prefix + "/batches?page=" + strconv.Itoa(page-1)
 	}
 	p.Rows = rows
-	d.render(w, r, http.StatusOK, "batches", &view{Title: "Batches", Nav: "batches", Page: p})
+	d.render(w, r, http.StatusOK, "batches", &view{Refresh: d.refreshSeconds(), Title: "Batches", Nav: "batches", Page: p})
 }
 
 // scheduleRow is one scheduled event with its last run.
@@ -480,7 +482,7 @@ func (d *Dashboard) handleSchedule(w http.ResponseWriter, r *http.Request, _ *se
 			p.Rows = append(p.Rows, row)
 		}
 	}
-	d.render(w, r, http.StatusOK, "schedule", &view{Title: "Scheduled tasks", Nav: "schedule", Page: p})
+	d.render(w, r, http.StatusOK, "schedule", &view{Refresh: d.refreshSeconds(), Title: "Scheduled tasks", Nav: "schedule", Page: p})
 }
 
 // processRow is one worker or scheduler process.
@@ -511,11 +513,13 @@ func (d *Dashboard) handleWorkers(w http.ResponseWriter, r *http.Request, _ *ses
 			p.Rows = append(p.Rows, processRow{Process: pr, Live: live})
 		}
 	}
-	d.render(w, r, http.StatusOK, "workers", &view{Title: "Workers", Nav: "workers", Page: p})
+	d.render(w, r, http.StatusOK, "workers", &view{Refresh: d.refreshSeconds(), Title: "Workers", Nav: "workers", Page: p})
 }
 
 type bookingsPage struct {
-	Available   bool
+	Available bool
+	// Search is the search by code or email, when the page was asked one.
+	Search      *bookingSearch
 	Since       time.Time
 	Counts      *store.DashboardCounts
 	Today       []*store.DashboardBooking
@@ -524,7 +528,13 @@ type bookingsPage struct {
 
 func (d *Dashboard) handleBookings(w http.ResponseWriter, r *http.Request, _ *session) {
 	p := &bookingsPage{Available: d.p.DB != nil}
-	if p.Available {
+	if p.Available && strings.TrimSpace(r.URL.Query().Get("q")) != "" {
+		search, done := d.searchBookings(w, r)
+		if done {
+			return
+		}
+		p.Search = search
+	} else if p.Available {
 		ctx := r.Context()
 		now := d.now().In(d.loc)
 		p.Since = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, d.loc)
@@ -542,5 +552,5 @@ func (d *Dashboard) handleBookings(w http.ResponseWriter, r *http.Request, _ *se
 			return
 		}
 	}
-	d.render(w, r, http.StatusOK, "bookings", &view{Title: "Bookings", Nav: "bookings", Page: p})
+	d.render(w, r, http.StatusOK, "bookings", &view{Refresh: d.refreshSeconds(), Title: "Bookings", Nav: "bookings", Page: p})
 }

@@ -318,7 +318,7 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 // jobFields are the hash fields of a job, in the order parseJob reads them
 // after the id.
 var jobFields = []string{"uuid", "queue", "kind", "payload", "attempts", "max_attempts", "reserved_at",
-	"available_at", "created_at", "unique_key", "batch_id", "reserved_by", "last_error", "lease_expires_at", "claim_seq"}
+	"available_at", "created_at", "unique_key", "batch_id", "reserved_by", "last_error", "lease_expires_at", "claim_seq", "error_log"}
 
 // jobs reads jobs by id; ids whose hash is gone are left out.
 func (d *Driver) jobs(ctx context.Context, ids []int64) ([]*driver.JobRow, error) {
