@@ -263,7 +263,8 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 		}
 	}
 	pipe := d.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(queues))
+	cmds := make([]*redis.ZSliceCmd, len(queues))
+	var reserved []*redis.StringSliceCmd
 	for i, q := range queues {
 		pk := d.key("q:", q, ":pending")
 		n := want
@@ -272,15 +273,15 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 		}
 		switch p.State {
 		case driver.JobStatePending:
-			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: lo, Max: sec, Count: n})
+			cmds[i] = pipe.ZRangeByScoreWithScores(ctx, pk, &redis.ZRangeBy{Min: lo, Max: sec, Count: n})
 		case driver.JobStateDelayed:
 			from := "(" + sec
 			if p.After != nil && p.After.AvailableAt.Unix() > now.Unix() {
 				from = lo
 			}
-			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: from, Max: "+inf", Count: n})
+			cmds[i] = pipe.ZRangeByScoreWithScores(ctx, pk, &redis.ZRangeBy{Min: from, Max: "+inf", Count: n})
 		default:
-			cmds[i] = pipe.ZRange(ctx, d.key("q:", q, ":reserved"), 0, -1)
+			reserved = append(reserved, pipe.ZRange(ctx, d.key("q:", q, ":reserved"), 0, -1))
 		}
 	}
 	if len(queues) > 0 {
@@ -289,11 +290,34 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 		}
 	}
 	var ids []int64
-	for _, c := range cmds {
+	for _, c := range reserved {
 		for _, m := range c.Val() {
 			if id, err := strconv.ParseInt(m, 10, 64); err == nil {
 				ids = append(ids, id)
 			}
+		}
+	}
+	for _, c := range cmds {
+		if c == nil {
+			continue
+		}
+		// A queue's members come in (available_at, id) order: those the
+		// cursor skips are the first ones, and no more than want after
+		// them are needed, so only those jobs' hashes are read.
+		kept := int64(0)
+		for _, z := range c.Val() {
+			id, err := strconv.ParseInt(z.Member.(string), 10, 64)
+			if err != nil {
+				continue
+			}
+			if p.After != nil && int64(z.Score) == p.After.AvailableAt.Unix() && id <= p.After.ID {
+				continue
+			}
+			if kept == want {
+				break
+			}
+			ids = append(ids, id)
+			kept++
 		}
 	}
 	jobs, err := d.jobs(ctx, ids)
