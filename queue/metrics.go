@@ -147,7 +147,7 @@ func (r *recorder) record(row *driver.JobRow, o Outcome) {
 			UUID: row.UUID, Queue: row.Queue, Kind: row.Kind, Attempts: row.Attempts,
 			RuntimeMS: o.Runtime.Milliseconds(), WaitMS: wait.Milliseconds(),
 			JobID: row.ID, Payload: row.Payload, QueuedAt: row.CreatedAt, AvailableAt: row.AvailableAt,
-			StartedAt: row.ReservedAt, KeptFor: keptFor,
+			StartedAt: row.ReservedAt, KeptFor: keptFor, ErrorLog: row.ErrorLog,
 		})
 	}
 }

@@ -689,17 +689,18 @@ func (r *runner) settle(e *execution, err error) {
 			final = true
 		}
 	}
+	chain := r.c.scrub(ErrorChain(err))
+	errorLog := driver.AppendErrorLog(row.ErrorLog, driver.AttemptError{Attempt: row.Attempts, At: r.c.wallNow().Unix(), Error: chain})
 	if final {
-		chain := r.c.scrub(ErrorChain(err))
 		r.completer.fail(&driver.JobFailParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
-			Connection: r.c.cfg.Connection, Exception: chain, Now: r.c.now()})
+			Connection: r.c.cfg.Connection, Exception: chain, ErrorLog: errorLog, Now: r.c.now()})
 		r.out.event(e, statusFailed, err)
 		r.log.Error("queue: job failed", "job", row.Kind, "id", row.ID, "uuid", row.UUID, "queue", row.Queue,
 			"attempt", row.Attempts, "error", err)
 		return
 	}
 	r.completer.retry(&driver.JobRetryParams{ID: row.ID, WorkerID: r.c.cfg.WorkerID, Claim: row.ClaimSeq,
-		Delay: delay, Error: r.c.scrub(ErrorChain(err)), Now: r.c.now()})
+		Delay: delay, Error: chain, ErrorLog: errorLog, Now: r.c.now()})
 	r.out.event(e, statusRetry, err)
 	r.log.Warn("queue: job attempt failed; will retry", "job", row.Kind, "id", row.ID, "queue", row.Queue,
 		"attempt", row.Attempts, "retry_in", delay.Round(time.Millisecond).String(), "error", err)

@@ -144,6 +144,29 @@ func TestWorkFailsAfterLastTry(t *testing.T) {
 	})
 }
 
+func TestWorkKeepsEachAttemptsError(t *testing.T) {
+	each(t, func(t *testing.T, h *harness) {
+		cs := h.handle(func(ctx context.Context, job *queue.Job[testArgs]) error {
+			return fmt.Errorf("send invoice: attempt %d: %w", job.Attempts, errors.New("smtp: 421 busy"))
+		})
+		c := h.client()
+		h.insert(c, testArgs{N: 1}, &queue.InsertOpts{Queue: "emails", Tries: 3, Backoff: []time.Duration{0}})
+		require.NoError(t, h.run(c, params(func(p *queue.WorkParams) { p.Queues = []string{"emails"}; p.MaxJobs = 3 })))
+		require.Equal(t, 3, cs.len())
+		failed, err := h.d.(driver.FailedJobs).FailedList(context.Background(), &driver.FailedListParams{})
+		require.NoError(t, err)
+		require.Len(t, failed, 1)
+		log := driver.ParseErrorLog(failed[0].ErrorLog)
+		require.Len(t, log, 3, "one entry per attempt, the last one's included")
+		for i, e := range log {
+			require.Equal(t, i+1, e.Attempt)
+			require.Contains(t, e.Error, fmt.Sprintf("send invoice: attempt %d: smtp: 421 busy", i+1))
+			require.Contains(t, e.Error, "caused by *errors.errorString: smtp: 421 busy", "each entry is the whole chain")
+			require.NotZero(t, e.At)
+		}
+	})
+}
+
 func TestWorkerTriesFlagAppliesToJobsWithoutTries(t *testing.T) {
 	each(t, func(t *testing.T, h *harness) {
 		cs := h.handle(func(ctx context.Context, job *queue.Job[testArgs]) error { return errors.New("x") })

@@ -361,19 +361,8 @@ func mailLoader(cfg *config.Config, db *store.DB, payments *payment.Service) mai
 		if err != nil {
 			return nil, err
 		}
-		m := &mail.BookingMail{
-			BookingID: r.BookingID, Code: r.Code, Status: r.Status, CustomerName: r.CustomerName,
-			CustomerEmail: r.CustomerEmail, TourTitle: r.TourTitle, TourDestination: r.TourDestination,
-			DepartureDate: r.DepartureDate, Quantity: r.Quantity, UnitPrice: r.UnitPrice,
-			TotalAmount: r.TotalAmount, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		}
-		if r.PaidAt.Valid {
-			m.PaidAt = r.PaidAt.Time
-		}
-		switch {
-		case r.SnapRedirectURL.Valid && r.SnapRedirectURL.String != "":
-			m.PaymentURL = r.SnapRedirectURL.String
-		case cfg.SimulatorEnabled() && payments != nil:
+		m := mail.BookingMailOf(r)
+		if m.PaymentURL == "" && cfg.SimulatorEnabled() && payments != nil {
 			m.PaymentURL = payments.SimulatorURL(r.Code, r.ExpiresAt)
 		}
 		if payments != nil {

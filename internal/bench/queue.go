@@ -42,6 +42,50 @@ type QueueResult struct {
 	// InsertPerSec and WorkPerSec are medians over its runs.
 	Concurrency int          `json:"concurrency"`
 	Trials      []QueueTrial `json:"trials"`
+	// MaxRSSMB is the benchmark process's peak resident memory after the
+	// empty-table measurements, in MiB: the worker runs inside it
+	// (getrusage of the process, not of a worker process).
+	MaxRSSMB float64 `json:"max_rss_mb"`
+	// WithBacklog is the drain and latency measured on a database
+	// holding a backlog (--backlog, --delayed), when one was asked for,
+	// and Baseline the same measurement, made the same way, on an
+	// unseeded database: WithBacklog's ratios are to Baseline.
+	Baseline    *BacklogResult `json:"baseline,omitempty"`
+	WithBacklog *BacklogResult `json:"with_backlog,omitempty"`
+}
+
+// BacklogResult is `bench queue --backlog N --delayed M`'s second half:
+// the drain and latency of fresh jobs on one database that holds N
+// pending jobs on another queue and M delayed ones on theirs, the
+// reads the dashboard, /metrics and `queue stats` make there, and their
+// ratios to the empty-table figures of the same run.
+type BacklogResult struct {
+	Backlog     int     `json:"backlog"`
+	Delayed     int     `json:"delayed"`
+	SeedSeconds float64 `json:"seed_seconds"`
+	// WorkPerSec is the median of --runs drains at the empty-table run's
+	// best concurrency.
+	WorkPerSec        float64 `json:"work_per_sec"`
+	LatencyP50MS      float64 `json:"latency_p50_ms"`
+	LatencyP99MS      float64 `json:"latency_p99_ms"`
+	XProcLatencyP50MS float64 `json:"xproc_latency_p50_ms"`
+	XProcLatencyP99MS float64 `json:"xproc_latency_p99_ms"`
+	// WorkRatio is WorkPerSec over the empty table's; the latency ratios
+	// are the empty table's latency over this one's, so that for every
+	// ratio 1 is as good as empty and lower is worse.
+	WorkRatio float64 `json:"work_ratio"`
+	P50Ratio  float64 `json:"p50_ratio"`
+	P99Ratio  float64 `json:"p99_ratio"`
+	// StatsMS is one QueueStats read as the dashboard, /metrics and
+	// `queue stats` make it (counts stop at driver.DefaultCountLimit);
+	// StatsExactMS counts every row (`queue stats --exact`, and what every
+	// read cost before the limit). JobListMS is the first page of pending
+	// jobs across queues (/admin/jobs); each is the median of 5 reads.
+	StatsMS      float64 `json:"stats_ms"`
+	StatsExactMS float64 `json:"stats_exact_ms"`
+	JobListMS    float64 `json:"job_list_ms"`
+	// MaxRSSMB is the process's peak resident memory at the end, in MiB.
+	MaxRSSMB float64 `json:"max_rss_mb"`
 }
 
 // QueueTrial is one insert-and-drain at one concurrency.
@@ -84,6 +128,14 @@ type QueueOptions struct {
 	// "keep" (metrics and completed jobs kept, QUEUE_KEEP_COMPLETED). Its
 	// last flush is inside the measured drain.
 	Ops string
+	// Backlog and Delayed, when either is set, add a second measurement
+	// on a database first seeded with Backlog pending jobs on another
+	// queue and Delayed jobs due in an hour on the measured queue.
+	Backlog int
+	Delayed int
+	// Keep leaves the seeded backlog database in place (its DSN is
+	// printed on stderr), to look at afterwards: EXPLAIN, the dashboard.
+	Keep bool
 	// JSON prints the result as one JSON line.
 	JSON bool
 	// Progress, when set, is told of each drain as it ends.
@@ -101,7 +153,7 @@ func Queue(ctx context.Context, o QueueOptions, stdout, stderr io.Writer) error 
 	for run := range o.Runs {
 		for i, c := range o.Concurrency {
 			start := time.Now()
-			tr, err := queueDrain(ctx, stderr, o, c, run == 0 && i == 0 && o.CPUProfile != "")
+			tr, err := queueDrain(ctx, stderr, o, c, run == 0 && i == 0 && o.CPUProfile != "", nil)
 			if o.Progress != nil {
 				o.Progress.Report(fmt.Sprintf("run %d, concurrency %d", run+1, c), int64(o.Jobs), time.Since(start), err)
 			}
@@ -127,16 +179,39 @@ func Queue(ctx context.Context, o QueueOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	if o.LatencyJobs > 0 {
-		if err := queueLatency(ctx, o, res.Concurrency, &res); err != nil {
+		if err := queueLatency(ctx, o, res.Concurrency, &res, nil); err != nil {
 			return fmt.Errorf("bench queue: latency: %w", err)
 		}
+	}
+	res.MaxRSSMB = maxRSSMB()
+	if o.Backlog+o.Delayed > 0 {
+		base, err := queueBacklog(ctx, stdout, stderr, o, res.Concurrency, false)
+		if err != nil {
+			return fmt.Errorf("bench queue: baseline: %w", err)
+		}
+		b, err := queueBacklog(ctx, stdout, stderr, o, res.Concurrency, true)
+		if err != nil {
+			return fmt.Errorf("bench queue: with a backlog: %w", err)
+		}
+		b.setRatios(base)
+		res.Baseline, res.WithBacklog = base, b
 	}
 	if o.JSON {
 		return json.NewEncoder(stdout).Encode(&res)
 	}
-	fmt.Fprintf(stdout, "tripin %s: jobs=%d insert_per_sec=%.0f work_per_sec=%.0f (concurrency=%d) latency p50=%.2fms p99=%.2fms, from another client p50=%.2fms p99=%.2fms\n",
+	fmt.Fprintf(stdout, "tripin %s: jobs=%d insert_per_sec=%.0f work_per_sec=%.0f (concurrency=%d) latency p50=%.2fms p99=%.2fms, from another client p50=%.2fms p99=%.2fms max_rss=%.0fMiB\n",
 		res.Backend, res.Jobs, res.InsertPerSec, res.WorkPerSec, res.Concurrency,
-		res.LatencyP50MS, res.LatencyP99MS, res.XProcLatencyP50MS, res.XProcLatencyP99MS)
+		res.LatencyP50MS, res.LatencyP99MS, res.XProcLatencyP50MS, res.XProcLatencyP99MS, res.MaxRSSMB)
+	if b, base := res.WithBacklog, res.Baseline; b != nil {
+		fmt.Fprintf(stdout, "\n%-22s %12s %12s %12s %12s %10s %10s %10s\n", "tripin "+res.Backend, "work/s", "p50 ms", "p99 ms", "max RSS MiB", "stats ms", "exact ms", "list ms")
+		row := func(name string, r *BacklogResult) {
+			fmt.Fprintf(stdout, "%-22s %12.0f %12.2f %12.2f %12.0f %10.1f %10.1f %10.1f\n", name,
+				r.WorkPerSec, r.LatencyP50MS, r.LatencyP99MS, r.MaxRSSMB, r.StatsMS, r.StatsExactMS, r.JobListMS)
+		}
+		row("empty table", base)
+		row(fmt.Sprintf("%d+%d backlog", b.Backlog, b.Delayed), b)
+		fmt.Fprintf(stdout, "%-22s %12.2f %12.2f %12.2f   (backlog / empty; for latency empty / backlog: 1 is as fast, lower is worse)\n", "ratio", b.WorkRatio, b.P50Ratio, b.P99Ratio)
+	}
 	return nil
 }
 
@@ -227,13 +302,22 @@ func newBenchClientOn(d driver.Driver, onStart func(int, time.Time)) (*queue.Cli
 // benchQueueDrain inserts o.Jobs jobs into a fresh database with InsertMany,
 // then runs one worker (the engine `queue work` runs) until every job has
 // been worked and its completion written.
-func queueDrain(ctx context.Context, stderr io.Writer, o QueueOptions, concurrency int, profile bool) (QueueTrial, error) {
+//
+// On a shared database (seeded, a backlog run) the jobs go in beside
+// those already there, and the drain ends when the table holds just
+// those again.
+func queueDrain(ctx context.Context, stderr io.Writer, o QueueOptions, concurrency int, profile bool, shared *benchDB) (QueueTrial, error) {
 	tr := QueueTrial{Concurrency: concurrency}
-	bdb, err := openBenchDB(ctx, o)
-	if err != nil {
-		return tr, err
+	bdb, left := shared, 0
+	if bdb == nil {
+		var err error
+		if bdb, err = openBenchDB(ctx, o); err != nil {
+			return tr, err
+		}
+		defer bdb.drop()
+	} else {
+		left = o.Backlog + o.Delayed
 	}
-	defer bdb.drop()
 
 	var worked atomic.Int64
 	allWorked := make(chan struct{})
@@ -319,13 +403,14 @@ func queueDrain(ctx context.Context, stderr io.Writer, o QueueOptions, concurren
 		fmt.Fprintf(stderr, "%s concurrency %d: drain %s: %s\n", o.name(), concurrency, elapsed.Round(time.Millisecond), stats)
 	}
 	if o.RedisURL != "" {
-		return tr, checkDrainedRedis(ctx, base, o.RedisURL)
+		return tr, checkDrainedRedis(ctx, base, o.RedisURL, left)
 	}
-	return tr, checkDrained(ctx, bdb.db)
+	return tr, checkDrained(ctx, bdb.db, left)
 }
 
-// checkDrained fails unless the jobs and failed_jobs tables are empty.
-func checkDrained(ctx context.Context, db *store.DB) error {
+// checkDrained fails unless the jobs table holds left jobs and
+// failed_jobs none.
+func checkDrained(ctx context.Context, db *store.DB, want int) error {
 	var left, failed int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs").Scan(&left); err != nil {
 		return err
@@ -333,8 +418,8 @@ func checkDrained(ctx context.Context, db *store.DB) error {
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM failed_jobs").Scan(&failed); err != nil {
 		return err
 	}
-	if left != 0 || failed != 0 {
-		return fmt.Errorf("after the drain %d jobs are left and %d failed", left, failed)
+	if left != want || failed != 0 {
+		return fmt.Errorf("after the drain %d jobs are left (want %d) and %d failed", left, want, failed)
 	}
 	return nil
 }
@@ -343,12 +428,15 @@ func checkDrained(ctx context.Context, db *store.DB) error {
 // at a time, o.LatencyInterval apart, and measures from the call to Insert
 // to the start of the handler: first through the worker's own client, then
 // through a second client with its own pool.
-func queueLatency(ctx context.Context, o QueueOptions, concurrency int, res *QueueResult) error {
-	bdb, err := openBenchDB(ctx, o)
-	if err != nil {
-		return err
+func queueLatency(ctx context.Context, o QueueOptions, concurrency int, res *QueueResult, shared *benchDB) error {
+	bdb := shared
+	if bdb == nil {
+		var err error
+		if bdb, err = openBenchDB(ctx, o); err != nil {
+			return err
+		}
+		defer bdb.drop()
 	}
-	defer bdb.drop()
 	var (
 		mu   sync.Mutex
 		sent = make([]time.Time, 2*o.LatencyJobs)

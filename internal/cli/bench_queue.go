@@ -15,7 +15,7 @@ var benchQueueCommands = []*Command{
 	{
 		Name: "bench queue", Aliases: []string{"bench:queue"},
 		Usage: "--backend sqlite|mysql|pgsql|redis [--dsn DSN] [--redis-url URL] [--jobs N] [--concurrency N[,N…]] [--runs N] [--insert-batch N]\n" +
-			"       [--latency-jobs N] [--latency-interval D] [--stats] [--cpuprofile FILE] [--json]",
+			"       [--latency-jobs N] [--latency-interval D] [--backlog N] [--delayed M [--keep]] [--stats] [--cpuprofile FILE] [--json]",
 		Summary: "measure the queue: inserts/s, no-op jobs worked/s and enqueue-to-start latency, on a fresh database",
 		Run:     runBenchQueue,
 	},
@@ -40,6 +40,9 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the first drain to this file")
 	fs.BoolVar(&o.Stats, "stats", false, "print the driver calls of each drain (count, rows, time) on stderr")
 	fs.StringVar(&o.Ops, "ops", "none", "the worker's operations layer: none, metrics (as queue work runs it) or keep (metrics and completed jobs kept); its last flush is inside the measured drain")
+	fs.IntVar(&o.Backlog, "backlog", 0, "then measure again on a database first seeded with this many pending jobs on queue "+bench.BacklogQueue+" (which no worker takes), side by side with the empty table")
+	fs.IntVar(&o.Delayed, "delayed", 0, "with the backlog, this many jobs due in an hour on the measured queue")
+	fs.BoolVar(&o.Keep, "keep", false, "with the backlog, keep its seeded database (its DSN is printed on stderr) to look at afterwards")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON line")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -79,6 +82,9 @@ func runBenchQueue(ctx context.Context, env *Env, args []string) error {
 			return usagef("bench queue: --concurrency: bad value %q", s)
 		}
 		o.Concurrency = append(o.Concurrency, n)
+	}
+	if o.Backlog < 0 || o.Delayed < 0 {
+		return usagef("bench queue: --backlog and --delayed must not be negative")
 	}
 	if o.Jobs < 1 || o.InsertBatch < 1 || o.Runs < 1 || o.LatencyJobs < 0 {
 		return usagef("bench queue: --jobs, --insert-batch and --runs must be positive")

@@ -153,7 +153,7 @@ func TestDBCopyDryRun(t *testing.T) {
 	require.Regexp(t, `(?m)^failed_jobs\s+2\s+0$`, out)
 	// The queue's migrations come first, then the application's.
 	require.Contains(t, out, "The target would be migrated first: queue_0001_jobs, ")
-	require.Contains(t, out, "queue_0007_job_class_metrics, queue_0008_job_tags, 0001_core, ")
+	require.Contains(t, out, "queue_0008_job_tags, queue_0009_error_log, 0001_core, ")
 	_, err := os.Stat(target)
 	require.ErrorIs(t, err, os.ErrNotExist, "a dry run leaves no database file behind")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"net/mail"
 	"strconv"
 	"time"
@@ -65,16 +64,14 @@ func runMailTest(ctx context.Context, env *Env, args []string) error {
 	}
 
 	now := time.Now()
-	sent := tripinmail.FormatTime(now, cfg.AppTimezone)
-	msg := &tripinmail.Message{
-		To:      tripinmail.Address{Name: addr.Name, Email: addr.Address},
-		Subject: cfg.Name() + " mail test",
-		Text: "This is a test message from " + cfg.Name() + " (" + cfg.AppURL + ").\n\n" +
-			"Mailer: " + where + "\nFrom: " + cfg.MailFromName + " <" + cfg.MailFromAddress + ">\n" +
-			"Sent at: " + sent + "\n\nIf you can read this, the mail configuration works.\n",
-		HTML: "<p>This is a test message from <strong>" + html.EscapeString(cfg.Name()) + "</strong>.</p>" +
-			"<p>Sent at " + sent + ". If you can read this, the mail configuration works.</p>",
+	msg, err := tripinmail.TestMail(tripinmail.TestMailParams{
+		To: tripinmail.Address{Name: addr.Name, Email: addr.Address}, AppName: cfg.Name(), AppURL: cfg.AppURL,
+		Mailer: where, From: cfg.MailFromName + " <" + cfg.MailFromAddress + ">",
+		SentAt: now, Location: cfg.AppTimezone, Locale: cfg.AppLocale,
 		MessageID: "mail-test." + strconv.FormatInt(now.UnixNano(), 36) + "@" + domainOf(cfg.MailFromAddress),
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(env.Stdout, "Sending a test message to %s via %s\n", addr.Address, where)
 	start := time.Now()

@@ -73,7 +73,8 @@ func runQueueMonitor(ctx context.Context, env *Env, args []string) error {
 			queues = append(queues, q)
 		}
 	}
-	stats, err := adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: queues})
+	// Counting up to the threshold is enough to compare against it.
+	stats, err := adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: queues, CountLimit: max(driver.DefaultCountLimit, *maxJobs)})
 	if err != nil {
 		return err
 	}

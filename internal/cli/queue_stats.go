@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,7 +15,7 @@ import (
 // queueStatsCommands are the commands of this file; root.go lists every file's.
 var queueStatsCommands = []*Command{
 	{
-		Name: "queue stats", Aliases: []string{"queue:stats"}, Usage: "[--json | --workers]",
+		Name: "queue stats", Aliases: []string{"queue:stats"}, Usage: "[--json | --workers] [--exact]",
 		Summary: "per queue: pending, delayed, reserved and failed jobs, oldest wait, paused; then the live workers",
 		Run:     runQueueStats,
 	},
@@ -32,19 +33,27 @@ type queueStatJSON struct {
 	Failed            int    `json:"failed"`
 	OldestWaitSeconds int64  `json:"oldest_wait_seconds"`
 	Paused            bool   `json:"paused"`
+	// CountLimit is set when a count stopped at the limit: a pending,
+	// delayed or reserved count above it means more than it.
+	CountLimit int `json:"count_limit,omitempty"`
 	// Status is OK or ALERT (monitor only).
 	Status string `json:"status,omitempty"`
 }
 
 func statJSON(conn string, s *driver.QueueStat) queueStatJSON {
-	return queueStatJSON{Connection: conn, Queue: s.Queue, Size: s.Size(), Pending: s.Pending, Delayed: s.Delayed,
+	j := queueStatJSON{Connection: conn, Queue: s.Queue, Size: s.Size(), Pending: s.Pending, Delayed: s.Delayed,
 		Reserved: s.Reserved, Failed: s.Failed, OldestWaitSeconds: int64(s.OldestWait / time.Second), Paused: s.Paused}
+	if s.AnyCapped() {
+		j.CountLimit = s.CountLimit
+	}
+	return j
 }
 
 func runQueueStats(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "queue stats")
 	asJSON := fs.Bool("json", false, "print the queues as JSON")
 	workers := fs.Bool("workers", false, "print the live workers and schedulers as a JSON array instead")
+	exact := fs.Bool("exact", false, fmt.Sprintf("count every job; by default a queue's count of one state stops above %d (shown as %d+), which keeps the command fast with a backlog of millions", driver.DefaultCountLimit, driver.DefaultCountLimit))
 	if rest, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -65,7 +74,11 @@ func runQueueStats(ctx context.Context, env *Env, args []string) error {
 		}
 		return writeOpsJSON(env, out)
 	}
-	stats, err := adm.QueueStats(ctx, &driver.QueueStatsParams{Queues: []string{"default"}})
+	params := &driver.QueueStatsParams{Queues: []string{"default"}}
+	if *exact {
+		params.CountLimit = -1
+	}
+	stats, err := adm.QueueStats(ctx, params)
 	if err != nil {
 		return err
 	}
@@ -78,15 +91,31 @@ func runQueueStats(ctx context.Context, env *Env, args []string) error {
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONNECTION\tQUEUE\tSIZE\tPENDING\tDELAYED\tRESERVED\tFAILED\tOLDEST WAIT\tPAUSED")
+	capped := 0
 	for _, s := range stats {
 		paused := "no"
 		if s.Paused {
 			paused = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", conn, s.Queue, s.Size(), s.Pending, s.Delayed, s.Reserved, s.Failed, s.OldestWait, paused)
+		count := func(n int) string {
+			if s.Capped(n) {
+				capped = s.CountLimit
+				return strconv.Itoa(s.CountLimit) + "+"
+			}
+			return strconv.Itoa(n)
+		}
+		size := strconv.Itoa(s.Size())
+		if s.AnyCapped() {
+			// At least Size jobs: more than Size-1.
+			size = strconv.Itoa(s.Size()-1) + "+"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", conn, s.Queue, size, count(s.Pending), count(s.Delayed), count(s.Reserved), s.Failed, s.OldestWait, paused)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if capped > 0 {
+		fmt.Fprintf(env.Stdout, "\nCounts stop above %d (shown as %d+); --exact counts every job.\n", capped, capped)
 	}
 	procs, err := liveProcesses(ctx, adm)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	_ "time/tzdata" // APP_TIMEZONE must resolve on hosts without zoneinfo.
 
 	"github.com/joho/godotenv"
+
+	"github.com/tripintravel/tripin/internal/i18n"
 )
 
 // Config is the whole process configuration. It is loaded once and passed down;
@@ -28,6 +30,10 @@ type Config struct {
 	AppDebug    bool
 	AppURL      string
 	AppTimezone *time.Location
+	// AppLocale (APP_LOCALE) is the language of what customers read: the
+	// emails, the e-ticket page and the payment simulator page. One of
+	// i18n.Tags(): en (the default) or id (Bahasa Indonesia).
+	AppLocale string
 
 	// DBConnection is sqlite, mysql or pgsql; DB_CONNECTION=mariadb is
 	// read as mysql (one dialect serves both servers).
@@ -176,7 +182,7 @@ var secretKeys = map[string]bool{
 // Keys lists every configuration key Tripin reads, in the order of
 // .env.example; the retention keys come last.
 var Keys = append([]string{
-	"APP_NAME", "APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE",
+	"APP_NAME", "APP_ENV", "APP_DEBUG", "APP_URL", "APP_TIMEZONE", "APP_LOCALE",
 	"DB_CONNECTION", "DB_DATABASE", "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_URL",
 	"QUEUE_CONNECTION", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB",
 	"REDIS_QUEUE_PREFIX", "DB_QUEUE_RETRY_AFTER",
@@ -256,6 +262,7 @@ func parse(p *parser) (*Config, error) {
 	} else {
 		c.AppTimezone = loc
 	}
+	c.AppLocale = p.oneOf("APP_LOCALE", i18n.Default, i18n.Tags()...)
 
 	c.DBConnection = p.oneOf("DB_CONNECTION", "sqlite", "sqlite", "mysql", "mariadb", "pgsql")
 	if c.DBConnection == "mariadb" {
@@ -439,7 +446,7 @@ func (p *parser) paymentSimulator(c *Config) bool {
 func (c *Config) Dump() []string {
 	vals := map[string]string{
 		"APP_NAME": c.AppName, "APP_ENV": c.AppEnv, "APP_DEBUG": strconv.FormatBool(c.AppDebug), "APP_URL": c.AppURL,
-		"APP_TIMEZONE": c.AppTimezone.String(), "DB_CONNECTION": c.DBConnection, "DB_DATABASE": c.DBDatabase,
+		"APP_TIMEZONE": c.AppTimezone.String(), "APP_LOCALE": c.AppLocale, "DB_CONNECTION": c.DBConnection, "DB_DATABASE": c.DBDatabase,
 		"DB_HOST": c.DBHost, "DB_PORT": strconv.Itoa(c.DBPort), "DB_USERNAME": c.DBUsername,
 		"DB_PASSWORD": c.DBPassword, "DB_URL": c.DBURL, "QUEUE_CONNECTION": c.QueueConnection,
 		"REDIS_URL": c.RedisURL, "REDIS_HOST": c.RedisHost, "REDIS_PORT": strconv.Itoa(c.RedisPort),

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -57,7 +59,7 @@ type browserApp struct {
 	reported atomic.Int32 // flaky jobs that succeeded
 }
 
-func newBrowserApp(t *testing.T) *browserApp {
+func newBrowserApp(t *testing.T, opts ...func(*dashboard.Params)) *browserApp {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
@@ -88,10 +90,14 @@ func newBrowserApp(t *testing.T) *browserApp {
 	sched, err := schedule.New(cfg.AppTimezone,
 		schedule.Func("prune-reports", func(context.Context) error { return nil }).Hourly().WithoutOverlapping())
 	require.NoError(t, err)
-	dash := dashboard.New(dashboard.Params{
+	params := dashboard.Params{
 		DB: db, Admin: d, Driver: d, Accounts: accounts, Schedule: sched, Runs: schedule.NewRunLog(db),
 		Config: cfg, Queues: []string{"default", "emails"}, DefaultMaxAttempts: queue.DefaultTries,
-	})
+	}
+	for _, o := range opts {
+		o(&params)
+	}
+	dash := dashboard.New(params)
 	api := httpapi.New(httpapi.Params{
 		Config: cfg, DB: db, Accounts: accounts,
 		Mount: func(mux *http.ServeMux, _ *httpapi.Server) { dash.Mount(mux) },
@@ -119,6 +125,47 @@ type tab struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
+}
+
+// screenshotsDir is where a browser test writes its screenshots:
+// docs/screenshots under screenshotsEnv=1, else a temporary directory.
+func screenshotsDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv(screenshotsEnv) != "1" {
+		return t.TempDir()
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// refreshTimerJS runs in every document before the page's own script.
+// It hands the refresh script's timer to the test: the page registers its
+// interval (window.refreshEvery, in ms) and its tick (window.refreshTick),
+// but the tick runs only when the test calls refreshTick(), so a page
+// never reloads in the middle of a step on a slow machine. A tab whose
+// sessionStorage says realRefreshTimer=1 runs the browser's own timer.
+const refreshTimerJS = `(function () {
+  var real = window.setInterval;
+  window.setInterval = function (fn, ms) {
+    window.refreshEvery = ms;
+    window.refreshTick = fn;
+    var useReal = false;
+    try { useReal = sessionStorage.getItem("realRefreshTimer") === "1"; } catch (e) {}
+    return useReal ? real.call(window, fn, ms) : 0;
+  };
+})();`
+
+// newTab drives a tab of the browser of ctx against base. Its pages
+// reload only when the test calls refreshTick (see refreshTimerJS).
+func newTab(t *testing.T, ctx context.Context, base string) *tab {
+	t.Helper()
+	b := &tab{t: t, ctx: ctx, base: base}
+	b.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: refreshTimerJS})
+		return err
+	}))
+	return b
 }
 
 func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -169,11 +216,18 @@ func (b *tab) eventually(path string, what string, cond func() bool) {
 	}
 }
 
-// clickAndWait clicks a button that submits a form and waits for the page
-// it leads to.
+// clickAndWait clicks a button that submits a form (or a link) and waits
+// for the page it leads to: a new document, not the old one, which may
+// hold waitFor too.
 func (b *tab) clickAndWait(css, waitFor string) {
 	b.t.Helper()
-	b.do(chromedp.Click(chromedp.CSS(css)), chromedp.WaitVisible(chromedp.CSS(waitFor)))
+	eval[bool](b, `(window.tripinOldPage = true)`)
+	b.do(chromedp.Click(chromedp.CSS(css)))
+	require.Eventually(b.t, func() bool {
+		old, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.tripinOldPage === true`))
+		return err == nil && !old
+	}, 20*time.Second, 20*time.Millisecond, "clicking %s loaded no page", css)
+	b.do(chromedp.WaitVisible(chromedp.CSS(waitFor)))
 }
 
 func (b *tab) screenshot(dir, name string) {
@@ -191,14 +245,10 @@ func TestBrowser(t *testing.T) {
 	browsertest.Chromium(t) // skips without a browser, before any setup
 	app := newBrowserApp(t)
 
-	shots := t.TempDir()
-	if os.Getenv(screenshotsEnv) == "1" {
-		shots = filepath.Join("..", "..", "docs", "screenshots")
-		require.NoError(t, os.MkdirAll(shots, 0o755))
-	}
+	shots := screenshotsDir(t)
 
 	ctx := browsertest.New(t, 1360, 900, 3*time.Minute)
-	b := &tab{t: t, ctx: ctx, base: app.srv.URL}
+	b := newTab(t, ctx, app.srv.URL)
 	bg := context.Background()
 
 	// Without a login the dashboard sends the browser to the login form.

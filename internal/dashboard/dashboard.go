@@ -1,8 +1,9 @@
 // Package dashboard is Tripin's ops UI at /admin: queues, failed jobs,
 // batches, scheduled tasks, workers and the day's bookings, rendered on the
 // server with html/template (charts are inline SVG), styled by one
-// embedded stylesheet and driven by plain HTML forms, so the pages need no
-// JavaScript. Only administrators may enter; every change is a POST that
+// embedded stylesheet and driven by plain HTML forms. The only script is
+// the small inline one that reloads the list pages (refresh.go), allowed
+// by its hash. Only administrators may enter; every change is a POST that
 // carries a CSRF token bound to the session.
 package dashboard
 
@@ -65,6 +66,10 @@ type Params struct {
 	Logger   *slog.Logger
 	// Queues are shown on the overview even while they are empty.
 	Queues []string
+	// QueueCountLimit is where the overview stops counting a queue's jobs
+	// of one state and shows "10,000+" (driver.DefaultCountLimit when
+	// zero; negative counts every job at every view).
+	QueueCountLimit int
 	// DefaultMaxAttempts is the tries of a retried job whose payload sets
 	// none (the engine's configured tries).
 	DefaultMaxAttempts int
@@ -75,6 +80,9 @@ type Params struct {
 	// LOGIN_RATE_LIMIT and LOGIN_IP_RATE_LIMIT) on the API's counters.
 	// Nil means Admin, the queue's storage, which has the limiter.
 	Limiter throttle.Limiter
+	// Refresh is how often the list pages reload themselves; zero means
+	// every 10 seconds.
+	Refresh time.Duration
 }
 
 // Dashboard serves the ops UI. Mount it on the API's mux, or serve it
@@ -90,6 +98,7 @@ type Dashboard struct {
 	browser  driver.JobBrowser
 	registry driver.Registry
 	throttle *throttle.Throttle
+	refresh  time.Duration
 }
 
 // New builds the dashboard. It panics when a template does not parse,
@@ -104,6 +113,10 @@ func New(p Params) *Dashboard {
 	}
 	if p.Config != nil && p.Config.AppTimezone != nil {
 		d.loc = p.Config.AppTimezone
+	}
+	d.refresh = p.Refresh
+	if d.refresh <= 0 {
+		d.refresh = defaultRefresh
 	}
 	if d.p.DefaultMaxAttempts == 0 {
 		d.p.DefaultMaxAttempts = 1
@@ -178,6 +191,8 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"/bookings", d.page(d.handleBookings))
 	mux.HandleFunc("GET "+Prefix+"/metrics", d.page(d.handleMetrics))
 	d.mountJobs(mux)
+	d.mountActing(mux)
+	d.mountMail(mux)
 
 	mux.HandleFunc(Prefix+"/", d.page(d.handleNotFound))
 }
@@ -193,14 +208,17 @@ func (d *Dashboard) assets() http.Handler {
 }
 
 // pageFiles are the templates of the pages; each is parsed with
-// layout.html, which defines the frame around its "content".
+// layout.html, which defines the frame around its "content", and with
+// partials.html, the pieces several pages show.
 var pageFiles = []string{
 	"login", "overview", "failed", "failed_show", "jobs", "batches", "schedule", "workers", "bookings", "metrics", "error",
 	"recent", "job_show", "failed_search",
+	"booking_show",
+	"mail",
 }
 
 func parsePages() map[string]*template.Template {
-	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html"))
 	pages := map[string]*template.Template{}
 	for _, name := range pageFiles {
 		t := template.Must(base.Clone())
@@ -222,9 +240,13 @@ type view struct {
 	CSRF    string
 	Notice  string
 	Alert   string
-	// Refresh, when positive, reloads the page every so many seconds (a
-	// meta refresh: the pages carry no script).
+	// Refresh, when positive, reloads the page every so many seconds
+	// (the layout's script; see refresh.go), unless Paused: this browser's
+	// operator paused the refresh. Here is the page's own address, for
+	// the pause button to come back to.
 	Refresh int
+	Paused  bool
+	Here    string
 	Now     time.Time
 	Prefix  string
 	Page    any
@@ -250,22 +272,28 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 	if v.Notice == "" {
 		v.Notice = notices[r.URL.Query().Get("done")]
 	}
+	v.Paused, v.Here = refreshPaused(r), here(r)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		d.log.Error("dashboard: render page", slog.String("page", name), slog.Any("error", err))
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	setSecurityHeaders(w, r)
+	setSecurityHeaders(w, r, v.Refreshing())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
-// setSecurityHeaders forbids scripts, framing and third-party loads:
-// the pages need nothing but their own stylesheet and inline SVG.
-func setSecurityHeaders(w http.ResponseWriter, r *http.Request) {
-	secheaders.Set(w, r, secheaders.DashboardPolicy)
+// setSecurityHeaders forbids scripts, framing and third-party loads: the
+// pages need nothing but their own stylesheet and inline SVG, and a page
+// that refreshes itself its refresh script, which alone is allowed.
+func setSecurityHeaders(w http.ResponseWriter, r *http.Request, refreshScript bool) {
+	policy := secheaders.DashboardPolicy
+	if refreshScript {
+		policy = refreshPolicy
+	}
+	secheaders.Set(w, r, policy)
 	w.Header().Set("Cache-Control", "no-store")
 }
 
@@ -281,6 +309,8 @@ var notices = map[string]string{
 	"missing":     "That failed job no longer exists; someone may have retried or deleted it.",
 	"none":        "There were no failed jobs to retry.",
 	"logged-out":  "You have been logged out.",
+	// batch-cancelled follows a batch's Cancel button.
+	"batch-cancelled": "The batch is cancelled: workers skip its jobs that have not started.",
 }
 
 // errorPage renders a page that explains a refusal or a failure.

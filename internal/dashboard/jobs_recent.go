@@ -203,13 +203,15 @@ func (d *Dashboard) handleRecent(w http.ResponseWriter, r *http.Request, _ *sess
 		p.Monitored = tags
 		p.TagMonitored = f.Tag != "" && slices.Contains(tags, f.Tag)
 	}
-	d.render(w, r, http.StatusOK, "recent", &view{Title: "Recent jobs", Nav: "recent", Page: p})
+	d.render(w, r, http.StatusOK, "recent", &view{Refresh: d.refreshSeconds(), Title: "Recent jobs", Nav: "recent", Page: p})
 }
 
 type jobShowPage struct {
 	recentRow
 	Payload string
 	Error   string
+	// ErrorLog is each failed attempt's error, oldest first.
+	ErrorLog []driver.AttemptError
 	// Waited is how long the job waited between becoming available and
 	// its last start; Ran how long its last attempt ran.
 	Waited  time.Duration
@@ -235,7 +237,8 @@ func (d *Dashboard) handleJobShow(w http.ResponseWriter, r *http.Request, _ *ses
 		d.internalError(w, r, err)
 		return
 	}
-	p := &jobShowPage{recentRow: d.rowOf(e), Payload: d.scrub(maskedPayload(e.Payload)), Error: d.scrub(e.Error)}
+	p := &jobShowPage{recentRow: d.rowOf(e), Payload: d.scrub(maskedPayload(e.Payload)), Error: d.scrub(e.Error),
+		ErrorLog: d.scrubAttempts(e.Errors)}
 	if !e.StartedAt.IsZero() && !e.AvailableAt.IsZero() && e.StartedAt.After(e.AvailableAt) {
 		p.Waited = e.StartedAt.Sub(e.AvailableAt)
 	}
@@ -257,6 +260,17 @@ func (d *Dashboard) handleJobShow(w http.ResponseWriter, r *http.Request, _ *ses
 		}
 	}
 	d.render(w, r, http.StatusOK, "job_show", &view{Title: p.Job + " " + e.UUID, Nav: "recent", Page: p})
+}
+
+// scrubAttempts masks secrets in the errors of an error log, as in every
+// other error the dashboard shows.
+func (d *Dashboard) scrubAttempts(log []driver.AttemptError) []driver.AttemptError {
+	out := make([]driver.AttemptError, len(log))
+	for i, a := range log {
+		a.Error = d.scrub(a.Error)
+		out[i] = a
+	}
+	return out
 }
 
 // tagMonitor finds the monitored tags: a capability of the driver, or,
@@ -350,7 +364,7 @@ func (d *Dashboard) handleFailedSearch(w http.ResponseWriter, r *http.Request, _
 		}
 		p.Back = Prefix + "/failed/search?" + r.URL.RawQuery
 	}
-	d.render(w, r, http.StatusOK, "failed_search", &view{Title: "Search failed jobs", Nav: "failed", Page: p})
+	d.render(w, r, http.StatusOK, "failed_search", &view{Refresh: d.refreshSeconds(), Title: "Search failed jobs", Nav: "failed", Page: p})
 }
 
 // handleFailedSelected retries or forgets the failed jobs ticked on the

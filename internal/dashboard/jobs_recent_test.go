@@ -329,3 +329,59 @@ func TestMonitorTagBehindAHookedDriver(t *testing.T) {
 		require.Equal(t, []string{"tour:3"}, tags)
 	})
 }
+
+func TestJobPagesShowEachAttemptsError(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		c := h.session(h.admin)
+		at := time.Date(2026, 12, 7, 3, 4, 5, 0, time.UTC).Unix()
+		log := driver.AppendErrorLog(nil, driver.AttemptError{Attempt: 1, At: at, Error: "smtp: 421 greylisted"})
+		log = driver.AppendErrorLog(log, driver.AttemptError{Attempt: 2, At: at + 60, Error: "smtp: 550 mailbox full"})
+
+		failed := h.addFailedTagged("SendInvoiceEmail", "smtp: 550 mailbox full", "booking:42")
+		_, err := h.db.ExecContext(context.Background(), h.db.Rebind(`UPDATE failed_jobs SET error_log = ? WHERE uuid = ?`), string(log), failed)
+		require.NoError(t, err)
+		for _, path := range []string{"/admin/recent/" + failed, "/admin/failed/" + h.failedID(failed)} {
+			w := h.do("GET", path, nil, c)
+			require.Equal(t, http.StatusOK, w.Code, path)
+			body := w.Body.String()
+			require.Contains(t, body, `id="attempts"`, path)
+			one, two := strings.Index(body, "<strong>Attempt 1</strong>"), strings.Index(body, "<strong>Attempt 2</strong>")
+			require.True(t, one > 0 && two > one, "%s lists attempts 1 and 2, oldest first", path)
+			require.Contains(t, body, "smtp: 421 greylisted", path)
+			require.NotContains(t, body, "earlier ones are no longer kept", path)
+		}
+
+		ok := h.addCompleted("SendETicketEmail", "booking:42")
+		w := h.do("GET", "/admin/recent/"+ok, nil, c)
+		require.NotContains(t, w.Body.String(), `id="attempts"`, "a job that never failed has no attempts panel")
+		kept := h.addCompleted("SendETicketEmail", "booking:42")
+		cut := driver.AppendErrorLog(nil, driver.AttemptError{Attempt: 4, At: at, Error: "dial tcp: connection refused"})
+		_, err = h.db.ExecContext(context.Background(), h.db.Rebind(`UPDATE completed_jobs SET error_log = ? WHERE uuid = ?`), string(cut), kept)
+		require.NoError(t, err)
+		body := h.do("GET", "/admin/recent/"+kept, nil, c).Body.String()
+		require.Contains(t, body, "<strong>Attempt 4</strong>")
+		require.Contains(t, body, "dial tcp: connection refused")
+		require.Contains(t, body, "earlier ones are no longer kept")
+	})
+}
+
+// TestJobPagesMaskSecretsInAttempts: an attempt's error that holds a
+// configured secret (written before the worker knew it, or by another
+// process) shows masked on both pages of the failed job.
+// TestJobPagesMaskSecretsInAttempts checks the error log and the failed
+// job's exception are masked on both pages that show them.
+func TestJobPagesMaskSecretsInAttempts(t *testing.T) {
+	const secret = "smtp-pass-7Qx9"
+	h := newHarnessWith(t, store.SQLite, map[string]string{"MAIL_PASSWORD": secret})
+	c := h.session(h.admin)
+	log := driver.AppendErrorLog(nil, driver.AttemptError{Attempt: 1, At: 1, Error: "smtp: auth as ops:" + secret + " refused"})
+	failed := h.addFailedTagged("SendInvoiceEmail", "smtp: 535 authentication failed for "+secret, "booking:42")
+	_, err := h.db.ExecContext(context.Background(), h.db.Rebind(`UPDATE failed_jobs SET error_log = ? WHERE uuid = ?`), string(log), failed)
+	require.NoError(t, err)
+	for _, path := range []string{"/admin/recent/" + failed, "/admin/failed/" + h.failedID(failed)} {
+		body := h.do("GET", path, nil, c).Body.String()
+		require.Contains(t, body, "smtp: auth as ops:", path)
+		require.NotContains(t, body, secret, path)
+	}
+}

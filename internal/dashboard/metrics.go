@@ -117,7 +117,7 @@ func (d *Dashboard) handleMetrics(w http.ResponseWriter, r *http.Request, _ *ses
 		return
 	}
 	foldMetrics(p, points, start, end, d.loc)
-	d.render(w, r, http.StatusOK, "metrics", &view{Title: "Metrics", Nav: "metrics", Refresh: overviewRefresh * 6, Page: p})
+	d.render(w, r, http.StatusOK, "metrics", &view{Title: "Metrics", Nav: "metrics", Refresh: d.refreshSeconds() * 6, Page: p})
 }
 
 // foldMetrics fills p from the points of [start, end): the tables from

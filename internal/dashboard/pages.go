@@ -27,8 +27,6 @@ const (
 	// liveAfter is how recent a heartbeat must be for a process to count
 	// as live.
 	liveAfter = 90 * time.Second
-	// overviewRefresh reloads the overview every so many seconds.
-	overviewRefresh = 10
 )
 
 // overviewPage is the overview's data.
@@ -47,18 +45,24 @@ type overviewPage struct {
 	Queues          []*driver.QueueStat
 	Throughput      template.HTML
 	Runtime         template.HTML
+	// CountLimit is where the queue counts stopped, when one of them did
+	// (0 otherwise): the page says so under the table.
+	CountLimit int
 }
 
 func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, _ *session) {
 	ctx := r.Context()
 	p := &overviewPage{}
-	stats, err := d.p.Admin.QueueStats(ctx, &driver.QueueStatsParams{Queues: d.p.Queues})
+	stats, err := d.p.Admin.QueueStats(ctx, &driver.QueueStatsParams{Queues: d.p.Queues, CountLimit: d.p.QueueCountLimit})
 	if err != nil {
 		d.internalError(w, r, err)
 		return
 	}
 	p.Queues = stats
 	for _, s := range stats {
+		if s.AnyCapped() {
+			p.CountLimit = s.CountLimit
+		}
 		if s.OldestWait > p.MaxWait || p.MaxWaitQueue == "" && s.Pending > 0 {
 			p.MaxWait, p.MaxWaitQueue = s.OldestWait, s.Queue
 		}
@@ -92,7 +96,7 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request, _ *se
 		}
 		p.Workers, p.WorkersKnown = len(procs), true
 	}
-	d.render(w, r, http.StatusOK, "overview", &view{Title: "Overview", Nav: "overview", Refresh: overviewRefresh, Page: p})
+	d.render(w, r, http.StatusOK, "overview", &view{Title: "Overview", Nav: "overview", Refresh: d.refreshSeconds(), Page: p})
 }
 
 // metricSummary is the job_metrics of the last hour, folded for the
@@ -273,13 +277,15 @@ func (d *Dashboard) handleFailedList(w http.ResponseWriter, r *http.Request, _ *
 	for _, f := range jobs {
 		p.Rows = append(p.Rows, failedRow{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Error: firstLine(f.Exception, 160)})
 	}
-	d.render(w, r, http.StatusOK, "failed", &view{Title: "Failed jobs", Nav: "failed", Page: p})
+	d.render(w, r, http.StatusOK, "failed", &view{Refresh: d.refreshSeconds(), Title: "Failed jobs", Nav: "failed", Page: p})
 }
 
 type failedShowPage struct {
 	*driver.FailedJob
 	Job     string
 	Payload string
+	// ErrorLog is each failed attempt's error, oldest first.
+	ErrorLog []driver.AttemptError
 }
 
 func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -293,7 +299,9 @@ func (d *Dashboard) handleFailedShow(w http.ResponseWriter, r *http.Request, _ *
 		d.internalError(w, r, err)
 		return
 	}
-	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload)}
+	f.Exception = d.scrub(f.Exception)
+	p := &failedShowPage{FailedJob: f, Job: queue.PayloadJobName(f.Payload), Payload: maskedPayload(f.Payload),
+		ErrorLog: d.scrubAttempts(driver.ParseErrorLog(f.ErrorLog))}
 	d.render(w, r, http.StatusOK, "failed_show", &view{Title: "Failed job " + strconv.FormatInt(f.ID, 10), Nav: "failed", Page: p})
 }
 
@@ -371,33 +379,49 @@ func (d *Dashboard) handleJobs(w http.ResponseWriter, r *http.Request, _ *sessio
 		p.State = driver.JobStatePending
 	}
 	if p.Available {
-		// One row more than a page tells whether a next page exists
-		// without counting the table.
+		// Pages are keyset pages: "after" names the last job of the page
+		// before (available_at.id), so a page deep in a backlog of
+		// millions costs what the first one does. One row more than a
+		// page tells whether a next page exists without counting.
+		var after *driver.JobListCursor
+		if a := q.Get("after"); a != "" {
+			if after = parseJobCursor(a); after == nil {
+				d.fail(w, r, http.StatusBadRequest, "Bad page link",
+					"The after parameter must be a job's position as the Next link gives it (available_at.id).")
+				return
+			}
+		}
 		rows, err := d.browser.JobList(r.Context(), &driver.JobListParams{
-			State: p.State, Queue: p.Queue, Limit: jobsPerPage + 1, Offset: (p.Page - 1) * jobsPerPage,
+			State: p.State, Queue: p.Queue, Limit: jobsPerPage + 1, After: after,
 		})
 		if err != nil {
 			d.internalError(w, r, err)
 			return
 		}
-		link := func(n int) string {
-			u := Prefix + "/jobs?state=" + p.State + "&page=" + strconv.Itoa(n)
+		link := func(after *driver.JobListCursor, page int) string {
+			u := Prefix + "/jobs?state=" + p.State
 			if p.Queue != "" {
 				u += "&queue=" + template.URLQueryEscaper(p.Queue)
+			}
+			if after != nil {
+				u += "&after=" + formatJobCursor(after) + "&page=" + strconv.Itoa(page)
 			}
 			return u
 		}
 		if len(rows) > jobsPerPage {
-			rows, p.NextURL = rows[:jobsPerPage], link(p.Page+1)
+			rows = rows[:jobsPerPage]
+			p.NextURL = link(driver.CursorOf(rows[len(rows)-1]), p.Page+1)
 		}
-		if p.Page > 1 {
-			p.PrevURL = link(p.Page - 1)
+		if after != nil {
+			p.PrevURL = link(nil, 1)
+		} else {
+			p.Page = 1
 		}
 		for _, row := range rows {
 			p.Rows = append(p.Rows, jobRow{JobRow: row, Job: queue.PayloadJobName(row.Payload)})
 		}
 	}
-	d.render(w, r, http.StatusOK, "jobs", &view{Title: "Jobs", Nav: "jobs", Page: p})
+	d.render(w, r, http.StatusOK, "jobs", &view{Refresh: d.refreshSeconds(), Title: "Jobs", Nav: "jobs", Page: p})
 }
 
 type batchesPage struct {
@@ -421,7 +445,7 @@ func (d *Dashboard) handleBatches(w http.ResponseWriter, r *http.Request, _ *ses
 		p.PrevURL = Prefix + "/batches?page=" + strconv.Itoa(page-1)
 	}
 	p.Rows = rows
-	d.render(w, r, http.StatusOK, "batches", &view{Title: "Batches", Nav: "batches", Page: p})
+	d.render(w, r, http.StatusOK, "batches", &view{Refresh: d.refreshSeconds(), Title: "Batches", Nav: "batches", Page: p})
 }
 
 // scheduleRow is one scheduled event with its last run.
@@ -458,7 +482,7 @@ func (d *Dashboard) handleSchedule(w http.ResponseWriter, r *http.Request, _ *se
 			p.Rows = append(p.Rows, row)
 		}
 	}
-	d.render(w, r, http.StatusOK, "schedule", &view{Title: "Scheduled tasks", Nav: "schedule", Page: p})
+	d.render(w, r, http.StatusOK, "schedule", &view{Refresh: d.refreshSeconds(), Title: "Scheduled tasks", Nav: "schedule", Page: p})
 }
 
 // processRow is one worker or scheduler process.
@@ -489,11 +513,13 @@ func (d *Dashboard) handleWorkers(w http.ResponseWriter, r *http.Request, _ *ses
 			p.Rows = append(p.Rows, processRow{Process: pr, Live: live})
 		}
 	}
-	d.render(w, r, http.StatusOK, "workers", &view{Title: "Workers", Nav: "workers", Page: p})
+	d.render(w, r, http.StatusOK, "workers", &view{Refresh: d.refreshSeconds(), Title: "Workers", Nav: "workers", Page: p})
 }
 
 type bookingsPage struct {
-	Available   bool
+	Available bool
+	// Search is the search by code or email, when the page was asked one.
+	Search      *bookingSearch
 	Since       time.Time
 	Counts      *store.DashboardCounts
 	Today       []*store.DashboardBooking
@@ -502,7 +528,13 @@ type bookingsPage struct {
 
 func (d *Dashboard) handleBookings(w http.ResponseWriter, r *http.Request, _ *session) {
 	p := &bookingsPage{Available: d.p.DB != nil}
-	if p.Available {
+	if p.Available && strings.TrimSpace(r.URL.Query().Get("q")) != "" {
+		search, done := d.searchBookings(w, r)
+		if done {
+			return
+		}
+		p.Search = search
+	} else if p.Available {
 		ctx := r.Context()
 		now := d.now().In(d.loc)
 		p.Since = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, d.loc)
@@ -520,5 +552,5 @@ func (d *Dashboard) handleBookings(w http.ResponseWriter, r *http.Request, _ *se
 			return
 		}
 	}
-	d.render(w, r, http.StatusOK, "bookings", &view{Title: "Bookings", Nav: "bookings", Page: p})
+	d.render(w, r, http.StatusOK, "bookings", &view{Refresh: d.refreshSeconds(), Title: "Bookings", Nav: "bookings", Page: p})
 }

@@ -16,16 +16,20 @@ import (
 
 	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/store"
+	"github.com/tripintravel/tripin/queue/driver"
 )
 
 // funcs are the helpers the templates format values with.
 var funcs = template.FuncMap{
+	// attempts is the data of the "attempts" partial.
+	"attempts":   func(now time.Time, log []driver.AttemptError) attemptsView { return attemptsView{now, log} },
 	"ago":        ago,
 	"until":      until,
 	"when":       when,
 	"dur":        humanDuration,
 	"ms":         func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
 	"num":        func(n int) string { return thousands(int64(n)) },
+	"jobs":       jobCount,
 	"rupiah":     money.FormatRupiah,
 	"short":      func(s string, n int) string { return truncate(s, n) },
 	"join":       strings.Join,
@@ -33,14 +37,15 @@ var funcs = template.FuncMap{
 	"nonzero":    func(n int) bool { return n != 0 },
 	"pathEscape": url.PathEscape,
 	"dict2": func(rows []*store.DashboardBooking, now time.Time) bookingTable {
-		return bookingTable{Rows: rows, Now: now}
+		return bookingTable{Rows: rows, Now: now, Prefix: Prefix}
 	},
 }
 
 // bookingTable is what the bookings page's table template receives.
 type bookingTable struct {
-	Rows []*store.DashboardBooking
-	Now  time.Time
+	Rows   []*store.DashboardBooking
+	Now    time.Time
+	Prefix string
 }
 
 // when formats t in the time zone of now (the dashboard's APP_TIMEZONE).
@@ -405,4 +410,11 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// attemptsView is what the "attempts" partial shows: a job's error log,
+// with the page's clock for its times.
+type attemptsView struct {
+	Now      time.Time
+	Attempts []driver.AttemptError
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/tripintravel/tripin/internal/store"
 )
 
 // BookingMail is what the invoice and e-ticket need to know about one
@@ -33,6 +35,25 @@ type BookingMail struct {
 	// TicketURL is where a paid customer sees the e-ticket. Empty means
 	// APP_URL + "/api/bookings/{id}/ticket".
 	TicketURL string
+}
+
+// BookingMailOf is the booking of r as its emails show it. Its payment
+// link is its Snap page when it has one, else empty (the default link);
+// its ticket link is empty (the default).
+func BookingMailOf(r *store.BookingMailRow) *BookingMail {
+	m := &BookingMail{
+		BookingID: r.BookingID, Code: r.Code, Status: r.Status, CustomerName: r.CustomerName,
+		CustomerEmail: r.CustomerEmail, TourTitle: r.TourTitle, TourDestination: r.TourDestination,
+		DepartureDate: r.DepartureDate, Quantity: r.Quantity, UnitPrice: r.UnitPrice,
+		TotalAmount: r.TotalAmount, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+	}
+	if r.PaidAt.Valid {
+		m.PaidAt = r.PaidAt.Time
+	}
+	if r.SnapRedirectURL.Valid {
+		m.PaymentURL = r.SnapRedirectURL.String
+	}
+	return m
 }
 
 // BookingLoader loads what an email needs about a booking. tx, when not

@@ -168,7 +168,8 @@ func (n *Notifier) CheckQueues(ctx context.Context) (int, error) {
 		}
 	}
 	sort.Strings(named)
-	stats, err := queues.QueueStats(ctx, &driver.QueueStatsParams{Queues: named})
+	// Counting up to the threshold is enough to compare against it.
+	stats, err := queues.QueueStats(ctx, &driver.QueueStatsParams{Queues: named, CountLimit: max(driver.DefaultCountLimit, n.monitorMax)})
 	if err != nil {
 		return 0, fmt.Errorf("notify: check queues: %w", err)
 	}

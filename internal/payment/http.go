@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -216,11 +215,11 @@ func (h *Handlers) Ticket(w http.ResponseWriter, r *http.Request) {
 // simulatorPage is the simulator page's template; its inline style is
 // static and allowed by hash (simulatorPolicy).
 const simulatorPage = `<!doctype html>
-<html lang="en">
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Payment simulator — {{.Code}}</title>
+<title>{{t "simulator.title" "code" .Code}}</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:560px;margin:2rem auto;padding:0 1rem;color:#111827}
 .note{background:#fef3c7;border:1px solid #f59e0b;padding:.5rem .75rem;border-radius:6px}
@@ -232,32 +231,32 @@ button.pay{background:#059669;color:#fff;border-color:#059669}
 </style>
 </head>
 <body>
-<h1>Midtrans payment simulator</h1>
-<p class="note">Local, staging and testing only (PAYMENT_SIMULATOR): each button sends a correctly signed Midtrans notification for this booking through the real webhook handler.</p>
-{{if .Outcome}}<p class="result">Sent <b>{{.Sent}}</b>: outcome <b>{{.Outcome}}</b>.</p>{{end}}
+<h1>{{t "simulator.heading"}}</h1>
+<p class="note">{{t "simulator.note"}}</p>
+{{if .Outcome}}<p class="result">{{t "simulator.sent"}} <b>{{.Sent}}</b>: {{t "simulator.outcome"}} <b>{{.Outcome}}</b>.</p>{{end}}
 <dl>
-<dt>Order</dt><dd>{{.Code}}</dd>
-<dt>Amount</dt><dd>{{.Amount}}</dd>
-<dt>Status</dt><dd>{{.Status}}{{if .NeedsRefund}} (needs refund){{end}}</dd>
+<dt>{{t "simulator.order"}}</dt><dd>{{.Code}}</dd>
+<dt>{{t "simulator.amount"}}</dt><dd>{{.Amount}}</dd>
+<dt>{{t "simulator.status"}}</dt><dd>{{.Status}}{{if .NeedsRefund}} {{t "simulator.needs_refund"}}{{end}}</dd>
 </dl>
 <form method="post">
-<button class="pay" name="transaction_status" value="settlement">Pay (settlement)</button>
-<button name="transaction_status" value="capture">Card capture (accept)</button>
-<button name="transaction_status" value="challenge">Card capture (challenge)</button>
-<button name="transaction_status" value="pending">Pending</button>
-<button name="transaction_status" value="deny">Deny</button>
-<button name="transaction_status" value="cancel">Cancel</button>
-<button name="transaction_status" value="expire">Expire</button>
-<button name="transaction_status" value="failure">Failure</button>
-<button name="transaction_status" value="refund">Refund</button>
+<button class="pay" name="transaction_status" value="settlement">{{t "simulator.settlement"}}</button>
+<button name="transaction_status" value="capture">{{t "simulator.capture"}}</button>
+<button name="transaction_status" value="challenge">{{t "simulator.challenge"}}</button>
+<button name="transaction_status" value="pending">{{t "simulator.pending"}}</button>
+<button name="transaction_status" value="deny">{{t "simulator.deny"}}</button>
+<button name="transaction_status" value="cancel">{{t "simulator.cancel"}}</button>
+<button name="transaction_status" value="expire">{{t "simulator.expire"}}</button>
+<button name="transaction_status" value="failure">{{t "simulator.failure"}}</button>
+<button name="transaction_status" value="refund">{{t "simulator.refund"}}</button>
 </form>
 </body>
 </html>
 `
 
 var (
-	simulatorTemplate = template.Must(template.New("simulator").Parse(simulatorPage))
-	simulatorPolicy   = secheaders.PagePolicy(simulatorPage)
+	simulatorTemplates = localizedTemplates("simulator", simulatorPage)
+	simulatorPolicy    = secheaders.PagePolicy(simulatorPage)
 )
 
 // SimulatorPage shows a booking with one button per Midtrans outcome, to
@@ -281,12 +280,17 @@ func (h *Handlers) SimulatorPage(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	tmpl, l, err := localized(simulatorTemplates, h.Config.AppLocale)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	data := map[string]any{
-		"Code": b.Code, "Amount": money.FormatRupiah(b.TotalAmount), "Status": b.Status, "NeedsRefund": b.NeedsRefund,
+		"Lang": l.Tag(), "Code": b.Code, "Amount": money.FormatRupiah(b.TotalAmount), "Status": b.Status, "NeedsRefund": b.NeedsRefund,
 		"Sent": r.URL.Query().Get("sent"), "Outcome": r.URL.Query().Get("outcome"),
 	}
 	var buf bytes.Buffer
-	if err := simulatorTemplate.Execute(&buf, data); err != nil {
+	if err := tmpl.Execute(&buf, data); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/config"
+	"github.com/tripintravel/tripin/internal/i18n"
 	"github.com/tripintravel/tripin/internal/money"
 	"github.com/tripintravel/tripin/internal/qr"
 	"github.com/tripintravel/tripin/internal/secheaders"
@@ -35,6 +36,8 @@ type Ticket struct {
 	QRCodePNG []byte
 	// AppName (APP_NAME) heads the page; empty means Tripin.
 	AppName string
+	// Locale is the page's language (APP_LOCALE); empty means en.
+	Locale string
 }
 
 // Ticket returns the e-ticket of a paid booking. Only the booking's owner or
@@ -53,7 +56,7 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 	}
 	t := Ticket{BookingID: d.BookingID, Code: d.Code, Quantity: int64(d.Quantity), TotalAmount: d.TotalAmount,
 		TourTitle: d.TourTitle, Destination: d.TourDestination, DepartureDate: d.DepartureDate,
-		CustomerName: d.CustomerName, CustomerEmail: d.CustomerEmail, AppName: s.cfg.Name()}
+		CustomerName: d.CustomerName, CustomerEmail: d.CustomerEmail, AppName: s.cfg.Name(), Locale: s.cfg.AppLocale}
 	if d.PaidAt.Valid {
 		t.PaidAt = d.PaidAt.Time
 	}
@@ -68,11 +71,11 @@ func (s *Service) Ticket(ctx context.Context, bookingID, userID int64, isAdmin b
 // are static, so that the page's Content-Security-Policy allows them by
 // hash (ticketPolicy) and nothing else.
 const ticketPage = `<!doctype html>
-<html lang="id">
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>E-ticket {{.Code}} — {{.AppName}}</title>
+<title>{{t "ticket.title" "code" .Code "app" .AppName}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f3f4f6;color:#111827}
 .ticket{max-width:640px;margin:2rem auto;background:#fff;border:1px solid #d1d5db;border-radius:12px;padding:2rem}
@@ -88,22 +91,22 @@ button{padding:.5rem 1rem;border-radius:6px;border:1px solid #9ca3af;background:
 </head>
 <body>
 <main class="ticket">
-<h1>{{.AppName}} e-ticket</h1>
-<p class="muted">Show this page or its QR code when you board.</p>
+<h1>{{t "ticket.heading" "app" .AppName}}</h1>
+<p class="muted">{{t "ticket.show"}}</p>
 <div class="row">
 <dl>
-<dt>Booking code</dt><dd class="code">{{.Code}}</dd>
-<dt>Tour</dt><dd>{{.TourTitle}}</dd>
-<dt>Destination</dt><dd>{{.Destination}}</dd>
-<dt>Departure</dt><dd>{{.Departure}}</dd>
-<dt>Travellers</dt><dd>{{.Quantity}}</dd>
-<dt>Name</dt><dd>{{.CustomerName}}</dd>
-<dt>Total paid</dt><dd>{{.Total}}</dd>
-<dt>Paid at</dt><dd>{{.PaidAt}}</dd>
+<dt>{{t "mail.label.code"}}</dt><dd class="code">{{.Code}}</dd>
+<dt>{{t "mail.label.tour"}}</dt><dd>{{.TourTitle}}</dd>
+<dt>{{t "mail.label.destination"}}</dt><dd>{{.Destination}}</dd>
+<dt>{{t "mail.label.departure"}}</dt><dd>{{.Departure}}</dd>
+<dt>{{t "mail.label.travellers"}}</dt><dd>{{.Quantity}}</dd>
+<dt>{{t "ticket.name"}}</dt><dd>{{.CustomerName}}</dd>
+<dt>{{t "ticket.total_paid"}}</dt><dd>{{.Total}}</dd>
+<dt>{{t "mail.label.paid_at"}}</dt><dd>{{.PaidAt}}</dd>
 </dl>
-<img src="{{.QR}}" alt="QR code of booking {{.Code}}">
+<img src="{{.QR}}" alt="{{t "ticket.qr_alt" "code" .Code}}">
 </div>
-<p class="noprint"><button id="print" type="button">Print</button></p>
+<p class="noprint"><button id="print" type="button">{{t "ticket.print"}}</button></p>
 </main>
 <script>document.getElementById("print").addEventListener("click",function(){window.print()})</script>
 </body>
@@ -111,8 +114,8 @@ button{padding:.5rem 1rem;border-radius:6px;border:1px solid #9ca3af;background:
 `
 
 var (
-	ticketTemplate = template.Must(template.New("ticket").Parse(ticketPage))
-	ticketPolicy   = secheaders.PagePolicy(ticketPage)
+	ticketTemplates = localizedTemplates("ticket", ticketPage)
+	ticketPolicy    = secheaders.PagePolicy(ticketPage)
 )
 
 // RenderTicket writes the printable HTML e-ticket, with times in loc.
@@ -120,19 +123,22 @@ func RenderTicket(w io.Writer, t Ticket, loc *time.Location) error {
 	if loc == nil {
 		loc = time.UTC
 	}
-	paid := t.PaidAt.In(loc).Format("2 Jan 2006 15:04 MST")
+	tmpl, l, err := localized(ticketTemplates, t.Locale)
+	if err != nil {
+		return fmt.Errorf("payment: render ticket: %w", err)
+	}
 	name := t.AppName
 	if name == "" {
 		name = config.DefaultAppName
 	}
 	data := map[string]any{
 		"AppName": name, "Code": t.Code, "TourTitle": t.TourTitle, "Destination": t.Destination,
-		"Departure": t.DepartureDate.Format("Monday, 2 January 2006"), "Quantity": t.Quantity,
-		"CustomerName": t.CustomerName, "Total": money.FormatRupiah(t.TotalAmount), "PaidAt": paid,
+		"Departure": l.LongDate(t.DepartureDate), "Quantity": t.Quantity,
+		"CustomerName": t.CustomerName, "Total": money.FormatRupiah(t.TotalAmount), "PaidAt": l.DateTime(t.PaidAt, loc), "Lang": l.Tag(),
 		// The PNG is ours, so the data URL is safe to mark as such.
 		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(t.QRCodePNG)),
 	}
-	if err := ticketTemplate.Execute(w, data); err != nil {
+	if err := tmpl.Execute(w, data); err != nil {
 		return fmt.Errorf("payment: render ticket: %w", err)
 	}
 	return nil
@@ -183,4 +189,27 @@ func (s *Service) CheckTicketLink(bookingID int64, q url.Values) error {
 		return apperr.Errorf(apperr.EFORBIDDEN, "This e-ticket link has expired: the tour has departed. Log in to see your booking.")
 	}
 	return nil
+}
+
+// localizedTemplates parses a page once per locale, with that locale's
+// "t" function (i18n.Locale.Translate).
+func localizedTemplates(name, page string) map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, tag := range i18n.Tags() {
+		l := i18n.MustGet(tag)
+		out[tag] = template.Must(template.New(name).Funcs(template.FuncMap{"t": l.Translate}).Parse(page))
+	}
+	return out
+}
+
+// localized picks the page of locale (en when empty).
+func localized(pages map[string]*template.Template, locale string) (*template.Template, *i18n.Locale, error) {
+	if locale == "" {
+		locale = i18n.Default
+	}
+	l, err := i18n.Get(locale)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pages[locale], l, nil
 }

@@ -40,6 +40,7 @@ const stateFailed = "failed"
 // time.
 type queueCollector struct {
 	staleAfter time.Duration
+	countLimit int
 
 	mu   sync.Mutex
 	qs   driver.Queues
@@ -50,6 +51,7 @@ type queueCollector struct {
 	procs *snapshot[[]*driver.Process]
 
 	jobs       *prometheus.Desc
+	limitDesc  *prometheus.Desc
 	oldestWait *prometheus.Desc
 	paused     *prometheus.Desc
 	workers    *prometheus.Desc
@@ -58,11 +60,15 @@ type queueCollector struct {
 func newQueueCollector(m *Metrics, opts Options) *queueCollector {
 	return &queueCollector{
 		staleAfter: opts.StaleAfter,
+		countLimit: opts.CountLimit,
 		stats:      newSnapshot[[]*driver.QueueStat](m, "queue_stats", opts),
 		procs:      newSnapshot[[]*driver.Process](m, "processes", opts),
 		jobs: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "jobs"),
-			"Jobs in each queue by state: pending (available now), delayed (available later), reserved (running, or held by a dead worker until its lease ends) and failed (in failed_jobs). Database-wide.",
+			"Jobs in each queue by state: pending (available now), delayed (available later), reserved (running, or held by a dead worker until its lease ends) and failed (in failed_jobs). Database-wide. Pending, delayed and reserved counts stop one above tripin_queue_count_limit: a value above the limit means more than the limit.",
 			[]string{"queue", "state"}, nil),
+		limitDesc: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "count_limit"),
+			"Where the pending, delayed and reserved counts of tripin_queue_jobs stop (a value above it means more than it); 0 when they are exact.",
+			nil, nil),
 		oldestWait: prometheus.NewDesc(prometheus.BuildFQName(namespace, "queue", "oldest_wait_seconds"),
 			"How long the oldest pending job of each queue has been available without being taken, by the database clock; 0 when none is pending.",
 			[]string{"queue"}, nil),
@@ -104,6 +110,7 @@ func (c *queueCollector) sources() (driver.Queues, driver.Registry, []string) {
 // Describe implements prometheus.Collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.jobs
+	ch <- c.limitDesc
 	ch <- c.oldestWait
 	ch <- c.paused
 	ch <- c.workers
@@ -116,9 +123,16 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	qs, reg, keep := c.sources()
 	if qs != nil {
 		stats, err := c.stats.get(func(ctx context.Context) ([]*driver.QueueStat, error) {
-			return qs.QueueStats(ctx, &driver.QueueStatsParams{Queues: keep})
+			return qs.QueueStats(ctx, &driver.QueueStatsParams{Queues: keep, CountLimit: c.countLimit})
 		})
 		if err == nil {
+			// The limit the counts were read with (none on Redis, whose
+			// counts are exact at any size).
+			limit := 0
+			for _, s := range stats {
+				limit = max(limit, s.CountLimit)
+			}
+			ch <- prometheus.MustNewConstMetric(c.limitDesc, prometheus.GaugeValue, float64(limit))
 			for _, s := range stats {
 				for _, v := range []struct {
 					state string

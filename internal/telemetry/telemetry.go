@@ -43,6 +43,11 @@ type Options struct {
 	// StaleAfter is how old a process's heartbeat may be for it to count
 	// as live (60s).
 	StaleAfter time.Duration
+	// CountLimit is where the tripin_queue_jobs counts of each queue and
+	// state stop (driver.DefaultCountLimit, 10,000): a series at
+	// CountLimit+1 means "more than CountLimit". It keeps a scrape's cost
+	// flat however large the backlog grows. Negative counts every row.
+	CountLimit int
 	// Now is the clock the cache times are read on (time.Now); tests set
 	// it to move time without sleeping.
 	Now func() time.Time

@@ -571,3 +571,45 @@ func TestLeaseLostCounted(t *testing.T) {
 		require.Nil(t, f.find("tripin_jobs_processed_total", "queue", "default", "kind", "Ok", "job", "Ok"))
 	})
 }
+
+// TestQueueJobsStopAtCountLimit: above the count limit a queue's series
+// read limit+1 ("more than the limit", with tripin_queue_count_limit
+// saying where counting stopped); below it they are exact.
+func TestQueueJobsStopAtCountLimit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		drv, _ := queuetest.Driver(t, d)
+		ws := queue.NewWorkers()
+		queue.AddWorker(ws, queue.WorkFunc(func(ctx context.Context, j *queue.Job[okArgs]) error { return nil }))
+		c, err := queue.NewClient(drv, &queue.Config{Workers: ws})
+		require.NoError(t, err)
+		var many []queue.InsertManyParams
+		for range 9 {
+			many = append(many, queue.InsertManyParams{Args: okArgs{}, Opts: &queue.InsertOpts{Queue: "big"}})
+		}
+		for range 3 {
+			many = append(many, queue.InsertManyParams{Args: okArgs{}, Opts: &queue.InsertOpts{Queue: "big", Delay: time.Hour}})
+			many = append(many, queue.InsertManyParams{Args: okArgs{}, Opts: &queue.InsertOpts{Queue: "small"}})
+		}
+		_, err = c.InsertMany(ctx, many)
+		require.NoError(t, err)
+
+		m := telemetry.New(telemetry.Options{CountLimit: 5})
+		m.WatchQueue(drv)
+		ts := httptest.NewServer(m.Handler())
+		t.Cleanup(ts.Close)
+		f := scrape(t, ts.URL)
+		require.Equal(t, 5.0, f.value(t, "tripin_queue_count_limit"))
+		require.Equal(t, 6.0, f.value(t, "tripin_queue_jobs", "queue", "big", "state", "pending"), "9 pending jobs over a limit of 5")
+		require.Equal(t, 3.0, f.value(t, "tripin_queue_jobs", "queue", "big", "state", "delayed"))
+		require.Equal(t, 3.0, f.value(t, "tripin_queue_jobs", "queue", "small", "state", "pending"))
+
+		exact := telemetry.New(telemetry.Options{CountLimit: -1})
+		exact.WatchQueue(drv)
+		ts2 := httptest.NewServer(exact.Handler())
+		t.Cleanup(ts2.Close)
+		f = scrape(t, ts2.URL)
+		require.Equal(t, 0.0, f.value(t, "tripin_queue_count_limit"))
+		require.Equal(t, 9.0, f.value(t, "tripin_queue_jobs", "queue", "big", "state", "pending"))
+	})
+}

@@ -35,6 +35,9 @@ type JobRow struct {
 	BatchID     string
 	ReservedBy  string
 	LastError   string
+	// ErrorLog is the errors of the job's earlier failed attempts, as
+	// AppendErrorLog writes them (nil when none failed).
+	ErrorLog []byte
 }
 
 // JobInsertParams describes one job to insert.
@@ -128,6 +131,10 @@ type JobRetryParams struct {
 	Delay time.Duration
 	// Error is recorded in last_error.
 	Error string
+	// ErrorLog, when set, replaces the job's error log: the retry of a
+	// failed attempt appends that attempt's error (AppendErrorLog). A
+	// snooze or release leaves it nil and the log as it was.
+	ErrorLog []byte
 	// Snooze gives the attempt back: the retry does not count against the
 	// job's tries.
 	Snooze bool
@@ -144,7 +151,10 @@ type JobFailParams struct {
 	Connection string
 	// Exception is the error chain (and the stack for a panic).
 	Exception string
-	Now       time.Time
+	// ErrorLog is the job's error log with the final attempt appended; it
+	// goes to failed_jobs with the job.
+	ErrorLog []byte
+	Now      time.Time
 }
 
 // JobHeartbeatParams renews the leases of jobs a worker still holds.

@@ -39,6 +39,9 @@ type FailedJob struct {
 	Payload    []byte    `json:"-"`
 	Exception  string    `json:"exception"`
 	FailedAt   time.Time `json:"failed_at"`
+	// ErrorLog is the errors of the job's attempts, the last one's
+	// included (AppendErrorLog); nil for jobs failed before it was kept.
+	ErrorLog []byte `json:"-"`
 }
 
 // FailedListParams filter and page FailedList.

@@ -197,7 +197,10 @@ type JobEntry struct {
 	Attempts    int
 	MaxAttempts int
 	// Error is the failed job's exception, or a waiting job's last error.
-	Error      string
+	Error string
+	// Errors is the job's error log: the errors of its failed attempts,
+	// oldest first.
+	Errors     []AttemptError
 	BatchID    string
 	ReservedBy string
 	// QueuedAt is when the job was inserted; AvailableAt when it could

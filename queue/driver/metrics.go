@@ -85,6 +85,9 @@ type CompletedJob struct {
 	// completion it is kept whatever the completed-jobs retention; zero
 	// for the others.
 	KeptFor time.Duration
+	// ErrorLog is the errors of the job's failed attempts before the one
+	// that completed it.
+	ErrorLog []byte
 }
 
 // RuntimeBucketsMS are the upper bounds, in milliseconds, of a runtime

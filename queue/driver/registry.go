@@ -89,4 +89,27 @@ type JobListParams struct {
 	Queue  string
 	Limit  int
 	Offset int
+	// After, when set, starts the list after that job in the list's
+	// order (available_at, then id): the next page of a keyset listing,
+	// whose cost does not grow with the pages before it as Offset's does.
+	After *JobListCursor
+}
+
+// JobListCursor is a position in a JobList: the job it names and those before
+// it are skipped.
+type JobListCursor struct {
+	AvailableAt time.Time
+	ID          int64
+}
+
+// CursorOf returns the cursor just past row.
+func CursorOf(row *JobRow) *JobListCursor {
+	return &JobListCursor{AvailableAt: row.AvailableAt, ID: row.ID}
+}
+
+// Before tells whether row comes at or before c in a JobList's order, and
+// is so skipped by a list that starts after c.
+func (c *JobListCursor) Before(row *JobRow) bool {
+	a, b := row.AvailableAt.Unix(), c.AvailableAt.Unix()
+	return a < b || a == b && row.ID <= c.ID
 }

@@ -101,8 +101,9 @@ func TestSeedSQLVerbatimOnMariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols, _ := rows.Columns()
-	if strings.Join(cols, ",") != "id,uuid,connection,queue,payload,exception,failed_at" {
-		t.Errorf("failed_jobs columns = %v, want Laravel's", cols)
+	// Laravel's columns, in Laravel's order, then ours (the error log).
+	if strings.Join(cols, ",") != "id,uuid,connection,queue,payload,exception,failed_at,error_log" {
+		t.Errorf("failed_jobs columns = %v, want Laravel's then error_log", cols)
 	}
 	var order []string
 	for rows.Next() {
@@ -110,8 +111,9 @@ func TestSeedSQLVerbatimOnMariaDB(t *testing.T) {
 			id                             int64
 			u, conn, q, payload, exception string
 			failedAt                       time.Time
+			errorLog                       []byte
 		)
-		if err := rows.Scan(&id, &u, &conn, &q, &payload, &exception, &failedAt); err != nil {
+		if err := rows.Scan(&id, &u, &conn, &q, &payload, &exception, &failedAt, &errorLog); err != nil {
 			t.Fatal(err)
 		}
 		order = append(order, u)

@@ -52,7 +52,7 @@ type Dialect struct {
 	LockRow string
 	// FailInsert is the INSERT … SELECT that copies one job into
 	// failed_jobs. Its parameters are connection, exception, failed_at (or
-	// NULL for the database clock), id. It replaces an earlier failed row
+	// NULL for the database clock), error_log, id. It replaces an earlier failed row
 	// with the same uuid (a retried job that failed again).
 	FailInsert string
 	// CachePut is the upsert into cache; parameters key, value, expiration.
@@ -92,7 +92,7 @@ func NewBase(db *sqldb.DB, d *Dialect, name string) *Base {
   attempts = CASE WHEN ? AND attempts > 0 THEN attempts - 1 ELSE attempts END,
   reserved_at = NULL, reserved_by = NULL, lease_expires_at = NULL, heartbeat_at = NULL,
   available_at = COALESCE(?, ` + d.UnixNow + `) + ?,
-  last_error = ?
+  last_error = ?, error_log = COALESCE(?, error_log)
 WHERE id = ? AND reserved_by = ? AND claim_seq = ?`)
 	b.failLockSQL = db.Rebind(`SELECT 1 FROM jobs WHERE id = ? AND reserved_by = ? AND claim_seq = ?` + d.LockRow)
 	b.failDeleteSQL = db.Rebind(`DELETE FROM jobs WHERE id = ?`)
@@ -203,7 +203,7 @@ func (b *Base) retryMany(ctx context.Context, params []*driver.JobRetryParams) (
 		}
 		defer stmt.Close()
 		for _, p := range params {
-			res, err := stmt.ExecContext(ctx, p.Snooze, UnixOrNil(p.Now), Seconds(p.Delay), NullString(p.Error), p.ID, p.WorkerID, p.Claim)
+			res, err := stmt.ExecContext(ctx, p.Snooze, UnixOrNil(p.Now), Seconds(p.Delay), NullString(p.Error), NullBytes(p.ErrorLog), p.ID, p.WorkerID, p.Claim)
 			if err != nil {
 				return err
 			}
@@ -275,7 +275,7 @@ func (b *Base) failMany(ctx context.Context, params []*driver.JobFailParams) ([]
 			if conn == "" {
 				conn = b.name
 			}
-			if _, err := ins.ExecContext(ctx, conn, p.Exception, at, p.ID); err != nil {
+			if _, err := ins.ExecContext(ctx, conn, p.Exception, at, NullBytes(p.ErrorLog), p.ID); err != nil {
 				return err
 			}
 			if _, err := del.ExecContext(ctx, p.ID); err != nil {
@@ -446,6 +446,14 @@ func NullString(s string) any {
 	return s
 }
 
+// NullBytes is b as a string parameter, or NULL when b is empty.
+func NullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
 // ClaimCharge is what a claim adds to a job's attempts: nothing for an
 // expired reservation never renewed (and not itself a takeover of one),
 // one otherwise. It reads the row as it was before the claim.
@@ -466,7 +474,7 @@ func LeaseSeconds(p *driver.JobClaimParams) int64 {
 }
 
 // JobColumns are the columns ScanJob reads, in order.
-const JobColumns = "id, uuid, queue, kind, payload, attempts, max_attempts, reserved_at, available_at, created_at, unique_key, batch_id, reserved_by, last_error, lease_expires_at, claim_seq"
+const JobColumns = "id, uuid, queue, kind, payload, attempts, max_attempts, reserved_at, available_at, created_at, unique_key, batch_id, reserved_by, last_error, lease_expires_at, claim_seq, error_log"
 
 // ScanJob reads one row of JobColumns.
 func ScanJob(rows interface{ Scan(...any) error }) (*driver.JobRow, error) {
@@ -477,7 +485,7 @@ func ScanJob(rows interface{ Scan(...any) error }) (*driver.JobRow, error) {
 		unique, batch, by, last sql.NullString
 	)
 	if err := rows.Scan(&j.ID, &j.UUID, &j.Queue, &j.Kind, &j.Payload, &j.Attempts, &j.MaxAttempts,
-		&reservedAt, &availableAt, &createdAt, &unique, &batch, &by, &last, &leaseEnd, &j.ClaimSeq); err != nil {
+		&reservedAt, &availableAt, &createdAt, &unique, &batch, &by, &last, &leaseEnd, &j.ClaimSeq, &j.ErrorLog); err != nil {
 		return nil, err
 	}
 	if reservedAt.Valid {

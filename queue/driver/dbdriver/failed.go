@@ -50,12 +50,12 @@ func failedMatch(idsOrUUIDs []string) (string, []any) {
 	return "(" + strings.Join(conds, " OR ") + ")", args
 }
 
-const failedColumns = "id, uuid, connection, queue, payload, exception, failed_at"
+const failedColumns = "id, uuid, connection, queue, payload, exception, failed_at, error_log"
 
 func scanFailed(rows interface{ Scan(...any) error }) (*driver.FailedJob, error) {
 	var f driver.FailedJob
 	var payload string
-	if err := rows.Scan(&f.ID, &f.UUID, &f.Connection, &f.Queue, &payload, &f.Exception, &f.FailedAt); err != nil {
+	if err := rows.Scan(&f.ID, &f.UUID, &f.Connection, &f.Queue, &payload, &f.Exception, &f.FailedAt, &f.ErrorLog); err != nil {
 		return nil, err
 	}
 	f.Payload = []byte(payload)

@@ -180,12 +180,13 @@ func EntryOfJob(j *driver.JobRow) *driver.JobEntry {
 	return &driver.JobEntry{
 		ID: j.ID, JobID: j.ID, UUID: j.UUID, Queue: j.Queue, Kind: j.Kind, Tags: driver.PayloadTags(j.Payload),
 		Payload: j.Payload, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, Error: j.LastError,
+		Errors:  driver.ParseErrorLog(j.ErrorLog),
 		BatchID: j.BatchID, ReservedBy: j.ReservedBy, QueuedAt: j.CreatedAt, AvailableAt: j.AvailableAt,
 		StartedAt: j.ReservedAt, At: j.CreatedAt,
 	}
 }
 
-const completedColumns = "id, job_id, uuid, queue, kind, payload, attempts, runtime_ms, wait_ms, completed_at, queued_at, available_at, started_at"
+const completedColumns = "id, job_id, uuid, queue, kind, payload, attempts, runtime_ms, wait_ms, completed_at, queued_at, available_at, started_at, error_log"
 
 func scanCompleted(rows interface{ Scan(...any) error }) (*driver.JobEntry, error) {
 	var (
@@ -193,12 +194,14 @@ func scanCompleted(rows interface{ Scan(...any) error }) (*driver.JobEntry, erro
 		payload                    sql.NullString
 		completed                  int64
 		queued, available, started sql.NullInt64
+		errorLog                   []byte
 	)
 	if err := rows.Scan(&e.ID, &e.JobID, &e.UUID, &e.Queue, &e.Kind, &payload, &e.Attempts, &e.RuntimeMS, &e.WaitMS,
-		&completed, &queued, &available, &started); err != nil {
+		&completed, &queued, &available, &started, &errorLog); err != nil {
 		return nil, err
 	}
 	e.State = driver.JobStateCompleted
+	e.Errors = driver.ParseErrorLog(errorLog)
 	e.Payload = []byte(payload.String)
 	e.Tags = driver.PayloadTags(e.Payload)
 	e.FinishedAt, e.At = unixTime(completed), unixTime(completed)
@@ -255,7 +258,7 @@ func payloadKind(payload []byte) string {
 func EntryOfFailed(f *driver.FailedJob) *driver.JobEntry {
 	return &driver.JobEntry{
 		State: driver.JobStateFailed, ID: f.ID, UUID: f.UUID, Queue: f.Queue, Kind: payloadKind(f.Payload),
-		Tags: driver.PayloadTags(f.Payload), Payload: f.Payload, Error: f.Exception,
+		Tags: driver.PayloadTags(f.Payload), Payload: f.Payload, Error: f.Exception, Errors: driver.ParseErrorLog(f.ErrorLog),
 		FinishedAt: f.FailedAt, At: f.FailedAt,
 	}
 }

@@ -104,7 +104,7 @@ func (b *Base) JobMetricsPrune(ctx context.Context, olderThan time.Duration) (in
 	return n, nil
 }
 
-// completedChunk is how many completed jobs one INSERT writes: 13
+// completedChunk is how many completed jobs one INSERT writes: 14
 // parameters each, far below every dialect's limit.
 const completedChunk = 200
 
@@ -115,18 +115,18 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 		return nil
 	}
 	now := b.nowExpr()
-	row := "(?, ?, ?, ?, ?, ?, COALESCE(?, " + now + "), ?, ?, ?, ?, ?, ?)"
+	row := "(?, ?, ?, ?, ?, ?, COALESCE(?, " + now + "), ?, ?, ?, ?, ?, ?, ?)"
 	if b.d() == sqldb.PgSQL {
 		// PostgreSQL cannot type a bare NULL parameter inside COALESCE.
-		row = "(?, ?, ?, ?, ?, ?, COALESCE(CAST(? AS BIGINT), " + now + "), ?, ?, ?, ?, ?, ?)"
+		row = "(?, ?, ?, ?, ?, ?, COALESCE(CAST(? AS BIGINT), " + now + "), ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))"
 	}
 	err := b.DB.InTx(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(jobs); start += completedChunk {
 			chunk := jobs[start:min(start+completedChunk, len(jobs))]
 			var q strings.Builder
 			q.WriteString(`INSERT INTO completed_jobs (uuid, queue, kind, attempts, runtime_ms, wait_ms, completed_at,
-  job_id, payload, queued_at, available_at, started_at, kept_for) VALUES `)
-			args := make([]any, 0, 13*len(chunk))
+  job_id, payload, queued_at, available_at, started_at, kept_for, error_log) VALUES `)
+			args := make([]any, 0, 14*len(chunk))
 			for i, j := range chunk {
 				if i > 0 {
 					q.WriteByte(',')
@@ -137,7 +137,7 @@ func (b *Base) CompletedRecord(ctx context.Context, jobs []*driver.CompletedJob)
 					payload = string(j.Payload)
 				}
 				args = append(args, j.UUID, j.Queue, j.Kind, j.Attempts, j.RuntimeMS, j.WaitMS, UnixOrNil(j.CompletedAt),
-					j.JobID, payload, UnixOrNil(j.QueuedAt), UnixOrNil(j.AvailableAt), UnixOrNil(j.StartedAt), Seconds(j.KeptFor))
+					j.JobID, payload, UnixOrNil(j.QueuedAt), UnixOrNil(j.AvailableAt), UnixOrNil(j.StartedAt), Seconds(j.KeptFor), NullBytes(j.ErrorLog))
 			}
 			if _, err := tx.ExecContext(ctx, b.q(q.String()), args...); err != nil {
 				return err

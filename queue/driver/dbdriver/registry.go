@@ -1,9 +1,12 @@
 package dbdriver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,44 +131,114 @@ func (b *Base) ProcessPrune(ctx context.Context, olderThan time.Duration) (int, 
 }
 
 // JobList returns one state's jobs, oldest available first, by the
-// database clock. The conditions are those of QueueStats, so a listing
+// database clock (read once, as QueueStats does). The conditions are those of QueueStats, so a listing
 // agrees with the counts.
+//
+// Each queue is read through its claim index in (available_at, id) order,
+// from p.After on, and the queues' pages are merged: a page costs the same
+// however many jobs wait, in one queue or across all of them.
 func (b *Base) JobList(ctx context.Context, p *driver.JobListParams) ([]*driver.JobRow, error) {
 	if p == nil {
 		return nil, errors.New("queue: list jobs: no state given")
-	}
-	var cond string
-	switch p.State {
-	case driver.JobStatePending:
-		cond = "reserved_at IS NULL AND available_at <= " + b.nowExpr()
-	case driver.JobStateDelayed:
-		cond = "reserved_at IS NULL AND available_at > " + b.nowExpr()
-	case driver.JobStateReserved:
-		cond = "reserved_at IS NOT NULL"
-	default:
-		return nil, fmt.Errorf("queue: list jobs: unknown state %q (want %s, %s or %s)",
-			p.State, driver.JobStatePending, driver.JobStateDelayed, driver.JobStateReserved)
-	}
-	var args []any
-	if p.Queue != "" {
-		cond += " AND queue = ?"
-		args = append(args, p.Queue)
 	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = DefaultJobListLimit
 	}
-	args = append(args, limit, max(p.Offset, 0))
-	query := "SELECT " + JobColumns + " FROM jobs WHERE " + cond + " ORDER BY available_at, id LIMIT ? OFFSET ?"
-	rows, err := b.reader().QueryContext(ctx, b.q(query), args...)
+	offset := max(p.Offset, 0)
+	// The first offset+limit jobs of each queue are enough for the merged
+	// page.
+	query, err := b.jobListSQL(p.State, p.After != nil, offset+limit)
 	if err != nil {
-		return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		return nil, err
 	}
-	out, err := ScanJobs(rows)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+	var after []any
+	if p.State != driver.JobStateReserved {
+		now, err := b.DB.Now(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+		after = append(after, now.Unix())
 	}
-	return out, nil
+	if p.After != nil {
+		after = append(after, b.cursorArgs(p.After)...)
+	}
+	queues := []string{p.Queue}
+	if p.Queue == "" {
+		var err error
+		if queues, err = b.jobQueues(ctx); err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+	}
+	var out []*driver.JobRow
+	for _, q := range queues {
+		rows, err := b.reader().QueryContext(ctx, query, append([]any{q}, after...)...)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+		jobs, err := ScanJobs(rows)
+		if err != nil {
+			return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+		}
+		out = append(out, jobs...)
+	}
+	if len(queues) > 1 {
+		slices.SortFunc(out, func(a, b *driver.JobRow) int {
+			if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
+	}
+	if offset >= len(out) {
+		return nil, nil
+	}
+	return out[offset:min(offset+limit, len(out))], nil
+}
+
+// jobListSQL reads up to n jobs of one queue in one state, in
+// (available_at, id) order, after a cursor when after is set. Its
+// parameters: queue, the time (Unix seconds) for the pending and delayed
+// states, then those of cursorArgs. The time is a
+// parameter, read once before, not the database's clock function:
+// PostgreSQL's clock_timestamp() is volatile, so a condition on it cannot
+// bound an index range, and the list of a queue with no pending job but a
+// million delayed ones walked the million.
+func (b *Base) jobListSQL(state string, after bool, n int) (string, error) {
+	var cond string
+	switch state {
+	case driver.JobStatePending:
+		cond = "reserved_at IS NULL AND available_at <= ?"
+	case driver.JobStateDelayed:
+		cond = "reserved_at IS NULL AND available_at > ?"
+	case driver.JobStateReserved:
+		cond = "reserved_at IS NOT NULL"
+	default:
+		return "", fmt.Errorf("queue: list jobs: unknown state %q (want %s, %s or %s)",
+			state, driver.JobStatePending, driver.JobStateDelayed, driver.JobStateReserved)
+	}
+	if after {
+		// The range starts at the cursor: a row comparison, which SQLite
+		// and PostgreSQL read as the start of an index range; MariaDB
+		// does not, so there the start is the cursor's second and the
+		// ties in it are filtered.
+		if b.d() == sqldb.MySQL {
+			cond += " AND available_at >= ? AND (available_at > ? OR id > ?)"
+		} else {
+			cond += " AND (available_at, id) > (?, ?)"
+		}
+	}
+	return b.q("SELECT " + JobColumns + " FROM jobs WHERE queue = ? AND " + cond +
+		" ORDER BY available_at, id LIMIT " + strconv.Itoa(n)), nil
+}
+
+// cursorArgs are the parameters of jobListSQL's cursor condition.
+func (b *Base) cursorArgs(c *driver.JobListCursor) []any {
+	sec := c.AvailableAt.Unix()
+	if b.d() == sqldb.MySQL {
+		return []any{sec, sec, c.ID}
+	}
+	return []any{sec, c.ID}
 }
 
 // joinList stores a list of names in one text column.

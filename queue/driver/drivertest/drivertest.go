@@ -61,6 +61,7 @@ func Exercise(t *testing.T, setup Setup) {
 		{"JobSearchByTag", testJobSearchByTag},
 		{"JobSearchKeyset", testJobSearchKeyset},
 		{"CompletedKeep", testCompletedKeep},
+		{"ErrorLog", testErrorLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -269,6 +269,22 @@ func testJobList(t *testing.T, h *harness) {
 			t.Errorf("list %+v = %v, want %v", tc.params, got, tc.want)
 		}
 	}
+	// Keyset pages: after a job, the list goes on from the next one in
+	// (available_at, id) order, on one queue or across all of them.
+	pending := list(driver.JobListParams{State: driver.JobStatePending})
+	for _, tc := range []struct {
+		params driver.JobListParams
+		want   []int64
+	}{
+		{driver.JobListParams{State: driver.JobStatePending, After: driver.CursorOf(pending[0])}, []int64{id(4), id(0), id(2)}},
+		{driver.JobListParams{State: driver.JobStatePending, Limit: 1, After: driver.CursorOf(pending[1])}, []int64{id(0)}},
+		{driver.JobListParams{State: driver.JobStatePending, Queue: "default", After: driver.CursorOf(pending[0])}, []int64{id(0), id(2)}},
+		{driver.JobListParams{State: driver.JobStatePending, After: driver.CursorOf(pending[3])}, nil},
+	} {
+		if got := ids(list(tc.params)); !slices.Equal(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
+			t.Errorf("list %+v after %+v = %v, want %v", tc.params, *tc.params.After, got, tc.want)
+		}
+	}
 	reserved := list(driver.JobListParams{State: driver.JobStateReserved})[0]
 	if reserved.ReservedBy != "browser-test" || reserved.Attempts != 1 || reserved.ReservedAt.IsZero() ||
 		reserved.Queue != "emails" || reserved.Kind != "list" || len(reserved.Payload) == 0 {
@@ -286,5 +302,20 @@ func testJobList(t *testing.T, h *harness) {
 	h.insertN(t, "bulk", 55)
 	if got := list(driver.JobListParams{State: driver.JobStatePending, Queue: "bulk"}); len(got) != 50 {
 		t.Fatalf("list without a limit = %d jobs, want 50", len(got))
+	}
+	// Walking keyset pages of 20 visits every bulk job once, in order,
+	// though many share their available_at second.
+	var walked []int64
+	var after *driver.JobListCursor
+	for range 10 {
+		page := list(driver.JobListParams{State: driver.JobStatePending, Queue: "bulk", Limit: 20, After: after})
+		if len(page) == 0 {
+			break
+		}
+		walked = append(walked, ids(page)...)
+		after = driver.CursorOf(page[len(page)-1])
+	}
+	if len(walked) != 55 || !slices.IsSorted(walked) || len(slices.Compact(slices.Clone(walked))) != 55 {
+		t.Fatalf("keyset walk over 55 bulk jobs = %v", walked)
 	}
 }

@@ -73,10 +73,11 @@ var dialect = &dbdriver.Dialect{
 		return b.String(), nil
 	},
 	LockRow: " FOR UPDATE",
-	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
-SELECT uuid, ?, queue, payload, ?, COALESCE(?, CURRENT_TIMESTAMP) FROM jobs WHERE id = ?
+	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at, error_log)
+SELECT uuid, ?, queue, payload, ?, COALESCE(?, CURRENT_TIMESTAMP), ? FROM jobs WHERE id = ?
 ON DUPLICATE KEY UPDATE connection = VALUES(connection), queue = VALUES(queue),
-  payload = VALUES(payload), exception = VALUES(exception), failed_at = VALUES(failed_at)`,
+  payload = VALUES(payload), exception = VALUES(exception), failed_at = VALUES(failed_at),
+  error_log = VALUES(error_log)`,
 	CachePut: "INSERT INTO cache (`key`, value, expiration) VALUES (?, ?, ?)\n" +
 		"ON DUPLICATE KEY UPDATE value = VALUES(value), expiration = VALUES(expiration)",
 }

@@ -120,8 +120,9 @@ func TestSeedSQL(t *testing.T) {
 			id                                    int64
 			uuid, conn, queue, payload, exception string
 			failedAt                              time.Time
+			errorLog                              []byte
 		)
-		if err := rows.Scan(&id, &uuid, &conn, &queue, &payload, &exception, &failedAt); err != nil {
+		if err := rows.Scan(&id, &uuid, &conn, &queue, &payload, &exception, &failedAt, &errorLog); err != nil {
 			t.Fatal(err)
 		}
 		exceptions = append(exceptions, exception)

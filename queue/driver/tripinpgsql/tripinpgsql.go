@@ -64,10 +64,11 @@ var dialect = &dbdriver.Dialect{
 	},
 	Returning: true,
 	LockRow:   " FOR UPDATE",
-	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
-SELECT uuid::text, $1, queue, payload, $2, COALESCE($3::timestamptz, now()) FROM jobs WHERE id = $4
+	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at, error_log)
+SELECT uuid::text, $1, queue, payload, $2, COALESCE($3::timestamptz, now()), $4::text FROM jobs WHERE id = $5
 ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
-  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at`,
+  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at,
+  error_log = excluded.error_log`,
 	CachePut: `INSERT INTO cache (key, value, expiration) VALUES ($1, $2, $3)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration`,
 	AsyncCommit: asyncCommit,
@@ -254,7 +255,7 @@ UPDATE jobs SET attempts = attempts + ` + dbdriver.ClaimCharge + `, heartbeat_at
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM locked))
 RETURNING jobs.id, jobs.uuid::text, jobs.queue, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts,
   jobs.reserved_at, jobs.available_at, jobs.created_at, jobs.unique_key, jobs.batch_id, jobs.reserved_by, jobs.last_error,
-  jobs.lease_expires_at, jobs.claim_seq`
+  jobs.lease_expires_at, jobs.claim_seq, jobs.error_log`
 
 // JobClaim reserves up to Max available jobs in one statement.
 func (d *Driver) JobClaim(ctx context.Context, p *driver.JobClaimParams) ([]*driver.JobRow, error) {

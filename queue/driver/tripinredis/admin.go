@@ -42,6 +42,8 @@ func (d *Driver) QueueStats(ctx context.Context, p *driver.QueueStatsParams) ([]
 		// pending below. Redis has the rest of the queue's jobs.
 		outbox[s.Queue] = s.Reserved
 		s.Pending, s.Delayed, s.Reserved, s.OldestWait = 0, 0, 0, 0
+		// ZCOUNT and ZCARD are exact at any size.
+		s.CountLimit = 0
 		stats[s.Queue] = s
 	}
 	now, err := d.Now(ctx)
@@ -242,17 +244,44 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 	// are scored by their lease's end instead and read whole: there are no more
 	// of them than the workers' concurrency.
 	want := int64(offset + limit)
+	// A keyset page starts at the cursor's second: the jobs of that same
+	// second up to the cursor's id are read too and skipped below, so
+	// their number is added to each queue's read.
+	lo := "-inf"
+	var ties []*redis.IntCmd
+	if p.After != nil {
+		lo = strconv.FormatInt(p.After.AvailableAt.Unix(), 10)
+		tp := d.rdb.Pipeline()
+		ties = make([]*redis.IntCmd, len(queues))
+		for i, q := range queues {
+			ties[i] = tp.ZCount(ctx, d.key("q:", q, ":pending"), lo, lo)
+		}
+		if len(queues) > 0 && p.State != driver.JobStateReserved {
+			if _, err := tp.Exec(ctx); err != nil {
+				return nil, fmt.Errorf("queue: list %s jobs: %w", p.State, err)
+			}
+		}
+	}
 	pipe := d.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(queues))
+	cmds := make([]*redis.ZSliceCmd, len(queues))
+	var reserved []*redis.StringSliceCmd
 	for i, q := range queues {
 		pk := d.key("q:", q, ":pending")
+		n := want
+		if ties != nil {
+			n += ties[i].Val()
+		}
 		switch p.State {
 		case driver.JobStatePending:
-			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: "-inf", Max: sec, Count: want})
+			cmds[i] = pipe.ZRangeByScoreWithScores(ctx, pk, &redis.ZRangeBy{Min: lo, Max: sec, Count: n})
 		case driver.JobStateDelayed:
-			cmds[i] = pipe.ZRangeByScore(ctx, pk, &redis.ZRangeBy{Min: "(" + sec, Max: "+inf", Count: want})
+			from := "(" + sec
+			if p.After != nil && p.After.AvailableAt.Unix() > now.Unix() {
+				from = lo
+			}
+			cmds[i] = pipe.ZRangeByScoreWithScores(ctx, pk, &redis.ZRangeBy{Min: from, Max: "+inf", Count: n})
 		default:
-			cmds[i] = pipe.ZRange(ctx, d.key("q:", q, ":reserved"), 0, -1)
+			reserved = append(reserved, pipe.ZRange(ctx, d.key("q:", q, ":reserved"), 0, -1))
 		}
 	}
 	if len(queues) > 0 {
@@ -261,11 +290,34 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 		}
 	}
 	var ids []int64
-	for _, c := range cmds {
+	for _, c := range reserved {
 		for _, m := range c.Val() {
 			if id, err := strconv.ParseInt(m, 10, 64); err == nil {
 				ids = append(ids, id)
 			}
+		}
+	}
+	for _, c := range cmds {
+		if c == nil {
+			continue
+		}
+		// A queue's members come in (available_at, id) order: those the
+		// cursor skips are the first ones, and no more than want after
+		// them are needed, so only those jobs' hashes are read.
+		kept := int64(0)
+		for _, z := range c.Val() {
+			id, err := strconv.ParseInt(z.Member.(string), 10, 64)
+			if err != nil {
+				continue
+			}
+			if p.After != nil && int64(z.Score) == p.After.AvailableAt.Unix() && id <= p.After.ID {
+				continue
+			}
+			if kept == want {
+				break
+			}
+			ids = append(ids, id)
+			kept++
 		}
 	}
 	jobs, err := d.jobs(ctx, ids)
@@ -278,6 +330,9 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
+	if p.After != nil {
+		jobs = slices.DeleteFunc(jobs, p.After.Before)
+	}
 	if offset >= len(jobs) {
 		return nil, nil
 	}
@@ -287,7 +342,7 @@ func (d *Driver) JobList(ctx context.Context, p *driver.JobListParams) ([]*drive
 // jobFields are the hash fields of a job, in the order parseJob reads them
 // after the id.
 var jobFields = []string{"uuid", "queue", "kind", "payload", "attempts", "max_attempts", "reserved_at",
-	"available_at", "created_at", "unique_key", "batch_id", "reserved_by", "last_error", "lease_expires_at", "claim_seq"}
+	"available_at", "created_at", "unique_key", "batch_id", "reserved_by", "last_error", "lease_expires_at", "claim_seq", "error_log"}
 
 // jobs reads jobs by id; ids whose hash is gone are left out.
 func (d *Driver) jobs(ctx context.Context, ids []int64) ([]*driver.JobRow, error) {

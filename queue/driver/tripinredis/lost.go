@@ -173,7 +173,7 @@ func (d *Driver) RecordLostJobs(ctx context.Context) (int, error) {
 		}
 		defer stmt.Close()
 		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, r.uuid, d.name, r.queue, r.payload, r.exception, d.timestamp(r.failedAt)); err != nil {
+			if _, err := stmt.ExecContext(ctx, r.uuid, d.name, r.queue, r.payload, r.exception, d.timestamp(r.failedAt), nil); err != nil {
 				return err
 			}
 		}

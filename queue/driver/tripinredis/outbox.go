@@ -66,24 +66,28 @@ func (d *Driver) prepareSQL() {
 	d.outboxMark = d.db.Rebind("UPDATE jobs SET reserved_at = ?, reserved_by = ? WHERE id = ?")
 	d.outboxSel = d.db.Rebind("SELECT " + dbdriver.JobColumns + " FROM jobs WHERE reserved_by LIKE ? ORDER BY id LIMIT ?")
 	d.outboxHas = d.db.Rebind("SELECT COUNT(*) FROM jobs WHERE reserved_by = ?")
+	// failInsert writes one failed_jobs row: uuid, connection, queue,
+	// payload, exception, failed_at (NULL for the database clock),
+	// error_log. It replaces an earlier row of the uuid (a retried job that
+	// failed again).
+	cols := `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at, error_log)
+`
 	switch d.db.Dialect {
 	case sqldb.MySQL:
-		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
-VALUES (?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP))
+		d.failInsert = cols + `VALUES (?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP), ?)
 ON DUPLICATE KEY UPDATE connection = VALUES(connection), queue = VALUES(queue),
-  payload = VALUES(payload), exception = VALUES(exception), failed_at = VALUES(failed_at)`
+  payload = VALUES(payload), exception = VALUES(exception), failed_at = VALUES(failed_at), error_log = VALUES(error_log)`
 	case sqldb.PgSQL:
-		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
-VALUES ($1, $2, $3, $4, $5, COALESCE($6::timestamptz, now()))
-ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
-  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at`
+		d.failInsert = cols + `VALUES ($1, $2, $3, $4, $5, COALESCE($6::timestamptz, now()), $7::text)` + upsertFailed
 	default:
-		d.failInsert = `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
-VALUES (?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP))
-ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
-  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at`
+		d.failInsert = cols + `VALUES (?, ?, ?, ?, ?, COALESCE(?, CURRENT_TIMESTAMP), ?)` + upsertFailed
 	}
 }
+
+// upsertFailed ends failInsert on SQLite and PostgreSQL.
+const upsertFailed = `
+ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
+  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at, error_log = excluded.error_log`
 
 // JobInsertManyTx inserts jobs within the caller's transaction through the
 // outbox: they reach Redis only if tx commits, with the ids returned here.

@@ -168,7 +168,7 @@ return top
 // of parseJobs.
 const luaJobFields = `{'uuid', 'queue', 'kind', 'payload', 'attempts', 'max_attempts', 'reserved_at',
   'available_at', 'created_at', 'unique_key', 'batch_id', 'reserved_by', 'last_error', 'lease_expires_at',
-  'claim_seq'}`
+  'claim_seq', 'error_log'}`
 
 // claimScript reserves up to max jobs. ARGV: prefix, now ("" for the server
 // clock), lease in seconds, max, worker, the unique keys' TTL margin in
@@ -257,7 +257,7 @@ return out
 `)
 
 // claimValues is the number of values per job claimScript returns.
-const claimValues = 16
+const claimValues = 17
 
 // luaHeld is prepended to the scripts that write a job's outcome: held
 // reports whether the job hash jkey is still reserved by worker's claim
@@ -296,10 +296,10 @@ return stale
 `)
 
 // retryScript makes jobs wait again. ARGV: prefix, worker, the unique
-// keys' TTL margin in seconds, then six values per job: id, claim_seq (the
+// keys' TTL margin in seconds, then seven values per job: id, claim_seq (the
 // claim's), now ("" for the server clock), delay in seconds, error ("" to
 // clear last_error, as the SQL drivers store NULL), snooze ("1" gives the
-// attempt back). A job's unique key is renewed until its new available_at
+// attempt back), the error log ("" leaves it as it is). A job's unique key is renewed until its new available_at
 // and the margin. It returns the ids whose claim no longer holds (left
 // unchanged).
 var retryScript = redis.NewScript(luaCommon + luaHeld + `
@@ -307,7 +307,7 @@ local tnow = servernow()
 local margin = tonumber(ARGV[3])
 local wake = {}
 local stale = {}
-for i = 4, #ARGV, 6 do
+for i = 4, #ARGV, 7 do
   local sid = ARGV[i]
   local jkey = P .. 'job:' .. sid
   if held(jkey, ARGV[2], ARGV[i + 1]) then
@@ -328,6 +328,7 @@ for i = 4, #ARGV, 6 do
       local a = tonumber(redis.call('HGET', jkey, 'attempts')) or 0
       if a > 0 then redis.call('HSET', jkey, 'attempts', a - 1) end
     end
+    if ARGV[i + 6] ~= '' then redis.call('HSET', jkey, 'error_log', ARGV[i + 6]) end
     if at <= tnow then wake[q] = true end
   else
     stale[#stale + 1] = sid

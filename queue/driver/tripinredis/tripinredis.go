@@ -464,6 +464,9 @@ func parseJob(v []string) (*driver.JobRow, error) {
 	j.UniqueKey, j.BatchID, j.ReservedBy, j.LastError = v[10], v[11], v[12], v[13]
 	j.LeaseExpiresAt = unix(v[14])
 	j.ClaimSeq = num(v[15])
+	if v[16] != "" {
+		j.ErrorLog = []byte(v[16])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", v[0], err)
 	}
@@ -531,14 +534,14 @@ func (d *Driver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParam
 func (d *Driver) JobRetryMany(ctx context.Context, params []*driver.JobRetryParams) ([]int64, error) {
 	var stale []int64
 	for _, group := range byWorker(params, func(p *driver.JobRetryParams) string { return p.WorkerID }) {
-		args := make([]any, 0, 3+6*len(group))
+		args := make([]any, 0, 3+7*len(group))
 		args = append(args, d.prefix, group[0].WorkerID, d.margin)
 		for _, p := range group {
 			snooze := "0"
 			if p.Snooze {
 				snooze = "1"
 			}
-			args = append(args, strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Claim, 10), nowArg(p.Now), dbdriver.Seconds(p.Delay), p.Error, snooze)
+			args = append(args, strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Claim, 10), nowArg(p.Now), dbdriver.Seconds(p.Delay), p.Error, snooze, string(p.ErrorLog))
 		}
 		s, err := d.runIDs(ctx, retryScript, args)
 		if err != nil {
@@ -648,7 +651,7 @@ func (d *Driver) JobFailMany(ctx context.Context, params []*driver.JobFailParams
 			if conn == "" {
 				conn = d.name
 			}
-			if _, err := stmt.ExecContext(ctx, u, conn, q, pl, p.Exception, d.timestamp(p.Now)); err != nil {
+			if _, err := stmt.ExecContext(ctx, u, conn, q, pl, p.Exception, d.timestamp(p.Now), dbdriver.NullBytes(p.ErrorLog)); err != nil {
 				return err
 			}
 		}

@@ -445,6 +445,15 @@ func TestQueueStatsAndClear(t *testing.T) {
 	if def.Pending != 3 || def.Delayed != 1 || def.Reserved != 1 {
 		t.Fatalf("default = %+v, want 3 pending, 1 delayed, 1 reserved", def)
 	}
+	// Sorted-set counts are exact at any size: a count limit does not
+	// apply, and the stats say so.
+	limited, err := d.QueueStats(ctx, &driver.QueueStatsParams{CountLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := statOf(limited, "default"); l.Pending != 3 || l.CountLimit != 0 || l.AnyCapped() {
+		t.Fatalf("default with a count limit of 1 = %+v, want 3 pending, counted exactly", l)
+	}
 	if e := statOf(stats, "emails"); e.Pending != 1 || e.OldestWait > 5*time.Second {
 		t.Fatalf("emails = %+v", e)
 	}

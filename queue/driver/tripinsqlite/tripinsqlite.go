@@ -58,10 +58,11 @@ var dialect = &dbdriver.Dialect{
 		return "id IN (SELECT value ->> 0 FROM json_each(?)) AND (id, claim_seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))", []any{j, j}
 	},
 	Returning: true,
-	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)
-SELECT uuid, ?1, queue, payload, ?2, COALESCE(?3, CURRENT_TIMESTAMP) FROM jobs WHERE id = ?4
+	FailInsert: `INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at, error_log)
+SELECT uuid, ?1, queue, payload, ?2, COALESCE(?3, CURRENT_TIMESTAMP), ?4 FROM jobs WHERE id = ?5
 ON CONFLICT (uuid) DO UPDATE SET connection = excluded.connection, queue = excluded.queue,
-  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at`,
+  payload = excluded.payload, exception = excluded.exception, failed_at = excluded.failed_at,
+  error_log = excluded.error_log`,
 	CachePut: `INSERT INTO cache (key, value, expiration) VALUES (?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration`,
 }

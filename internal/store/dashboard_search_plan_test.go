@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
+)
+
+// TestDashboardSearchReadsIndexes: the booking search's prefix conditions
+// are read from an index on every database (its plan names the index), so
+// the search stays bounded on a large table.
+func TestDashboardSearchReadsIndexes(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, d Dialect) {
+		db, err := Open(context.Background(), OpenParams{Dialect: d, DSN: sqldbtest.NewDSN(t, d)})
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		_, err = db.Migrate(context.Background())
+		require.NoError(t, err)
+		ctx := context.Background()
+		for _, c := range []struct {
+			table, col, prefix, order string
+			index                     map[Dialect]string
+		}{
+			{"bookings", "code", "TRP-20261207", "code DESC", map[Dialect]string{SQLite: "sqlite_autoindex_bookings_1", MySQL: "key=bookings_code_unique", PgSQL: "bookings_code_pattern"}},
+			{"users", "email", "ayu@", "email", map[Dialect]string{SQLite: "sqlite_autoindex_users_1", MySQL: "key=users_email_unique", PgSQL: "users_email_pattern"}},
+		} {
+			where, args := db.prefixWhere(c.col, c.prefix)
+			q := "SELECT id FROM " + c.table + " WHERE " + where + " ORDER BY " + c.order + " LIMIT 51"
+			var plan string
+			require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
+				explain := "EXPLAIN "
+				switch d {
+				case SQLite:
+					explain = "EXPLAIN QUERY PLAN "
+				case PgSQL:
+					// An empty table is cheaper to scan than to look up;
+					// forbid the scan so the plan shows what the index can do.
+					if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+						return err
+					}
+				}
+				rows, err := tx.QueryContext(ctx, db.Rebind(explain+q), args...)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				cols, _ := rows.Columns()
+				for rows.Next() {
+					vals := make([]sql.NullString, len(cols))
+					ptrs := make([]any, len(cols))
+					for i := range vals {
+						ptrs[i] = &vals[i]
+					}
+					if err := rows.Scan(ptrs...); err != nil {
+						return err
+					}
+					for i, v := range vals {
+						plan += cols[i] + "=" + v.String + " "
+					}
+					plan += "\n"
+				}
+				return rows.Err()
+			}))
+			t.Logf("%s %s: %s\n%s", d, c.table, q, plan)
+			require.Contains(t, plan, c.index[d], "the %s prefix is not read from its index", c.col)
+			require.NotContains(t, strings.ToLower(plan), "seq scan")
+		}
+	})
+}
