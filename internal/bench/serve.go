@@ -562,7 +562,7 @@ func fileSize(path string) int64 {
 
 // startServeChild runs the server binary with args in dir, with only env
 // as its environment.
-func startServeChild(server, dir string, env, args []string) (*walBenchServer, error) {
+func startServeChild(server, dir string, env, args []string) (*serveChild, error) {
 	outPath := filepath.Join(dir, "serve.out")
 	out, err := os.Create(outPath)
 	if err != nil {
@@ -575,7 +575,7 @@ func startServeChild(server, dir string, env, args []string) (*walBenchServer, e
 		out.Close()
 		return nil, fmt.Errorf("start %s: %w", server, err)
 	}
-	s := &walBenchServer{cmd: cmd, outPath: outPath, done: make(chan struct{})}
+	s := &serveChild{cmd: cmd, outPath: outPath, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		out.Close()

@@ -253,8 +253,9 @@ func benchWAL(ctx context.Context, stderr io.Writer, o WALOptions) (*WALResult, 
 	return res, samples, nil
 }
 
-// walBenchServer is the `tripin serve` child process under load.
-type walBenchServer struct {
+// serveChild is a `tripin serve` child process under load (bench wal,
+// bench serve).
+type serveChild struct {
 	cmd     *exec.Cmd
 	outPath string
 	done    chan struct{}
@@ -265,15 +266,8 @@ type walBenchServer struct {
 // seeds the demo accounts), the embedded worker and scheduler on. The
 // child's environment is only what is set here, and dir has no .env, so
 // the caller's configuration cannot leak into the measurement.
-func startWALBenchServer(server, dir, dbPath, addr string) (*walBenchServer, error) {
-	outPath := filepath.Join(dir, "serve.out")
-	out, err := os.Create(outPath)
-	if err != nil {
-		return nil, fmt.Errorf("bench wal: %w", err)
-	}
-	cmd := exec.Command(server, "serve", "--addr", addr)
-	cmd.Dir = dir
-	cmd.Env = []string{
+func startWALBenchServer(server, dir, dbPath, addr string) (*serveChild, error) {
+	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir(),
 		"APP_ENV=local", "APP_DEBUG=false", "DB_CONNECTION=sqlite", "DB_DATABASE=" + dbPath,
 		"QUEUE_CONNECTION=database", "MAIL_MAILER=log", "LOG_LEVEL=warn",
@@ -284,21 +278,14 @@ func startWALBenchServer(server, dir, dbPath, addr string) (*walBenchServer, err
 		// clients would measure themselves.
 		"LOGIN_RATE_LIMIT=0", "LOGIN_IP_RATE_LIMIT=0", "REGISTER_RATE_LIMIT=0",
 	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("bench wal: start %s: %w", server, err)
+	s, err := startServeChild(server, dir, env, []string{"serve", "--addr", addr})
+	if err != nil {
+		return nil, fmt.Errorf("bench wal: %w", err)
 	}
-	s := &walBenchServer{cmd: cmd, outPath: outPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(s.done)
-	}()
 	return s, nil
 }
 
-func (s *walBenchServer) exited() bool {
+func (s *serveChild) exited() bool {
 	select {
 	case <-s.done:
 		return true
@@ -309,7 +296,7 @@ func (s *walBenchServer) exited() bool {
 
 // stop asks the server to shut down as an operator would (SIGTERM) and
 // kills it if it has not stopped within a minute.
-func (s *walBenchServer) stop() {
+func (s *serveChild) stop() {
 	if s.exited() {
 		return
 	}
@@ -322,7 +309,7 @@ func (s *walBenchServer) stop() {
 	}
 }
 
-func waitHealthy(ctx context.Context, client *http.Client, base string, srv *walBenchServer, limit time.Duration) error {
+func waitHealthy(ctx context.Context, client *http.Client, base string, srv *serveChild, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz", nil)
