@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/tripintravel/tripin/internal/apperr"
 	"github.com/tripintravel/tripin/internal/booking"
 	"github.com/tripintravel/tripin/internal/store"
 )
@@ -22,13 +22,8 @@ type SeedResult struct {
 	PerSec float64 `json:"per_sec"`
 }
 
-const (
-	// seedRowsPerInsert rows go in one multi-row INSERT (13 placeholders
-	// each: below the limits of SQLite, MySQL and PostgreSQL).
-	seedRowsPerInsert = 1000
-	// seedRowsPerTx rows are committed together, with the seats they hold.
-	seedRowsPerTx = 20_000
-)
+// seedRowsPerTx rows are committed together, with the seats they hold.
+const seedRowsPerTx = 20_000
 
 // seedBookingStatus is the status of the i-th seeded booking: 1% pending
 // (held for the expiry window, as a busy day leaves them), 40% paid, the
@@ -75,59 +70,52 @@ func seedBookings(ctx context.Context, db *store.DB, n int, userIDs, tourIDs []i
 	start := time.Now()
 	now := start.UTC().Truncate(time.Microsecond)
 	const year = 365 * 24 * time.Hour
-	cols := "(code, user_id, tour_id, quantity, unit_price, total_amount, status, expires_at, paid_at, expired_at, needs_refund, created_at, updated_at)"
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	const price = 1_000_000
-	// insertRows writes rows [from, to) in one transaction.
+	departsAfter := now.In(loc).Format(booking.DateLayout)
+	// insertRows writes rows [from, to) in one transaction, with the seats
+	// they hold.
 	insertRows := func(from, to int) error {
 		return db.InTx(ctx, func(tx *sql.Tx) error {
 			txHeld := make(map[int64]int, len(tourIDs))
-			for lo := from; lo < to; lo += seedRowsPerInsert {
-				hi := min(lo+seedRowsPerInsert, to)
-				args := make([]any, 0, 13*(hi-lo))
-				for i := lo; i < hi; i++ {
-					st := seedBookingStatus(i)
-					var created time.Time
-					if st == booking.StatusPending {
-						// Within the hold, so none is overdue.
-						created = now.Add(-time.Duration(i%1000) * expiry / 2000)
-					} else {
-						// Spread over the past year, oldest first, ending an
-						// hour before the hold window.
-						created = now.Add(-time.Hour - time.Duration(float64(year)*float64(n-i)/float64(n)))
-					}
-					created = created.Truncate(time.Microsecond)
-					expires := created.Add(expiry)
-					var paidAt, expiredAt, updated any
-					updated = created
-					switch st {
-					case booking.StatusPaid:
-						t := created.Add(time.Duration(1+i%25) * time.Minute)
-						paidAt, updated = t, t
-					case booking.StatusExpired:
-						expiredAt, updated = expires, expires
-					}
-					tour := tourIDs[i%len(tourIDs)]
-					q := quantity(i)
-					if st == booking.StatusPending || st == booking.StatusPaid {
-						txHeld[tour] += q
-					}
-					args = append(args, booking.NewCode(created, loc), userIDs[(i/len(tourIDs))%len(userIDs)], tour, q,
-						price, price*q, string(st), expires, paidAt, expiredAt, false, created, updated)
+			bs := make([]booking.Booking, 0, to-from)
+			for i := from; i < to; i++ {
+				st := seedBookingStatus(i)
+				var created time.Time
+				if st == booking.StatusPending {
+					// Within the hold, so none is overdue.
+					created = now.Add(-time.Duration(i%1000) * expiry / 2000)
+				} else {
+					// Spread over the past year, oldest first, ending an
+					// hour before the hold window.
+					created = now.Add(-time.Hour - time.Duration(float64(year)*float64(n-i)/float64(n)))
 				}
-				q := "INSERT INTO bookings " + cols + " VALUES " + row + strings.Repeat(", "+row, hi-lo-1)
-				if _, err := tx.ExecContext(ctx, db.Rebind(q), args...); err != nil {
-					return err
+				created = created.Truncate(time.Microsecond)
+				b := booking.Booking{
+					Code: booking.NewCode(created, loc), UserID: userIDs[(i/len(tourIDs))%len(userIDs)],
+					TourID: tourIDs[i%len(tourIDs)], Quantity: quantity(i), UnitPrice: price, Status: st,
+					ExpiresAt: created.Add(expiry), CreatedAt: created, UpdatedAt: created,
 				}
+				b.TotalAmount = price * int64(b.Quantity)
+				switch st {
+				case booking.StatusPaid:
+					t := created.Add(time.Duration(1+i%25) * time.Minute)
+					b.PaidAt, b.UpdatedAt = &t, t
+				case booking.StatusExpired:
+					t := b.ExpiresAt
+					b.ExpiredAt, b.UpdatedAt = &t, t
+				}
+				if st == booking.StatusPending || st == booking.StatusPaid {
+					txHeld[b.TourID] += b.Quantity
+				}
+				bs = append(bs, b)
+			}
+			if err := db.BookingInsertManyTx(ctx, tx, bs); err != nil {
+				return err
 			}
 			for _, id := range tourIDs {
 				if h := txHeld[id]; h > 0 {
-					r, err := tx.ExecContext(ctx, db.Rebind("UPDATE tours SET quota = quota - ? WHERE id = ? AND quota >= ?"), h, id, h)
-					if err != nil {
+					if _, err := db.TourTakeSeatsTx(ctx, tx, id, h, departsAfter); err != nil {
 						return err
-					}
-					if k, err := r.RowsAffected(); err != nil || k != 1 {
-						return fmt.Errorf("tour %d has fewer than %d seats left", id, h)
 					}
 				}
 			}
@@ -141,7 +129,7 @@ func seedBookings(ctx context.Context, db *store.DB, n int, userIDs, tourIDs []i
 		// and it is tried again with new codes.
 		for attempt := 1; ; attempt++ {
 			err = insertRows(from, to)
-			if err == nil || !store.IsUniqueViolation(err) || attempt == 5 {
+			if err == nil || apperr.Code(err) != apperr.ECONFLICT || attempt == 5 {
 				break
 			}
 		}
