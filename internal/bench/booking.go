@@ -94,6 +94,9 @@ type BookingPhase struct {
 	RawP50Ms       float64 `json:"raw_p50_ms"`
 	RawP99Ms       float64 `json:"raw_p99_ms"`
 	LoadAvg        string  `json:"load_avg,omitempty"`
+	// CPU per operation moves less with the host's load than the rates.
+	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
+	CPUPerRawTxUs   float64 `json:"cpu_us_per_raw_tx"`
 }
 
 func (r *BookingResult) phase() *BookingPhase {
@@ -101,6 +104,7 @@ func (r *BookingResult) phase() *BookingPhase {
 		Requests: r.Requests, Errors: r.Errors, RequestsPerSec: r.RequestsPerSec,
 		LatencyP50Ms: r.LatencyP50Ms, LatencyP90Ms: r.LatencyP90Ms, LatencyP99Ms: r.LatencyP99Ms, LatencyMaxMs: r.LatencyMaxMs,
 		RawTxPerSec: r.RawTxPerSec, RawP50Ms: r.RawP50Ms, RawP99Ms: r.RawP99Ms, LoadAvg: r.LoadAvg,
+		CPUPerRequestUs: r.CPUPerRequestUs, CPUPerRawTxUs: r.CPUPerRawTxUs,
 	}
 }
 
@@ -332,8 +336,8 @@ func Booking(ctx context.Context, o BookingOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  invariant capacity = quota + held seats: %v\n", res.InvariantOK)
 	if e := res.Empty; e != nil {
 		fmt.Fprintf(stdout, "  before seeding (fixtures only):\n")
-		fmt.Fprintf(stdout, "    HTTP  %9.0f bookings/s  p50 %.2f ms  p99 %.2f ms  raw p99 %.2f ms  load %s\n",
-			e.RequestsPerSec, e.LatencyP50Ms, e.LatencyP99Ms, e.RawP99Ms, e.LoadAvg)
+		fmt.Fprintf(stdout, "    HTTP  %9.0f bookings/s  p50 %.2f ms  p99 %.2f ms  raw p99 %.2f ms  CPU per request %.0f µs  load %s\n",
+			e.RequestsPerSec, e.LatencyP50Ms, e.LatencyP99Ms, e.RawP99Ms, e.CPUPerRequestUs, e.LoadAvg)
 		fmt.Fprintf(stdout, "  seeded %d bookings (%d pending, %d paid, %d expired) in %.1f s\n",
 			res.Seed.Bookings, res.Seed.Pending, res.Seed.Paid, res.Seed.Expired, res.Seed.Seconds)
 		fmt.Fprintf(stdout, "  seeded / before: p99 × %.2f, bookings/s × %.2f (the HTTP line above is the seeded phase)\n",
