@@ -69,6 +69,43 @@ type BookingResult struct {
 	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
 	CPUPerRawTxUs   float64 `json:"cpu_us_per_raw_tx"`
 	FirstFailure    string  `json:"first_failure,omitempty"`
+	// With --seed-bookings, Empty is the same measurement before seeding
+	// (the top-level figures are the one after), Seed what was inserted,
+	// and the ratios compare the two phases of this run.
+	Empty               *BookingPhase `json:"empty,omitempty"`
+	Seed                *SeedResult   `json:"seed,omitempty"`
+	P99SeededOverEmpty  float64       `json:"p99_seeded_over_empty,omitempty"`
+	RateSeededOverEmpty float64       `json:"rate_seeded_over_empty,omitempty"`
+	// BookingsByStatus counts the table's bookings at the end of a seeded
+	// run.
+	BookingsByStatus map[string]int `json:"bookings_by_status,omitempty"`
+}
+
+// BookingPhase is the figures of one measurement of `bench booking`.
+type BookingPhase struct {
+	Requests       int     `json:"requests"`
+	Errors         int     `json:"errors"`
+	RequestsPerSec float64 `json:"requests_per_sec"`
+	LatencyP50Ms   float64 `json:"latency_p50_ms"`
+	LatencyP90Ms   float64 `json:"latency_p90_ms"`
+	LatencyP99Ms   float64 `json:"latency_p99_ms"`
+	LatencyMaxMs   float64 `json:"latency_max_ms"`
+	RawTxPerSec    float64 `json:"raw_tx_per_sec"`
+	RawP50Ms       float64 `json:"raw_p50_ms"`
+	RawP99Ms       float64 `json:"raw_p99_ms"`
+	LoadAvg        string  `json:"load_avg,omitempty"`
+	// CPU per operation moves less with the host's load than the rates.
+	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
+	CPUPerRawTxUs   float64 `json:"cpu_us_per_raw_tx"`
+}
+
+func (r *BookingResult) phase() *BookingPhase {
+	return &BookingPhase{
+		Requests: r.Requests, Errors: r.Errors, RequestsPerSec: r.RequestsPerSec,
+		LatencyP50Ms: r.LatencyP50Ms, LatencyP90Ms: r.LatencyP90Ms, LatencyP99Ms: r.LatencyP99Ms, LatencyMaxMs: r.LatencyMaxMs,
+		RawTxPerSec: r.RawTxPerSec, RawP50Ms: r.RawP50Ms, RawP99Ms: r.RawP99Ms, LoadAvg: r.LoadAvg,
+		CPUPerRequestUs: r.CPUPerRequestUs, CPUPerRawTxUs: r.CPUPerRawTxUs,
+	}
 }
 
 // BookingOptions configure `bench booking`.
@@ -93,6 +130,9 @@ type BookingOptions struct {
 	FairUse bool
 	// JSON prints the result as one JSON line.
 	JSON bool
+	// SeedBookings, when positive, measures once, inserts that many
+	// bookings of the past year (see seedBookings), and measures again.
+	SeedBookings int
 }
 
 // Booking load-tests POST /api/bookings against an in-process server on
@@ -197,50 +237,85 @@ func Booking(ctx context.Context, o BookingOptions, stdout io.Writer) error {
 		return true, nil
 	}
 
-	if o.Warmup > 0 {
-		if _, err := bookingBenchLoad(ctx, o.Concurrency, o.Warmup, httpOnce); err != nil {
+	// measure runs the warm-up, the HTTP phase and the raw phase, and
+	// fills the figures of res.
+	measure := func(res *BookingResult, profile bool) error {
+		if o.Warmup > 0 {
+			if _, err := bookingBenchLoad(ctx, o.Concurrency, o.Warmup, httpOnce); err != nil {
+				return err
+			}
+		}
+		if profile && o.CPUProfile != "" {
+			f, err := os.Create(o.CPUProfile)
+			if err != nil {
+				return fmt.Errorf("bench booking: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("bench booking: %w", err)
+			}
+		}
+		res.LoadAvg = hostLoadAvg()
+		cpu0 := processCPU()
+		h, err := bookingBenchLoad(ctx, o.Concurrency, o.Duration, httpOnce)
+		cpu1 := processCPU()
+		if profile && o.CPUProfile != "" {
+			pprof.StopCPUProfile()
+		}
+		if err != nil {
 			return err
 		}
-	}
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
+		raw, err := bookingBenchLoad(ctx, o.Concurrency, o.Duration, rawOnce)
 		if err != nil {
-			return fmt.Errorf("bench booking: %w", err)
+			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench booking: %w", err)
+		cpu2 := processCPU()
+		if h.total > 0 {
+			res.CPUPerRequestUs = round2(float64((cpu1 - cpu0).Microseconds()) / float64(h.total))
 		}
+		if raw.total > 0 {
+			res.CPUPerRawTxUs = round2(float64((cpu2 - cpu1).Microseconds()) / float64(raw.total))
+		}
+		res.Requests, res.Created, res.Errors = h.total, h.ok, h.total-h.ok
+		res.RequestsPerSec = round2(float64(h.ok) / h.elapsed.Seconds())
+		res.LatencyP50Ms, res.LatencyP90Ms = h.percentile(50), h.percentile(90)
+		res.LatencyP99Ms, res.LatencyMaxMs = h.percentile(99), h.percentile(100)
+		res.RawTxPerSec = round2(float64(raw.ok) / raw.elapsed.Seconds())
+		res.RawP50Ms, res.RawP99Ms = raw.percentile(50), raw.percentile(99)
+		if res.RawTxPerSec > 0 {
+			res.HTTPOverRaw = round2(res.RequestsPerSec / res.RawTxPerSec)
+		}
+		return nil
 	}
-	res.LoadAvg = hostLoadAvg()
-	cpu0 := processCPU()
-	h, err := bookingBenchLoad(ctx, o.Concurrency, o.Duration, httpOnce)
-	cpu1 := processCPU()
-	if o.CPUProfile != "" {
-		pprof.StopCPUProfile()
+
+	if o.SeedBookings > 0 {
+		// The same measurement on the table as it is (the fixtures only),
+		// then the seeded rows, then the measurement again: both phases
+		// run with the same flags in the same process.
+		empty := &BookingResult{}
+		if err := measure(empty, false); err != nil {
+			return err
+		}
+		res.Empty = empty.phase()
+		seeded, err := seedBookings(ctx, db, o.SeedBookings, userIDs, tourIDs, cfg.AppTimezone, cfg.BookingExpiry())
+		if err != nil {
+			return err
+		}
+		res.Seed = seeded
 	}
-	if err != nil {
+	if err := measure(&res, true); err != nil {
 		return err
 	}
-	raw, err := bookingBenchLoad(ctx, o.Concurrency, o.Duration, rawOnce)
-	if err != nil {
-		return err
+	if res.Empty != nil && res.Empty.LatencyP99Ms > 0 {
+		res.P99SeededOverEmpty = round2(res.LatencyP99Ms / res.Empty.LatencyP99Ms)
+		if res.Empty.RequestsPerSec > 0 {
+			res.RateSeededOverEmpty = round2(res.RequestsPerSec / res.Empty.RequestsPerSec)
+		}
 	}
-	cpu2 := processCPU()
-	if h.total > 0 {
-		res.CPUPerRequestUs = round2(float64((cpu1 - cpu0).Microseconds()) / float64(h.total))
-	}
-	if raw.total > 0 {
-		res.CPUPerRawTxUs = round2(float64((cpu2 - cpu1).Microseconds()) / float64(raw.total))
-	}
-	res.Requests, res.Created, res.Errors = h.total, h.ok, h.total-h.ok
-	res.RequestsPerSec = round2(float64(h.ok) / h.elapsed.Seconds())
-	res.LatencyP50Ms, res.LatencyP90Ms = h.percentile(50), h.percentile(90)
-	res.LatencyP99Ms, res.LatencyMaxMs = h.percentile(99), h.percentile(100)
-	res.RawTxPerSec = round2(float64(raw.ok) / raw.elapsed.Seconds())
-	res.RawP50Ms, res.RawP99Ms = raw.percentile(50), raw.percentile(99)
-	if res.RawTxPerSec > 0 {
-		res.HTTPOverRaw = round2(res.RequestsPerSec / res.RawTxPerSec)
+	if res.Seed != nil {
+		if res.BookingsByStatus, err = countBookingsByStatus(ctx, db); err != nil {
+			return err
+		}
 	}
 	bad, err := db.TourCheckInvariant(ctx)
 	if err != nil {
@@ -259,6 +334,15 @@ func Booking(ctx context.Context, o BookingOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  CPU per request %.0f µs, per raw transaction %.0f µs\n", res.CPUPerRequestUs, res.CPUPerRawTxUs)
 	fmt.Fprintf(stdout, "  host load average at start: %s\n", res.LoadAvg)
 	fmt.Fprintf(stdout, "  invariant capacity = quota + held seats: %v\n", res.InvariantOK)
+	if e := res.Empty; e != nil {
+		fmt.Fprintf(stdout, "  before seeding (fixtures only):\n")
+		fmt.Fprintf(stdout, "    HTTP  %9.0f bookings/s  p50 %.2f ms  p99 %.2f ms  raw p99 %.2f ms  CPU per request %.0f µs  load %s\n",
+			e.RequestsPerSec, e.LatencyP50Ms, e.LatencyP99Ms, e.RawP99Ms, e.CPUPerRequestUs, e.LoadAvg)
+		fmt.Fprintf(stdout, "  seeded %d bookings (%d pending, %d paid, %d expired) in %.1f s\n",
+			res.Seed.Bookings, res.Seed.Pending, res.Seed.Paid, res.Seed.Expired, res.Seed.Seconds)
+		fmt.Fprintf(stdout, "  seeded / before: p99 × %.2f, bookings/s × %.2f (the HTTP line above is the seeded phase)\n",
+			res.P99SeededOverEmpty, res.RateSeededOverEmpty)
+	}
 	if res.FirstFailure != "" {
 		fmt.Fprintf(stdout, "  first failure: %s\n", res.FirstFailure)
 	}

@@ -73,6 +73,7 @@ var examples = map[string][]string{
 	"bench booking": {
 		"# POST /api/bookings at 32 clients for 10 s", "tripin bench booking --backend sqlite --duration 10s",
 		"# Everyone books one tour (a flash sale)", "tripin bench booking --backend mysql --dsn 'root@tcp(127.0.0.1:3306)/' --tours 1",
+		"# Empty table, then 1,000,000 bookings already in it", "tripin bench booking --backend pgsql --seed-bookings 1000000",
 	},
 	"bench prune": {"# The hourly prune of 100,000 old rows, with bookings running", "tripin bench prune --backend sqlite --rows 100000"},
 	"bench wal":   {"# A minute of booking load on serve, sampling the WAL's size", "tripin bench wal --duration 60s --svg docs/wal.svg"},

@@ -659,3 +659,40 @@ func (db *DB) UserPendingBookingsTx(ctx context.Context, tx *sql.Tx, userID int6
 	}
 	return n, nil
 }
+
+// BookingInsertManyTx inserts bookings as they are (status and timestamps
+// included) with multi-row INSERTs of up to 1,000 rows, for loading a
+// history (bench booking --seed-bookings). It takes no seats: the caller
+// takes those its pending and paid bookings hold in the same transaction
+// (TourTakeSeatsTx), so the invariant holds at commit. IDs are not set.
+func (db *DB) BookingInsertManyTx(ctx context.Context, tx *sql.Tx, bs []booking.Booking) error {
+	const (
+		perInsert = 1000 // 12 placeholders a row: below every dialect's limit
+		row       = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	)
+	for lo := 0; lo < len(bs); lo += perInsert {
+		hi := min(lo+perInsert, len(bs))
+		args := make([]any, 0, 12*(hi-lo))
+		for i := lo; i < hi; i++ {
+			b := &bs[i]
+			var paidAt, expiredAt any
+			if b.PaidAt != nil {
+				paidAt = *b.PaidAt
+			}
+			if b.ExpiredAt != nil {
+				expiredAt = *b.ExpiredAt
+			}
+			args = append(args, b.Code, b.UserID, b.TourID, b.Quantity, b.UnitPrice, b.TotalAmount, string(b.Status),
+				b.ExpiresAt, paidAt, expiredAt, b.CreatedAt, b.UpdatedAt)
+		}
+		q := `INSERT INTO bookings (code, user_id, tour_id, quantity, unit_price, total_amount, status,
+  expires_at, paid_at, expired_at, created_at, updated_at) VALUES ` + row + strings.Repeat(", "+row, hi-lo-1)
+		if _, err := tx.ExecContext(ctx, db.Rebind(q), args...); err != nil {
+			if IsUniqueViolation(err) {
+				return &apperr.Error{Code: apperr.ECONFLICT, Message: "Booking code already taken.", Err: err}
+			}
+			return fmt.Errorf("store: insert bookings: %w", err)
+		}
+	}
+	return nil
+}
