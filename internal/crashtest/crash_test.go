@@ -174,10 +174,20 @@ type worker struct {
 
 func (b *backend) startWorker(t *testing.T, name string, retryAfter int, args ...string) *worker {
 	t.Helper()
+	// Each worker logs to a file of its own, after the shared one.
+	return startProc(t, b.dir, name, append([]string{b.bin, "queue", "work"}, args...),
+		append(b.env(retryAfter), "LOG_FILE="+filepath.Join(b.dir, name+".log")))
+}
+
+// startProc runs argv in dir with env as the process called name, its
+// output in name.out and name.err there; it dies with the test process
+// and is killed at cleanup if it still runs.
+func startProc(t *testing.T, dir, name string, argv, env []string) *worker {
+	t.Helper()
 	w := &worker{
 		name:    name,
-		outPath: filepath.Join(b.dir, name+".out"),
-		errPath: filepath.Join(b.dir, name+".err"),
+		outPath: filepath.Join(dir, name+".out"),
+		errPath: filepath.Join(dir, name+".err"),
 		done:    make(chan struct{}),
 	}
 	stdout, err := os.Create(w.outPath)
@@ -188,9 +198,8 @@ func (b *backend) startWorker(t *testing.T, name string, retryAfter int, args ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.cmd = exec.Command(b.bin, append([]string{"queue", "work"}, args...)...)
-	// Each worker logs to a file of its own, after the shared one.
-	w.cmd.Dir, w.cmd.Env = b.dir, append(b.env(retryAfter), "LOG_FILE="+filepath.Join(b.dir, name+".log"))
+	w.cmd = exec.Command(argv[0], argv[1:]...)
+	w.cmd.Dir, w.cmd.Env = dir, env
 	w.cmd.Stdout, w.cmd.Stderr = stdout, stderr
 	killWithParent(w.cmd)
 	if err := w.cmd.Start(); err != nil {
@@ -203,9 +212,7 @@ func (b *backend) startWorker(t *testing.T, name string, retryAfter int, args ..
 		close(w.done)
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-w.done:
-		default:
+		if !w.exited() {
 			_ = w.cmd.Process.Kill()
 			<-w.done
 		}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,40 +182,11 @@ type fleet struct {
 
 // start runs tripin args on host h as the process called name.
 func (f *fleet) start(h *fleetHost, name, kind string, args ...string) *fleetProc {
-	t := f.t
-	w := &worker{name: name, outPath: filepath.Join(f.b.dir, name+".out"), errPath: filepath.Join(f.b.dir, name+".err"), done: make(chan struct{})}
-	stdout, err := os.Create(w.outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := os.Create(w.errPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	argv := append([]string{f.b.bin}, args...)
 	if h.ns != "" {
 		argv = append([]string{"ip", "netns", "exec", h.ns}, argv...)
 	}
-	w.cmd = exec.Command(argv[0], argv[1:]...)
-	w.cmd.Dir = f.b.dir
-	w.cmd.Env = append(f.env[h], "LOG_FILE="+filepath.Join(f.b.dir, name+".log"))
-	w.cmd.Stdout, w.cmd.Stderr = stdout, stderr
-	killWithParent(w.cmd)
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		w.err = w.cmd.Wait()
-		stdout.Close()
-		stderr.Close()
-		close(w.done)
-	}()
-	t.Cleanup(func() {
-		if !w.exited() {
-			_ = w.cmd.Process.Kill()
-			<-w.done
-		}
-	})
+	w := startProc(f.t, f.b.dir, name, argv, append(slices.Clip(f.env[h]), "LOG_FILE="+filepath.Join(f.b.dir, name+".log")))
 	p := &fleetProc{worker: w, host: h, kind: kind}
 	f.procs = append(f.procs, p)
 	return p
