@@ -21,7 +21,6 @@ func TestDashboardSearchReadsIndexes(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		_, err = db.Migrate(context.Background())
 		require.NoError(t, err)
-		ctx := context.Background()
 		for _, c := range []struct {
 			table, col, prefix, order string
 			index                     map[Dialect]string
@@ -31,44 +30,53 @@ func TestDashboardSearchReadsIndexes(t *testing.T) {
 		} {
 			where, args := db.prefixWhere(c.col, c.prefix)
 			q := "SELECT id FROM " + c.table + " WHERE " + where + " ORDER BY " + c.order + " LIMIT 51"
-			var plan string
-			require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
-				explain := "EXPLAIN "
-				switch d {
-				case SQLite:
-					explain = "EXPLAIN QUERY PLAN "
-				case PgSQL:
-					// An empty table is cheaper to scan than to look up;
-					// forbid the scan so the plan shows what the index can do.
-					if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-						return err
-					}
-				}
-				rows, err := tx.QueryContext(ctx, db.Rebind(explain+q), args...)
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				cols, _ := rows.Columns()
-				for rows.Next() {
-					vals := make([]sql.NullString, len(cols))
-					ptrs := make([]any, len(cols))
-					for i := range vals {
-						ptrs[i] = &vals[i]
-					}
-					if err := rows.Scan(ptrs...); err != nil {
-						return err
-					}
-					for i, v := range vals {
-						plan += cols[i] + "=" + v.String + " "
-					}
-					plan += "\n"
-				}
-				return rows.Err()
-			}))
+			plan := explainPlan(t, db, q, args...)
 			t.Logf("%s %s: %s\n%s", d, c.table, q, plan)
 			require.Contains(t, plan, c.index[d], "the %s prefix is not read from its index", c.col)
 			require.NotContains(t, strings.ToLower(plan), "seq scan")
 		}
 	})
+}
+
+// explainPlan returns db's plan of query q with args, one line a row of
+// the EXPLAIN output, each "column=value". On PostgreSQL sequential scans
+// are turned off for it: on a table this small a scan is cheaper than a
+// lookup, and the plan is to show what the indexes can do.
+func explainPlan(t *testing.T, db *DB, q string, args ...any) string {
+	t.Helper()
+	ctx := context.Background()
+	var plan string
+	require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
+		explain := "EXPLAIN "
+		switch db.Dialect {
+		case SQLite:
+			explain = "EXPLAIN QUERY PLAN "
+		case PgSQL:
+			if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, db.Rebind(explain+q), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			for i, v := range vals {
+				plan += cols[i] + "=" + v.String + " "
+			}
+			plan += "\n"
+		}
+		return rows.Err()
+	}))
+	return plan
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,40 +22,7 @@ func TestPendingPerUserCountReadsItsIndex(t *testing.T) {
 		require.NoError(t, err)
 		want := map[Dialect]string{SQLite: "bookings_user_pending", MySQL: "bookings_user_status", PgSQL: "bookings_user_pending"}[d]
 		q := "SELECT COUNT(*) FROM bookings WHERE user_id = ? AND status = 'pending'"
-		var plan string
-		require.NoError(t, db.InTx(ctx, func(tx *sql.Tx) error {
-			explain := "EXPLAIN "
-			switch d {
-			case SQLite:
-				explain = "EXPLAIN QUERY PLAN "
-			case PgSQL:
-				// An empty table is cheaper to scan than to look up.
-				if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-					return err
-				}
-			}
-			rows, err := tx.QueryContext(ctx, db.Rebind(explain+q), 7)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			cols, _ := rows.Columns()
-			for rows.Next() {
-				vals := make([]sql.NullString, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					return err
-				}
-				for i, v := range vals {
-					plan += cols[i] + "=" + v.String + " "
-				}
-				plan += "\n"
-			}
-			return rows.Err()
-		}))
+		plan := explainPlan(t, db, q, 7)
 		t.Logf("%s: %s\n%s", d, q, plan)
 		require.Contains(t, plan, want)
 	})
