@@ -40,35 +40,15 @@ type BookingResult struct {
 	// FairUse tells whether each booking also counted the customer's
 	// pending bookings (under the user's row lock) and hit the per-minute
 	// limiter (--fair-use).
-	FairUse        bool    `json:"fair_use"`
-	Requests       int     `json:"requests"`
-	Created        int     `json:"created"`
-	Errors         int     `json:"errors"`
-	RequestsPerSec float64 `json:"requests_per_sec"`
-	LatencyP50Ms   float64 `json:"latency_p50_ms"`
-	LatencyP90Ms   float64 `json:"latency_p90_ms"`
-	LatencyP99Ms   float64 `json:"latency_p99_ms"`
-	LatencyMaxMs   float64 `json:"latency_max_ms"`
-	// RawTxPerSec is the same booking transaction (Service.Book: the
-	// conditional update, the insert, the commit) run by the same number
-	// of goroutines without HTTP, authentication or JSON, in the same run:
-	// the bound the database puts on the API.
-	RawTxPerSec float64 `json:"raw_tx_per_sec"`
-	RawP50Ms    float64 `json:"raw_p50_ms"`
-	RawP99Ms    float64 `json:"raw_p99_ms"`
-	HTTPOverRaw float64 `json:"http_over_raw"`
-	GOMAXPROCS  int     `json:"gomaxprocs"`
-	InvariantOK bool    `json:"invariant_ok"`
-	// LoadAvg is the host's 1, 5 and 15 minute load averages when the
-	// measurement started (Linux): the figures mean little on a busy host.
-	LoadAvg string `json:"load_avg,omitempty"`
-	// CPUPerRequestUs and CPUPerRawTxUs are the process's CPU time (user
-	// and system, load generator included) per operation. On a busy host
-	// they still tell what the code costs: GOMAXPROCS × 10⁶ / CPU per
-	// operation bounds the rate an idle host of this size could reach.
-	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
-	CPUPerRawTxUs   float64 `json:"cpu_us_per_raw_tx"`
-	FirstFailure    string  `json:"first_failure,omitempty"`
+	FairUse bool `json:"fair_use"`
+	// BookingPhase is the measurement (after seeding, with
+	// --seed-bookings).
+	BookingPhase
+	Created      int     `json:"created"`
+	HTTPOverRaw  float64 `json:"http_over_raw"`
+	GOMAXPROCS   int     `json:"gomaxprocs"`
+	InvariantOK  bool    `json:"invariant_ok"`
+	FirstFailure string  `json:"first_failure,omitempty"`
 	// With --seed-bookings, Empty is the same measurement before seeding
 	// (the top-level figures are the one after), Seed what was inserted,
 	// and the ratios compare the two phases of this run.
@@ -90,22 +70,23 @@ type BookingPhase struct {
 	LatencyP90Ms   float64 `json:"latency_p90_ms"`
 	LatencyP99Ms   float64 `json:"latency_p99_ms"`
 	LatencyMaxMs   float64 `json:"latency_max_ms"`
-	RawTxPerSec    float64 `json:"raw_tx_per_sec"`
-	RawP50Ms       float64 `json:"raw_p50_ms"`
-	RawP99Ms       float64 `json:"raw_p99_ms"`
-	LoadAvg        string  `json:"load_avg,omitempty"`
-	// CPU per operation moves less with the host's load than the rates.
+	// RawTxPerSec is the same booking transaction (Service.Book: the
+	// conditional update, the insert, the commit) run by the same number
+	// of goroutines without HTTP, authentication or JSON, in the same run:
+	// the bound the database puts on the API.
+	RawTxPerSec float64 `json:"raw_tx_per_sec"`
+	RawP50Ms    float64 `json:"raw_p50_ms"`
+	RawP99Ms    float64 `json:"raw_p99_ms"`
+	// LoadAvg is the host's 1, 5 and 15 minute load averages when the
+	// measurement started (Linux): the figures mean little on a busy host.
+	LoadAvg string `json:"load_avg,omitempty"`
+	// CPUPerRequestUs and CPUPerRawTxUs are the process's CPU time (user
+	// and system, load generator included) per operation. On a busy host
+	// they still tell what the code costs, and they move less with the
+	// host's load than the rates: GOMAXPROCS × 10⁶ / CPU per operation
+	// bounds the rate an idle host of this size could reach.
 	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
 	CPUPerRawTxUs   float64 `json:"cpu_us_per_raw_tx"`
-}
-
-func (r *BookingResult) phase() *BookingPhase {
-	return &BookingPhase{
-		Requests: r.Requests, Errors: r.Errors, RequestsPerSec: r.RequestsPerSec,
-		LatencyP50Ms: r.LatencyP50Ms, LatencyP90Ms: r.LatencyP90Ms, LatencyP99Ms: r.LatencyP99Ms, LatencyMaxMs: r.LatencyMaxMs,
-		RawTxPerSec: r.RawTxPerSec, RawP50Ms: r.RawP50Ms, RawP99Ms: r.RawP99Ms, LoadAvg: r.LoadAvg,
-		CPUPerRequestUs: r.CPUPerRequestUs, CPUPerRawTxUs: r.CPUPerRawTxUs,
-	}
 }
 
 // BookingOptions configure `bench booking`.
@@ -296,7 +277,7 @@ func Booking(ctx context.Context, o BookingOptions, stdout io.Writer) error {
 		if err := measure(empty, false); err != nil {
 			return err
 		}
-		res.Empty = empty.phase()
+		res.Empty = &empty.BookingPhase
 		seeded, err := seedBookings(ctx, db, o.SeedBookings, userIDs, tourIDs, cfg.AppTimezone, cfg.BookingExpiry())
 		if err != nil {
 			return err
