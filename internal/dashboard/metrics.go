@@ -50,9 +50,20 @@ type metricsPage struct {
 	Classes []metricsRow
 	Queues  []metricsRow
 	Slowest []metricsRow
+	// Tables are the per-class and per-queue tables, in page order.
+	Tables []metricsTable
 	// Throughput and Runtime are the charts of the window and filter.
 	Throughput template.HTML
 	Runtime    template.HTML
+}
+
+// metricsTable is one table of the page: rows per job class or per
+// queue, each linking to the page filtered by it (Param), with the row
+// of the current filter (Selected) marked.
+type metricsTable struct {
+	Title, ID, Column, Param string
+	Rows                     []metricsRow
+	Selected                 string
 }
 
 // metricsRow is the figures of one job class, one queue, or all.
@@ -149,6 +160,10 @@ func foldMetrics(p *metricsPage, points []*driver.JobClassMetric, start, end tim
 		}
 	}
 	p.Classes, p.Queues = sortedRows(classes), sortedRows(queues)
+	p.Tables = []metricsTable{
+		{Title: "Per job class", ID: "classes", Column: "Job", Param: "job", Rows: p.Classes, Selected: p.Job},
+		{Title: "Per queue", ID: "queues", Column: "Queue", Param: "queue", Rows: p.Queues, Selected: p.Queue},
+	}
 	p.Slowest = slices.Clone(p.Classes)
 	slices.SortStableFunc(p.Slowest, func(a, b metricsRow) int {
 		return cmp.Or(cmp.Compare(b.P95(), a.P95()), cmp.Compare(b.AvgRuntime(), a.AvgRuntime()))
