@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -597,14 +598,16 @@ func dsnAddr(t *testing.T, d store.Dialect, dsn string) string {
 }
 
 // freePort returns a port that nothing listens on, and whose successor is
-// free too, for the two servers.
+// free too, for the two servers. It is drawn below the kernel's ephemeral
+// range (32768 and up here), so that no outgoing connection of a server's
+// own processes can hold it when its web process binds it.
 func freePort(t *testing.T) int {
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		p := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		p := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		if ln2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1)); err == nil {
 			ln2.Close()
