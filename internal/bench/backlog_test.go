@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,6 +48,20 @@ func TestSeedBacklog(t *testing.T) {
 			var uuids int
 			require.NoError(t, bdb.db.QueryRowContext(ctx, "SELECT COUNT(DISTINCT uuid) FROM jobs").Scan(&uuids))
 			require.Equal(t, 1234+567, uuids)
+
+			// Each drain is checked by the ids above the seed: a job of
+			// the drain left behind fails it, the seed does not.
+			var maxID int64
+			require.NoError(t, bdb.db.QueryRowContext(ctx, "SELECT MAX(id) FROM jobs").Scan(&maxID))
+			require.Equal(t, maxID, bdb.seededUpTo)
+			require.NoError(t, checkDrainedAbove(ctx, bdb.db, bdb.seededUpTo))
+			require.NoError(t, checkDrained(ctx, bdb.db, 1234+567))
+			c, err := newBenchClientOn(d, func(int, time.Time) {})
+			require.NoError(t, err)
+			_, err = c.Insert(ctx, benchJob{Seq: 1}, nil)
+			require.NoError(t, err)
+			require.ErrorContains(t, checkDrainedAbove(ctx, bdb.db, bdb.seededUpTo), "after the drain 1 jobs are left (want 0)")
+			require.ErrorContains(t, checkDrained(ctx, bdb.db, 1234+567), "want 1801")
 		}
 	}
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
