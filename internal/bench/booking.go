@@ -278,10 +278,15 @@ func Booking(ctx context.Context, o BookingOptions, stdout io.Writer) error {
 			return err
 		}
 		res.Empty = &empty.BookingPhase
+		settled, err := settleFirstPhase(ctx, db)
+		if err != nil {
+			return err
+		}
 		seeded, err := seedBookings(ctx, db, o.SeedBookings, userIDs, tourIDs, cfg.AppTimezone, cfg.BookingExpiry())
 		if err != nil {
 			return err
 		}
+		seeded.FirstPhasePaid = settled
 		res.Seed = seeded
 	}
 	if err := measure(&res, true); err != nil {

@@ -660,6 +660,21 @@ func (db *DB) UserPendingBookingsTx(ctx context.Context, tx *sql.Tx, userID int6
 	return n, nil
 }
 
+// BookingMarkPendingPaid marks every pending booking paid at at and
+// returns how many, for settling a load test's bookings before it loads a
+// history (bench booking --seed-bookings). Paid bookings hold their seats
+// as pending ones do, so no tour changes and the invariant holds. No
+// payment path calls it: a real payment goes through BookingApplyTx.
+func (db *DB) BookingMarkPendingPaid(ctx context.Context, at time.Time) (int, error) {
+	r, err := db.ExecContext(ctx, db.Rebind("UPDATE bookings SET status = ?, paid_at = ?, updated_at = ? WHERE status = ?"),
+		string(booking.StatusPaid), at, at, string(booking.StatusPending))
+	if err != nil {
+		return 0, fmt.Errorf("store: mark pending bookings paid: %w", err)
+	}
+	n, err := r.RowsAffected()
+	return int(n), err
+}
+
 // BookingInsertManyTx inserts bookings as they are (status and timestamps
 // included) with multi-row INSERTs of up to 1,000 rows, for loading a
 // history (bench booking --seed-bookings). It takes no seats: the caller
