@@ -12,17 +12,24 @@ import (
 	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
+// openMigrated opens a fresh database migrated with the queue's tables on
+// the test server and a driver on it, or skips the test without one.
+func openMigrated(t *testing.T) (*sqldb.DB, *Driver) {
+	t.Helper()
+	if !slices.Contains(sqldbtest.Dialects(), sqldb.PgSQL) {
+		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
+	}
+	db := sqldbtest.Open(t, sqldb.PgSQL, Migrations())
+	return db, New(db, Options{})
+}
+
 // TestClaimPlan checks, on a table with a backlog and running jobs, that
 // the claim's generic plan (the one a prepared statement ends up with)
 // reads both halves through their partial indexes and finds the rows to
 // update by primary key: no sequential scan, no walk of the primary key.
 func TestClaimPlan(t *testing.T) {
-	if !slices.Contains(sqldbtest.Dialects(), sqldb.PgSQL) {
-		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
-	}
 	ctx := context.Background()
-	db := sqldbtest.Open(t, sqldb.PgSQL, Migrations())
-	d := New(db, Options{})
+	db, d := openMigrated(t)
 	for _, q := range []string{"big", "big", "big", "big", "small"} {
 		params := make([]*driver.JobInsertParams, 5000)
 		for i := range params {
@@ -74,12 +81,8 @@ func TestClaimPlan(t *testing.T) {
 // join against the list of leases, which a generic plan, not knowing the
 // list's length, runs as a nested loop over the whole list for every row.
 func TestCompletePlan(t *testing.T) {
-	if !slices.Contains(sqldbtest.Dialects(), sqldb.PgSQL) {
-		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
-	}
 	ctx := context.Background()
-	db := sqldbtest.Open(t, sqldb.PgSQL, Migrations())
-	d := New(db, Options{})
+	db, d := openMigrated(t)
 	params := make([]*driver.JobInsertParams, 5000)
 	for i := range params {
 		params[i] = &driver.JobInsertParams{Queue: "default", Kind: "noop", Payload: []byte(`{}`)}

@@ -3,13 +3,10 @@ package tripinpgsql
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tripintravel/tripin/queue/driver"
-	"github.com/tripintravel/tripin/queue/sqldb"
-	"github.com/tripintravel/tripin/queue/sqldb/sqldbtest"
 )
 
 // TestVacuumClearsTheClaimRange: behind a standing backlog, a plain VACUUM
@@ -20,12 +17,8 @@ import (
 // rows lie on under 2% of the table's pages) and the claim reads the dead
 // entries, which is what queue_0010 is for.
 func TestVacuumClearsTheClaimRange(t *testing.T) {
-	if !slices.Contains(sqldbtest.Dialects(), sqldb.PgSQL) {
-		t.Skipf("%s not set", sqldbtest.PgSQLEnv)
-	}
 	ctx := context.Background()
-	db := sqldbtest.Open(t, sqldb.PgSQL, Migrations())
-	d := New(db, Options{})
+	db, d := openMigrated(t)
 	exec := func(q string) {
 		t.Helper()
 		if _, err := db.ExecContext(ctx, q); err != nil {
