@@ -199,7 +199,7 @@ func TestQueueFromAnotherModule(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "go.mod"), goMod)
 	writeFile(t, filepath.Join(dir, "main.go"), userProgram)
 	// This module's go.sum holds the checksums of every module the queue
-	// needs; the module cache, which building this module filled, has them.
+	// needs, so the user's module checks the same versions.
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,10 @@ func TestQueueFromAnotherModule(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "go.sum"), string(sum))
 
 	goCmd := goBinary(t)
-	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off")
+	// The module proxy stays the environment's: `go mod tidy` resolves the
+	// test dependencies of the queue's dependencies too, which a fresh
+	// machine's module cache does not hold.
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	run := func(args ...string) {
 		t.Helper()
 		cmd := exec.Command(goCmd, args...)

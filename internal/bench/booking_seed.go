@@ -247,7 +247,7 @@ func settleWrites(ctx context.Context, db *store.DB) error {
 	case store.SQLite:
 		var busy, logPages, done int
 		if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil {
-			return fmt.Errorf("bench booking: checkpoint: %w", err)
+			return fmt.Errorf("bench: checkpoint the seed's writes: %w", err)
 		}
 	case store.PgSQL:
 		_, _ = db.ExecContext(ctx, "CHECKPOINT")

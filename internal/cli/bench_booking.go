@@ -32,7 +32,7 @@ func runBenchBooking(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured load before measuring")
 	fs.IntVar(&o.Tours, "tours", 64, "tours to spread bookings over (1 = every request fights for one row)")
 	fs.IntVar(&o.Users, "users", 256, "customers with their own tokens")
-	fs.IntVar(&o.SeedBookings, "seed-bookings", 0, "measure, mark the bookings that made paid, insert this many bookings of the past year (1% pending, 40% paid, the rest expired), measure again and compare")
+	fs.IntVar(&o.SeedBookings, "seed-bookings", 0, "measure, mark the bookings of that measurement paid, insert this many bookings of the past year (1% pending, 40% paid, the rest expired), measure again and compare")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
 	fs.BoolVar(&o.NoJobs, "no-jobs", false, "book without inserting the invoice email and expiry jobs (serve always inserts them)")
 	fs.BoolVar(&o.FairUse, "fair-use", false, "count pending bookings per customer and bookings per minute, as serve does with its limits on (limits too high to refuse anything), to measure their cost")

@@ -666,6 +666,7 @@ func (db *DB) UserPendingBookingsTx(ctx context.Context, tx *sql.Tx, userID int6
 // as pending ones do, so no tour changes and the invariant holds. No
 // payment path calls it: a real payment goes through BookingApplyTx.
 func (db *DB) BookingMarkPendingPaid(ctx context.Context, at time.Time) (int, error) {
+	at = at.UTC().Truncate(time.Microsecond)
 	r, err := db.ExecContext(ctx, db.Rebind("UPDATE bookings SET status = ?, paid_at = ?, updated_at = ? WHERE status = ?"),
 		string(booking.StatusPaid), at, at, string(booking.StatusPending))
 	if err != nil {

@@ -106,6 +106,16 @@ SELECT 'q', repeat('x', 700), 0, NULL, extract(epoch FROM now())::bigint + 3600,
 		t.Errorf("after VACUUM the empty claim read %d pages, want a handful: the dead entries were left in its range", cleaned)
 	}
 
+	// Before PostgreSQL 14 the option's default is on, and a vacuum never
+	// skips the indexes: there is no control to run.
+	var version int
+	if err := db.QueryRowContext(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		t.Logf("server %d: a vacuum cleans the indexes by default; %d pages after VACUUM", version, cleaned)
+		return
+	}
 	exec("ALTER TABLE jobs RESET (vacuum_index_cleanup)")
 	drain(4000)
 	left := claimPages()
