@@ -60,23 +60,14 @@ func explainPlan(t *testing.T, db *DB, q string, args ...any) string {
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]sql.NullString, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				return err
-			}
-			for i, v := range vals {
-				plan += cols[i] + "=" + v.String + " "
+		cols, vals, err := sqldbtest.Strings(rows)
+		for _, row := range vals {
+			for i, v := range row {
+				plan += cols[i] + "=" + v + " "
 			}
 			plan += "\n"
 		}
-		return rows.Err()
+		return err
 	}))
 	return plan
 }

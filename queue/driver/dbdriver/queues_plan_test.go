@@ -2,7 +2,6 @@ package dbdriver_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -50,35 +49,23 @@ func explain(t *testing.T, db *sqldb.DB, query string, args ...any) string {
 	if err != nil {
 		t.Fatalf("explain %s: %v", query, err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
+	cols, vals, err := sqldbtest.Strings(rows)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var plan strings.Builder
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range vals {
 		switch db.Dialect {
 		case sqldb.MySQL:
 			for i, c := range cols {
 				if c == "table" || c == "type" || c == "key" || c == "Extra" {
-					plan.WriteString(vals[i].String + " ")
+					plan.WriteString(row[i] + " ")
 				}
 			}
 		default:
-			plan.WriteString(vals[len(vals)-1].String)
+			plan.WriteString(row[len(row)-1])
 		}
 		plan.WriteString("\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return plan.String()
 }

@@ -2,7 +2,6 @@ package tripinmysql
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -45,21 +44,15 @@ func TestClaimPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
+	cols, vals, err := sqldbtest.Strings(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var keys []string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	for _, v := range vals {
 		row := map[string]string{}
 		for i, c := range cols {
-			row[c] = vals[i].String
+			row[c] = v[i]
 		}
 		if row["table"] != "jobs" {
 			continue

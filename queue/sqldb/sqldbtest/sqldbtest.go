@@ -152,3 +152,29 @@ func randomSuffix() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Strings reads the rest of rows, every column as a string (NULL reads as
+// ""), and closes rows: for reading what EXPLAIN prints, whose columns
+// differ from one database to the next.
+func Strings(rows *sql.Rows) (cols []string, out [][]string, err error) {
+	defer rows.Close()
+	if cols, err = rows.Columns(); err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = v.String
+		}
+		out = append(out, row)
+	}
+	return cols, out, rows.Err()
+}
