@@ -148,6 +148,10 @@ func (c *completer) write(ctx context.Context) int {
 		count func() int
 		fn    func() ([]int64, error)
 		keep  func(ids map[int64]bool)
+		// more takes into the step the outcomes of its kind buffered
+		// since the write began, so that they go with its next try
+		// instead of waiting behind the outcomes it retries.
+		more func()
 	}{
 		{"complete", func() int { return len(ids) }, func() ([]int64, error) {
 			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
@@ -155,21 +159,21 @@ func (c *completer) write(ctx context.Context) int {
 			return c.d.JobCompleteMany(ctx, &driver.JobCompleteParams{WorkerID: c.worker, Jobs: ids})
 		}, func(keep map[int64]bool) {
 			ids = slices.DeleteFunc(ids, func(l driver.JobLease) bool { return !keep[l.ID] })
-		}},
+		}, func() { ids = append(ids, c.completed...); c.completed = nil }},
 		{"retry", func() int { return len(retries) }, func() ([]int64, error) {
 			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
 			defer cancel()
 			return c.d.JobRetryMany(ctx, retries)
 		}, func(keep map[int64]bool) {
 			retries = slices.DeleteFunc(retries, func(p *driver.JobRetryParams) bool { return !keep[p.ID] })
-		}},
+		}, func() { retries = append(retries, c.retries...); c.retries = nil }},
 		{"fail", func() int { return len(fails) }, func() ([]int64, error) {
 			ctx, cancel := context.WithTimeout(ctx, storageTimeout)
 			defer cancel()
 			return c.d.JobFailMany(ctx, fails)
 		}, func(keep map[int64]bool) {
 			fails = slices.DeleteFunc(fails, func(p *driver.JobFailParams) bool { return !keep[p.ID] })
-		}},
+		}, func() { fails = append(fails, c.fails...); c.fails = nil }},
 	}
 	for i, s := range steps {
 		pause := 10 * time.Millisecond
@@ -212,6 +216,13 @@ func (c *completer) write(ctx context.Context) int {
 				return n
 			}
 			pause = min(pause*2, 5*time.Second)
+			if deferred != nil {
+				// Only the deferred outcomes were left: the others that
+				// ended meanwhile go with the next try.
+				c.mu.Lock()
+				s.more()
+				c.mu.Unlock()
+			}
 		}
 	}
 	return n

@@ -2,7 +2,11 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,4 +85,89 @@ func TestCompleterStaleOutcomesChangeNothing(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM failed_jobs").Scan(&failed))
 	require.Equal(t, 3, reserved, "the rescuer still holds every job")
 	require.Zero(t, failed)
+}
+
+// deferringDriver defers the completion of one job a few times, as the
+// hooks do when its bookkeeping fails, completing the others it is given,
+// and records the ids of each call. Its first call waits for release.
+type deferringDriver struct {
+	driver.Driver
+	id      int64
+	defers  atomic.Int32
+	first   chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	calls   [][]int64
+}
+
+func (d *deferringDriver) JobCompleteMany(ctx context.Context, p *driver.JobCompleteParams) ([]int64, error) {
+	d.mu.Lock()
+	var ids []int64
+	for _, l := range p.Jobs {
+		ids = append(ids, l.ID)
+	}
+	slices.Sort(ids)
+	d.calls = append(d.calls, ids)
+	n := len(d.calls)
+	d.mu.Unlock()
+	if n == 1 {
+		close(d.first)
+		<-d.release
+	}
+	if d.defers.Add(-1) < 0 {
+		return d.Driver.JobCompleteMany(ctx, p)
+	}
+	rest := &driver.JobCompleteParams{WorkerID: p.WorkerID}
+	for _, l := range p.Jobs {
+		if l.ID != d.id {
+			rest.Jobs = append(rest.Jobs, l)
+		}
+	}
+	var stale []int64
+	if len(rest.Jobs) > 0 {
+		var err error
+		if stale, err = d.Driver.JobCompleteMany(ctx, rest); err != nil {
+			return nil, err
+		}
+	}
+	return stale, &deferredError{ids: []int64{d.id}, err: errors.New("bookkeeping storage unavailable")}
+}
+
+// TestCompleterDoesNotHoldOthersBehindADeferredOutcome: while one job's
+// outcome is retried because its bookkeeping failed, an outcome that
+// arrives meanwhile goes with the next try, not after the deferred one
+// is finally written.
+func TestCompleterDoesNotHoldOthersBehindADeferredOutcome(t *testing.T) {
+	ctx := context.Background()
+	db := queuetest.OpenDB(t, sqldb.SQLite)
+	base := tripinsqlite.New(db, tripinsqlite.Options{})
+	_, err := base.JobInsertMany(ctx, []*driver.JobInsertParams{
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
+		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
+	})
+	require.NoError(t, err)
+	rows, err := base.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 2, WorkerID: "w", RetryAfter: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	d := &deferringDriver{Driver: base, id: rows[0].ID, first: make(chan struct{}), release: make(chan struct{})}
+	d.defers.Store(3)
+	c := newCompleter(ctx, d, slog.New(slog.DiscardHandler), "w", 1000, time.Hour)
+	defer func() { require.NoError(t, c.close(ctx)) }()
+
+	c.complete(driver.LeaseOf(rows[0]))
+	written := make(chan int, 1)
+	go func() { written <- c.flush(ctx) }()
+	<-d.first
+	c.complete(driver.LeaseOf(rows[1])) // ends while the first is retried
+	close(d.release)
+	require.Equal(t, 2, <-written)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a, b := rows[0].ID, rows[1].ID
+	require.Equal(t, [][]int64{{a}, {min(a, b), max(a, b)}, {a}, {a}}, d.calls,
+		"the second outcome goes with the first retry, and is not tried again")
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs").Scan(&n))
+	require.Zero(t, n)
 }
