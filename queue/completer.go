@@ -31,6 +31,10 @@ type completer struct {
 	completed []driver.JobLease
 	retries   []*driver.JobRetryParams
 	fails     []*driver.JobFailParams
+	// writing holds the claims of the outcomes a write has taken from the
+	// buffer and not written yet: retried, they can take longer than the
+	// lease, so the worker renews them like the buffered ones.
+	writing []driver.JobLease
 
 	// written counts the outcomes written so far, stale ones included.
 	written atomic.Int64
@@ -77,19 +81,25 @@ func (c *completer) pending() int {
 	return len(c.completed) + len(c.retries) + len(c.fails)
 }
 
-// held returns the claims of jobs whose outcome is buffered but not
-// written yet. Those jobs are still reserved in the table, so the worker
-// keeps their leases alive like those of running jobs: a job that finished
-// must not be taken again by another worker while its completion waits.
+// held returns the claims of jobs whose outcome is not written yet,
+// buffered or being written. Those jobs are still reserved in the table,
+// so the worker keeps their leases alive like those of running jobs: a
+// job that finished must not be taken again by another worker while its
+// outcome waits, however long a failing write is retried.
 func (c *completer) held() []driver.JobLease {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]driver.JobLease, 0, len(c.completed)+len(c.retries)+len(c.fails))
-	out = append(out, c.completed...)
-	for _, r := range c.retries {
+	return append(leasesOf(c.completed, c.retries, c.fails), c.writing...)
+}
+
+// leasesOf returns the claims the outcomes record.
+func leasesOf(completed []driver.JobLease, retries []*driver.JobRetryParams, fails []*driver.JobFailParams) []driver.JobLease {
+	out := make([]driver.JobLease, 0, len(completed)+len(retries)+len(fails))
+	out = append(out, completed...)
+	for _, r := range retries {
 		out = append(out, driver.JobLease{ID: r.ID, Claim: r.Claim})
 	}
-	for _, f := range c.fails {
+	for _, f := range fails {
 		out = append(out, driver.JobLease{ID: f.ID, Claim: f.Claim})
 	}
 	return out
@@ -139,7 +149,19 @@ func (c *completer) write(ctx context.Context) int {
 	c.mu.Lock()
 	ids, retries, fails := c.completed, c.retries, c.fails
 	c.completed, c.retries, c.fails = nil, nil, nil
+	c.writing = leasesOf(ids, retries, fails)
 	c.mu.Unlock()
+	// track records what the write still holds, for held.
+	track := func() {
+		c.mu.Lock()
+		c.writing = leasesOf(ids, retries, fails)
+		c.mu.Unlock()
+	}
+	defer func() {
+		c.mu.Lock()
+		c.writing = nil
+		c.mu.Unlock()
+	}()
 	n := 0
 	// Each step writes what it still holds; a *deferredError leaves only
 	// the jobs it names for the next try, the others being written.
@@ -193,10 +215,17 @@ func (c *completer) write(ctx context.Context) int {
 					c.log.Warn("queue: lease lost before the outcome was recorded; another worker holds the job or it is gone, so nothing was written",
 						"step", s.name, "jobs", stale)
 				}
+				// What was written leaves the step; a deferred outcome
+				// stays for the next try.
+				var keep map[int64]bool
+				if deferred != nil {
+					keep = idSet(deferred.ids)
+				}
+				s.keep(keep)
+				track()
 				if deferred == nil {
 					break
 				}
-				s.keep(idSet(deferred.ids))
 			}
 			c.log.Warn("queue: record finished jobs; retrying", "step", s.name, "jobs", s.count(), "error", err)
 			if ctx.Err() != nil || !sleepCtx(ctx, pause) {
@@ -212,6 +241,7 @@ func (c *completer) write(ctx context.Context) int {
 				case 2:
 					c.fails = append(c.fails, fails...)
 				}
+				c.writing = nil
 				c.mu.Unlock()
 				return n
 			}
@@ -221,6 +251,7 @@ func (c *completer) write(ctx context.Context) int {
 				// ended meanwhile go with the next try.
 				c.mu.Lock()
 				s.more()
+				c.writing = leasesOf(ids, retries, fails)
 				c.mu.Unlock()
 			}
 		}

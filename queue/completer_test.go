@@ -158,9 +158,12 @@ func TestCompleterDoesNotHoldOthersBehindADeferredOutcome(t *testing.T) {
 	written := make(chan int, 1)
 	go func() { written <- c.flush(ctx) }()
 	<-d.first
+	require.Equal(t, []driver.JobLease{driver.LeaseOf(rows[0])}, c.held(), "an outcome being written is still held")
 	c.complete(driver.LeaseOf(rows[1])) // ends while the first is retried
+	require.ElementsMatch(t, []driver.JobLease{driver.LeaseOf(rows[0]), driver.LeaseOf(rows[1])}, c.held())
 	close(d.release)
 	require.Equal(t, 2, <-written)
+	require.Empty(t, c.held(), "written outcomes are no longer held")
 
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -152,3 +152,31 @@ func TestFailingBookkeepingHoldsBackOnlyItsJob(t *testing.T) {
 		require.GreaterOrEqual(t, strings.Count(h.logs.String(), "record finished jobs; retrying"), 3)
 	})
 }
+
+// TestLeaseHeldWhileBookkeepingIsRetried: a job whose outcome waits on
+// failing bookkeeping for longer than the lease keeps its lease, renewed
+// like a running job's, so the worker does not claim and run it again.
+func TestLeaseHeldWhileBookkeepingIsRetried(t *testing.T) {
+	each(t, func(t *testing.T, h *harness) {
+		hooks := &failingBookkeeping{kind: (longArgs{}).Kind()}
+		// Eight failures hold its outcome back for about 2.5 s of
+		// retries: more than two leases of one second.
+		hooks.fails.Store(8)
+		var runs atomic.Int32
+		queue.AddWorker(h.ws, queue.WorkFunc(func(context.Context, *queue.Job[longArgs]) error {
+			runs.Add(1)
+			return nil
+		}))
+		c, err := queue.NewClient(queue.WithHooks(h.d, hooks), h.config(func(cfg *queue.Config) { cfg.RetryAfter = time.Second }))
+		require.NoError(t, err)
+		ctx := context.Background()
+		_, err = c.Insert(ctx, longArgs{MS: 0}, nil)
+		require.NoError(t, err)
+		h.start(c, params())
+		require.Eventually(t, func() bool { return h.count("SELECT COUNT(*) FROM jobs") == 0 }, 30*time.Second, 20*time.Millisecond,
+			"the job's outcome is written in the end")
+		require.LessOrEqual(t, hooks.fails.Load(), int32(-1), "its bookkeeping was retried")
+		require.Equal(t, int32(1), runs.Load(), "the job ran again while its outcome was retried")
+		require.NotContains(t, h.logs.String(), "lease lost")
+	})
+}
