@@ -196,19 +196,9 @@ func (in *instance) consistency(ctx context.Context, tour int64) (bookings, miss
 		return bookings, 0, fmt.Errorf("seats disagree: the tour has %d of %d seats taken, its active bookings hold %d", capacity-quota, capacity, taken)
 	}
 	ids := map[int64]bool{}
-	rows, err := in.db.QueryContext(ctx, in.db.Rebind("SELECT id FROM bookings WHERE tour_id = ?"), tour)
-	if err != nil {
+	if err := in.addIDs(ctx, ids, in.db.Rebind("SELECT id FROM bookings WHERE tour_id = ?"), tour); err != nil {
 		return 0, 0, err
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, 0, err
-		}
-		ids[id] = true
-	}
-	rows.Close()
 	accounted := map[int64]bool{}
 	// An invoice job leaves jobs only after its email is recorded in
 	// sent_emails, or in the same transaction that moves it to
@@ -217,7 +207,7 @@ func (in *instance) consistency(ctx context.Context, tour int64) (bookings, miss
 	re := regexp.MustCompile(`\\?"booking_id\\?":(\d+)`)
 	for _, q := range []string{"SELECT payload FROM jobs", "SELECT payload FROM failed_jobs"} {
 		if q == "SELECT payload FROM jobs" && in.rdb != nil {
-			continue // the invoice jobs of the Redis backend are counted by the drain
+			continue // Redis holds that backend's jobs; waitInvoices has let its invoices be sent
 		}
 		rows, err := in.db.QueryContext(ctx, q)
 		if err != nil {
@@ -239,23 +229,30 @@ func (in *instance) consistency(ctx context.Context, tour int64) (bookings, miss
 		}
 		rows.Close()
 	}
-	rows, err = in.db.QueryContext(ctx, "SELECT booking_id FROM sent_emails WHERE kind = 'invoice'")
-	if err != nil {
+	if err := in.addIDs(ctx, accounted, "SELECT booking_id FROM sent_emails WHERE kind = 'invoice'"); err != nil {
 		return 0, 0, err
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, 0, err
-		}
-		accounted[id] = true
-	}
-	rows.Close()
 	for id := range ids {
 		if !accounted[id] {
 			missing++
 		}
 	}
 	return len(ids), missing, nil
+}
+
+// addIDs adds to set the ids query returns.
+func (in *instance) addIDs(ctx context.Context, set map[int64]bool, query string, args ...any) error {
+	rows, err := in.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		set[id] = true
+	}
+	return rows.Err()
 }
