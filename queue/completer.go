@@ -151,17 +151,13 @@ func (c *completer) write(ctx context.Context) int {
 	c.completed, c.retries, c.fails = nil, nil, nil
 	c.writing = leasesOf(ids, retries, fails)
 	c.mu.Unlock()
-	// track records what the write still holds, for held.
+	// track records what the write still holds, for held: after the
+	// last step nothing, so a write that ends leaves writing empty.
 	track := func() {
 		c.mu.Lock()
 		c.writing = leasesOf(ids, retries, fails)
 		c.mu.Unlock()
 	}
-	defer func() {
-		c.mu.Lock()
-		c.writing = nil
-		c.mu.Unlock()
-	}()
 	n := 0
 	// Each step writes what it still holds; a *deferredError leaves only
 	// the jobs it names for the next try, the others being written.

@@ -18,14 +18,14 @@ import (
 	"github.com/tripintravel/tripin/queue/sqldb"
 )
 
-// TestCompleterHeldKeepsUnwrittenOutcomes checks that jobs whose outcome is
-// buffered are reported as held (so the worker heartbeats them) until the
-// outcome is written, and not after.
-func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
+// claimedPair inserts two jobs into a fresh SQLite queue and claims both
+// as worker "w".
+func claimedPair(t *testing.T) (*sqldb.DB, *tripinsqlite.Driver, []*driver.JobRow) {
+	t.Helper()
 	ctx := context.Background()
 	db := queuetest.OpenDB(t, sqldb.SQLite)
 	d := tripinsqlite.New(db, tripinsqlite.Options{})
-	res, err := d.JobInsertMany(ctx, []*driver.JobInsertParams{
+	_, err := d.JobInsertMany(ctx, []*driver.JobInsertParams{
 		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
 		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
 	})
@@ -33,14 +33,23 @@ func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
 	rows, err := d.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 2, WorkerID: "w", RetryAfter: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
+	return db, d, rows
+}
+
+// TestCompleterHeldKeepsUnwrittenOutcomes checks that jobs whose outcome is
+// buffered are reported as held (so the worker heartbeats them) until the
+// outcome is written, and not after.
+func TestCompleterHeldKeepsUnwrittenOutcomes(t *testing.T) {
+	ctx := context.Background()
+	db, d, rows := claimedPair(t)
 
 	// A long interval and a large batch: nothing is written until flush.
 	c := newCompleter(ctx, d, slog.New(slog.DiscardHandler), "w", 1000, time.Hour)
 	defer func() { require.NoError(t, c.close(ctx)) }()
 	require.Empty(t, c.held())
 	c.complete(driver.LeaseOf(rows[0]))
-	c.retry(&driver.JobRetryParams{ID: res[1].ID, WorkerID: "w", Claim: 1, Delay: time.Minute, Error: "again"})
-	require.ElementsMatch(t, []driver.JobLease{{ID: res[0].ID, Claim: 1}, {ID: res[1].ID, Claim: 1}}, c.held())
+	c.retry(&driver.JobRetryParams{ID: rows[1].ID, WorkerID: "w", Claim: 1, Delay: time.Minute, Error: "again"})
+	require.ElementsMatch(t, []driver.JobLease{{ID: rows[0].ID, Claim: 1}, {ID: rows[1].ID, Claim: 1}}, c.held())
 
 	require.Equal(t, 2, c.flush(ctx))
 	require.Empty(t, c.held(), "written outcomes are no longer held")
@@ -139,16 +148,7 @@ func (d *deferringDriver) JobCompleteMany(ctx context.Context, p *driver.JobComp
 // is finally written.
 func TestCompleterDoesNotHoldOthersBehindADeferredOutcome(t *testing.T) {
 	ctx := context.Background()
-	db := queuetest.OpenDB(t, sqldb.SQLite)
-	base := tripinsqlite.New(db, tripinsqlite.Options{})
-	_, err := base.JobInsertMany(ctx, []*driver.JobInsertParams{
-		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
-		{Queue: "default", Kind: "noop", Payload: []byte(`{}`)},
-	})
-	require.NoError(t, err)
-	rows, err := base.JobClaim(ctx, &driver.JobClaimParams{Queues: []string{"default"}, Max: 2, WorkerID: "w", RetryAfter: time.Minute})
-	require.NoError(t, err)
-	require.Len(t, rows, 2)
+	db, base, rows := claimedPair(t)
 	d := &deferringDriver{Driver: base, id: rows[0].ID, first: make(chan struct{}), release: make(chan struct{})}
 	d.defers.Store(3)
 	c := newCompleter(ctx, d, slog.New(slog.DiscardHandler), "w", 1000, time.Hour)
